@@ -1,0 +1,46 @@
+# Driftwood — the two commands that matter: `make demo` and `make test`. Both install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENVS := .venvs
+PY_STAMPS := $(VENVS)/airflow/.stamp $(VENVS)/mlflow/.stamp $(VENVS)/evidently/.stamp
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+node_modules/.stamp: package.json package-lock.json tasks/package.json serving/package.json
+	@echo "▶ installing npm packages"
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	scripts/native-deps.sh
+	@touch $@
+
+$(VENVS)/%/.stamp: requirements/%.lock
+	@echo "▶ installing the $* venv from requirements/$*.lock"
+	@command -v uv >/dev/null || python3 -m pip install -q uv
+	uv venv -q --allow-existing --python 3.11 $(VENVS)/$*
+	VIRTUAL_ENV=$(VENVS)/$* uv pip install -q -r $<
+	@touch $@
+
+install: node_modules/.stamp $(PY_STAMPS) build ## install npm packages and the Python venvs, build the TypeScript
+
+build: node_modules/.stamp ## compile the TypeScript workspaces
+	npx tsc -b tasks serving
+
+lint: install ## biome, tsc, ruff
+	npx biome check tasks/src serving/src tests bench
+	$(VENVS)/airflow/bin/ruff check dags monitoring tests/python
+	$(VENVS)/airflow/bin/ruff format --check dags monitoring tests/python
+
+demo: install ## the whole loop on embedded defaults (ONCE=1 to exit after the sample prediction)
+	ONCE=$(ONCE) scripts/demo.sh
+
+test: install ## every suite: TypeScript (vitest) and Python (pytest), with the services they need
+	scripts/test.sh
+
+lock: ## re-resolve the Python lock files from requirements/*.in
+	for n in airflow mlflow evidently; do uv pip compile --python-version 3.11 --quiet requirements/$$n.in -o requirements/$$n.lock; done
+
+clean: ## stop services and remove build output and local state
+	-scripts/mlflow.sh stop
+	rm -rf tasks/dist serving/dist *.tsbuildinfo tasks/*.tsbuildinfo serving/*.tsbuildinfo .driftwood
+
+.PHONY: help install build lint demo test lock clean
