@@ -1,0 +1,266 @@
+#!/usr/bin/env node
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { type Config, environmentWithDotenv, loadConfig } from './config.js';
+import { DriftwoodError, EXIT_OK, EXIT_RETRYABLE, EXIT_USAGE, isDriftwoodError } from './errors.js';
+import { createLogger, type Logger } from './log.js';
+
+const USAGE = `driftwood <command> [options]
+
+Commands:
+  simulate  --dataset churn --start <ISO hour> --hours N --seed S [--customers N]
+  ingest    --dataset churn [--interval <start>/<end> | --until <ISO time>]
+  train     --dataset churn [--cutoff <ISO time>] [--seed S] [--epochs N]
+  promote   [--version N] [--alias champion] [--min-auc 0.6] [--max-regression 0.01]
+  serve     starts the prediction API
+
+Every command prints its result as JSON on stdout and writes it to <DRIFTWOOD_HOME>/results/<command>.json
+(and to --output FILE). Logs go to stderr. Exit codes: 0 ok, 1 retryable fault, 2 usage or
+configuration error, 99 quality gate not passed.`;
+
+type Values = Record<string, string | boolean | undefined>;
+
+const int = (v: Values, name: string, fallback: number): number => {
+  const raw = v[name];
+  if (raw === undefined) return fallback;
+  if (typeof raw !== 'string' || !/^\d+$/.test(raw))
+    throw new DriftwoodError('USAGE', `--${name}: expected a whole number, got '${raw}'`);
+  return Number(raw);
+};
+const num = (v: Values, name: string, fallback: number): number => {
+  const raw = v[name];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || !Number.isFinite(n))
+    throw new DriftwoodError('USAGE', `--${name}: expected a number, got '${raw}'`);
+  return n;
+};
+const str = (v: Values, name: string, fallback?: string): string => {
+  const raw = v[name];
+  if (typeof raw === 'string') return raw;
+  if (fallback !== undefined) return fallback;
+  throw new DriftwoodError('USAGE', `--${name} is required`);
+};
+
+interface Context {
+  config: Config;
+  log: Logger;
+  values: Values;
+}
+
+const COMMANDS: Record<
+  string,
+  { options: Record<string, { type: 'string' | 'boolean' }>; run: (ctx: Context) => Promise<unknown> }
+> = {
+  simulate: {
+    options: {
+      dataset: { type: 'string' },
+      start: { type: 'string' },
+      hours: { type: 'string' },
+      seed: { type: 'string' },
+      customers: { type: 'string' },
+      'label-delay-hours': { type: 'string' },
+    },
+    run: async ({ config, log, values }) => {
+      const { runSimulate } = await import('./simulate/index.js');
+      const { openObjectStore } = await import('./lake/object-store.js');
+      const { parseTime } = await import('./time.js');
+      return runSimulate(
+        {
+          dataset: str(values, 'dataset', 'churn'),
+          start: parseTime(str(values, 'start'), '--start'),
+          hours: int(values, 'hours', 24),
+          seed: int(values, 'seed', 42),
+          customers: int(values, 'customers', 1000),
+          labelDelayHours: int(values, 'label-delay-hours', 24),
+        },
+        { lake: openObjectStore(config.lakeUri), log },
+      );
+    },
+  },
+  ingest: {
+    options: { dataset: { type: 'string' }, interval: { type: 'string' }, until: { type: 'string' } },
+    run: async ({ config, log, values }) => {
+      const { runIngest } = await import('./ingest/index.js');
+      const { openObjectStore } = await import('./lake/object-store.js');
+      const { openWarehouse } = await import('./warehouse/db.js');
+      const { parseInterval, parseTime } = await import('./time.js');
+      const db = await openWarehouse(config.warehouseUrl);
+      try {
+        return await runIngest(
+          {
+            dataset: str(values, 'dataset', 'churn'),
+            ...(typeof values.interval === 'string' ? { interval: parseInterval(values.interval) } : {}),
+            // --until T: every hour before T not loaded yet (catch-up), as the hourly DAG passes it.
+            ...(typeof values.until === 'string'
+              ? { interval: { start: 0, end: parseTime(values.until, '--until') } }
+              : {}),
+            piiKey: config.piiKey,
+            now: Date.now,
+          },
+          { lake: openObjectStore(config.lakeUri), db, log },
+        );
+      } finally {
+        await db.destroy();
+      }
+    },
+  },
+  train: {
+    options: {
+      dataset: { type: 'string' },
+      cutoff: { type: 'string' },
+      seed: { type: 'string' },
+      epochs: { type: 'string' },
+      'learning-rate': { type: 'string' },
+      'horizon-hours': { type: 'string' },
+    },
+    run: async ({ config, log, values }) => {
+      const { runTrain } = await import('./train/index.js');
+      const { openWarehouse } = await import('./warehouse/db.js');
+      const { MlflowClient } = await import('./mlflow/client.js');
+      const { parseTime } = await import('./time.js');
+      const { gitCommit, currentUser, packageVersions } = await import('./source.js');
+      const db = await openWarehouse(config.warehouseUrl);
+      try {
+        return await runTrain(
+          {
+            dataset: str(values, 'dataset', 'churn'),
+            experiment: config.mlflow.experiment,
+            modelName: config.mlflow.modelName,
+            ...(typeof values.cutoff === 'string' ? { cutoff: parseTime(values.cutoff, '--cutoff') } : {}),
+            horizonHours: int(values, 'horizon-hours', 48),
+            labelDelayHours: 24,
+            params: {
+              epochs: int(values, 'epochs', 40),
+              learningRate: num(values, 'learning-rate', 0.05),
+              batchSize: 64,
+              l2: 0.001,
+              seed: int(values, 'seed', 7),
+            },
+            holdoutFraction: 0.2,
+            validationFraction: 0.15,
+          },
+          {
+            db,
+            mlflow: new MlflowClient(config.mlflow.trackingUri, config.http),
+            log,
+            now: Date.now,
+            source: { commit: gitCommit(), user: currentUser(), packages: packageVersions() },
+          },
+        );
+      } finally {
+        await db.destroy();
+      }
+    },
+  },
+  promote: {
+    options: {
+      version: { type: 'string' },
+      alias: { type: 'string' },
+      'min-auc': { type: 'string' },
+      'max-regression': { type: 'string' },
+    },
+    run: async ({ config, log, values }) => {
+      const { runPromote } = await import('./promote/index.js');
+      const { MlflowClient } = await import('./mlflow/client.js');
+      return runPromote(
+        {
+          modelName: config.mlflow.modelName,
+          ...(typeof values.version === 'string' ? { version: values.version } : {}),
+          alias: str(values, 'alias', 'champion'),
+          policy: {
+            minRocAuc: num(values, 'min-auc', 0.6),
+            maxRegression: num(values, 'max-regression', 0.01),
+          },
+        },
+        { mlflow: new MlflowClient(config.mlflow.trackingUri, config.http), log, now: Date.now },
+      );
+    },
+  },
+  serve: {
+    options: {},
+    run: async ({ config, log }) => {
+      // Resolved at run time: the serving package depends on this one, not the other way round.
+      const serverModule = '@driftwood/serving/server';
+      const { startServer } = (await import(serverModule)) as {
+        startServer: (c: Config, l: Logger) => Promise<unknown>;
+      };
+      return startServer(config, log);
+    },
+  },
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined ? EXIT_USAGE : EXIT_OK;
+  }
+  const spec = COMMANDS[command];
+  if (!spec) {
+    process.stderr.write(`driftwood: unknown command '${command}'\n\n${USAGE}\n`);
+    return EXIT_USAGE;
+  }
+  let log: Logger | undefined;
+  try {
+    const parsed = parseArgs({
+      args: rest,
+      options: { ...spec.options, output: { type: 'string' } },
+      strict: true,
+      allowPositionals: false,
+    });
+    const config = loadConfig(environmentWithDotenv());
+    log = createLogger(config.logLevel);
+    const t0 = performance.now();
+    const output = typeof parsed.values.output === 'string' ? parsed.values.output : undefined;
+    try {
+      const result = await spec.run({ config, log, values: parsed.values as Values });
+      if (command === 'serve') return EXIT_OK;
+      await writeResult(config.home, command, result, output);
+      log.info({ command, seconds: Math.round(performance.now() - t0) / 1000 }, `${command}: done`);
+      return EXIT_OK;
+    } catch (err) {
+      // A step that decided not to act (a gate not passed) still leaves its result for the next one.
+      if (isDriftwoodError(err, 'GATE_NOT_PASSED') && err.details.result !== undefined)
+        await writeResult(config.home, command, err.details.result, output);
+      throw err;
+    }
+  } catch (err) {
+    return report(err, command);
+  }
+}
+
+/** The result as JSON on stdout, in <home>/results/<command>.json, and in --output when given. */
+async function writeResult(home: string, command: string, result: unknown, output?: string): Promise<void> {
+  const json = JSON.stringify(result);
+  const resultsDir = path.join(home, 'results');
+  await mkdir(resultsDir, { recursive: true });
+  await writeFile(path.join(resultsDir, `${command}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  if (output) await writeFile(output, `${json}\n`);
+  process.stdout.write(`${json}\n`);
+}
+
+/** One line, naming what to change; a stack trace only for faults we did not anticipate. */
+function report(err: unknown, command: string): number {
+  if (err instanceof DriftwoodError) {
+    process.stderr.write(`driftwood ${command}: ${err.code}: ${err.message}\n`);
+    return err.exitCode;
+  }
+  if (
+    err instanceof TypeError &&
+    'code' in err &&
+    String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS')
+  ) {
+    process.stderr.write(`driftwood ${command}: USAGE: ${err.message}\n`);
+    return EXIT_USAGE;
+  }
+  process.stderr.write(
+    `driftwood ${command}: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  return EXIT_RETRYABLE;
+}
+
+main(process.argv.slice(2)).then((code) => {
+  if (code !== EXIT_OK || process.argv[2] !== 'serve') process.exitCode = code;
+});

@@ -1,0 +1,14 @@
+export * from './config.js';
+export * from './errors.js';
+export * from './features/churn-builder.js';
+export * from './features/transform.js';
+export * from './http.js';
+export * from './lake/object-store.js';
+export * from './log.js';
+export * from './mlflow/client.js';
+export type * from './mlflow/types.js';
+export * from './models/metrics.js';
+export * from './models/serving-model.js';
+export * from './models/tf.js';
+export * from './promote/decide.js';
+export * from './warehouse/db.js';

@@ -1,0 +1,119 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import { DriftwoodError } from '../errors.js';
+
+export type Warehouse = Knex;
+
+/**
+ * Opens the warehouse: a SQLite file (the embedded default, in WAL mode so readers do not block the
+ * loader) or PostgreSQL. The schema is brought up to date before the handle is returned.
+ */
+export async function openWarehouse(url: string): Promise<Warehouse> {
+  let db: Knex;
+  if (url.startsWith('sqlite://')) {
+    const file = url.slice('sqlite://'.length);
+    mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    db = knexFactory({
+      client: 'better-sqlite3',
+      connection: { filename: file },
+      useNullAsDefault: true,
+      pool: {
+        afterCreate: (
+          conn: { pragma: (s: string) => void },
+          done: (err: Error | null, conn: unknown) => void,
+        ) => {
+          conn.pragma('journal_mode = WAL');
+          conn.pragma('busy_timeout = 10000');
+          done(null, conn);
+        },
+      },
+    });
+  } else {
+    db = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 4 } });
+  }
+  try {
+    await migrate(db);
+  } catch (err) {
+    await db.destroy();
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new DriftwoodError(
+      'CONFIG_INVALID',
+      `setting DRIFTWOOD_WAREHOUSE_URL: cannot open the warehouse (${msg})`,
+      {},
+      { cause: err },
+    );
+  }
+  return db;
+}
+
+/**
+ * Schema migrations, in order. Each is idempotent (hasTable checks) and recorded in
+ * `driftwood_migrations`, so both backends reach the same schema by the same code.
+ */
+const MIGRATIONS: { id: string; up: (db: Knex) => Promise<void> }[] = [
+  {
+    id: '0001_core',
+    up: async (db) => {
+      await db.schema.createTable('customers', (t) => {
+        t.string('customer_id', 32).primary();
+        t.string('email_token', 64);
+        t.bigInteger('signup_at').notNullable();
+        t.string('plan', 32).notNullable();
+        t.string('region', 32).notNullable();
+        t.double('monthly_charges').notNullable();
+        t.string('source_key', 512).notNullable();
+      });
+      await db.schema.createTable('events', (t) => {
+        t.bigInteger('event_id').primary();
+        t.string('customer_id', 32).notNullable();
+        t.bigInteger('event_time').notNullable();
+        t.string('event_type', 32).notNullable();
+        t.double('value');
+        t.string('source_key', 512).notNullable();
+        t.index(['customer_id', 'event_time']);
+      });
+      await db.schema.createTable('labels', (t) => {
+        t.string('customer_id', 32).primary();
+        t.bigInteger('churned_at').notNullable();
+        t.bigInteger('reported_at').notNullable();
+        t.string('source_key', 512).notNullable();
+      });
+      await db.schema.createTable('ingest_ledger', (t) => {
+        t.string('object_key', 512).primary();
+        t.string('dataset', 64).notNullable();
+        t.string('etag', 128).notNullable();
+        t.string('sha256', 64).notNullable();
+        t.bigInteger('size').notNullable();
+        t.string('status', 16).notNullable();
+        t.integer('rows_read').notNullable();
+        t.integer('rows_loaded').notNullable();
+        t.string('reason', 2000);
+        t.bigInteger('loaded_at').notNullable();
+        t.index(['sha256']);
+      });
+    },
+  },
+];
+
+async function migrate(db: Knex): Promise<void> {
+  if (!(await db.schema.hasTable('driftwood_migrations'))) {
+    try {
+      await db.schema.createTable('driftwood_migrations', (t) => {
+        t.string('id', 64).primary();
+        t.bigInteger('applied_at').notNullable();
+      });
+    } catch (err) {
+      // Another process created it first.
+      if (!(await db.schema.hasTable('driftwood_migrations'))) throw err;
+    }
+  }
+  const done = new Set((await db('driftwood_migrations').select('id')).map((r: { id: string }) => r.id));
+  for (const m of MIGRATIONS) {
+    if (done.has(m.id)) continue;
+    await db.transaction(async (trx) => {
+      await m.up(trx);
+      await trx('driftwood_migrations').insert({ id: m.id, applied_at: Date.now() });
+    });
+  }
+}
