@@ -1,0 +1,28 @@
+import type { TransformState } from '@driftwood/tasks';
+
+/**
+ * Checks a request row against the served model's fitted transform (its fields are the contract's
+ * feature columns). Returns a message naming the first bad field, or undefined when the row is fine.
+ * Numeric fields may be null or absent (they are imputed); categorical fields are required strings
+ * (an unseen value goes to the unseen bucket, as in training).
+ */
+export function checkFeatureRow(state: TransformState, body: Record<string, unknown>): string | undefined {
+  const numeric = new Set(state.numeric.map((n) => n.name));
+  const categorical = new Set(state.categorical.map((c) => c.name));
+  for (const [key, value] of Object.entries(body)) {
+    if (key === 'customer_id') {
+      if (typeof value !== 'string' || value.length > 64)
+        return 'body.customer_id must be a string of at most 64 characters';
+    } else if (numeric.has(key)) {
+      if (value !== null && (typeof value !== 'number' || !Number.isFinite(value)))
+        return `body.${key} must be a number or null`;
+    } else if (categorical.has(key)) {
+      if (typeof value !== 'string' || value.length > 64)
+        return `body.${key} must be a string of at most 64 characters`;
+    } else {
+      return `body.${key} is not a known field`;
+    }
+  }
+  for (const c of categorical) if (!(c in body)) return `body.${c} is required`;
+  return undefined;
+}
