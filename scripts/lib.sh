@@ -1,0 +1,42 @@
+# Shared shell helpers for the Makefile's scripts. Sourced, not run.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DRIFTWOOD_HOME="${DRIFTWOOD_HOME:-$ROOT/.driftwood}"
+RUN_DIR="$DRIFTWOOD_HOME/run"
+mkdir -p "$RUN_DIR"
+
+# A stage line with its duration: `stage "what"` … `done_stage`.
+_stage_t0=0
+stage() { _stage_t0=$(date +%s); printf '\033[1m▶ %s\033[0m\n' "$*"; }
+done_stage() { printf '  done in %ss\n' "$(( $(date +%s) - _stage_t0 ))"; }
+
+# wait_http URL SECONDS [PID]: polls until the URL answers 200; gives up early if PID exits.
+wait_http() {
+  local url=$1 limit=$2 pid=${3:-} i=0
+  until curl -fsS -o /dev/null -m 2 "$url" 2>/dev/null; do
+    i=$((i + 1))
+    if [ "$i" -ge "$limit" ]; then echo "gave up waiting for $url after ${limit}s" >&2; return 1; fi
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then echo "the process behind $url exited" >&2; return 1; fi
+    sleep 1
+  done
+}
+
+# pid_alive NAME: is the process recorded in $RUN_DIR/NAME.pid running?
+pid_alive() {
+  local f="$RUN_DIR/$1.pid"
+  [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+
+# stop_pid NAME: stops the recorded process group, then waits for it.
+stop_pid() {
+  local f="$RUN_DIR/$1.pid"
+  [ -f "$f" ] || return 0
+  local pid; pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Runs every suite — TypeScript (vitest: unit, integration, e2e) and Python (pytest: DAGs) — and
+# prints one summary line, `N passed, N failed`, as its last line. Each suite starts the services it
+# needs once (vitest's global setup starts one MLflow server) and stops them when it ends.
+#   scripts/test.sh [vitest filters…]
+source "$(dirname "$0")/lib.sh"
+
+out="$DRIFTWOOD_HOME/test/results"
+rm -rf "$out" && mkdir -p "$out"
+summary="$DRIFTWOOD_HOME/test/summary.txt"
+rm -f "$summary"
+t0=$(date +%s)
+
+stage "TypeScript suites (vitest)"
+vitest_rc=0
+(cd "$ROOT" && npx vitest run --reporter=default --reporter=json --outputFile.json="$out/vitest.json" "$@") || vitest_rc=$?
+done_stage
+
+stage "Python suites (pytest)"
+pytest_rc=0
+export AIRFLOW_HOME="$DRIFTWOOD_HOME/test/airflow-pytest"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+mkdir -p "$AIRFLOW_HOME"
+(cd "$ROOT" && .venvs/airflow/bin/python -m pytest -q -p no:cacheprovider --junitxml="$out/pytest.xml" tests/python) || pytest_rc=$?
+done_stage
+
+# Count from the reporters' files, not from the exit codes: a suite that crashed before reporting
+# counts as one failure, and skipped tests count as neither passed nor failed.
+read -r passed failed < <(python3 - "$out" "$vitest_rc" "$pytest_rc" <<'PY'
+import json, sys, xml.etree.ElementTree as ET
+from pathlib import Path
+out, vitest_rc, pytest_rc = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+passed = failed = 0
+try:
+    v = json.loads((out / "vitest.json").read_text())
+    passed += v["numPassedTests"]
+    failed += v["numFailedTests"] + (1 if vitest_rc and v["numFailedTests"] == 0 else 0)
+except (OSError, ValueError, KeyError):
+    failed += 1
+try:
+    root = ET.parse(out / "pytest.xml").getroot()
+    suites = [root] if root.tag == "testsuite" else list(root)
+    for s in suites:
+        n, f, e, sk = (int(s.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
+        passed += n - f - e - sk
+        failed += f + e
+    if pytest_rc not in (0,) and failed == 0:
+        failed += 1
+except (OSError, ET.ParseError):
+    failed += 1
+print(passed, failed)
+PY
+)
+echo "all suites took $(( $(date +%s) - t0 ))s"
+echo "$passed passed, $failed failed" | tee "$summary"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,59 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createLogger, MlflowClient } from '@driftwood/tasks';
+
+export const ROOT = path.resolve(import.meta.dirname, '../..');
+export const CLI = path.join(ROOT, 'tasks', 'src', 'cli.ts');
+export const silentLog = createLogger('silent');
+export const http = { timeoutMs: 30_000, retries: 2, backoffMs: 100 };
+
+export function tempHome(prefix = 'driftwood-test-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function mlflowClient(uri: string): MlflowClient {
+  return new MlflowClient(uri, http);
+}
+
+/** A name no other test (or earlier run against the same server) uses. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 7)}`;
+}
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real, built `driftwood` CLI (make build) as Airflow does: a separate process. */
+export function runCli(args: string[], env: Record<string, string>, cwd = ROOT): Promise<CliRun> {
+  return runProcess('node', [path.join(ROOT, 'tasks', 'dist', 'cli.js'), ...args], env, cwd);
+}
+
+export function runProcess(
+  cmd: string,
+  args: string[],
+  env: Record<string, string>,
+  cwd = ROOT,
+): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      cwd,
+      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
