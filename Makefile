@@ -2,14 +2,16 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENVS := .venvs
-PY_STAMPS := $(VENVS)/airflow/.stamp $(VENVS)/mlflow/.stamp $(VENVS)/evidently/.stamp
+PY_STAMPS := $(VENVS)/airflow/.stamp $(VENVS)/mlflow/.stamp $(VENVS)/evidently/.stamp $(VENVS)/tools/.stamp
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 node_modules/.stamp: package.json package-lock.json tasks/package.json serving/package.json
 	@echo "▶ installing npm packages"
-	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@# `npm install` (with the committed lock) rather than `npm ci`: registries that mirror only some
+	@# platforms' optional packages (biome's per-OS binaries) leave them out of the lock, which npm ci refuses.
+	npm install --ignore-scripts --no-audit --no-fund --loglevel=error
 	scripts/native-deps.sh
 	@touch $@
 
@@ -37,7 +39,7 @@ test: install ## every suite: TypeScript (vitest) and Python (pytest), with the 
 	scripts/test.sh
 
 lock: ## re-resolve the Python lock files from requirements/*.in
-	for n in airflow mlflow evidently; do uv pip compile --python-version 3.11 --quiet requirements/$$n.in -o requirements/$$n.lock; done
+	for n in airflow mlflow evidently tools; do uv pip compile --python-version 3.11 --quiet requirements/$$n.in -o requirements/$$n.lock; done
 
 clean: ## stop services and remove build output and local state
 	-scripts/mlflow.sh stop
