@@ -22,7 +22,10 @@ $(VENVS)/%/.stamp: requirements/%.lock
 	VIRTUAL_ENV=$(VENVS)/$* uv pip install -q -r $<
 	@touch $@
 
-install: node_modules/.stamp $(PY_STAMPS) build ## install npm packages and the Python venvs, build the TypeScript
+install: system-deps node_modules/.stamp $(PY_STAMPS) build ## install npm packages and the Python venvs, build the TypeScript
+
+system-deps: ## Debian packages the suites use (docker-compose, prometheus, alertmanager), if missing
+	scripts/system-deps.sh
 
 build: node_modules/.stamp ## compile the TypeScript workspaces
 	npx tsc -b tasks serving
@@ -45,4 +48,4 @@ clean: ## stop services and remove build output and local state
 	-scripts/mlflow.sh stop
 	rm -rf tasks/dist serving/dist *.tsbuildinfo tasks/*.tsbuildinfo serving/*.tsbuildinfo .driftwood
 
-.PHONY: help install build lint demo test lock clean
+.PHONY: help install system-deps build lint demo test lock clean
