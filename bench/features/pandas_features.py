@@ -1,0 +1,120 @@
+"""The pandas + scikit-learn baseline for bench/features: the same point-in-time aggregates as
+tasks/src/features/churn-builder.ts, then a ColumnTransformer (median imputation with missing
+indicators + standard scaling; most-frequent imputation + one-hot with a minimum frequency and an
+infrequent bucket). Reading the CSV files is not timed, as loading the warehouse is not timed for
+Driftwood. Prints one JSON object with the timings."""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+DAY = 86_400_000
+HOUR = 3_600_000
+
+
+def build(customers: pd.DataFrame, events: pd.DataFrame, cutoff: int) -> pd.DataFrame:
+    ev = events[(events.event_time >= cutoff - 90 * DAY) & (events.event_time < cutoff)]
+    t = ev.event_time.to_numpy()
+    kind = ev.event_type.to_numpy()
+    val = ev.value.to_numpy()
+    cols: dict[str, np.ndarray] = {}
+
+    def since(days: int) -> np.ndarray:
+        return t >= cutoff - days * DAY
+
+    session, purchase = kind == "session", kind == "purchase"
+    ticket, failure = kind == "support_ticket", kind == "payment_failure"
+    for d in (3, 7, 30, 90):
+        cols[f"sessions_{d}d"] = (session & since(d)).astype(np.int64)
+    cols["sessions_prev30"] = (session & since(37) & ~since(7)).astype(np.int64)
+    for d in (7, 30, 90):
+        cols[f"minutes_{d}d"] = np.where(session & since(d), val, 0.0)
+    cols["purchases_30d"] = (purchase & since(30)).astype(np.int64)
+    cols["spend_30d"] = np.where(purchase & since(30), val, 0.0)
+    cols["spend_90d"] = np.where(purchase & since(90), val, 0.0)
+    for d in (7, 30, 90):
+        cols[f"tickets_{d}d"] = (ticket & since(d)).astype(np.int64)
+    cols["payment_failures_30d"] = (failure & since(30)).astype(np.int64)
+    cols["payment_failures_90d"] = (failure & since(90)).astype(np.int64)
+    cols["last_session_at"] = np.where(session, t, np.nan)
+    cols["last_purchase_at"] = np.where(purchase, t, np.nan)
+    frame = pd.DataFrame(cols)
+    frame["customer_id"] = ev.customer_id.to_numpy()
+    agg = frame.groupby("customer_id", sort=False).agg(
+        {**{c: "sum" for c in cols if not c.startswith("last_")}, "last_session_at": "max", "last_purchase_at": "max"}
+    )
+    active = customers[customers.signup_at < cutoff].set_index("customer_id")
+    out = active.join(agg, how="left")
+    counts = [c for c in cols if not c.startswith("last_")]
+    out[counts] = out[counts].fillna(0)
+    out["tenure_days"] = (cutoff - out.signup_at) / DAY
+    out["avg_session_minutes_30d"] = (out.minutes_30d / out.sessions_30d).where(out.sessions_30d > 0)
+    out["hours_since_last_session"] = (cutoff - out.last_session_at) / HOUR
+    out["days_since_last_purchase"] = (cutoff - out.last_purchase_at) / DAY
+    out["session_rate_trend"] = out.sessions_7d / 7 - out.sessions_prev30 / 30
+    return out.sort_index()
+
+
+NUMERIC = [
+    "tenure_days", "monthly_charges", "sessions_3d", "sessions_7d", "sessions_30d", "sessions_90d",
+    "minutes_7d", "minutes_30d", "minutes_90d", "avg_session_minutes_30d", "purchases_30d",
+    "spend_30d", "spend_90d", "tickets_7d", "tickets_30d", "tickets_90d", "payment_failures_30d",
+    "payment_failures_90d", "hours_since_last_session", "days_since_last_purchase", "session_rate_trend",
+]  # fmt: skip
+CATEGORICAL = ["plan", "region"]
+
+
+def main() -> None:
+    folder, cutoff = sys.argv[1], int(sys.argv[2])
+    customers = pd.read_csv(f"{folder}/customers.csv")
+    events = pd.read_csv(f"{folder}/events.csv")
+    t0 = time.perf_counter()
+    table = build(customers, events, cutoff)
+    build_s = time.perf_counter() - t0
+    transformer = ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()), NUMERIC),
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="most_frequent"),
+                    OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=0.01),
+                ),
+                CATEGORICAL,
+            ),
+        ],
+        sparse_threshold=0,
+    )
+    t0 = time.perf_counter()
+    transformer.fit(table)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    matrix = transformer.transform(table)
+    transform_s = time.perf_counter() - t0
+    print(
+        json.dumps(
+            {
+                "build": build_s,
+                "fit": fit_s,
+                "transform": transform_s,
+                "total": build_s + fit_s + transform_s,
+                "rows": int(matrix.shape[0]),
+                "columns": int(matrix.shape[1]),
+                "rssMb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1000),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+import { createHash } from 'node:crypto';
+import { parquetWriteBuffer } from 'hyparquet-writer';
+import { toCsv } from '../csv.js';
+import { DriftwoodError } from '../errors.js';
+import type { ObjectStore } from '../lake/object-store.js';
+import type { Logger } from '../log.js';
+import { splitOf } from '../train/split.js';
+import type { Warehouse } from '../warehouse/db.js';
+import { buildChurnRows, CHURN_CATEGORICAL, CHURN_NUMERIC, defaultCutoff } from './churn-builder.js';
+import { fitTransform, type TransformOptions, transformRows } from './transform.js';
+
+export interface FeaturesOptions {
+  dataset: string;
+  /** The data snapshot the features come from; by default the digest of the built rows names them. */
+  snapshot?: string;
+  cutoff?: number;
+  horizonHours: number;
+  labelDelayHours: number;
+  seed: number;
+  holdoutFraction: number;
+  validationFraction: number;
+  transform?: Partial<TransformOptions>;
+  /** Rows in the human-readable sample. */
+  sampleRows: number;
+}
+
+export interface FeaturesResult {
+  dataset: string;
+  id: string;
+  prefix: string;
+  cutoff: string;
+  rows: number;
+  splits: Record<'train' | 'validation' | 'holdout', number>;
+  columns: number;
+  dropped: { name: string; reason: string }[];
+  files: string[];
+}
+
+/**
+ * Materialises model-ready features: builds the rows point in time, fits the transform on the
+ * training split only, transforms every row with the same code serving runs, and writes
+ * `features/<dataset>/<id>/` in the lake: the matrix as Parquet (one column per output, plus
+ * customer id, split and label), the fitted transform, a small CSV sample of raw and transformed
+ * values, and a manifest. Re-running on the same data writes the same id and the same bytes.
+ */
+export async function runFeatures(
+  options: FeaturesOptions,
+  deps: { db: Warehouse; lake: ObjectStore; log: Logger },
+): Promise<FeaturesResult> {
+  if (options.dataset !== 'churn')
+    throw new DriftwoodError('USAGE', `--dataset: features are built for 'churn', got '${options.dataset}'`);
+  const cutoff =
+    options.cutoff ?? (await defaultCutoff(deps.db, options.horizonHours, options.labelDelayHours));
+  if (cutoff === undefined)
+    throw new DriftwoodError('DATA_MISSING', "no events in the warehouse: run 'driftwood ingest' first");
+  const rows = await buildChurnRows(deps.db, cutoff, options.horizonHours);
+  if (rows.length === 0)
+    throw new DriftwoodError('DATA_MISSING', `no customers as of ${new Date(cutoff).toISOString()}`);
+  deps.log.info({ rows: rows.length, cutoff: new Date(cutoff).toISOString() }, 'features: rows built');
+
+  const fractions = { holdout: options.holdoutFraction, validation: options.validationFraction };
+  const split = rows.map((r) => splitOf(r.customerId, options.seed, fractions));
+  const train = rows.filter((_, i) => split[i] === 'train').map((r) => r.features);
+  if (train.length === 0) throw new DriftwoodError('DATA_MISSING', 'the training split is empty');
+  const state = fitTransform(
+    train,
+    { numeric: CHURN_NUMERIC, categorical: CHURN_CATEGORICAL },
+    options.transform,
+  );
+  const matrix = transformRows(
+    state,
+    rows.map((r) => r.features),
+  );
+  const width = state.outputs.length;
+
+  const id =
+    options.snapshot ??
+    createHash('sha256')
+      .update(JSON.stringify([cutoff, options.horizonHours, rows]))
+      .digest('hex')
+      .slice(0, 16);
+  if (!/^[\w.-]{1,80}$/.test(id))
+    throw new DriftwoodError('USAGE', `--snapshot: expected letters, digits, '.', '_' or '-', got '${id}'`);
+  const prefix = `features/${options.dataset}/${id}`;
+
+  const columnData = [
+    { name: 'customer_id', data: rows.map((r) => r.customerId), type: 'STRING' as const },
+    { name: 'split', data: split, type: 'STRING' as const },
+    { name: 'label', data: rows.map((r) => r.label), type: 'INT32' as const },
+    ...state.outputs.map((name, k) => ({
+      name,
+      data: Float32Array.from({ length: rows.length }, (_, i) => matrix[i * width + k] as number),
+      type: 'FLOAT' as const,
+    })),
+  ];
+  const parquet = Buffer.from(parquetWriteBuffer({ columnData }));
+
+  // Raw fields keep their names; transformed columns are prefixed so the two never collide.
+  const sampleHeader = [
+    'customer_id',
+    'split',
+    'label',
+    ...Object.keys(rows[0]?.features ?? {}),
+    ...state.outputs.map((o) => `out:${o}`),
+  ];
+  const sample = rows
+    .slice(0, options.sampleRows)
+    .map((r, i) => [
+      r.customerId,
+      split[i] as string,
+      r.label,
+      ...Object.values(r.features).map((v) => (v === null ? '' : v)),
+      ...Array.from(matrix.subarray(i * width, (i + 1) * width), (x) => Number(x.toPrecision(6))),
+    ]);
+
+  const splits = { train: 0, validation: 0, holdout: 0 };
+  for (const s of split) splits[s]++;
+  const manifest = {
+    format: 'driftwood.features/v1',
+    dataset: options.dataset,
+    id,
+    snapshot: options.snapshot ?? null,
+    cutoff: new Date(cutoff).toISOString(),
+    horizonHours: options.horizonHours,
+    seed: options.seed,
+    rows: rows.length,
+    splits,
+    outputs: state.outputs,
+    dropped: state.dropped,
+    parquetSha256: createHash('sha256').update(parquet).digest('hex'),
+  };
+  const files: [string, Buffer | string][] = [
+    [`${prefix}/features.parquet`, parquet],
+    [`${prefix}/transform.json`, `${JSON.stringify(state, null, 2)}\n`],
+    [`${prefix}/sample.csv`, toCsv(sampleHeader, sample)],
+    // The manifest goes last: its presence says the folder is complete.
+    [`${prefix}/manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`],
+  ];
+  for (const [key, body] of files) await deps.lake.put(key, body);
+  deps.log.info({ prefix, rows: rows.length, columns: width }, 'features: written');
+  return {
+    dataset: options.dataset,
+    id,
+    prefix,
+    cutoff: manifest.cutoff,
+    rows: rows.length,
+    splits,
+    columns: width,
+    dropped: state.dropped.map(({ name, reason }) => ({ name, reason })),
+    files: files.map(([k]) => k),
+  };
+}
