@@ -1,0 +1,39 @@
+# syntax=docker/dockerfile:1.7
+# Airflow 3 (api-server, scheduler, dag-processor, Celery worker) with Driftwood's DAGs and providers.
+# Built on the pinned Python base from docker/requirements/airflow.lock, which is constrained by the
+# same requirements/airflow.lock the test suite runs against: the image runs the versions that were
+# tested. Build from the repository root: docker build -f docker/airflow.Dockerfile -t driftwood-airflow .
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY docker/requirements/airflow.lock /tmp/airflow.lock
+RUN python -m venv /opt/airflow-venv \
+ && /opt/airflow-venv/bin/pip install --no-cache-dir -r /tmp/airflow.lock
+
+FROM ${PYTHON_IMAGE} AS runtime
+ARG VCS_REF=unknown
+ARG VERSION=0.0.0-dev
+LABEL org.opencontainers.image.title="driftwood-airflow" \
+      org.opencontainers.image.description="Airflow with the Driftwood DAGs" \
+      org.opencontainers.image.source="https://github.com/driftwood-mlops/driftwood" \
+      org.opencontainers.image.revision="${VCS_REF}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+# uid 50000 as in the official apache/airflow image, so volume permissions carry over.
+RUN useradd --uid 50000 --gid 0 --create-home --home-dir /opt/airflow airflow
+ENV PATH=/opt/airflow-venv/bin:$PATH \
+    AIRFLOW_HOME=/opt/airflow \
+    AIRFLOW__CORE__DAGS_FOLDER=/opt/airflow/dags \
+    AIRFLOW__CORE__LOAD_EXAMPLES=False \
+    DRIFTWOOD_RUNNER=docker \
+    PYTHONUNBUFFERED=1
+COPY --from=build /opt/airflow-venv /opt/airflow-venv
+COPY --chown=airflow:0 dags/ /opt/airflow/dags/
+USER 50000:0
+WORKDIR /opt/airflow
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=5 \
+  CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/api/v2/monitor/health', timeout=5).status == 200 else 1)"]
+ENTRYPOINT ["airflow"]
+CMD ["api-server"]

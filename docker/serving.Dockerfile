@@ -1,0 +1,46 @@
+# syntax=docker/dockerfile:1.7
+# The prediction API (Fastify), serving the MLflow registry's `champion`. Build from the repository root:
+#   docker build -f docker/serving.Dockerfile -t driftwood-serving .
+# Base images are pinned by digest (see docker/README.md and docker/pin-base-images.sh).
+ARG NODE_IMAGE=node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json tsconfig.base.json ./
+COPY tasks/package.json tasks/
+COPY serving/package.json serving/
+RUN npm ci --ignore-scripts --no-audit --no-fund \
+ && npm rebuild better-sqlite3
+COPY tasks/ tasks/
+COPY serving/ serving/
+RUN npx tsc -b tasks serving \
+ && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+
+FROM ${NODE_IMAGE} AS runtime
+ARG VCS_REF=unknown
+ARG VERSION=0.0.0-dev
+LABEL org.opencontainers.image.title="driftwood-serving" \
+      org.opencontainers.image.description="Driftwood prediction API" \
+      org.opencontainers.image.source="https://github.com/driftwood-mlops/driftwood" \
+      org.opencontainers.image.revision="${VCS_REF}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV NODE_ENV=production \
+    DRIFTWOOD_HOME=/tmp/driftwood \
+    DRIFTWOOD_TF_BACKEND=wasm \
+    DRIFTWOOD_API_HOST=0.0.0.0 \
+    DRIFTWOOD_API_PORT=8080
+WORKDIR /app
+COPY --from=build --chown=root:root /src/package.json ./
+COPY --from=build --chown=root:root /src/node_modules/ node_modules/
+COPY --from=build --chown=root:root /src/tasks/package.json tasks/
+COPY --from=build --chown=root:root /src/tasks/dist/ tasks/dist/
+COPY --from=build --chown=root:root /src/serving/package.json serving/
+COPY --from=build --chown=root:root /src/serving/dist/ serving/dist/
+USER 1000:1000
+EXPOSE 8080
+# Liveness only: readiness (a model loaded) is /health/ready, probed by the orchestrator.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8080/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["node", "/app/tasks/dist/cli.js"]
+CMD ["serve"]

@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1.7
+# The `driftwood` CLI: every pipeline step (simulate, ingest, train, promote, forget) as a container,
+# run by Airflow's DockerOperator / KubernetesPodOperator. Build from the repository root:
+#   docker build -f docker/tasks.Dockerfile -t driftwood-tasks .
+# Base images are pinned by digest (see docker/README.md and docker/pin-base-images.sh).
+ARG NODE_IMAGE=node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+# Manifests first: the dependency layer is reused until a package.json or the lock changes.
+COPY package.json package-lock.json tsconfig.base.json ./
+COPY tasks/package.json tasks/
+COPY serving/package.json serving/
+# Install scripts stay off (tfjs-node's libtensorflow download must not run: TF.js uses its wasm
+# backend); the one native addon, better-sqlite3, is then built on its own.
+RUN npm ci --ignore-scripts --no-audit --no-fund \
+ && npm rebuild better-sqlite3
+COPY tasks/ tasks/
+COPY serving/ serving/
+RUN npx tsc -b tasks serving \
+ && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+
+FROM ${NODE_IMAGE} AS runtime
+ARG VCS_REF=unknown
+ARG VERSION=0.0.0-dev
+LABEL org.opencontainers.image.title="driftwood-tasks" \
+      org.opencontainers.image.description="Driftwood pipeline steps (the driftwood CLI)" \
+      org.opencontainers.image.source="https://github.com/driftwood-mlops/driftwood" \
+      org.opencontainers.image.revision="${VCS_REF}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV NODE_ENV=production \
+    DRIFTWOOD_HOME=/var/lib/driftwood \
+    DRIFTWOOD_TF_BACKEND=wasm
+WORKDIR /app
+COPY --from=build --chown=root:root /src/package.json ./
+COPY --from=build --chown=root:root /src/node_modules/ node_modules/
+COPY --from=build --chown=root:root /src/tasks/package.json tasks/
+COPY --from=build --chown=root:root /src/tasks/dist/ tasks/dist/
+COPY --from=build --chown=root:root /src/serving/package.json serving/
+COPY --from=build --chown=root:root /src/serving/dist/ serving/dist/
+# The code is root-owned and read-only to the process; only DRIFTWOOD_HOME is writable.
+RUN mkdir -p /var/lib/driftwood && chown 1000:1000 /var/lib/driftwood
+USER 1000:1000
+HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD ["node", "/app/tasks/dist/cli.js", "--help"]
+ENTRYPOINT ["node", "/app/tasks/dist/cli.js"]
+CMD ["--help"]
