@@ -1,38 +1,50 @@
-"""Builds an Airflow task that runs one Driftwood TypeScript step.
+"""Builds the Airflow task that runs one Driftwood TypeScript step.
 
 The DAG files only wire steps together; this module decides *how* a step runs:
 
 * ``process`` (the embedded default): ``node tasks/dist/cli.js <step> ...`` on the worker;
 * ``docker``: a ``DockerOperator`` running the tasks image;
-* ``kubernetes``: a ``KubernetesPodOperator`` running the tasks image in a namespace.
+* ``kubernetes``: a ``KubernetesPodOperator`` running the tasks image in a namespace, with requests and
+  limits, a service account and the secrets mounted as environment from a Kubernetes secret.
 
-The runner comes from the ``DRIFTWOOD_RUNNER`` environment variable unless a caller passes one.
+The runner comes from, in order: the ``runner`` argument, the ``DRIFTWOOD_RUNNER`` environment
+variable, the Airflow Variable ``driftwood_runner`` (which Airflow also reads from
+``AIRFLOW_VAR_DRIFTWOOD_RUNNER`` without a database round trip), and finally ``process``.
 Exit code 99 means "quality gate not passed" and marks the task *skipped*, not failed.
-Nothing here does I/O at import time: DAG parsing stays fast and side-effect free.
+Secrets never travel as command-line arguments or in the operator's rendered ``env``.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
+from driftwood_notify import failure_notifier, skipped_notifier, success_notifier
+
 Runner = Literal["process", "docker", "kubernetes"]
 RUNNERS: tuple[Runner, ...] = ("process", "docker", "kubernetes")
+RUNNER_VARIABLE = "driftwood_runner"
 
 # The contract with the TypeScript CLI (tasks/src/errors.ts).
 EXIT_GATE_NOT_PASSED = 99
 
 DEFAULT_RETRIES = 2
+# 30 s, 60 s, 120 s, … capped: a flapping MLflow or warehouse gets time to come back.
+RETRY_DELAY = timedelta(seconds=30)
+MAX_RETRY_DELAY = timedelta(minutes=10)
 DEFAULT_IMAGE = "ghcr.io/driftwood-mlops/driftwood-tasks:latest"
+IMAGE_CLI = "/app/tasks/dist/cli.js"
 
-# Settings passed through to the step; secrets are never put on the command line.
+# Plain settings passed through to the step.
 PASSTHROUGH_ENV = (
     "DRIFTWOOD_HOME",
     "DRIFTWOOD_LAKE_URI",
-    "DRIFTWOOD_WAREHOUSE_URL",
     "DRIFTWOOD_EXPERIMENT",
     "DRIFTWOOD_MODEL_NAME",
     "DRIFTWOOD_PII_KEY_FILE",
@@ -40,6 +52,45 @@ PASSTHROUGH_ENV = (
     "MLFLOW_TRACKING_URI",
     "LOG_LEVEL",
 )
+# Secrets: environment variable → key in the Kubernetes secret (DRIFTWOOD_K8S_SECRET). The process
+# runner inherits them from the worker; Docker gets them as private (never rendered) environment.
+SECRET_ENV = {
+    "DRIFTWOOD_PII_KEY": "pii-key",
+    "DRIFTWOOD_WAREHOUSE_URL": "warehouse-url",
+    "MLFLOW_TRACKING_TOKEN": "mlflow-tracking-token",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One CLI command as a task: its arguments (Jinja-templated) and its limits."""
+
+    name: str
+    args: tuple[str, ...] = ()
+    timeout: timedelta = timedelta(minutes=30)
+    # Kubernetes requests/limits; training is the one step that needs real CPU and memory.
+    cpu: tuple[str, str] = ("250m", "1")
+    memory: tuple[str, str] = ("512Mi", "1Gi")
+
+
+# The churn steps, in pipeline order. `snapshot`, `features` and `evaluate` slot in here (and in the
+# DAGs' step lists) once their commands are part of the pipeline contract.
+CHURN_STEPS: dict[str, Step] = {
+    "ingest": Step(
+        "ingest",
+        # Everything before the interval's end that is not loaded yet: missed hours load too, once.
+        ("--dataset", "churn", "--until", "{{ data_interval_end }}"),
+        timeout=timedelta(minutes=20),
+    ),
+    "train": Step(
+        "train",
+        ("--dataset", "churn"),
+        timeout=timedelta(minutes=60),
+        cpu=("1", "2"),
+        memory=("2Gi", "4Gi"),
+    ),
+    "promote": Step("promote", ("--alias", "champion"), timeout=timedelta(minutes=10)),
+}
 
 
 def project_root() -> Path:
@@ -48,73 +99,139 @@ def project_root() -> Path:
 
 
 def configured_runner(runner: str | None = None) -> Runner:
-    value = runner or os.environ.get("DRIFTWOOD_RUNNER", "process")
+    value = runner or os.environ.get("DRIFTWOOD_RUNNER") or _runner_variable()
     if value not in RUNNERS:
         raise ValueError(f"DRIFTWOOD_RUNNER: expected one of {', '.join(RUNNERS)}, got {value!r}")
     return value  # type: ignore[return-value]
+
+
+def _runner_variable() -> str:
+    from airflow.sdk import Variable
+
+    return str(Variable.get(RUNNER_VARIABLE, default="process"))
 
 
 def step_env() -> dict[str, str]:
     return {k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ}
 
 
+def secret_env() -> dict[str, str]:
+    return {k: os.environ[k] for k in SECRET_ENV if k in os.environ}
+
+
 def step_task(
-    step: str,
-    args: list[str] | None = None,
+    step: str | Step,
+    args: Sequence[str] | None = None,
     *,
     task_id: str | None = None,
     runner: str | None = None,
     retries: int = DEFAULT_RETRIES,
-    execution_timeout: timedelta = timedelta(minutes=30),
+    execution_timeout: timedelta | None = None,
+    notify_success: bool = False,
     **operator_kwargs: Any,
 ) -> Any:
-    """Returns an operator that runs ``driftwood <step> <args>`` with the configured runner."""
-    args = args or []
+    """Returns an operator that runs ``driftwood <step> <args>`` with the configured runner.
+
+    Every task reports failures to Slack (when the ``driftwood_slack`` connection exists); a DAG's
+    last task also reports success (``notify_success``) and a gate not passed (skipped).
+    """
+    spec = step if isinstance(step, Step) else Step(step)
+    if args is not None:
+        spec = replace(spec, args=tuple(args))
     chosen = configured_runner(runner)
     common: dict[str, Any] = {
-        "task_id": task_id or step,
+        "task_id": task_id or spec.name,
         "retries": retries,
-        "retry_delay": timedelta(seconds=30),
+        "retry_delay": RETRY_DELAY,
         "retry_exponential_backoff": True,
-        "execution_timeout": execution_timeout,
+        "max_retry_delay": MAX_RETRY_DELAY,
+        "execution_timeout": execution_timeout or spec.timeout,
+        "on_failure_callback": [failure_notifier()],
+        **(
+            {"on_success_callback": [success_notifier()], "on_skipped_callback": [skipped_notifier()]}
+            if notify_success
+            else {}
+        ),
         **operator_kwargs,
     }
     if chosen == "process":
-        from airflow.providers.standard.operators.bash import BashOperator
-
-        root = project_root()
-        command = " ".join(["node", shlex.quote(str(root / "tasks" / "dist" / "cli.js")), step, *args])
-        return BashOperator(
-            bash_command=command,
-            cwd=str(root),
-            env=step_env(),
-            append_env=True,
-            skip_on_exit_code=EXIT_GATE_NOT_PASSED,
-            **common,
-        )
+        return _process_operator(spec, common)
     image = os.environ.get("DRIFTWOOD_TASKS_IMAGE", DEFAULT_IMAGE)
     if chosen == "docker":
-        from airflow.providers.docker.operators.docker import DockerOperator
+        return _docker_operator(spec, image, common)
+    return _kubernetes_operator(spec, image, common)
 
-        return DockerOperator(
-            image=image,
-            command=[step, *args],
-            environment=step_env(),
-            auto_remove="success",
-            skip_on_exit_code=EXIT_GATE_NOT_PASSED,
-            **common,
-        )
+
+def _process_operator(spec: Step, common: dict[str, Any]) -> Any:
+    from airflow.providers.standard.operators.bash import BashOperator
+
+    root = project_root()
+    # Quoted before Jinja renders: rendered values (timestamps) carry no quotes of their own.
+    words = ["node", str(root / "tasks" / "dist" / "cli.js"), spec.name, *spec.args]
+    return BashOperator(
+        bash_command=" ".join(shlex.quote(w) for w in words),
+        cwd=str(root),
+        env=step_env(),
+        # Secrets reach the step from the worker's own environment, never from the rendered task.
+        append_env=True,
+        skip_on_exit_code=EXIT_GATE_NOT_PASSED,
+        **common,
+    )
+
+
+def _docker_operator(spec: Step, image: str, common: dict[str, Any]) -> Any:
+    from airflow.providers.docker.operators.docker import DockerOperator
+
+    return DockerOperator(
+        image=image,
+        command=[spec.name, *spec.args],
+        environment=step_env(),
+        # Not a template field: never rendered into the UI or the metadata database.
+        private_environment=secret_env(),
+        # Unset: the provider falls back to DOCKER_HOST, then the local socket.
+        docker_url=os.environ.get("DRIFTWOOD_DOCKER_URL"),
+        # The network where MLflow and the warehouse answer (the Compose project's network).
+        network_mode=os.environ.get("DRIFTWOOD_DOCKER_NETWORK"),
+        auto_remove="success",
+        mount_tmp_dir=False,
+        skip_on_exit_code=EXIT_GATE_NOT_PASSED,
+        **common,
+    )
+
+
+def _kubernetes_operator(spec: Step, image: str, common: dict[str, Any]) -> Any:
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from airflow.providers.cncf.kubernetes.secret import Secret
+    from kubernetes.client import models as k8s
 
+    secret_name = os.environ.get("DRIFTWOOD_K8S_SECRET", "driftwood-tasks")
     return KubernetesPodOperator(
         image=image,
-        cmds=["node", "/app/tasks/dist/cli.js"],
-        arguments=[step, *args],
+        cmds=["node", IMAGE_CLI],
+        arguments=[spec.name, *spec.args],
         namespace=os.environ.get("DRIFTWOOD_K8S_NAMESPACE", "driftwood"),
+        service_account_name=os.environ.get("DRIFTWOOD_K8S_SERVICE_ACCOUNT", "driftwood-tasks"),
         env_vars=step_env(),
-        name=f"driftwood-{step}",
+        secrets=[Secret("env", name, secret_name, key) for name, key in SECRET_ENV.items()],
+        container_resources=k8s.V1ResourceRequirements(
+            requests={"cpu": spec.cpu[0], "memory": spec.memory[0]},
+            limits={"cpu": spec.cpu[1], "memory": spec.memory[1]},
+        ),
+        name=f"driftwood-{spec.name}",
+        labels={"app.kubernetes.io/part-of": "driftwood", "driftwood/step": spec.name},
         get_logs=True,
         on_finish_action="delete_succeeded_pod",
         skip_on_exit_code=EXIT_GATE_NOT_PASSED,
         **common,
     )
+
+
+def chain_steps(names: Sequence[str], steps: dict[str, Step] = CHURN_STEPS) -> list[Any]:
+    """Builds the named steps in order, chained; the last one also reports success."""
+    unknown = [n for n in names if n not in steps]
+    if unknown:
+        raise ValueError(f"steps: unknown {', '.join(unknown)}; known: {', '.join(steps)}")
+    tasks = [step_task(steps[n], notify_success=(i == len(names) - 1)) for i, n in enumerate(names)]
+    for upstream, downstream in pairwise(tasks):
+        upstream >> downstream
+    return tasks

@@ -1,16 +1,24 @@
-"""DAG integrity: every DAG imports, has no cycles, is tagged and retries, and the step helper
-renders the right operator for each runner."""
+"""DAG integrity and runner rendering: every DAG imports, has no cycles, is tagged, documented, safe
+to catch up and retries with backoff and timeouts; the step helper renders the right operator for
+each runner with secrets kept out of arguments and rendered fields."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
+import driftwood_notify
+import driftwood_steps
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
-import driftwood_steps
-
 DAGS = Path(__file__).resolve().parents[2] / "dags"
+EXPECTED_DAGS = {"churn_pipeline", "churn_retrain"}
+SECRET_VALUES = {
+    "DRIFTWOOD_PII_KEY": "pii-key-do-not-leak",
+    "DRIFTWOOD_WAREHOUSE_URL": "postgres://driftwood:hunter2-do-not-leak@db/driftwood",
+    "MLFLOW_TRACKING_TOKEN": "token-do-not-leak",
+}
 
 
 @pytest.fixture(scope="module")
@@ -18,29 +26,76 @@ def dagbag() -> DagBag:
     return DagBag(dag_folder=str(DAGS))
 
 
+@pytest.fixture
+def secrets_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in SECRET_VALUES.items():
+        monkeypatch.setenv(name, value)
+
+
+def _leaks(rendered: object) -> list[str]:
+    text = repr(rendered)
+    return [v for v in SECRET_VALUES.values() if v in text]
+
+
 def test_every_dag_imports(dagbag: DagBag) -> None:
     assert dagbag.import_errors == {}
-    assert "churn_pipeline" in dagbag.dags
+    assert set(dagbag.dags) == EXPECTED_DAGS
 
 
 def test_dags_are_tagged_documented_and_safe(dagbag: DagBag) -> None:
     for dag_id, dag in dagbag.dags.items():
-        assert dag.tags, f"{dag_id} has no tags"
-        assert dag.doc_md, f"{dag_id} has no doc_md"
+        assert "driftwood" in dag.tags, f"{dag_id} has no driftwood tag"
+        assert dag.doc_md and dag.doc_md.strip().startswith("Churn"), (
+            f"{dag_id} has no doc_md from its docstring"
+        )
         assert dag.catchup is False, f"{dag_id} must not catch up by itself"
         assert dag.max_active_runs == 1, f"{dag_id} must run one at a time"
         for task in dag.tasks:
-            assert task.retries >= 2, f"{dag_id}.{task.task_id} retries {task.retries} < 2"
-            assert task.execution_timeout is not None, f"{dag_id}.{task.task_id} has no timeout"
+            where = f"{dag_id}.{task.task_id}"
+            assert task.retries >= 2, f"{where} retries {task.retries} < 2"
+            assert task.retry_exponential_backoff, f"{where} retries without backoff"
+            assert task.max_retry_delay == driftwood_steps.MAX_RETRY_DELAY, where
+            assert task.execution_timeout is not None, f"{where} has no timeout"
+            assert task.skip_on_exit_code == [driftwood_steps.EXIT_GATE_NOT_PASSED], where
+            assert any(
+                isinstance(cb, driftwood_notify.DriftwoodSlackNotifier) for cb in task.on_failure_callback
+            )
 
 
 def test_no_cycles_and_the_expected_order(dagbag: DagBag) -> None:
-    dag = dagbag.dags["churn_pipeline"]
-    order = [t.task_id for t in dag.topological_sort()]
-    assert order == ["ingest", "train", "promote"]
+    pipeline = dagbag.dags["churn_pipeline"]
+    assert [t.task_id for t in pipeline.topological_sort()] == ["ingest", "train", "promote"]
+    retrain = dagbag.dags["churn_retrain"]
+    assert [t.task_id for t in retrain.topological_sort()] == ["train", "promote"]
 
 
-def test_process_runner_runs_the_cli_and_maps_the_gate_to_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_schedules_hourly_pipeline_and_asset_triggered_retrain(dagbag: DagBag) -> None:
+    pipeline = dagbag.dags["churn_pipeline"]
+    assert pipeline.schedule == "@hourly"
+    assert type(pipeline.timetable).__name__ == "CronTriggerTimetable"
+    retrain = dagbag.dags["churn_retrain"]
+    assets = retrain.timetable.asset_condition.objects
+    assert [(a.name, a.uri) for a in assets] == [("churn_drift", "driftwood://churn/drift")]
+
+
+def test_per_task_limits_and_notifications(dagbag: DagBag) -> None:
+    tasks = {t.task_id: t for t in dagbag.dags["churn_pipeline"].tasks}
+    assert tasks["ingest"].execution_timeout == timedelta(minutes=20)
+    assert tasks["train"].execution_timeout == timedelta(minutes=60)
+    assert tasks["promote"].execution_timeout == timedelta(minutes=10)
+    # Only the last task reports success and a gate not passed; every task reports failure.
+    assert tasks["promote"].on_success_callback and tasks["promote"].on_skipped_callback
+    assert not tasks["ingest"].on_success_callback and not tasks["train"].on_success_callback
+
+
+def test_ingest_loads_up_to_the_end_of_the_data_interval(dagbag: DagBag) -> None:
+    ingest = dagbag.dags["churn_pipeline"].get_task("ingest")
+    assert ingest.bash_command.endswith("ingest --dataset churn --until '{{ data_interval_end }}'")
+
+
+def test_process_runner_runs_the_cli_and_maps_the_gate_to_skipped(
+    monkeypatch: pytest.MonkeyPatch, secrets_in_env: None
+) -> None:
     monkeypatch.setenv("DRIFTWOOD_RUNNER", "process")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
     task = driftwood_steps.step_task("train", ["--dataset", "churn"])
@@ -49,28 +104,90 @@ def test_process_runner_runs_the_cli_and_maps_the_gate_to_skipped(monkeypatch: p
     assert task.bash_command.endswith("tasks/dist/cli.js train --dataset churn")
     assert task.skip_on_exit_code == [99]
     assert task.env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    # Secrets reach the step from the worker's environment (append_env), not from the task's fields.
+    assert task.append_env is True
+    assert _leaks(task.bash_command) == [] and _leaks(task.env) == []
 
 
-def test_docker_runner_renders_a_docker_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_docker_runner_renders_a_docker_operator(
+    monkeypatch: pytest.MonkeyPatch, secrets_in_env: None
+) -> None:
     monkeypatch.setenv("DRIFTWOOD_TASKS_IMAGE", "registry.example/driftwood-tasks:1.2.3")
-    monkeypatch.setenv("DRIFTWOOD_PII_KEY", "do-not-leak")
-    task = driftwood_steps.step_task("ingest", ["--dataset", "churn"], runner="docker")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
+    task = driftwood_steps.step_task(driftwood_steps.CHURN_STEPS["ingest"], runner="docker")
     assert type(task).__name__ == "DockerOperator"
     assert task.image == "registry.example/driftwood-tasks:1.2.3"
-    assert task.command == ["ingest", "--dataset", "churn"]
-    assert "do-not-leak" not in repr(task.command)
-    assert "DRIFTWOOD_PII_KEY" not in task.environment
+    assert task.command == ["ingest", "--dataset", "churn", "--until", "{{ data_interval_end }}"]
+    assert task.environment == {"MLFLOW_TRACKING_URI": "http://mlflow:5000"}
+    assert task.skip_on_exit_code == [99]
+    # Secrets go as private environment: not a template field, never rendered or stored.
+    assert "private_environment" not in task.template_fields
+    assert task._private_environment == SECRET_VALUES
+    rendered = {name: getattr(task, name) for name in task.template_fields}
+    assert _leaks(rendered) == []
 
 
-def test_kubernetes_runner_renders_a_pod_operator(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kubernetes_runner_renders_a_pod_operator(
+    monkeypatch: pytest.MonkeyPatch, secrets_in_env: None
+) -> None:
     monkeypatch.setenv("DRIFTWOOD_K8S_NAMESPACE", "driftwood-staging")
-    task = driftwood_steps.step_task("promote", [], runner="kubernetes")
+    monkeypatch.setenv("DRIFTWOOD_K8S_SERVICE_ACCOUNT", "driftwood-runner")
+    monkeypatch.setenv("DRIFTWOOD_K8S_SECRET", "driftwood-staging-secrets")
+    monkeypatch.setenv("DRIFTWOOD_TASKS_IMAGE", "registry.example/driftwood-tasks:1.2.3")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
+    task = driftwood_steps.step_task(driftwood_steps.CHURN_STEPS["train"], runner="kubernetes")
     assert type(task).__name__ == "KubernetesPodOperator"
+    assert task.image == "registry.example/driftwood-tasks:1.2.3"
     assert task.namespace == "driftwood-staging"
+    assert task.service_account_name == "driftwood-runner"
     assert task.cmds == ["node", "/app/tasks/dist/cli.js"]
-    assert task.arguments == ["promote"]
+    assert task.arguments == ["train", "--dataset", "churn"]
+    assert task.skip_on_exit_code == [99]
+    assert task.container_resources.requests == {"cpu": "1", "memory": "2Gi"}
+    assert task.container_resources.limits == {"cpu": "2", "memory": "4Gi"}
+    assert task.env_vars == {"MLFLOW_TRACKING_URI": "http://mlflow:5000"}
+    # Each secret comes from the Kubernetes secret as an env var reference, never as a value.
+    refs = {s.deploy_target: (s.secret, s.key) for s in task.secrets}
+    assert refs == {
+        "DRIFTWOOD_PII_KEY": ("driftwood-staging-secrets", "pii-key"),
+        "DRIFTWOOD_WAREHOUSE_URL": ("driftwood-staging-secrets", "warehouse-url"),
+        "MLFLOW_TRACKING_TOKEN": ("driftwood-staging-secrets", "mlflow-tracking-token"),
+    }
+    assert all(s.deploy_type == "env" for s in task.secrets)
+    rendered = {name: getattr(task, name) for name in task.template_fields}
+    assert _leaks(rendered) == [] and _leaks(task.secrets) == []
 
 
-def test_an_unknown_runner_is_refused() -> None:
+def test_the_pod_spec_carries_secret_refs_and_resources(
+    monkeypatch: pytest.MonkeyPatch, secrets_in_env: None
+) -> None:
+    task = driftwood_steps.step_task(driftwood_steps.CHURN_STEPS["promote"], runner="kubernetes")
+    pod = task.build_pod_request_obj(dry_run=True)
+    container = pod.spec.containers[0]
+    assert pod.metadata.namespace == "driftwood"
+    assert pod.spec.service_account_name == "driftwood-tasks"
+    assert container.resources.requests == {"cpu": "250m", "memory": "512Mi"}
+    refs = {e.name: e.value_from.secret_key_ref.name for e in container.env if e.value_from}
+    assert refs == dict.fromkeys(SECRET_VALUES, "driftwood-tasks")
+    assert _leaks(pod.to_dict()) == []
+
+
+def test_the_runner_comes_from_env_then_the_airflow_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DRIFTWOOD_RUNNER", raising=False)
+    # Airflow resolves Variables from AIRFLOW_VAR_<NAME> before its database.
+    monkeypatch.setenv("AIRFLOW_VAR_DRIFTWOOD_RUNNER", "kubernetes")
+    assert driftwood_steps.configured_runner() == "kubernetes"
+    monkeypatch.setenv("DRIFTWOOD_RUNNER", "docker")
+    assert driftwood_steps.configured_runner() == "docker"
+    assert driftwood_steps.configured_runner("process") == "process"
+
+
+def test_an_unknown_runner_or_step_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="DRIFTWOOD_RUNNER: expected one of process, docker, kubernetes"):
         driftwood_steps.configured_runner("ssh")
+    monkeypatch.setenv("AIRFLOW_VAR_DRIFTWOOD_RUNNER", "lambda")
+    monkeypatch.delenv("DRIFTWOOD_RUNNER", raising=False)
+    with pytest.raises(ValueError, match="got 'lambda'"):
+        driftwood_steps.configured_runner()
+    with pytest.raises(ValueError, match="steps: unknown evaluate; known: ingest, train, promote"):
+        driftwood_steps.chain_steps(["train", "evaluate"])

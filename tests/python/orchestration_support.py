@@ -1,0 +1,182 @@
+"""Helpers for the orchestration tests: an isolated Airflow home with a migrated SQLite metadata
+database, Airflow processes started in their own process groups, and a minimal Airflow REST client
+(the same calls docs/orchestration.md documents for other callers)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+AIRFLOW_BIN = ROOT / ".venvs" / "airflow" / "bin" / "airflow"
+
+
+def airflow_home(name: str, dags_folder: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A fresh AIRFLOW_HOME under .driftwood/test/<name> with a migrated database; returns its env.
+
+    The migration goes through scripts/airflow.sh (it reuses the project's migrated template).
+    """
+    home = ROOT / ".driftwood" / "test" / name
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__") and k not in ("AIRFLOW_HOME",)
+    }
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            "DRIFTWOOD_ROOT": str(ROOT),
+            "PYTHONPATH": str(ROOT / "dags"),
+        }
+    )
+    env.update(extra or {})
+    migrate = subprocess.run(
+        [str(ROOT / "scripts" / "airflow.sh"), "db-ready"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
+    return env
+
+
+def run_airflow(
+    args: list[str], env: Mapping[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(AIRFLOW_BIN), *args], env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@dataclass
+class Services:
+    """Airflow processes, each the leader of its own process group, stopped together."""
+
+    env: dict[str, str]
+    logs: Path
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, name: str, args: list[str]) -> None:
+        out = (self.logs / f"{name}.log").open("wb")
+        self.procs[name] = subprocess.Popen(
+            [str(AIRFLOW_BIN), *args],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def assert_running(self) -> None:
+        for name, proc in self.procs.items():
+            assert proc.poll() is None, f"{name} exited with {proc.returncode}: {self.tail(name)}"
+
+    def tail(self, name: str, chars: int = 3000) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            # Workers forked by the executor share the group: make sure none outlives the test.
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class AirflowClient:
+    """Airflow 3 REST: a JWT from /auth/token, then /api/v2 with a bearer token."""
+
+    def __init__(self, base_url: str, username: str, password: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.username = username
+        self.password = password
+        self.token: str | None = None
+
+    def login(self) -> str:
+        status, body = self._send(
+            "POST", "/auth/token", {"username": self.username, "password": self.password}
+        )
+        if status not in (200, 201):
+            raise RuntimeError(f"POST /auth/token: HTTP {status}: {body}")
+        self.token = str(body["access_token"])
+        return self.token
+
+    def request(self, method: str, path: str, payload: Any = None) -> tuple[int, Any]:
+        if self.token is None:
+            self.login()
+        return self._send(method, path, payload, {"Authorization": f"Bearer {self.token}"})
+
+    def _send(
+        self, method: str, path: str, payload: Any = None, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, Any]:
+        data = None if payload is None else json.dumps(payload).encode()
+        req = urllib.request.Request(self.base_url + path, data=data, method=method)
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        for key, value in (headers or {}).items():
+            req.add_header(key, value)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as res:
+                return res.status, _json(res.read())
+        except urllib.error.HTTPError as err:
+            return err.code, _json(err.read())
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
+def wait_for(what: str, probe: Any, timeout: float, interval: float = 1.0) -> Any:
+    """Polls ``probe()`` until it returns something truthy; the last value is in the error."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+        except (OSError, urllib.error.URLError) as err:
+            last = err
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
