@@ -1,4 +1,5 @@
-import { DriftwoodError } from '../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DriftwoodError, isDriftwoodError } from '../errors.js';
 import { type HttpOptions, type HttpResponse, httpRequest } from '../http.js';
 import type * as T from './types.js';
 
@@ -122,7 +123,9 @@ export class MlflowClient {
 
   /**
    * Logs params, metrics and tags in as many log-batch requests as MLflow's limits need.
-   * log-batch is not retried blindly (metrics append, so a retry would duplicate points).
+   * Metrics append, so a blind retry would duplicate points: after a failed request this asks the
+   * server which of the chunk's points it already stored and resends only the others (params and
+   * tags are safe to resend: same value, no change).
    */
   async logBatch(
     runId: string,
@@ -138,8 +141,51 @@ export class MlflowClient {
     const tags = toKeyValues(batch.tags ?? {});
     const metrics = [...(batch.metrics ?? [])];
     for (const chunk of chunkBatch(params, metrics, tags)) {
-      await this.call('POST', 'runs/log-batch', { run_id: runId, ...chunk });
+      let pending = chunk;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.call('POST', 'runs/log-batch', { run_id: runId, ...pending });
+          break;
+        } catch (err) {
+          if (!isDriftwoodError(err, 'MLFLOW_UNAVAILABLE') || attempt >= this.http.retries) throw err;
+          await sleep(this.http.backoffMs * 2 ** attempt);
+          const stored = await this.storedPoints(runId, pending.metrics);
+          pending = { ...pending, metrics: missingPoints(pending.metrics, stored) };
+        }
+      }
     }
+  }
+
+  /** Every stored point of the metric keys that `points` use, as `key|step|timestamp|value` strings. */
+  private async storedPoints(runId: string, points: T.Metric[]): Promise<Set<string>> {
+    const stored = new Set<string>();
+    for (const key of new Set(points.map((p) => p.key))) {
+      for (const m of await this.getMetricHistory(runId, key)) stored.add(pointKey(m));
+    }
+    return stored;
+  }
+
+  /** The full history of one metric of a run (all steps), following pagination. */
+  async getMetricHistory(runId: string, key: string): Promise<T.Metric[]> {
+    const out: T.Metric[] = [];
+    let pageToken: string | undefined;
+    do {
+      const r = await this.call<{ metrics?: T.Metric[]; next_page_token?: string }>(
+        'GET',
+        'metrics/get-history',
+        undefined,
+        { run_id: runId, metric_key: key, max_results: 25_000, page_token: pageToken },
+      );
+      out.push(
+        ...(r.metrics ?? []).map((m) => ({
+          ...m,
+          step: Number(m.step ?? 0),
+          timestamp: Number(m.timestamp),
+        })),
+      );
+      pageToken = r.next_page_token || undefined;
+    } while (pageToken);
+    return out;
   }
 
   async setTag(runId: string, key: string, value: string): Promise<void> {
@@ -293,6 +339,26 @@ export class MlflowClient {
     await this.call('POST', 'model-versions/set-tag', { name, version, key, value });
   }
 
+  async getRegisteredModel(name: string): Promise<T.RegisteredModel> {
+    const r = await this.call<{ registered_model: T.RegisteredModel }>(
+      'GET',
+      'registered-models/get',
+      undefined,
+      {
+        name,
+      },
+    );
+    return r.registered_model;
+  }
+
+  async setRegisteredModelTag(name: string, key: string, value: string): Promise<void> {
+    await this.call('POST', 'registered-models/set-tag', { name, key, value });
+  }
+
+  async deleteModelVersionTag(name: string, version: string, key: string): Promise<void> {
+    await this.call('DELETE', 'model-versions/delete-tag', { name, version, key });
+  }
+
   async setAlias(name: string, alias: string, version: string): Promise<void> {
     await this.call('POST', 'registered-models/alias', { name, alias, version });
   }
@@ -369,6 +435,16 @@ async function parseReply<R>(res: HttpResponse, what: string): Promise<R> {
     mlflowCode,
     status: res.status,
   });
+}
+
+/** A metric point's identity: the same key, step, timestamp and value is the same point. */
+export function pointKey(m: T.Metric): string {
+  return `${m.key}|${m.step}|${m.timestamp}|${m.value}`;
+}
+
+/** The points not yet stored (pure: what a retried log-batch still has to send). */
+export function missingPoints(points: T.Metric[], stored: ReadonlySet<string>): T.Metric[] {
+  return points.filter((p) => !stored.has(pointKey(p)));
 }
 
 export function toKeyValues(record: Record<string, string>): T.KeyValue[] {

@@ -67,3 +67,10 @@ export interface ModelVersion {
   tags?: KeyValue[];
   creation_timestamp?: number;
 }
+
+export interface RegisteredModel {
+  name: string;
+  tags?: KeyValue[];
+  aliases?: { alias: string; version: string }[];
+  latest_versions?: ModelVersion[];
+}

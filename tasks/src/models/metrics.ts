@@ -5,8 +5,37 @@ export interface BinaryMetrics {
   recall: number;
   f1: number;
   roc_auc: number;
+  /** Average precision: the area under the precision–recall curve as a step function. */
+  pr_auc: number;
   log_loss: number;
+  brier: number;
   positive_rate: number;
+  /** The decision threshold the label-based metrics use. */
+  threshold: number;
+}
+
+export interface Confusion {
+  tp: number;
+  fp: number;
+  tn: number;
+  fn: number;
+}
+
+export function confusionAt(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  threshold: number,
+): Confusion {
+  const c = { tp: 0, fp: 0, tn: 0, fn: 0 };
+  for (let i = 0; i < labels.length; i++) {
+    const pred = (scores[i] as number) >= threshold;
+    const y = labels[i] === 1;
+    if (pred && y) c.tp++;
+    else if (pred) c.fp++;
+    else if (y) c.fn++;
+    else c.tn++;
+  }
+  return c;
 }
 
 export function binaryMetrics(
@@ -14,22 +43,16 @@ export function binaryMetrics(
   labels: ArrayLike<number>,
   threshold = 0.5,
 ): BinaryMetrics {
-  let tp = 0;
-  let fp = 0;
-  let tn = 0;
-  let fn = 0;
-  let loss = 0;
   const n = labels.length;
+  const { tp, fp, tn, fn } = confusionAt(scores, labels, threshold);
+  let loss = 0;
+  let brier = 0;
   for (let i = 0; i < n; i++) {
     const s = scores[i] as number;
     const y = labels[i] as number;
-    const pred = s >= threshold ? 1 : 0;
-    if (pred === 1 && y === 1) tp++;
-    else if (pred === 1) fp++;
-    else if (y === 1) fn++;
-    else tn++;
     const p = Math.min(Math.max(s, 1e-7), 1 - 1e-7);
     loss -= y === 1 ? Math.log(p) : Math.log(1 - p);
+    brier += (s - y) ** 2;
   }
   const precision = tp + fp === 0 ? 0 : tp / (tp + fp);
   const recall = tp + fn === 0 ? 0 : tp / (tp + fn);
@@ -39,8 +62,11 @@ export function binaryMetrics(
     recall,
     f1: precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall),
     roc_auc: rocAuc(scores, labels),
+    pr_auc: averagePrecision(scores, labels),
     log_loss: n === 0 ? 0 : loss / n,
+    brier: n === 0 ? 0 : brier / n,
     positive_rate: n === 0 ? 0 : (tp + fn) / n,
+    threshold,
   };
 }
 
@@ -67,4 +93,77 @@ export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): nu
   const neg = labels.length - pos;
   if (pos === 0 || neg === 0) return Number.NaN;
   return (rankSumPos - (pos * (pos + 1)) / 2) / (pos * neg);
+}
+
+export interface CurvePoint {
+  threshold: number;
+  tp: number;
+  fp: number;
+}
+
+/**
+ * The cumulative counts at every distinct score, from the highest down: the one sweep that ROC,
+ * PR and threshold choice all read. Tied scores form one point.
+ */
+export function sweep(scores: ArrayLike<number>, labels: ArrayLike<number>): CurvePoint[] {
+  const idx = Array.from({ length: labels.length }, (_, i) => i).sort(
+    (a, b) => (scores[b] as number) - (scores[a] as number),
+  );
+  const points: CurvePoint[] = [];
+  let tp = 0;
+  let fp = 0;
+  for (let k = 0; k < idx.length; k++) {
+    const i = idx[k] as number;
+    if (labels[i] === 1) tp++;
+    else fp++;
+    const next = idx[k + 1];
+    if (next === undefined || scores[next] !== scores[i])
+      points.push({ threshold: scores[i] as number, tp, fp });
+  }
+  return points;
+}
+
+/** ROC curve as (false positive rate, true positive rate) points from (0,0) to (1,1). */
+export function rocCurve(scores: ArrayLike<number>, labels: ArrayLike<number>): [number, number][] {
+  const pts = sweep(scores, labels);
+  const last = pts[pts.length - 1];
+  if (!last || last.tp === 0 || last.fp === 0) return [];
+  return [[0, 0], ...pts.map((p): [number, number] => [p.fp / last.fp, p.tp / last.tp])];
+}
+
+/** Precision–recall curve as (recall, precision) points. */
+export function prCurve(scores: ArrayLike<number>, labels: ArrayLike<number>): [number, number][] {
+  const pts = sweep(scores, labels);
+  const last = pts[pts.length - 1];
+  if (!last || last.tp === 0) return [];
+  return pts.map((p): [number, number] => [p.tp / last.tp, p.tp / (p.tp + p.fp)]);
+}
+
+/** Average precision (sklearn's definition): Σ (R_k − R_{k−1}) · P_k over the sweep. */
+export function averagePrecision(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
+  const curve = prCurve(scores, labels);
+  if (curve.length === 0) return Number.NaN;
+  let ap = 0;
+  let prevRecall = 0;
+  for (const [r, p] of curve) {
+    ap += (r - prevRecall) * p;
+    prevRecall = r;
+  }
+  return ap;
+}
+
+/**
+ * The decision threshold with the best F1 on the given (validation) scores; 0.5 when there is no
+ * positive to find. Choosing it on the validation split keeps the holdout honest.
+ */
+export function chooseThreshold(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
+  const pts = sweep(scores, labels);
+  const positives = pts[pts.length - 1]?.tp ?? 0;
+  if (positives === 0) return 0.5;
+  let best = { f1: -1, threshold: 0.5 };
+  for (const p of pts) {
+    const f1 = (2 * p.tp) / (p.tp + p.fp + positives);
+    if (f1 > best.f1) best = { f1, threshold: p.threshold };
+  }
+  return best.threshold;
 }

@@ -1,52 +1,130 @@
-export interface Candidate {
+/** What the gate sees of one model, scored on the candidate's holdout. */
+export interface GateModel {
   version: string;
   rocAuc: number | undefined;
+  segments: { segment: string; n: number; positives: number; roc_auc: number }[];
+}
+
+/** The evidence `runEvaluate` gathers, reduced to what the decision reads. */
+export interface GateEvidence {
+  candidate: GateModel;
+  champion: GateModel | null;
+  /** candidate − champion ROC AUC on the same rows, with its bootstrap interval. */
+  comparison: { diff: number; low: number; high: number; level: number } | null;
+  behaviour: { name: string; passed: boolean; detail: string }[];
 }
 
 export interface PromotionPolicy {
+  /** Absolute floor on the candidate's holdout ROC AUC. */
   minRocAuc: number;
-  /** How much lower than the champion's the candidate's holdout ROC AUC may be (noise allowance). */
+  /** The candidate's ROC AUC must beat the champion's by at least this much (may be 0). */
+  minImprovement: number;
+  /** The interval's lower bound of (candidate − champion) may not go below −maxRegression. */
   maxRegression: number;
+  /** No judged segment may lose more ROC AUC than this against the champion. */
+  segmentTolerance: number;
+  /** Segments with fewer rows (or one class only) are too noisy to judge. */
+  minSegmentSize: number;
 }
 
-export type PromotionDecision = { promote: true; reason: string } | { promote: false; reason: string };
+export const DEFAULT_POLICY: PromotionPolicy = {
+  minRocAuc: 0.6,
+  minImprovement: 0,
+  // A holdout of a few hundred customers gives an AUC interval about ±0.05 wide: a tighter
+  // allowance would block every retrain on the demo data, a looser one lets real regressions by.
+  maxRegression: 0.05,
+  segmentTolerance: 0.05,
+  minSegmentSize: 30,
+};
+
+export interface GateCheck {
+  name: string;
+  passed: boolean;
+  detail: string;
+}
+
+export interface PromotionDecision {
+  promote: boolean;
+  reason: string;
+  checks: GateCheck[];
+}
+
+const f = (x: number) => x.toFixed(4);
 
 /**
- * Decides whether a candidate may become champion. Pure. The gate is an absolute floor on holdout
- * ROC AUC and no regression against the champion beyond a small allowance, so a worse model never
- * replaces a better one. A candidate that is already champion is a no-op success: re-runs are safe.
- * (Both AUCs come from each model's own holdout; scoring both on one holdout comes with the registry
- * work.)
+ * Decides whether a candidate may replace the champion. Pure. Every check is evaluated and listed,
+ * and the candidate passes only if all pass: a floor on ROC AUC; against a champion, an improvement
+ * of at least the margin with a bootstrap interval that rules out a regression beyond the allowance;
+ * no segment (plan, region) regressing beyond its tolerance; and every behavioural test. A
+ * candidate that already is champion is a no-op success, so re-runs are safe.
  */
-export function decidePromotion(
-  candidate: Candidate,
-  champion: Candidate | undefined,
-  policy: PromotionPolicy,
-): PromotionDecision {
+export function decidePromotion(evidence: GateEvidence, policy: PromotionPolicy): PromotionDecision {
+  const { candidate, champion, comparison } = evidence;
   if (champion && champion.version === candidate.version) {
-    return { promote: true, reason: `version ${candidate.version} is already champion` };
+    return { promote: true, reason: `version ${candidate.version} is already champion`, checks: [] };
   }
-  if (candidate.rocAuc === undefined || !Number.isFinite(candidate.rocAuc)) {
-    return { promote: false, reason: `version ${candidate.version} has no holdout ROC AUC recorded` };
+  const checks: GateCheck[] = [];
+  const auc = candidate.rocAuc;
+  if (auc === undefined || !Number.isFinite(auc)) {
+    checks.push({
+      name: 'min_roc_auc',
+      passed: false,
+      detail: `version ${candidate.version} has no holdout ROC AUC`,
+    });
+  } else {
+    checks.push({
+      name: 'min_roc_auc',
+      passed: auc >= policy.minRocAuc,
+      detail: `holdout ROC AUC ${f(auc)} ${auc >= policy.minRocAuc ? '≥' : 'is below'} the floor ${policy.minRocAuc}`,
+    });
   }
-  if (candidate.rocAuc < policy.minRocAuc) {
-    return {
-      promote: false,
-      reason: `holdout ROC AUC ${candidate.rocAuc.toFixed(4)} is below the floor ${policy.minRocAuc}`,
-    };
-  }
-  const championAuc = champion?.rocAuc;
-  if (champion && championAuc !== undefined && Number.isFinite(championAuc)) {
-    if (candidate.rocAuc < championAuc - policy.maxRegression) {
-      return {
-        promote: false,
-        reason: `holdout ROC AUC ${candidate.rocAuc.toFixed(4)} is worse than champion version ${champion.version}'s ${championAuc.toFixed(4)} by more than ${policy.maxRegression}`,
-      };
+  if (champion) {
+    if (!comparison || !Number.isFinite(comparison.diff)) {
+      checks.push({
+        name: 'beats_champion',
+        passed: false,
+        detail: `no comparison with champion version ${champion.version}`,
+      });
+    } else {
+      const improves = comparison.diff >= policy.minImprovement;
+      const notWorse = comparison.low >= -policy.maxRegression;
+      const interval = `${Math.round(comparison.level * 100)}% interval [${f(comparison.low)}, ${f(comparison.high)}]`;
+      checks.push({
+        name: 'beats_champion',
+        passed: improves && notWorse,
+        detail:
+          `ROC AUC ${f(comparison.diff)} vs champion version ${champion.version} (${interval}); ` +
+          `${improves ? 'meets' : 'misses'} the margin ${policy.minImprovement}, ` +
+          `${notWorse ? 'no' : 'a possible'} regression beyond ${policy.maxRegression}`,
+      });
+      const championSegments = new Map(champion.segments.map((s) => [s.segment, s]));
+      const regressed: string[] = [];
+      for (const s of candidate.segments) {
+        const c = championSegments.get(s.segment);
+        if (!c || s.n < policy.minSegmentSize || !Number.isFinite(s.roc_auc) || !Number.isFinite(c.roc_auc))
+          continue;
+        if (s.roc_auc < c.roc_auc - policy.segmentTolerance)
+          regressed.push(`${s.segment} ${f(s.roc_auc)} < ${f(c.roc_auc)} (n=${s.n})`);
+      }
+      checks.push({
+        name: 'no_segment_regression',
+        passed: regressed.length === 0,
+        detail:
+          regressed.length === 0
+            ? `no segment of ${policy.minSegmentSize}+ rows lost more than ${policy.segmentTolerance} ROC AUC`
+            : `segments regressed beyond ${policy.segmentTolerance}: ${regressed.join(', ')}`,
+      });
     }
-    return {
-      promote: true,
-      reason: `holdout ROC AUC ${candidate.rocAuc.toFixed(4)} ≥ ${policy.minRocAuc} and within ${policy.maxRegression} of champion version ${champion.version}'s ${championAuc.toFixed(4)}`,
-    };
   }
-  return { promote: true, reason: `holdout ROC AUC ${candidate.rocAuc.toFixed(4)} ≥ ${policy.minRocAuc}` };
+  for (const b of evidence.behaviour)
+    checks.push({ name: `behaviour:${b.name}`, passed: b.passed, detail: b.detail });
+  const failed = checks.filter((c) => !c.passed);
+  const promote = failed.length === 0;
+  return {
+    promote,
+    reason: promote
+      ? checks.map((c) => c.detail).join('; ')
+      : failed.map((c) => `${c.name}: ${c.detail}`).join('; '),
+    checks,
+  };
 }

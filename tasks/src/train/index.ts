@@ -1,22 +1,17 @@
-import { createHash } from 'node:crypto';
-import { DriftwoodError } from '../errors.js';
-import {
-  buildChurnRows,
-  CHURN_CATEGORICAL,
-  CHURN_NUMERIC,
-  defaultCutoff,
-} from '../features/churn-builder.js';
-import { fitTransform, transformRows } from '../features/transform.js';
+import { confusionPng, prPng, rocPng } from '../evaluate/plots.js';
+import { CHURN_CATEGORICAL, CHURN_NUMERIC } from '../features/churn-builder.js';
 import type { Logger } from '../log.js';
 import type { MlflowClient } from '../mlflow/client.js';
 import type { Metric } from '../mlflow/types.js';
 import { saveModelFiles } from '../models/artifact.js';
-import { type LogisticParams, predictProba, trainLogistic } from '../models/logistic.js';
-import { type BinaryMetrics, binaryMetrics } from '../models/metrics.js';
+import { DEFAULT_MODEL_PARAMS, type ModelParams, validateModelParams } from '../models/classifier.js';
+import type { BinaryMetrics } from '../models/metrics.js';
 import { initTf } from '../models/tf.js';
 import type { Warehouse } from '../warehouse/db.js';
+import type { ContractSource } from './contract.js';
+import { holdoutFile, type PreparedData, prepareTrainingData } from './data.js';
+import { type FitOutcome, fitAndEvaluate } from './fit.js';
 import { mlmodelYaml } from './mlmodel.js';
-import { splitOf } from './split.js';
 
 export interface TrainOptions {
   dataset: string;
@@ -25,7 +20,8 @@ export interface TrainOptions {
   cutoff?: number;
   horizonHours: number;
   labelDelayHours: number;
-  params: LogisticParams;
+  /** Hyper-parameters; anything left out takes DEFAULT_MODEL_PARAMS' value. */
+  params: Partial<ModelParams>;
   holdoutFraction: number;
   validationFraction: number;
 }
@@ -37,6 +33,8 @@ export interface TrainDeps {
   now: () => number;
   /** Source identity recorded on the run: git commit and the versions that trained it. */
   source: { commit: string | undefined; user: string; packages: Record<string, string> };
+  /** The dataset contract, recorded with the run when there is one. */
+  contract?: ContractSource;
 }
 
 export interface TrainResult {
@@ -45,67 +43,68 @@ export interface TrainResult {
   modelId: string;
   modelName: string;
   modelVersion: string;
+  modelKind: ModelParams['kind'];
   backend: string;
   cutoff: string;
   rows: { train: number; validation: number; holdout: number; positives: number };
   metrics: BinaryMetrics;
+  validationMetrics: BinaryMetrics;
+  epochsRun: number;
+  bestEpoch: number;
+  trainSeconds: number;
   dataDigest: string;
 }
 
+export function resolveParams(params: Partial<ModelParams>): ModelParams {
+  return validateModelParams({ ...DEFAULT_MODEL_PARAMS, ...params });
+}
+
 /**
- * Builds point-in-time features, fits the transform on the training split, trains a TF.js logistic
- * regression, evaluates it on the holdout and records all of it in MLflow: params, per-epoch
- * metrics, the data as a dataset input, the model (an MLflow logged model with an MLmodel file and
- * the fitted transform) and a registered model version with the alias `challenger`.
+ * Builds point-in-time features, fits the transform on the training split, trains a TF.js model
+ * (logistic regression or MLP), evaluates it on the holdout and records all of it in MLflow:
+ * params, per-epoch metrics, the data as a dataset input, plots, the holdout, the model (an MLflow
+ * logged model with an MLmodel file and the fitted transform) and a registered model version with
+ * the alias `challenger`.
  */
 export async function runTrain(options: TrainOptions, deps: TrainDeps): Promise<TrainResult> {
+  const params = resolveParams(options.params);
   const backend = await initTf(deps.log);
-  const cutoff =
-    options.cutoff ?? (await defaultCutoff(deps.db, options.horizonHours, options.labelDelayHours));
-  if (cutoff === undefined)
-    throw new DriftwoodError(
-      'DATA_MISSING',
-      `no events in the warehouse for '${options.dataset}': run 'driftwood ingest' first`,
-    );
-  const t0 = performance.now();
-  const rows = await buildChurnRows(deps.db, cutoff, options.horizonHours);
-  deps.log.info(
-    { rows: rows.length, cutoff: new Date(cutoff).toISOString(), ms: Math.round(performance.now() - t0) },
-    'train: features built',
-  );
-  const positives = rows.reduce((a, r) => a + r.label, 0);
-  if (rows.length < 50 || positives < 5 || positives === rows.length) {
-    throw new DriftwoodError(
-      'DATA_MISSING',
-      `too little data to train as of ${new Date(cutoff).toISOString()}: ${rows.length} customers, ${positives} churned (need 50+ and 5+ of each class)`,
-    );
-  }
-
-  const fractions = { holdout: options.holdoutFraction, validation: options.validationFraction };
-  const parts = { train: [] as typeof rows, validation: [] as typeof rows, holdout: [] as typeof rows };
-  for (const r of rows) parts[splitOf(r.customerId, options.params.seed, fractions)].push(r);
-  const state = fitTransform(
-    parts.train.map((r) => r.features),
-    { numeric: CHURN_NUMERIC, categorical: CHURN_CATEGORICAL },
-  );
-  const width = state.outputs.length;
-  const matrix = (rs: typeof rows) => ({
-    x: transformRows(
-      state,
-      rs.map((r) => r.features),
-    ),
-    y: Float32Array.from(rs, (r) => r.label),
-  });
-  const train = matrix(parts.train);
-  const validation = matrix(parts.validation);
-  const holdout = matrix(parts.holdout);
-  const dataDigest = createHash('sha256').update(JSON.stringify(rows)).digest('hex');
-
+  const data = await prepareTrainingData({ ...options, splitSeed: params.seed }, deps);
   const experimentId = await deps.mlflow.ensureExperiment(options.experiment);
+  const run = await trainAndLogRun(data, params, options, deps, { experimentId, backend, register: true });
+  return run as TrainResult;
+}
+
+export interface RunContext {
+  experimentId: string;
+  backend: string;
+  /** Register the model as a new version with alias `challenger` (tuning trials do not). */
+  register: boolean;
+  parentRunId?: string;
+  runName?: string;
+}
+
+export type LoggedRun = Omit<TrainResult, 'modelId' | 'modelVersion'> & {
+  modelId: string | undefined;
+  modelVersion: string | undefined;
+};
+
+/** One MLflow run: fit, evaluate, log everything and (optionally) register the model. */
+export async function trainAndLogRun(
+  data: PreparedData,
+  params: ModelParams,
+  options: TrainOptions,
+  deps: TrainDeps,
+  ctx: RunContext,
+): Promise<LoggedRun> {
+  const { mlflow } = deps;
   const started = deps.now();
-  const runName = `train-${options.dataset}-${new Date(started).toISOString().replace(/[:.]/g, '-')}`;
-  const run = await deps.mlflow.createRun({
-    experimentId,
+  const cutoffIso = new Date(data.cutoff).toISOString();
+  const runName =
+    ctx.runName ??
+    `train-${options.dataset}-${params.kind}-${new Date(started).toISOString().replace(/[:.]/g, '-')}`;
+  const run = await mlflow.createRun({
+    experimentId: ctx.experimentId,
     runName,
     startTime: started,
     tags: {
@@ -113,146 +112,231 @@ export async function runTrain(options: TrainOptions, deps: TrainDeps): Promise<
       'mlflow.source.type': 'JOB',
       'mlflow.source.name': 'driftwood train',
       ...(deps.source.commit ? { 'mlflow.source.git.commit': deps.source.commit } : {}),
+      ...(ctx.parentRunId ? { 'mlflow.parentRunId': ctx.parentRunId } : {}),
+      'mlflow.note.content': `Driftwood ${params.kind} on ${options.dataset} features as of ${cutoffIso} (seed ${params.seed}).`,
       'driftwood.dataset': options.dataset,
-      'driftwood.backend': backend,
-      'driftwood.cutoff': new Date(cutoff).toISOString(),
-      'driftwood.data_digest': dataDigest,
+      'driftwood.model_kind': params.kind,
+      'driftwood.backend': ctx.backend,
+      'driftwood.cutoff': cutoffIso,
+      'driftwood.data_digest': data.dataDigest,
+      ...(deps.contract
+        ? {
+            'driftwood.contract_sha256': deps.contract.sha256,
+            ...(deps.contract.version ? { 'driftwood.contract_version': deps.contract.version } : {}),
+          }
+        : {}),
     },
   });
   const runId = run.info.run_id;
-  deps.log.info({ runId, runName, experimentId }, 'train: MLflow run started');
+  deps.log.info({ runId, runName, experimentId: ctx.experimentId }, 'train: MLflow run started');
   try {
-    await deps.mlflow.logBatch(runId, {
+    await mlflow.logBatch(runId, {
       params: {
-        model: 'logistic_regression',
-        ...options.params,
+        model: params.kind === 'logistic' ? 'logistic_regression' : 'mlp',
+        epochs: params.epochs,
+        learningRate: params.learningRate,
+        batchSize: params.batchSize,
+        l2: params.l2,
+        seed: params.seed,
+        hidden_units: params.kind === 'mlp' ? params.hiddenUnits.join(',') : '',
+        patience: params.patience,
+        class_weighting: params.classWeighting,
+        monotonic: params.kind === 'logistic' && params.monotonic,
         horizon_hours: options.horizonHours,
-        cutoff: new Date(cutoff).toISOString(),
+        cutoff: cutoffIso,
         holdout_fraction: options.holdoutFraction,
         validation_fraction: options.validationFraction,
         features_in: CHURN_NUMERIC.length + CHURN_CATEGORICAL.length,
-        features_out: width,
-        rows_train: parts.train.length,
+        features_out: data.width,
+        rows_train: data.parts.train.length,
       },
     });
-    await deps.mlflow.logInputs(runId, [
+    await mlflow.logInputs(runId, [
       {
         tags: [{ key: 'mlflow.data.context', value: 'training' }],
         dataset: {
           name: `${options.dataset}-features`,
-          digest: dataDigest.slice(0, 36),
+          digest: data.dataDigest.slice(0, 36),
           source_type: 'local',
-          source: JSON.stringify({
-            uri: `warehouse://${options.dataset}?as_of=${new Date(cutoff).toISOString()}`,
-          }),
+          source: JSON.stringify({ uri: `warehouse://${options.dataset}?as_of=${cutoffIso}` }),
           schema: JSON.stringify({
             mlflow_colspec: [
               ...CHURN_NUMERIC.map((name) => ({ type: 'double', name, required: false })),
               ...CHURN_CATEGORICAL.map((name) => ({ type: 'string', name, required: true })),
             ],
           }),
-          profile: JSON.stringify({ num_rows: rows.length, positives }),
+          profile: JSON.stringify({ num_rows: data.rows.length, positives: data.positives }),
         },
       },
     ]);
 
-    const epochMetrics: Metric[] = [];
-    const tTrain = performance.now();
-    const model = await trainLogistic(
-      train.x,
-      train.y,
-      width,
-      validation.x,
-      validation.y,
-      options.params,
-      (m) => {
-        const ts = deps.now();
-        epochMetrics.push(
-          { key: 'loss', value: m.loss, timestamp: ts, step: m.epoch },
-          { key: 'val_loss', value: m.valLoss, timestamp: ts, step: m.epoch },
-        );
-      },
-    );
-    const trainMs = Math.round(performance.now() - tTrain);
-    const metrics = binaryMetrics(predictProba(model, holdout.x, width), holdout.y);
-    deps.log.info({ trainMs, ...metrics }, 'train: model evaluated on the holdout');
-    const ts = deps.now();
-    await deps.mlflow.logBatch(runId, {
-      metrics: [
-        ...epochMetrics,
-        ...Object.entries(metrics).map(([key, value]) => ({
-          key: `holdout_${key}`,
-          value,
-          timestamp: ts,
-          step: 0,
-        })),
-        { key: 'train_seconds', value: trainMs / 1000, timestamp: ts, step: 0 },
-      ],
-    });
-
-    const files = await saveModelFiles(model);
-    model.dispose();
-    const logged = await deps.mlflow.createLoggedModel({
-      experimentId,
-      name: options.modelName,
-      sourceRunId: runId,
-      modelType: 'tfjs-logistic-regression',
-      params: Object.fromEntries(Object.entries(options.params).map(([k, v]) => [k, String(v)])),
-    });
-    const modelUri = logged.info.artifact_uri;
-    const transformJson = `${JSON.stringify(state, null, 2)}\n`;
-    await deps.mlflow.uploadArtifact(modelUri, 'model.json', files.modelJson);
-    await deps.mlflow.uploadArtifact(modelUri, 'weights.bin', files.weights);
-    await deps.mlflow.uploadArtifact(modelUri, 'transform.json', transformJson);
-    await deps.mlflow.uploadArtifact(
-      modelUri,
-      'MLmodel',
-      mlmodelYaml(state, logged.info.model_id, runId, new Date(ts)),
-    );
-    await deps.mlflow.finalizeLoggedModel(logged.info.model_id, 'LOGGED_MODEL_READY');
-    await deps.mlflow.logModelOutput(runId, logged.info.model_id);
-    // The run keeps its own copy of what reproduces it: the fitted transform and the package versions.
-    await deps.mlflow.uploadArtifact(run.info.artifact_uri, 'transform.json', transformJson);
-    await deps.mlflow.uploadArtifact(
-      run.info.artifact_uri,
-      'environment/packages.json',
-      `${JSON.stringify(deps.source.packages, null, 2)}\n`,
-    );
-
-    await deps.mlflow.ensureRegisteredModel(options.modelName, `Driftwood ${options.dataset} model`);
-    const mv = await deps.mlflow.createModelVersion({
-      name: options.modelName,
-      source: `models:/${logged.info.model_id}`,
-      modelId: logged.info.model_id,
-      runId,
-      tags: { 'driftwood.holdout_roc_auc': String(metrics.roc_auc), 'driftwood.data_digest': dataDigest },
-    });
-    await deps.mlflow.waitForVersionReady(options.modelName, mv.version);
-    await deps.mlflow.setAlias(options.modelName, 'challenger', mv.version);
-    await deps.mlflow.finishRun(runId, 'FINISHED', deps.now());
+    const fit = await fitAndEvaluate(data, params, deps.now);
     deps.log.info(
-      { model: options.modelName, version: mv.version },
-      'train: model version registered as challenger',
+      { kind: params.kind, trainMs: Math.round(fit.trainMs), epochsRun: fit.epochsRun, ...fit.metrics },
+      'train: model evaluated on the holdout',
     );
+    await mlflow.logBatch(runId, { metrics: runMetrics(fit, deps.now()) });
+    await logEvaluationArtifacts(
+      mlflow,
+      run.info.artifact_uri,
+      data,
+      fit,
+      params,
+      options,
+      deps.source.packages,
+    );
+    if (deps.contract)
+      await mlflow.uploadArtifact(
+        run.info.artifact_uri,
+        `contract/${deps.contract.file}`,
+        deps.contract.text,
+      );
+
+    let registered: { modelId: string; version: string | undefined } | undefined;
+    if (ctx.register) registered = await registerModel(data, fit, params, options, deps, ctx, runId);
+    fit.model.dispose();
+    await mlflow.finishRun(runId, 'FINISHED', deps.now());
     return {
       runId,
-      experimentId,
-      modelId: logged.info.model_id,
+      experimentId: ctx.experimentId,
+      modelId: registered?.modelId,
       modelName: options.modelName,
-      modelVersion: mv.version,
-      backend,
-      cutoff: new Date(cutoff).toISOString(),
+      modelVersion: registered?.version,
+      modelKind: params.kind,
+      backend: ctx.backend,
+      cutoff: cutoffIso,
       rows: {
-        train: parts.train.length,
-        validation: parts.validation.length,
-        holdout: parts.holdout.length,
-        positives,
+        train: data.parts.train.length,
+        validation: data.parts.validation.length,
+        holdout: data.parts.holdout.length,
+        positives: data.positives,
       },
-      metrics,
-      dataDigest,
+      metrics: fit.metrics,
+      validationMetrics: fit.validation,
+      epochsRun: fit.epochsRun,
+      bestEpoch: fit.bestEpoch,
+      trainSeconds: Math.round(fit.trainMs) / 1000,
+      dataDigest: data.dataDigest,
     };
   } catch (err) {
-    await deps.mlflow.finishRun(runId, 'FAILED', deps.now()).catch(() => undefined);
+    await mlflow.finishRun(runId, 'FAILED', deps.now()).catch(() => undefined);
     throw err;
   }
+}
+
+/** Per-epoch loss curves (step = epoch), then holdout, validation and per-segment figures (step 0). */
+export function runMetrics(fit: FitOutcome, ts: number): Metric[] {
+  const metrics: Metric[] = [];
+  for (const e of fit.epochs) {
+    metrics.push({ key: 'loss', value: e.loss, timestamp: e.at, step: e.epoch });
+    metrics.push({ key: 'val_loss', value: e.valLoss, timestamp: e.at, step: e.epoch });
+    if (Number.isFinite(e.valRocAuc))
+      metrics.push({ key: 'val_roc_auc', value: e.valRocAuc, timestamp: e.at, step: e.epoch });
+  }
+  const add = (key: string, value: number) => {
+    // MLflow stores NaN, but a segment with one class has no AUC: leave it out instead.
+    if (Number.isFinite(value)) metrics.push({ key, value, timestamp: ts, step: 0 });
+  };
+  for (const [k, v] of Object.entries(fit.metrics)) add(`holdout_${k}`, v);
+  for (const [k, v] of Object.entries(fit.validation)) add(`validation_${k}`, v);
+  for (const s of fit.segments) {
+    const [column, value] = s.segment.split('=') as [string, string];
+    add(`holdout_roc_auc/${column}/${value.replace(/[^\w.\- ]/g, '_')}`, s.roc_auc);
+  }
+  add('train_seconds', fit.trainMs / 1000);
+  add('best_epoch', fit.bestEpoch);
+  add('epochs_run', fit.epochsRun);
+  return metrics;
+}
+
+async function logEvaluationArtifacts(
+  mlflow: MlflowClient,
+  artifactUri: string,
+  data: PreparedData,
+  fit: FitOutcome,
+  params: ModelParams,
+  options: TrainOptions,
+  packages: Record<string, string>,
+): Promise<void> {
+  const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
+  await Promise.all([
+    mlflow.uploadArtifact(artifactUri, 'plots/roc.png', rocPng(fit.roc, fit.metrics.roc_auc)),
+    mlflow.uploadArtifact(
+      artifactUri,
+      'plots/pr.png',
+      prPng(fit.pr, fit.metrics.pr_auc, fit.metrics.positive_rate),
+    ),
+    mlflow.uploadArtifact(artifactUri, 'plots/confusion.png', confusionPng(fit.confusion, fit.threshold)),
+    mlflow.uploadArtifact(
+      artifactUri,
+      'evaluation/metrics.json',
+      json({
+        threshold: fit.threshold,
+        holdout: fit.metrics,
+        validation: fit.validation,
+        confusion: fit.confusion,
+      }),
+    ),
+    mlflow.uploadArtifact(artifactUri, 'evaluation/segments.json', json(fit.segments)),
+    // Promotion scores the current champion on exactly these rows.
+    mlflow.uploadArtifact(artifactUri, 'evaluation/holdout.json', JSON.stringify(holdoutFile(data))),
+    // What repeats the run: the fitted transform, the options and the package versions.
+    mlflow.uploadArtifact(artifactUri, 'transform.json', json(data.state)),
+    mlflow.uploadArtifact(artifactUri, 'config/train.json', json({ ...options, params })),
+    mlflow.uploadArtifact(artifactUri, 'environment/packages.json', json(packages)),
+  ]);
+}
+
+async function registerModel(
+  data: PreparedData,
+  fit: FitOutcome,
+  params: ModelParams,
+  options: TrainOptions,
+  deps: TrainDeps,
+  ctx: RunContext,
+  runId: string,
+): Promise<{ modelId: string; version: string }> {
+  const { mlflow } = deps;
+  const files = await saveModelFiles(fit.model);
+  const logged = await mlflow.createLoggedModel({
+    experimentId: ctx.experimentId,
+    name: options.modelName,
+    sourceRunId: runId,
+    modelType: params.kind === 'logistic' ? 'tfjs-logistic-regression' : 'tfjs-mlp',
+    params: { kind: params.kind, seed: String(params.seed), threshold: String(fit.threshold) },
+  });
+  const modelUri = logged.info.artifact_uri;
+  const transformJson = `${JSON.stringify(data.state, null, 2)}\n`;
+  await mlflow.uploadArtifact(modelUri, 'model.json', files.modelJson);
+  await mlflow.uploadArtifact(modelUri, 'weights.bin', files.weights);
+  await mlflow.uploadArtifact(modelUri, 'transform.json', transformJson);
+  await mlflow.uploadArtifact(
+    modelUri,
+    'MLmodel',
+    mlmodelYaml(data.state, logged.info.model_id, runId, new Date(deps.now())),
+  );
+  await mlflow.finalizeLoggedModel(logged.info.model_id, 'LOGGED_MODEL_READY');
+  await mlflow.logModelOutput(runId, logged.info.model_id);
+
+  await mlflow.ensureRegisteredModel(options.modelName, `Driftwood ${options.dataset} model`);
+  const mv = await mlflow.createModelVersion({
+    name: options.modelName,
+    source: `models:/${logged.info.model_id}`,
+    modelId: logged.info.model_id,
+    runId,
+    tags: {
+      'driftwood.holdout_roc_auc': String(fit.metrics.roc_auc),
+      'driftwood.threshold': String(fit.threshold),
+      'driftwood.model_kind': params.kind,
+      'driftwood.data_digest': data.dataDigest,
+      'driftwood.cutoff': new Date(data.cutoff).toISOString(),
+    },
+  });
+  await mlflow.waitForVersionReady(options.modelName, mv.version);
+  await mlflow.setAlias(options.modelName, 'challenger', mv.version);
+  deps.log.info(
+    { model: options.modelName, version: mv.version },
+    'train: model version registered as challenger',
+  );
+  return { modelId: logged.info.model_id, version: mv.version };
 }

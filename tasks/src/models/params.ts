@@ -1,0 +1,56 @@
+import { DriftwoodError } from '../errors.js';
+
+export const MODEL_KINDS = ['logistic', 'mlp'] as const;
+export type ModelKind = (typeof MODEL_KINDS)[number];
+
+/** Every hyper-parameter that decides a model's numbers; all of them are logged as run params. */
+export interface ModelParams {
+  kind: ModelKind;
+  epochs: number;
+  learningRate: number;
+  batchSize: number;
+  l2: number;
+  seed: number;
+  /** Hidden layer widths of the MLP (ignored by the logistic regression). */
+  hiddenUnits: number[];
+  /** Epochs without a better validation loss before training stops; 0 trains every epoch. */
+  patience: number;
+  /** Weight the classes inversely to their frequency (churn is the rare class). */
+  classWeighting: boolean;
+  /** Hold the logistic regression to the dataset's known directions (see train/directions.ts). */
+  monotonic: boolean;
+}
+
+export const DEFAULT_MODEL_PARAMS: ModelParams = {
+  kind: 'logistic',
+  epochs: 40,
+  learningRate: 0.05,
+  batchSize: 64,
+  l2: 0.001,
+  seed: 7,
+  hiddenUnits: [16],
+  patience: 5,
+  classWeighting: true,
+  monotonic: true,
+};
+
+/** Checks hyper-parameters up front, naming the one that is wrong. */
+export function validateModelParams(p: ModelParams): ModelParams {
+  const bad = (name: string, expected: string, got: unknown): never => {
+    throw new DriftwoodError('USAGE', `model parameter ${name}: expected ${expected}, got ${String(got)}`);
+  };
+  if (!MODEL_KINDS.includes(p.kind)) bad('kind', MODEL_KINDS.join(' or '), p.kind);
+  if (!Number.isInteger(p.epochs) || p.epochs < 1) bad('epochs', 'a whole number ≥ 1', p.epochs);
+  if (!(p.learningRate > 0 && p.learningRate < 10))
+    bad('learningRate', 'a number in (0, 10)', p.learningRate);
+  if (!Number.isInteger(p.batchSize) || p.batchSize < 1) bad('batchSize', 'a whole number ≥ 1', p.batchSize);
+  if (!(p.l2 >= 0)) bad('l2', 'a number ≥ 0', p.l2);
+  if (!Number.isInteger(p.seed) || p.seed < 0) bad('seed', 'a whole number ≥ 0', p.seed);
+  if (!Number.isInteger(p.patience) || p.patience < 0) bad('patience', 'a whole number ≥ 0', p.patience);
+  if (
+    p.kind === 'mlp' &&
+    (p.hiddenUnits.length === 0 || p.hiddenUnits.some((u) => !Number.isInteger(u) || u < 1))
+  )
+    bad('hiddenUnits', 'one or more whole numbers ≥ 1 (e.g. 32,16)', p.hiddenUnits.join(','));
+  return p;
+}

@@ -1,0 +1,127 @@
+import { createHash } from 'node:crypto';
+import { DriftwoodError } from '../errors.js';
+import {
+  buildChurnRows,
+  CHURN_CATEGORICAL,
+  CHURN_NUMERIC,
+  defaultCutoff,
+  type LabelledRow,
+} from '../features/churn-builder.js';
+import { fitTransform, type TransformState, transformRows } from '../features/transform.js';
+import type { Logger } from '../log.js';
+import type { Warehouse } from '../warehouse/db.js';
+import { splitOf } from './split.js';
+
+export interface Matrix {
+  x: Float32Array;
+  y: Float32Array;
+}
+
+/** Everything a training run needs from the warehouse, built once (tuning trials share it). */
+export interface PreparedData {
+  cutoff: number;
+  rows: LabelledRow[];
+  parts: { train: LabelledRow[]; validation: LabelledRow[]; holdout: LabelledRow[] };
+  state: TransformState;
+  width: number;
+  train: Matrix;
+  validation: Matrix;
+  holdout: Matrix;
+  positives: number;
+  /** sha256 of the feature rows: the snapshot's identity on the run and the version. */
+  dataDigest: string;
+}
+
+export interface PrepareOptions {
+  dataset: string;
+  cutoff?: number;
+  horizonHours: number;
+  labelDelayHours: number;
+  holdoutFraction: number;
+  validationFraction: number;
+  /** Seeds the split: a customer stays in the same split for the same seed. */
+  splitSeed: number;
+}
+
+/** Point-in-time features → hash split by customer → transform fitted on the training split only. */
+export async function prepareTrainingData(
+  options: PrepareOptions,
+  deps: { db: Warehouse; log: Logger },
+): Promise<PreparedData> {
+  const cutoff =
+    options.cutoff ?? (await defaultCutoff(deps.db, options.horizonHours, options.labelDelayHours));
+  if (cutoff === undefined)
+    throw new DriftwoodError(
+      'DATA_MISSING',
+      `no events in the warehouse for '${options.dataset}': run 'driftwood ingest' first`,
+    );
+  const t0 = performance.now();
+  const rows = await buildChurnRows(deps.db, cutoff, options.horizonHours);
+  deps.log.info(
+    { rows: rows.length, cutoff: new Date(cutoff).toISOString(), ms: Math.round(performance.now() - t0) },
+    'train: features built',
+  );
+  const positives = rows.reduce((a, r) => a + r.label, 0);
+  if (rows.length < 50 || positives < 5 || positives === rows.length) {
+    throw new DriftwoodError(
+      'DATA_MISSING',
+      `too little data to train as of ${new Date(cutoff).toISOString()}: ${rows.length} customers, ${positives} churned (need 50+ and 5+ of each class)`,
+    );
+  }
+  const fractions = { holdout: options.holdoutFraction, validation: options.validationFraction };
+  const parts = { train: [] as LabelledRow[], validation: [] as LabelledRow[], holdout: [] as LabelledRow[] };
+  for (const r of rows) parts[splitOf(r.customerId, options.splitSeed, fractions)].push(r);
+  const state = fitTransform(
+    parts.train.map((r) => r.features),
+    { numeric: CHURN_NUMERIC, categorical: CHURN_CATEGORICAL },
+  );
+  const matrix = (rs: LabelledRow[]): Matrix => ({
+    x: transformRows(
+      state,
+      rs.map((r) => r.features),
+    ),
+    y: Float32Array.from(rs, (r) => r.label),
+  });
+  return {
+    cutoff,
+    rows,
+    parts,
+    state,
+    width: state.outputs.length,
+    train: matrix(parts.train),
+    validation: matrix(parts.validation),
+    holdout: matrix(parts.holdout),
+    positives,
+    dataDigest: createHash('sha256').update(JSON.stringify(rows)).digest('hex'),
+  };
+}
+
+export const HOLDOUT_FORMAT = 'driftwood.holdout/v1';
+
+/** The holdout as the raw rows the API takes (plus id and label): promotion scores every model on it. */
+export interface HoldoutFile {
+  format: typeof HOLDOUT_FORMAT;
+  cutoff: string;
+  dataDigest: string;
+  rows: { customer_id: string; features: Record<string, unknown>; label: 0 | 1 }[];
+}
+
+export function holdoutFile(data: PreparedData): HoldoutFile {
+  return {
+    format: HOLDOUT_FORMAT,
+    cutoff: new Date(data.cutoff).toISOString(),
+    dataDigest: data.dataDigest,
+    rows: data.parts.holdout.map((r) => ({
+      customer_id: r.customerId,
+      features: r.features,
+      label: r.label,
+    })),
+  };
+}
+
+export function parseHoldoutFile(json: unknown): HoldoutFile {
+  const h = json as Partial<HoldoutFile> | null;
+  if (!h || h.format !== HOLDOUT_FORMAT || !Array.isArray(h.rows))
+    throw new DriftwoodError('MODEL_INVALID', `holdout.json: expected format ${HOLDOUT_FORMAT}`);
+  return h as HoldoutFile;
+}

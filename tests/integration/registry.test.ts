@@ -1,0 +1,347 @@
+import { createServer, type Server } from 'node:http';
+import path from 'node:path';
+import {
+  DriftwoodError,
+  type MlflowClient,
+  openObjectStore,
+  openWarehouse,
+  type Warehouse,
+} from '@driftwood/tasks';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { runEvaluate } from '../../tasks/src/evaluate/index.js';
+import { runIngest } from '../../tasks/src/ingest/index.js';
+import { MlflowClient as Client } from '../../tasks/src/mlflow/client.js';
+import { DEFAULT_POLICY, type PromotionPolicy } from '../../tasks/src/promote/decide.js';
+import { versionAt } from '../../tasks/src/promote/history.js';
+import { DEFAULT_BOOTSTRAP, readAuditTrail, runPromote } from '../../tasks/src/promote/index.js';
+import { runRollback } from '../../tasks/src/promote/rollback.js';
+import { runSimulate } from '../../tasks/src/simulate/index.js';
+import { type ContractSource, readContractSource } from '../../tasks/src/train/contract.js';
+import { runTrain, type TrainResult } from '../../tasks/src/train/index.js';
+import { mlflowClient, silentLog, tempHome, uniqueName } from '../support/env.js';
+
+/** A port of this suite's own range, for the fault-injecting proxy in front of MLflow. */
+const PROXY_PORT = 7510;
+
+describe('training run, registry and promotion against a live MLflow server', () => {
+  let db: Warehouse;
+  let mlflow: MlflowClient;
+  let modelName: string;
+  let experiment: string;
+  let first: TrainResult;
+  let second: TrainResult;
+  let contract: ContractSource | undefined;
+
+  const train = (seed: number) =>
+    runTrain(
+      {
+        dataset: 'churn',
+        experiment,
+        modelName,
+        horizonHours: 48,
+        labelDelayHours: 24,
+        params: { seed, epochs: 30 },
+        holdoutFraction: 0.2,
+        validationFraction: 0.15,
+      },
+      {
+        db,
+        mlflow,
+        log: silentLog,
+        now: Date.now,
+        source: { commit: 'feedc0de', user: 'registry-test', packages: { node: process.versions.node } },
+        ...(contract ? { contract } : {}),
+      },
+    );
+  const promote = (policy: Partial<PromotionPolicy>, version?: string) =>
+    runPromote(
+      {
+        modelName,
+        alias: 'champion',
+        policy: { ...DEFAULT_POLICY, ...policy },
+        ...(version ? { version } : {}),
+      },
+      { mlflow, log: silentLog, now: Date.now, user: 'release-bot' },
+    );
+  const champion = async () => (await mlflow.getVersionByAlias(modelName, 'champion'))?.version;
+  const versionTags = async (v: string) =>
+    Object.fromEntries(
+      ((await mlflow.getModelVersion(modelName, v)).tags ?? []).map((t) => [t.key, t.value]),
+    );
+
+  beforeAll(async () => {
+    mlflow = mlflowClient(inject('mlflowUri'));
+    modelName = uniqueName('churn-reg');
+    experiment = uniqueName('exp-reg');
+    const home = tempHome();
+    const lake = openObjectStore(`file://${path.join(home, 'lake')}`);
+    db = await openWarehouse(`sqlite://${path.join(home, 'warehouse.db')}`);
+    await runSimulate(
+      {
+        dataset: 'churn',
+        start: Date.parse('2026-11-01T00:00:00Z'),
+        hours: 168,
+        seed: 21,
+        customers: 1000,
+        labelDelayHours: 24,
+      },
+      { lake, log: silentLog },
+    );
+    await runIngest(
+      { dataset: 'churn', piiKey: 'k-0123456789abcdef', now: Date.now },
+      { lake, db, log: silentLog },
+    );
+    contract = await readContractSource('churn');
+    first = await train(7);
+  });
+
+  afterAll(async () => {
+    await db?.destroy();
+  });
+
+  it('records params, UI tags, per-epoch metrics (once each) and the dataset input on the run', async () => {
+    const run = await mlflow.getRun(first.runId);
+    const params = Object.fromEntries((run.data.params ?? []).map((p) => [p.key, p.value]));
+    expect(params).toMatchObject({
+      model: 'logistic_regression',
+      epochs: '30',
+      seed: '7',
+      class_weighting: 'true',
+    });
+    const tags = Object.fromEntries((run.data.tags ?? []).map((t) => [t.key, t.value]));
+    expect(tags).toMatchObject({
+      'mlflow.user': 'registry-test',
+      'mlflow.source.git.commit': 'feedc0de',
+      'mlflow.source.name': 'driftwood train',
+      'driftwood.model_kind': 'logistic',
+    });
+    expect(tags['mlflow.runName']).toMatch(/^train-churn-logistic-/);
+    for (const key of ['loss', 'val_loss', 'val_roc_auc']) {
+      const steps = (await mlflow.getMetricHistory(first.runId, key))
+        .map((m) => m.step)
+        .sort((a, b) => a - b);
+      expect(steps).toEqual(Array.from({ length: first.epochsRun }, (_, i) => i));
+    }
+    const metrics = Object.fromEntries((run.data.metrics ?? []).map((m) => [m.key, m.value]));
+    for (const k of [
+      'accuracy',
+      'precision',
+      'recall',
+      'f1',
+      'roc_auc',
+      'pr_auc',
+      'log_loss',
+      'brier',
+      'threshold',
+    ])
+      expect(metrics[`holdout_${k}`]).toBeCloseTo(first.metrics[k as keyof typeof first.metrics], 9);
+    expect(Object.keys(metrics).filter((k) => k.startsWith('holdout_roc_auc/plan/')).length).toBeGreaterThan(
+      1,
+    );
+    expect(
+      Object.keys(metrics).filter((k) => k.startsWith('holdout_roc_auc/region/')).length,
+    ).toBeGreaterThan(1);
+    expect(run.inputs?.dataset_inputs?.[0]?.dataset).toMatchObject({
+      name: 'churn-features',
+      digest: first.dataDigest.slice(0, 36),
+    });
+  });
+
+  it('stores plots, holdout, transform, config and package versions on the run, and the model with an MLmodel', async () => {
+    const run = await mlflow.getRun(first.runId);
+    const root = run.info.artifact_uri;
+    for (const plot of ['roc', 'pr', 'confusion']) {
+      const png = PNG.sync.read(await mlflow.downloadArtifact(root, `plots/${plot}.png`));
+      expect([png.width, png.height]).toEqual([320, 320]);
+    }
+    const holdout = JSON.parse((await mlflow.downloadArtifact(root, 'evaluation/holdout.json')).toString());
+    expect(holdout.rows).toHaveLength(first.rows.holdout);
+    expect(holdout.dataDigest).toBe(first.dataDigest);
+    expect(contract?.version).toBeDefined();
+    expect((await mlflow.downloadArtifact(root, 'contract/churn.yaml')).toString()).toBe(contract?.text);
+    const tags = Object.fromEntries((run.data.tags ?? []).map((t) => [t.key, t.value]));
+    expect(tags['driftwood.contract_sha256']).toBe(contract?.sha256);
+    expect(tags['driftwood.contract_version']).toBe(contract?.version);
+    const config = JSON.parse((await mlflow.downloadArtifact(root, 'config/train.json')).toString());
+    expect(config.params).toMatchObject({ kind: 'logistic', seed: 7, epochs: 30 });
+    expect(
+      JSON.parse((await mlflow.downloadArtifact(root, 'environment/packages.json')).toString()).node,
+    ).toBe(process.versions.node);
+    expect(JSON.parse((await mlflow.downloadArtifact(root, 'transform.json')).toString()).format).toMatch(
+      /^driftwood\.transform\//,
+    );
+    const mv = await mlflow.getModelVersion(modelName, first.modelVersion);
+    const files = (await mlflow.listArtifacts(await mlflow.resolveVersionArtifacts(mv))).map((f) =>
+      f.path.split('/').pop(),
+    );
+    expect(files).toEqual(expect.arrayContaining(['MLmodel', 'model.json', 'weights.bin', 'transform.json']));
+    expect(Number(await versionTags(first.modelVersion).then((t) => t['driftwood.threshold']))).toBeCloseTo(
+      first.metrics.threshold,
+      9,
+    );
+  });
+
+  it('the same data and seed give identical metrics (a second version)', async () => {
+    second = await train(7);
+    expect(second.modelVersion).not.toBe(first.modelVersion);
+    expect(second.metrics).toEqual(first.metrics);
+    expect((await mlflow.getVersionByAlias(modelName, 'challenger'))?.version).toBe(second.modelVersion);
+  });
+
+  it('promotes the first model through staging to champion, with an audit trail', async () => {
+    const r = await promote({}, first.modelVersion);
+    expect(r).toMatchObject({ promoted: true, version: first.modelVersion, previous: null });
+    expect(r.checks.filter((c) => c.name.startsWith('behaviour:')).every((c) => c.passed)).toBe(true);
+    expect(await champion()).toBe(first.modelVersion);
+    expect((await mlflow.getVersionByAlias(modelName, 'staging'))?.version).toBe(first.modelVersion);
+    const tags = await versionTags(first.modelVersion);
+    expect(tags).toMatchObject({
+      'driftwood.champion_by': 'release-bot',
+      'driftwood.previous_champion': 'none',
+    });
+    expect(tags['driftwood.gate.champion']).toMatch(/^passed at /);
+  });
+
+  it('a failed gate leaves the champion alone, says why, and is exit code 99', async () => {
+    let caught: unknown;
+    try {
+      await promote({ minImprovement: 0.01 });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(DriftwoodError);
+    expect((caught as DriftwoodError).exitCode).toBe(99);
+    const result = (caught as DriftwoodError).details.result as Awaited<ReturnType<typeof promote>>;
+    // Identical models scored on the one holdout: the champion's figure equals the candidate's.
+    expect(result.evaluation.championRocAuc).toBe(result.evaluation.candidateRocAuc);
+    expect(result.evaluation.diff).toBe(0);
+    expect(result.reason).toMatch(/beats_champion: .*misses the margin 0.01/);
+    expect(await champion()).toBe(first.modelVersion);
+    expect((await versionTags(second.modelVersion))['driftwood.gate.champion']).toMatch(
+      /^failed at .*misses the margin/,
+    );
+  });
+
+  it('scores challenger and champion on the same holdout (driftwood evaluate)', async () => {
+    const e = await runEvaluate(
+      { modelName, championAlias: 'champion', bootstrap: DEFAULT_BOOTSTRAP },
+      { mlflow, log: silentLog },
+    );
+    expect(e.candidate.version).toBe(second.modelVersion);
+    expect(e.champion?.version).toBe(first.modelVersion);
+    expect(e.holdout).toMatchObject({ runId: second.runId, rows: second.rows.holdout });
+    // Scored through the serving loader on raw rows, the candidate matches its training-time figure.
+    expect(e.candidate.metrics.roc_auc).toBeCloseTo(second.metrics.roc_auc, 6);
+    expect(e.comparison).toMatchObject({ diff: 0, low: 0, high: 0 });
+  });
+
+  it('a passing gate moves champion and records the previous champion; rollback restores it', async () => {
+    const before = Date.now();
+    const r = await promote({});
+    expect(r).toMatchObject({ promoted: true, version: second.modelVersion, previous: first.modelVersion });
+    expect(await champion()).toBe(second.modelVersion);
+    expect(await versionTags(second.modelVersion)).toMatchObject({
+      'driftwood.previous_champion': first.modelVersion,
+    });
+    expect((await versionTags(first.modelVersion))['driftwood.champion_until']).toBeDefined();
+
+    const back = await runRollback(
+      { modelName, alias: 'champion' },
+      { mlflow, log: silentLog, now: Date.now, user: 'oncall' },
+    );
+    expect(back).toMatchObject({ version: first.modelVersion, previous: second.modelVersion });
+    expect(await champion()).toBe(first.modelVersion);
+
+    const trail = await readAuditTrail(mlflow, modelName);
+    expect(trail.map((e) => [e.action, e.version, e.previous, e.by])).toEqual([
+      ['promote', first.modelVersion, null, 'release-bot'],
+      ['promote', second.modelVersion, first.modelVersion, 'release-bot'],
+      ['rollback', first.modelVersion, second.modelVersion, 'oncall'],
+    ]);
+    const promotedAt = Date.parse((trail[1] as { at: string }).at);
+    expect(versionAt(trail, 'champion', before - 1)).toBe(first.modelVersion);
+    expect(versionAt(trail, 'champion', promotedAt)).toBe(second.modelVersion);
+    expect(versionAt(trail, 'champion', Date.now())).toBe(first.modelVersion);
+  });
+
+  it('ten concurrent registrations give ten distinct READY versions', async () => {
+    const name = uniqueName('churn-concurrent');
+    await mlflow.ensureRegisteredModel(name);
+    const versions = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        mlflow.createModelVersion({
+          name,
+          source: `models:/${first.modelId}`,
+          modelId: first.modelId,
+          runId: first.runId,
+        }),
+      ),
+    );
+    const numbers = versions.map((v) => Number(v.version)).sort((a, b) => a - b);
+    expect(numbers).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    for (const v of versions)
+      expect((await mlflow.waitForVersionReady(name, v.version)).status).toBe('READY');
+  });
+
+  describe('log-batch retried after a lost reply', () => {
+    let proxy: Server;
+    let forwarded = 0;
+
+    beforeAll(async () => {
+      const target = new URL(inject('mlflowUri'));
+      let failedOnce = false;
+      // Forwards everything to MLflow; the first log-batch reaches the server but its reply is lost (503).
+      proxy = createServer(async (req, res) => {
+        const chunks: Buffer[] = [];
+        for await (const c of req) chunks.push(c as Buffer);
+        const upstream = await fetch(`${target.origin}${req.url}`, {
+          method: req.method,
+          headers: { 'content-type': String(req.headers['content-type'] ?? 'application/json') },
+          ...(chunks.length ? { body: Buffer.concat(chunks) } : {}),
+        });
+        const body = Buffer.from(await upstream.arrayBuffer());
+        if (req.url?.includes('runs/log-batch')) {
+          forwarded++;
+          if (!failedOnce) {
+            failedOnce = true;
+            res
+              .writeHead(503, { 'content-type': 'application/json' })
+              .end('{"error_code":"TEMPORARILY_UNAVAILABLE"}');
+            return;
+          }
+        }
+        res.writeHead(upstream.status, {
+          'content-type': upstream.headers.get('content-type') ?? 'application/json',
+        });
+        res.end(body);
+      });
+      await new Promise<void>((resolve) => proxy.listen(PROXY_PORT, '127.0.0.1', resolve));
+    });
+
+    afterAll(async () => {
+      await new Promise((resolve) => proxy?.close(resolve));
+    });
+
+    it('stores each point exactly once', async () => {
+      const viaProxy = new Client(`http://127.0.0.1:${PROXY_PORT}`, {
+        timeoutMs: 10_000,
+        retries: 2,
+        backoffMs: 10,
+      });
+      const experimentId = await mlflow.ensureExperiment(experiment);
+      const run = await mlflow.createRun({ experimentId, runName: 'retry-check', tags: {} });
+      const points = Array.from({ length: 5 }, (_, i) => ({
+        key: 'loss',
+        value: 1 / (i + 1),
+        timestamp: 1_000 + i,
+        step: i,
+      }));
+      await viaProxy.logBatch(run.info.run_id, { metrics: points, params: { a: 1 } });
+      // The first request reached the server (its reply was lost), then one retry with what was missing.
+      expect(forwarded).toBe(2);
+      const stored = await mlflow.getMetricHistory(run.info.run_id, 'loss');
+      expect(stored.map((m) => m.step).sort()).toEqual([0, 1, 2, 3, 4]);
+    });
+  });
+});
