@@ -1,38 +1,150 @@
 import type { MlflowClient } from '@driftwood/tasks';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import underPressure from '@fastify/under-pressure';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { AirflowOptions } from './airflow/trigger.js';
+import type { CredentialStore } from './auth/credentials.js';
+import type { JwtOptions } from './auth/jwt.js';
 import { errorHandler } from './errors.js';
-import { modelRegistryPlugin } from './plugins/model-registry.js';
+import { authPlugin } from './plugins/auth.js';
+import { metricsPlugin } from './plugins/metrics.js';
+import { type ModelLoader, modelRegistryPlugin } from './plugins/model-registry.js';
+import { predictionLogPlugin } from './plugins/prediction-log.js';
 import { healthRoutes } from './routes/health.js';
+import { hookRoutes } from './routes/hooks.js';
+import { modelRoutes } from './routes/model.js';
 import { predictRoutes } from './routes/predict.js';
+import { trainRoutes } from './routes/train.js';
+import type { ChallengerMode } from './routing/canary.js';
+import { CanaryGuard, DEFAULT_ROLLBACK, type RollbackPolicy } from './routing/guard.js';
 
 export interface AppOptions {
   mlflow: MlflowClient;
   modelName: string;
+  /** The alias that answers (champion). */
   alias: string;
   /** A pino logger (the CLI's); without it the app logs nothing, as tests want. */
   logger?: FastifyBaseLogger;
   /** Body limit in bytes (64 KB by default). */
   bodyLimit?: number;
+  /** Rows per `POST /v1/predict/batch` at most (100 by default). */
+  maxBatchRows?: number;
+  /** Basic-auth credentials; without them every route is open. */
+  credentials?: CredentialStore;
+  /** OAuth2 bearer tokens (JWT) beside Basic: issuer, JWKS URL, audience, roles claim. */
+  jwt?: JwtOptions;
+  /** Whether `/metrics` needs the admin role (only with credentials). */
+  metricsAuth?: boolean;
+  /** Requests per minute per credential (or per IP without auth); 6000 by default. */
+  rateLimitPerMinute?: number;
+  /** Load shedding thresholds (@fastify/under-pressure); 0 or absent turns a check off. */
+  pressure?: {
+    maxEventLoopDelayMs?: number;
+    maxHeapUsedBytes?: number;
+    maxEventLoopUtilization?: number;
+    retryAfterSeconds?: number;
+    sampleIntervalMs?: number;
+  };
+  /** How often the registry aliases are read for a hot swap; 0 turns polling off. */
+  pollMs?: number;
+  /** Canary or shadow; in canary mode the split is rolled back when the challenger breaks `rollback`. */
+  challenger?: {
+    alias: string;
+    mode: ChallengerMode;
+    canaryPercent: number;
+    rollback?: Partial<RollbackPolicy>;
+  };
+  /** Where predictions are logged (`<DRIFTWOOD_HOME>/predictions`) and the PII key for customer ids. */
+  predictionLog?: { dir: string; piiKey?: string; flushMs?: number; maxBuffered?: number };
+  /** Airflow's API and the retraining DAG; without it `POST /v1/train` is not served. */
+  airflow?: AirflowOptions;
+  /** Shared secret of the MLflow registry webhook; without it `/v1/hooks/mlflow` is not served. */
+  webhookSecret?: string;
+  /** Replaces the MLflow model loader (the benchmark uses it to force the TF.js path). */
+  loader?: ModelLoader;
+  defaultMetrics?: boolean;
 }
 
 /**
  * Builds the prediction API. `server.ts` only listens; tests call this and `app.inject()`.
- * The model is loaded from the MLflow registry alias before `ready()` resolves, but a failed load
- * does not stop the app: `/health/ready` stays 503 and predictions answer 503 until a model loads.
+ * The model is loaded from the MLflow registry alias while the app is built, so the request schemas
+ * come from its transform; a failed load does not stop the app: `/health/ready` stays 503 and
+ * predictions answer 503 until the poller loads a model.
  */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     bodyLimit: options.bodyLimit ?? 64 * 1024,
+    // One log line per request costs throughput; metrics and the prediction log cover traffic.
+    logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
   });
   app.setErrorHandler(errorHandler);
+  const challengerMode = options.challenger?.mode ?? 'off';
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Driftwood prediction API',
+        version: '1',
+        description: 'Churn predictions from the MLflow registry champion. See docs/api.md.',
+      },
+      components: { securitySchemes: { basicAuth: { type: 'http', scheme: 'basic' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  await app.register(metricsPlugin, { defaultMetrics: options.defaultMetrics ?? false });
+  // Shed load before doing any work, auth's scrypt included.
+  const p = options.pressure ?? {};
+  await app.register(underPressure, {
+    maxEventLoopDelay: p.maxEventLoopDelayMs ?? 0,
+    maxHeapUsedBytes: p.maxHeapUsedBytes ?? 0,
+    maxEventLoopUtilization: p.maxEventLoopUtilization ?? 0,
+    retryAfter: p.retryAfterSeconds ?? 10,
+    sampleInterval: p.sampleIntervalMs ?? 1000,
+  });
+  await app.register(helmet, { global: true });
+  await app.register(authPlugin, { credentials: options.credentials, jwt: options.jwt });
+  // After auth (preHandler), so the limit is counted per credential rather than per IP.
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'preHandler',
+    max: options.rateLimitPerMinute ?? 6000,
+    timeWindow: 60_000,
+    keyGenerator: (req) => (req.principal ? `${req.principal.kind}:${req.principal.user}` : `ip:${req.ip}`),
+  });
   await app.register(modelRegistryPlugin, {
     mlflow: options.mlflow,
     modelName: options.modelName,
     alias: options.alias,
+    challengerAlias: challengerMode === 'off' ? undefined : options.challenger?.alias,
+    pollMs: options.pollMs ?? 0,
+    loader: options.loader,
   });
-  await app.register(healthRoutes);
-  await app.register(predictRoutes, { prefix: '/v1' });
+  await app.register(predictionLogPlugin, { ...options.predictionLog });
+  await app.register(healthRoutes, {
+    metricsRole: (options.credentials || options.jwt) && options.metricsAuth ? 'admin' : undefined,
+  });
+  const routing = {
+    challengerMode,
+    canaryPercent: options.challenger?.canaryPercent ?? 0,
+    guard: new CanaryGuard({ ...DEFAULT_ROLLBACK, ...options.challenger?.rollback }),
+  };
+  await app.register(predictRoutes, { prefix: '/v1', maxBatchRows: options.maxBatchRows ?? 100, ...routing });
+  await app.register(modelRoutes, { prefix: '/v1', ...routing });
+  if (options.airflow) await app.register(trainRoutes, { prefix: '/v1', airflow: options.airflow });
+  if (options.webhookSecret)
+    await app.register(hookRoutes, {
+      prefix: '/v1',
+      secret: options.webhookSecret,
+      modelName: options.modelName,
+      aliases: [
+        options.alias,
+        ...(challengerMode === 'off' || !options.challenger ? [] : [options.challenger.alias]),
+      ],
+    });
   return app;
 }

@@ -1,28 +1,58 @@
+import path from 'node:path';
 import type { Config, Logger } from '@driftwood/tasks';
 import { MlflowClient } from '@driftwood/tasks';
 import { buildApp } from './app.js';
+import { parseCredentials } from './auth/credentials.js';
 
 /** Starts the API and closes it with grace on SIGTERM/SIGINT (stop accepting, finish in-flight). */
 export async function startServer(
   config: Config,
   log: Logger,
 ): Promise<{ url: string; close: () => Promise<void> }> {
+  const s = config.serving;
+  const credentials = s.credentials === undefined ? undefined : parseCredentials(s.credentials);
+  if (!credentials && !s.jwt)
+    log.warn(
+      'serve: neither DRIFTWOOD_API_CREDENTIALS nor DRIFTWOOD_API_JWT_ISSUER is set, so every route is open (fine only on a laptop)',
+    );
   const app = await buildApp({
     mlflow: new MlflowClient(config.mlflow.trackingUri, config.http),
     modelName: config.mlflow.modelName,
     alias: 'champion',
     logger: log,
+    bodyLimit: s.bodyLimitBytes,
+    maxBatchRows: s.maxBatchRows,
+    credentials,
+    jwt: s.jwt ? { issuer: s.jwt.issuer, jwksUrl: s.jwt.jwksUrl, audience: s.jwt.audience } : undefined,
+    metricsAuth: s.metricsAuth,
+    rateLimitPerMinute: s.rateLimitPerMinute,
+    pressure: { maxEventLoopDelayMs: 1000, retryAfterSeconds: 10 },
+    pollMs: s.pollMs,
+    challenger: { alias: 'challenger', mode: s.challengerMode, canaryPercent: s.canaryPercent },
+    predictionLog: { dir: path.join(config.home, 'predictions'), piiKey: config.piiKey },
+    webhookSecret: s.webhookSecret,
+    airflow: s.airflow ? { ...s.airflow, http: config.http } : undefined,
+    defaultMetrics: true,
   });
   const url = await app.listen({ host: config.api.host, port: config.api.port });
-  log.info({ url, docs: `${url}/health/ready` }, 'serve: listening');
+  log.info({ url, docs: `${url}/docs` }, 'serve: listening');
   const close = async () => {
     await app.close();
   };
   const onSignal = (signal: string) => {
-    log.info({ signal }, 'serve: shutting down');
-    const timer = setTimeout(() => process.exit(1), 10_000);
+    log.info({ signal }, 'serve: shutting down, finishing in-flight requests');
+    const timer = setTimeout(() => {
+      log.error('serve: in-flight requests did not finish within 10 s; exiting');
+      process.exit(1);
+    }, 10_000);
     timer.unref();
-    close().then(() => process.exit(0));
+    close().then(
+      () => process.exit(0),
+      (err) => {
+        log.error({ err }, 'serve: close failed');
+        process.exit(1);
+      },
+    );
   };
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.once('SIGINT', () => onSignal('SIGINT'));

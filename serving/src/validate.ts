@@ -1,4 +1,4 @@
-import type { TransformState } from '@driftwood/tasks';
+import { inputFields, type TransformState } from '@driftwood/tasks';
 
 /**
  * Checks a request row against the served model's fitted transform (its fields are the contract's
@@ -7,8 +7,10 @@ import type { TransformState } from '@driftwood/tasks';
  * (an unseen value goes to the unseen bucket, as in training).
  */
 export function checkFeatureRow(state: TransformState, body: Record<string, unknown>): string | undefined {
-  const numeric = new Set(state.numeric.map((n) => n.name));
-  const categorical = new Set(state.categorical.map((c) => c.name));
+  // Fields the feature selection dropped are still accepted (and ignored), as the contract lists them.
+  const fields = inputFields(state);
+  const numeric = new Set(fields.numeric);
+  const categorical = new Set(fields.categorical);
   for (const [key, value] of Object.entries(body)) {
     if (key === 'customer_id') {
       if (typeof value !== 'string' || value.length > 64)

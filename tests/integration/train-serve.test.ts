@@ -13,6 +13,7 @@ import { runIngest } from '../../tasks/src/ingest/index.js';
 import { loadModelFiles } from '../../tasks/src/models/artifact.js';
 import { compileDenseChain } from '../../tasks/src/models/dense-fast-path.js';
 import { predictProba } from '../../tasks/src/models/logistic.js';
+import { DEFAULT_POLICY } from '../../tasks/src/promote/decide.js';
 import { runPromote } from '../../tasks/src/promote/index.js';
 import { runSimulate } from '../../tasks/src/simulate/index.js';
 import { runTrain, type TrainResult } from '../../tasks/src/train/index.js';
@@ -36,7 +37,8 @@ describe('train → MLflow → registry → promote → serve, against a live ML
         modelName,
         horizonHours: 48,
         labelDelayHours: 24,
-        params: { epochs: EPOCHS, learningRate: 0.05, batchSize: 64, l2: 0.001, seed },
+        // patience 0: every epoch runs, so the per-epoch history below has EPOCHS points.
+        params: { epochs: EPOCHS, learningRate: 0.05, batchSize: 64, l2: 0.001, seed, patience: 0 },
         holdoutFraction: 0.2,
         validationFraction: 0.15,
       },
@@ -150,7 +152,7 @@ describe('train → MLflow → registry → promote → serve, against a live ML
 
   it('promotes the challenger to champion, and a failed gate leaves the champion alone', async () => {
     const ok = await runPromote(
-      { modelName, alias: 'champion', policy: { minRocAuc: 0.6, maxRegression: 0.01 } },
+      { modelName, alias: 'champion', policy: { ...DEFAULT_POLICY, minRocAuc: 0.6 } },
       { mlflow, log: silentLog, now: Date.now },
     );
     expect(ok).toMatchObject({ promoted: true, version: trained.modelVersion, previous: null });
@@ -160,7 +162,7 @@ describe('train → MLflow → registry → promote → serve, against a live ML
     let caught: unknown;
     try {
       await runPromote(
-        { modelName, alias: 'champion', policy: { minRocAuc: 0.999, maxRegression: 0.01 } },
+        { modelName, alias: 'champion', policy: { ...DEFAULT_POLICY, minRocAuc: 0.999 } },
         { mlflow, log: silentLog, now: Date.now },
       );
     } catch (err) {
@@ -171,7 +173,9 @@ describe('train → MLflow → registry → promote → serve, against a live ML
     expect((caught as DriftwoodError).exitCode).toBe(99);
     expect((await mlflow.getVersionByAlias(modelName, 'champion'))?.version).toBe(trained.modelVersion);
     const rejected = await mlflow.getModelVersion(modelName, second.modelVersion);
-    expect(rejected.tags?.find((t) => t.key === 'driftwood.gate.champion')?.value).toMatch(/^failed: /);
+    expect(rejected.tags?.find((t) => t.key === 'driftwood.gate.champion')?.value).toMatch(
+      /^failed at .*: min_roc_auc: /,
+    );
   });
 
   describe('the API', () => {

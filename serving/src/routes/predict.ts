@@ -1,46 +1,177 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { ServedModel } from '../plugins/model-registry.js';
+import { type ChallengerMode, planRoute } from '../routing/canary.js';
+import type { CanaryGuard } from '../routing/guard.js';
+import { errorResponses, featureRowSchema, modelRefSchema, predictionSchema } from '../schemas.js';
 import { checkFeatureRow } from '../validate.js';
 
-const errorSchema = {
-  type: 'object',
-  properties: { error: { type: 'string' }, message: { type: 'string' } },
-} as const;
+export interface PredictRoutesOptions {
+  maxBatchRows: number;
+  challengerMode: ChallengerMode;
+  canaryPercent: number;
+  guard: CanaryGuard;
+}
 
-const responseSchema = {
-  400: errorSchema,
-  503: errorSchema,
-  200: {
-    type: 'object',
-    properties: {
-      probability: { type: 'number' },
-      label: { type: 'integer' },
-      model: {
-        type: 'object',
-        properties: { name: { type: 'string' }, version: { type: 'string' }, alias: { type: 'string' } },
-      },
-    },
-  },
-};
+type Row = Record<string, unknown>;
 
-export const predictRoutes: FastifyPluginAsync = async (app) => {
+/** A challenger's score, or undefined when it throws or is not a probability. */
+function tryScore(model: ServedModel, row: Row): number | undefined {
+  try {
+    const p = model.model.score(row);
+    return Number.isFinite(p) && p >= 0 && p <= 1 ? p : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const noModel = (reply: FastifyReply) =>
+  reply
+    .status(503)
+    .header('retry-after', '5')
+    .send({ error: 'model_not_loaded', message: 'no model is loaded yet' });
+
+export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (app, opts) => {
+  // The contract is pinned when the routes are built: with it the schema validates every field;
+  // without it (no model at start) each row is checked against the model that is loaded.
+  const contract = app.models.contract();
+  const rowSchema = featureRowSchema(contract);
+  const check = (champion: ServedModel, row: Row) =>
+    contract ? undefined : checkFeatureRow(champion.model.transform, row);
+
+  /**
+   * Scores one row with the model the canary plan picks, and shadows it when asked. In canary mode a
+   * challenger that fails on a row is answered for by the champion, and the guard rolls the split
+   * back once the challenger fails or slows down past its policy.
+   */
+  const canary = opts.challengerMode === 'canary';
+  const predict = (champion: ServedModel, row: Row, requestId: string) => {
+    const challenger = app.models.challenger();
+    const customerId = typeof row.customer_id === 'string' ? row.customer_id : undefined;
+    const plan = planRoute({
+      mode: opts.challengerMode,
+      percent: opts.canaryPercent,
+      customerId,
+      hasChallenger: challenger !== undefined && (!canary || opts.guard.allows(challenger.info.version)),
+    });
+    let served = champion;
+    let probability: number | undefined;
+    if (plan.serve === 'challenger' && challenger) {
+      const t0 = performance.now();
+      probability = tryScore(challenger, row);
+      const rollback = opts.guard.record('challenger', performance.now() - t0, probability !== undefined);
+      if (rollback) {
+        app.metrics.canaryRollbacks.inc({ version: challenger.info.version });
+        app.log.error(
+          { version: challenger.info.version, reason: rollback },
+          'canary rolled back: all traffic goes to the champion until the challenger alias moves',
+        );
+      }
+      if (probability !== undefined) served = challenger;
+    }
+    if (probability === undefined) {
+      const t0 = canary ? performance.now() : 0;
+      probability = champion.model.score(row);
+      if (canary && challenger) opts.guard.record('champion', performance.now() - t0, true);
+    }
+    if (!Number.isFinite(probability))
+      throw new Error(`model ${served.info.version} returned a non-finite probability`);
+    const label = probability >= 0.5 ? 1 : 0;
+    app.recordPrediction({ model: served, row, probability, label, served: true, requestId });
+    if (plan.shadow && challenger) {
+      // Off the response path: the caller never waits for, or sees, the challenger's answer.
+      setImmediate(() => {
+        try {
+          const p = challenger.model.score(row);
+          app.recordPrediction({
+            model: challenger,
+            row,
+            probability: p,
+            label: p >= 0.5 ? 1 : 0,
+            served: false,
+            requestId,
+          });
+        } catch (err) {
+          app.log.error({ err, version: challenger.info.version }, 'shadow prediction failed');
+        }
+      });
+    }
+    const { name, version, alias } = served.info;
+    return { probability, label, model: { name, version, alias } };
+  };
+
   app.post(
     '/predict',
-    { schema: { body: { type: 'object' }, response: responseSchema } },
+    {
+      config: { role: 'predict' },
+      schema: {
+        summary: 'Churn probability of one customer',
+        tags: ['predict'],
+        security: [{ basicAuth: [] }],
+        body: rowSchema,
+        response: { 200: predictionSchema, ...errorResponses(400, 401, 403, 413, 415, 429, 500, 503) },
+      },
+    },
     async (req, reply) => {
-      const model = app.models.current();
-      if (!model)
-        return reply
-          .status(503)
-          .header('retry-after', '5')
-          .send({ error: 'model_not_loaded', message: 'no model is loaded yet' });
-      const problem = checkFeatureRow(model.transform, req.body as Record<string, unknown>);
+      const champion = app.models.champion();
+      if (!champion) return noModel(reply);
+      const row = req.body as Row;
+      const problem = check(champion, row);
       if (problem) return reply.status(400).send({ error: 'bad_request', message: problem });
-      const probability = model.score(req.body as Record<string, unknown>);
-      return {
-        probability,
-        label: probability >= 0.5 ? 1 : 0,
-        model: { name: model.name, version: model.version, alias: model.alias },
-      };
+      return predict(champion, row, req.id);
+    },
+  );
+
+  app.post(
+    '/predict/batch',
+    {
+      config: { role: 'predict' },
+      schema: {
+        summary: `Churn probabilities of up to ${opts.maxBatchRows} customers`,
+        tags: ['predict'],
+        security: [{ basicAuth: [] }],
+        body: {
+          type: 'object',
+          properties: {
+            rows: { type: 'array', minItems: 1, maxItems: opts.maxBatchRows, items: rowSchema },
+          },
+          required: ['rows'],
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              count: { type: 'integer' },
+              predictions: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    probability: { type: 'number' },
+                    label: { type: 'integer' },
+                    model: modelRefSchema,
+                  },
+                },
+              },
+            },
+          },
+          ...errorResponses(400, 401, 403, 413, 415, 429, 500, 503),
+        },
+      },
+    },
+    async (req, reply) => {
+      const champion = app.models.champion();
+      if (!champion) return noModel(reply);
+      const rows = (req.body as { rows: Row[] }).rows;
+      for (let i = 0; i < rows.length; i++) {
+        const problem = check(champion, rows[i] as Row);
+        if (problem)
+          return reply
+            .status(400)
+            .send({ error: 'bad_request', message: problem.replace(/^body\./, `body.rows.${i}.`) });
+      }
+      const predictions = rows.map((row) => predict(champion, row, req.id));
+      return { count: predictions.length, predictions };
     },
   );
 };

@@ -1,0 +1,367 @@
+/**
+ * Serving benchmark, side by side in one run on the same churn model and the same request mix:
+ *   1. our API: `driftwood serve` with Basic auth on and the prediction log on, POST /v1/predict
+ *   2. our API, POST /v1/predict/batch with 100 rows a request (rows/s = req/s × 100)
+ *   3. `mlflow models serve` (2 uvicorn workers) with the scikit-learn twin of the model
+ *   4. a Fastify route that returns a constant (the ceiling for any Node API here)
+ * plus, in process, one-row scoring with the typed-array fast path against tf.predict.
+ *
+ *   make bench-serving       (BENCH_SECONDS, BENCH_CONCURRENCY, MLFLOW_TRACKING_URI to reuse a server)
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import {
+  CHURN_CATEGORICAL,
+  CHURN_NUMERIC,
+  fitTransform,
+  initTf,
+  loadModelFiles,
+  loadModelVersion,
+  MlflowClient,
+  Rng,
+  type Row,
+  saveModelFiles,
+  tf,
+  transformRow,
+  transformRows,
+} from '@driftwood/tasks';
+import { type LoadResult, runLoad } from './load.js';
+
+const root = process.cwd();
+const seconds = Number(process.env.BENCH_SECONDS ?? 8);
+const warmup = Number(process.env.BENCH_WARMUP ?? 2);
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
+// Targets take turns for several rounds and each reports its median round, so a burst of other
+// work on a shared machine does not land on one target only.
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const PORTS = { api: 7250, mlflowServe: 7251, constant: 7252, mlflow: 7260 };
+const dir = path.join(root, '.driftwood', 'bench', 'serving');
+rmSync(dir, { recursive: true, force: true });
+mkdirSync(dir, { recursive: true });
+const children: ChildProcess[] = [];
+const log = (msg: string) => process.stderr.write(`▶ ${msg}\n`);
+
+async function waitFor(url: string, child: ChildProcess, timeoutS = 180): Promise<void> {
+  const until = Date.now() + timeoutS * 1000;
+  while (Date.now() < until) {
+    if (child.exitCode !== null) throw new Error(`${url}: the process exited with ${child.exitCode}`);
+    const ok = await fetch(url).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${url} did not come up in ${timeoutS} s`);
+}
+
+function start(cmd: string, args: string[], env: Record<string, string>, logName: string): ChildProcess {
+  const out = path.join(dir, `${logName}.log`);
+  const child = spawn('bash', ['-c', `exec "$0" "$@" > "${out}" 2>&1`, cmd, ...args], {
+    env: { ...process.env, ...env },
+    stdio: 'ignore',
+    detached: true,
+  });
+  children.push(child);
+  return child;
+}
+
+function stopAll(): void {
+  for (const c of children) if (c.exitCode === null && c.pid) process.kill(-c.pid, 'SIGTERM');
+}
+process.on('exit', stopAll);
+
+/** Customers like the simulator's, with a label that depends on engagement and friction. */
+function customers(n: number, seed: number): { rows: Row[]; labels: number[] } {
+  const rng = new Rng(seed);
+  const plans = ['basic', 'standard', 'premium'];
+  const regions = ['north', 'south', 'east', 'west'];
+  const rows: Row[] = [];
+  const labels: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const row: Row = {
+      customer_id: `B${seed}-${i}`,
+      plan: plans[rng.int(0, 3)],
+      region: regions[rng.int(0, 4)],
+    };
+    for (const f of CHURN_NUMERIC)
+      row[f] = rng.next() < 0.03 ? null : Math.round(rng.next() * 100 * 100) / 100;
+    const z =
+      -0.04 * (row.sessions_30d as number) +
+      0.05 * (row.tickets_30d as number) +
+      (row.plan === 'basic' ? 0.8 : 0) -
+      0.5;
+    rows.push(row);
+    labels.push(rng.next() < 1 / (1 + Math.exp(-z)) ? 1 : 0);
+  }
+  return { rows, labels };
+}
+
+async function trainAndRegister(mlflow: MlflowClient, rows: Row[], labels: number[]) {
+  await initTf();
+  const state = fitTransform(rows, { numeric: CHURN_NUMERIC, categorical: CHURN_CATEGORICAL });
+  const width = state.outputs.length;
+  const model = tf.sequential({
+    layers: [tf.layers.dense({ units: 1, activation: 'sigmoid', inputShape: [width] })],
+  });
+  model.compile({ optimizer: tf.train.adam(0.05), loss: 'binaryCrossentropy' });
+  const x = tf.tensor2d(transformRows(state, rows), [rows.length, width]);
+  const y = tf.tensor2d(labels, [labels.length, 1]);
+  await model.fit(x, y, { epochs: 10, batchSize: 256, verbose: 0 });
+  tf.dispose([x, y]);
+  const files = await saveModelFiles(model);
+  model.dispose();
+  const name = `bench-churn-${Date.now().toString(36)}`;
+  const experimentId = await mlflow.ensureExperiment('driftwood-bench-serving');
+  const run = await mlflow.createRun({ experimentId, runName: name, tags: { 'mlflow.user': 'bench' } });
+  await mlflow.finishRun(run.info.run_id, 'FINISHED');
+  const logged = await mlflow.createLoggedModel({
+    experimentId,
+    name,
+    sourceRunId: run.info.run_id,
+    modelType: 'tfjs-logistic-regression',
+  });
+  await mlflow.uploadArtifact(logged.info.artifact_uri, 'model.json', files.modelJson);
+  await mlflow.uploadArtifact(logged.info.artifact_uri, 'weights.bin', files.weights);
+  await mlflow.uploadArtifact(logged.info.artifact_uri, 'transform.json', JSON.stringify(state));
+  await mlflow.finalizeLoggedModel(logged.info.model_id, 'LOGGED_MODEL_READY');
+  await mlflow.ensureRegisteredModel(name);
+  const mv = await mlflow.createModelVersion({
+    name,
+    source: `models:/${logged.info.model_id}`,
+    modelId: logged.info.model_id,
+    runId: run.info.run_id,
+  });
+  await mlflow.waitForVersionReady(name, mv.version);
+  await mlflow.setAlias(name, 'champion', mv.version);
+  return { name, version: await mlflow.getVersionByAlias(name, 'champion'), files };
+}
+
+/** One-row scores per second, in process: what the API's fast path buys over TF.js op dispatch. */
+async function scoringMicrobench(mlflow: MlflowClient, name: string, rows: Row[]) {
+  const mv = await mlflow.getVersionByAlias(name, 'champion');
+  if (!mv) throw new Error('no champion');
+  const served = await loadModelVersion(mlflow, mv, 'champion');
+  const root = await mlflow.resolveVersionArtifacts(mv);
+  const model = await loadModelFiles({
+    modelJson: (await mlflow.downloadArtifact(root, 'model.json')).toString(),
+    weights: await mlflow.downloadArtifact(root, 'weights.bin'),
+  });
+  const width = served.transform.outputs.length;
+  const time = (label: string, n: number, f: (i: number) => void) => {
+    for (let i = 0; i < Math.min(n, 2000); i++) f(i);
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) f(i);
+    const s = (performance.now() - t0) / 1000;
+    return { label, rowsPerSecond: n / s, microsPerRow: (s * 1e6) / n };
+  };
+  const fast = time('transform + typed-array fast path', 200_000, (i) =>
+    served.score(rows[i % rows.length] as Row),
+  );
+  const tfOne = time('transform + tf.predict, one row', 5_000, (i) =>
+    tf.tidy(() =>
+      (
+        model.predict(
+          tf.tensor2d(transformRow(served.transform, rows[i % rows.length] as Row), [1, width]),
+        ) as tf.Tensor
+      ).dataSync(),
+    ),
+  );
+  const batch = rows.slice(0, 100);
+  const tfBatch = time('transform + tf.predict, 100-row batch (per row)', 500, () =>
+    tf.tidy(() =>
+      (
+        model.predict(tf.tensor2d(transformRows(served.transform, batch), [100, width])) as tf.Tensor
+      ).dataSync(),
+    ),
+  );
+  tfBatch.rowsPerSecond *= 100;
+  tfBatch.microsPerRow /= 100;
+  served.dispose();
+  model.dispose();
+  return [fast, tfOne, tfBatch];
+}
+
+async function main() {
+  let trackingUri = process.env.MLFLOW_TRACKING_URI;
+  if (!trackingUri) {
+    log(`starting an MLflow server on :${PORTS.mlflow}`);
+    spawnSync(
+      path.join(root, 'scripts', 'mlflow.sh'),
+      ['start', String(PORTS.mlflow), path.join(dir, 'mlflow')],
+      {
+        stdio: 'inherit',
+      },
+    );
+    trackingUri = `http://127.0.0.1:${PORTS.mlflow}`;
+  }
+  const mlflow = new MlflowClient(trackingUri, { timeoutMs: 30_000, retries: 2, backoffMs: 200 });
+  const { rows, labels } = customers(5000, 1);
+  log('training the TF.js model and registering it as champion');
+  const { name } = await trainAndRegister(mlflow, rows, labels);
+  log('training the scikit-learn twin');
+  const rowsFile = path.join(dir, 'rows.json');
+  writeFileSync(
+    rowsFile,
+    JSON.stringify({ rows, labels, numeric: CHURN_NUMERIC, categorical: CHURN_CATEGORICAL }),
+  );
+  const skDir = path.join(dir, 'sklearn-model');
+  const venv = path.join(root, '.venvs', 'mlflow', 'bin');
+  const sk = spawnSync(
+    path.join(venv, 'python'),
+    [path.join(root, 'bench', 'serving', 'sklearn_model.py'), rowsFile, skDir],
+    {
+      encoding: 'utf8',
+    },
+  );
+  if (sk.status !== 0) throw new Error(`sklearn_model.py failed: ${sk.stderr}`);
+
+  log('hashing the benchmark credential');
+  const password = 'bench-password-0123';
+  const hash = spawnSync('node', [path.join(root, 'serving', 'dist', 'bin', 'hash-password.js')], {
+    input: password,
+    encoding: 'utf8',
+  }).stdout.trim();
+
+  log('starting the three servers');
+  const api = start(
+    'node',
+    [path.join(root, 'tasks', 'dist', 'cli.js'), 'serve'],
+    {
+      LOG_LEVEL: 'warn',
+      DRIFTWOOD_HOME: path.join(dir, 'home'),
+      MLFLOW_TRACKING_URI: trackingUri,
+      DRIFTWOOD_MODEL_NAME: name,
+      DRIFTWOOD_API_PORT: String(PORTS.api),
+      DRIFTWOOD_API_CREDENTIALS: `bench:predict:${hash}`,
+      DRIFTWOOD_API_RATE_LIMIT: '10000000',
+      DRIFTWOOD_PII_KEY: 'bench-pii-key-0123456789',
+    },
+    'api',
+  );
+  const mlflowServe = start(
+    path.join(venv, 'mlflow'),
+    [
+      'models',
+      'serve',
+      '-m',
+      skDir,
+      '--env-manager',
+      'local',
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(PORTS.mlflowServe),
+      '-w',
+      '2',
+    ],
+    { PATH: `${venv}:${process.env.PATH}` },
+    'mlflow-serve',
+  );
+  const constant = start(
+    'node',
+    [path.join(root, '.driftwood', 'bench-build', 'serving', 'constant-server.js'), String(PORTS.constant)],
+    {},
+    'constant',
+  );
+  await waitFor(`http://127.0.0.1:${PORTS.api}/health/ready`, api);
+  await waitFor(`http://127.0.0.1:${PORTS.mlflowServe}/ping`, mlflowServe);
+  await waitFor(`http://127.0.0.1:${PORTS.constant}/health`, constant);
+
+  // The same 500 customers, in the same order, for every target.
+  const mix = rows.slice(0, 500);
+  const one = mix.map((r) => JSON.stringify(r));
+  const noId = mix.map(({ customer_id: _id, ...features }) => features);
+  const auth = { authorization: `Basic ${Buffer.from(`bench:${password}`).toString('base64')}` };
+  const batches = Array.from({ length: 5 }, (_, b) =>
+    JSON.stringify({ rows: mix.slice(b * 100, b * 100 + 100) }),
+  );
+  const targets = [
+    {
+      name: 'constant Fastify route',
+      origin: `http://127.0.0.1:${PORTS.constant}`,
+      path: '/v1/predict',
+      headers: {},
+      bodies: one,
+    },
+    {
+      name: 'Driftwood /v1/predict (auth + log)',
+      origin: `http://127.0.0.1:${PORTS.api}`,
+      path: '/v1/predict',
+      headers: auth,
+      bodies: one,
+    },
+    {
+      name: 'Driftwood /v1/predict/batch ×100',
+      origin: `http://127.0.0.1:${PORTS.api}`,
+      path: '/v1/predict/batch',
+      headers: auth,
+      bodies: batches,
+    },
+    {
+      name: 'mlflow models serve (sklearn, 2 workers)',
+      origin: `http://127.0.0.1:${PORTS.mlflowServe}`,
+      path: '/invocations',
+      headers: {},
+      bodies: noId.map((r) => JSON.stringify({ dataframe_records: [r] })),
+    },
+  ];
+  const perTarget: LoadResult[][] = targets.map(() => []);
+  for (let round = 1; round <= rounds; round++) {
+    for (const [i, t] of targets.entries()) {
+      log(
+        `round ${round}/${rounds}: ${t.name} (${concurrency} connections, ${warmup} s warm-up, ${seconds} s measured)`,
+      );
+      perTarget[i]?.push(await runLoad(t, { concurrency, warmupS: warmup, durationS: seconds }));
+    }
+  }
+  const results = perTarget.map(
+    (runs) => [...runs].sort((a, b) => a.rps - b.rps)[Math.floor(runs.length / 2)] as LoadResult,
+  );
+  stopAll();
+  log('in-process scoring: fast path against tf.predict');
+  const scoring = await scoringMicrobench(mlflow, name, rows);
+
+  const pad = (s: string, n: number) => s.padEnd(n);
+  const fmt = (n: number, d = 0) => n.toFixed(d).padStart(10);
+  process.stdout.write(
+    `\nServing benchmark — ${concurrency} connections, median of ${rounds} rounds of ${seconds} s (node ${process.version})\n\n`,
+  );
+  process.stdout.write(
+    `${pad('target', 44)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'errors'.padStart(10)}\n`,
+  );
+  for (const r of results)
+    process.stdout.write(
+      `${pad(r.name, 44)}${fmt(r.rps)}${fmt(r.p50ms, 2)}${fmt(r.p99ms, 2)}${fmt(r.errors)}\n`,
+    );
+  const [constantR, oursR, batchR, mlflowR] = results as [LoadResult, LoadResult, LoadResult, LoadResult];
+  process.stdout.write(
+    `\nours / mlflow models serve: ${(oursR.rps / mlflowR.rps).toFixed(1)}× req/s, p99 ${(oursR.p99ms / mlflowR.p99ms).toFixed(2)}× \n` +
+      `ours / constant route: ${((oursR.rps / constantR.rps) * 100).toFixed(0)}% of req/s\n` +
+      `batch: ${(batchR.rps * 100).toFixed(0)} rows/s\n\n`,
+  );
+  for (const s of scoring)
+    process.stdout.write(
+      `${pad(s.label, 50)}${fmt(s.rowsPerSecond)} rows/s ${s.microsPerRow.toFixed(2).padStart(8)} µs/row\n`,
+    );
+  writeFileSync(
+    path.join(dir, 'results.json'),
+    `${JSON.stringify({ concurrency, seconds, rounds, results, allRounds: perTarget, scoring }, null, 2)}\n`,
+  );
+}
+
+main().then(
+  () => {
+    stopAll();
+    process.exit(0);
+  },
+  (err) => {
+    process.stderr.write(
+      `bench-serving: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    stopAll();
+    process.exit(1);
+  },
+);

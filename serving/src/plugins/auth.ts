@@ -1,0 +1,68 @@
+import fp from 'fastify-plugin';
+import { type CredentialStore, createVerifier, type Principal, type Role } from '../auth/credentials.js';
+import { createJwtVerifier, type JwtOptions } from '../auth/jwt.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The role a route needs; a route without one is open (health checks, docs). */
+    role?: Role;
+  }
+  interface FastifyRequest {
+    principal: Principal | undefined;
+  }
+}
+
+class AuthError extends Error {
+  constructor(
+    readonly statusCode: 401 | 403,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface AuthOptions {
+  /** Basic-auth users; with neither these nor `jwt`, auth is off and every route is open. */
+  credentials: CredentialStore | undefined;
+  /** OAuth2 bearer tokens (JWT) from this issuer, beside Basic. */
+  jwt?: JwtOptions;
+}
+
+/**
+ * HTTP Basic (and optionally OAuth2 bearer) auth with roles. Runs first (onRequest), before rate
+ * limiting, so limits count per principal. 401 (with WWW-Authenticate) without or with wrong
+ * credentials; 403 for a known principal without the route's role. The Authorization header is
+ * never logged.
+ */
+export const authPlugin = fp<AuthOptions>(
+  async (app, opts) => {
+    app.decorateRequest('principal', undefined);
+    if (!opts.credentials && !opts.jwt) return;
+    const basic = opts.credentials ? createVerifier(opts.credentials) : undefined;
+    const bearer = opts.jwt ? createJwtVerifier(opts.jwt) : undefined;
+    const challenge = [
+      ...(basic ? ['Basic realm="driftwood", charset="UTF-8"'] : []),
+      ...(bearer ? ['Bearer realm="driftwood"'] : []),
+    ].join(', ');
+    app.addHook('onRequest', async (req, reply) => {
+      const role = req.routeOptions.config?.role;
+      if (!role) return;
+      const header = req.headers.authorization;
+      const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+      const principal = token !== undefined ? await bearer?.(token) : await basic?.(header);
+      if (!principal) {
+        reply.header('www-authenticate', challenge);
+        throw new AuthError(
+          401,
+          'unauthorized',
+          'valid credentials are required (HTTP Basic or a bearer token)',
+        );
+      }
+      req.principal = principal;
+      if (!principal.roles.has(role))
+        throw new AuthError(403, 'forbidden', `'${principal.user}' lacks the '${role}' role for this route`);
+    });
+  },
+  { name: 'driftwood-auth' },
+);
