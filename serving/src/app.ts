@@ -13,6 +13,7 @@ import { authPlugin } from './plugins/auth.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { type ModelLoader, modelRegistryPlugin } from './plugins/model-registry.js';
 import { predictionLogPlugin } from './plugins/prediction-log.js';
+import { featureRoutes } from './routes/features.js';
 import { healthRoutes } from './routes/health.js';
 import { hookRoutes } from './routes/hooks.js';
 import { modelRoutes } from './routes/model.js';
@@ -135,6 +136,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   };
   await app.register(predictRoutes, { prefix: '/v1', maxBatchRows: options.maxBatchRows ?? 100, ...routing });
   await app.register(modelRoutes, { prefix: '/v1', ...routing });
+  await app.register(featureRoutes, { prefix: '/v1' });
   if (options.airflow) await app.register(trainRoutes, { prefix: '/v1', airflow: options.airflow });
   if (options.webhookSecret)
     await app.register(hookRoutes, {

@@ -15,6 +15,8 @@ export interface ServingModel {
   modelId: string | undefined;
   transform: TransformState;
   loadedAt: number;
+  /** The model-ready vector for one raw row: the same `transformRow` training ran. */
+  vector(row: Row): Float32Array;
   score(row: Row): number;
   dispose(): void;
 }
@@ -65,8 +67,9 @@ export async function loadModelVersion(
   }
   const fast = compileDenseChain(model);
   const width = transform.outputs.length;
+  const vector = (row: Row): Float32Array => transformRow(transform, row);
   const score = (row: Row): number => {
-    const x = transformRow(transform, row);
+    const x = vector(row);
     if (fast) return fast(x)[0] as number;
     return tf.tidy(() => (model.predict(tf.tensor2d(x, [1, width])) as tf.Tensor).dataSync()[0] as number);
   };
@@ -86,6 +89,7 @@ export async function loadModelVersion(
     modelId: mv.model_id,
     transform,
     loadedAt: Date.now(),
+    vector,
     score,
     dispose: () => model.dispose(),
   };
