@@ -1,0 +1,248 @@
+"""One drift check, start to end: read the window, compare it with the reference, keep the report,
+decide, maybe request a retrain, and record the decision. ``run_drift_check`` is the step; the
+HTTP server and the scheduler only call it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .config import MonitorConfig
+from .decision import Decision, LastTrigger, WindowOutcome, decide_retrain
+from .drift import run_report
+from .errors import MonitorError
+from .metrics import MonitorMetrics
+from .prediction_log import Window, read_window, window_ending
+from .reference import ReferenceCache, prepare, sample
+from .webhook import Delivery, deliver
+
+log = logging.getLogger("driftwood.monitor")
+
+
+@dataclass
+class MonitorDeps:
+    metrics: MonitorMetrics = field(default_factory=MonitorMetrics)
+    cache: ReferenceCache = field(default_factory=ReferenceCache)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    send: Callable[..., Delivery] = deliver
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def report_id(dataset: str, window: Window) -> str:
+    return f"{dataset}-{window.end:%Y%m%dT%H%M%SZ}"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def read_decisions(config: MonitorConfig) -> list[dict[str, Any]]:
+    """The decision log; a torn last line (crash mid-write) is skipped, not fatal."""
+    try:
+        lines = config.decisions_file.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+def _history(records: list[dict[str, Any]]) -> tuple[list[WindowOutcome], LastTrigger | None]:
+    outcomes = []
+    last: LastTrigger | None = None
+    for r in records:
+        if "window_end" not in r or "rows" not in r:
+            continue
+        end = datetime.fromisoformat(r["window_end"])
+        outcomes.append(
+            WindowOutcome(end, int(r["rows"]), bool(r.get("dataset_drift")), str(r.get("report_id")))
+        )
+        if r.get("action") == "trigger" and r.get("delivered"):
+            at = datetime.fromisoformat(r["decided_at"])
+            if last is None or at > last.at:
+                last = LastTrigger(at, end)
+    return outcomes, last
+
+
+def latest_report_dir(config: MonitorConfig) -> Path | None:
+    try:
+        rid = (config.reports_dir / "LATEST").read_text().strip()
+    except FileNotFoundError:
+        return None
+    path = config.reports_dir / rid
+    return path if path.is_dir() else None
+
+
+def run_drift_check(config: MonitorConfig, deps: MonitorDeps, end: datetime | None = None) -> dict[str, Any]:
+    """Runs one check for the window ending at ``end`` (default: the last complete window). Reruns
+    of the same window overwrite its report and replace its place in the k-of-n history."""
+    if not deps.lock.acquire(blocking=False):
+        raise MonitorError("RUN_IN_PROGRESS", "a drift run is already in progress; try again when it ends")
+    try:
+        return _run(config, deps, end)
+    except Exception:
+        deps.metrics.runs.labels(dataset=config.dataset, outcome="error").inc()
+        raise
+    finally:
+        deps.lock.release()
+
+
+def _run(config: MonitorConfig, deps: MonitorDeps, end: datetime | None) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    now = deps.clock()
+    size = timedelta(minutes=config.window_minutes)
+    window = Window(end - size, end) if end is not None else window_ending(now, config.window_minutes)
+    rid = report_id(config.dataset, window)
+    timings: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now_ = time.perf_counter()
+        timings[name] = round(now_ - mark, 3)
+        mark = now_
+
+    cur = read_window(
+        config.predictions_dir, window, config.features, config.prediction_column, config.served_only
+    )
+    lap("read_log")
+    ref = deps.cache.get(
+        config.reference, config.prediction_column, config.numerical, config.categorical, config.max_rows
+    )
+    lap("reference")
+    rows = len(cur.frame)
+    labels = {
+        "dataset": config.dataset,
+        "model_name": cur.model_name,
+        "model_version": cur.model_version,
+        "reference_hash": ref.hash,
+    }
+    record: dict[str, Any] = {
+        "report_id": rid,
+        "dataset": config.dataset,
+        "window_start": window.start.isoformat(),
+        "window_end": window.end.isoformat(),
+        "rows": rows,
+        "skipped_lines": cur.skipped_lines,
+        "model": {"name": cur.model_name, "version": cur.model_version},
+        "reference": {
+            "uri": config.reference,
+            "hash": ref.hash,
+            "rows": ref.rows_total,
+            "sampled": ref.sampled,
+        },
+        "dataset_drift": False,
+    }
+    summary = None
+    if rows >= config.policy.min_rows:
+        current = prepare(cur.frame, config.numerical, config.categorical)
+        current[config.prediction_column] = cur.frame[config.prediction_column].astype("float64")
+        current, sampled = sample(current, config.max_rows, seed=int(window.end.timestamp()))
+        pred_col = config.prediction_column if config.prediction_column in ref.frame.columns else None
+        sampling = {
+            "current_rows": str(rows),
+            "current_compared": str(len(current)),
+            "reference_rows": str(ref.rows_total),
+            "reference_compared": str(len(ref.frame)),
+            "max_rows": str(config.max_rows),
+            "report_mode": config.report_mode,
+        }
+        snapshot, summary = run_report(
+            current,
+            ref.frame,
+            config.numerical,
+            config.categorical,
+            pred_col,
+            config.drift_share,
+            mode=config.report_mode,
+            metadata={
+                "report_id": rid,
+                "reference_hash": ref.hash,
+                **labels,
+                **{f"sampling_{k}": v for k, v in sampling.items()},
+            },
+        )
+        lap("evidently_run")
+        out = config.reports_dir / rid
+        out.mkdir(parents=True, exist_ok=True)
+        snapshot.save_html(str(out / "report.html"))
+        lap("save_html")
+        snapshot.save_json(str(out / "snapshot.json"))
+        lap("save_json")
+        record.update(
+            dataset_drift=summary.dataset_drift,
+            drift_share=summary.drift_share,
+            drifted_columns=summary.drifted_columns,
+            features=[asdict(f) for f in summary.features],
+            prediction=asdict(summary.prediction) if summary.prediction else None,
+            prediction_drift_skipped=None
+            if pred_col
+            else f"reference has no {config.prediction_column!r} column",
+            sampling={"current_sampled": sampled, "reference_sampled": ref.sampled, **sampling},
+            report_dir=str(out),
+        )
+        _write_atomic(out / "summary.json", json.dumps(record, indent=2))
+        _write_atomic(config.reports_dir / "LATEST", rid)
+        deps.metrics.publish(labels, summary, len(current), len(ref.frame))
+
+    outcome = WindowOutcome(window.end, rows, bool(record["dataset_drift"]), rid)
+    history, last_trigger = _history(read_decisions(config))
+    decision: Decision = decide_retrain(outcome, history, last_trigger, now, config.policy)
+    record.update(decision=decision.to_dict(), action=decision.action, decided_at=now.isoformat())
+    record["delivered"] = False
+    if decision.action == "trigger":
+        payload = {
+            "event": "drift_detected",
+            "dataset": config.dataset,
+            "report_id": rid,
+            "window_start": window.start.isoformat(),
+            "window_end": window.end.isoformat(),
+            "model": record["model"],
+            "reference_hash": ref.hash,
+            "drift_share": record.get("drift_share"),
+            "reason": decision.reason,
+        }
+        delivery = deps.send(config.webhook, payload, str(int(now.timestamp())))
+        record["delivered"] = delivery.ok
+        record["delivery"] = asdict(delivery)
+        deps.metrics.triggers.labels(dataset=config.dataset, outcome="ok" if delivery.ok else "failed").inc()
+    # A window too small to judge leaves the declared state as it was: no evidence either way.
+    if decision.action != "insufficient_rows":
+        deps.metrics.detected.labels(dataset=config.dataset).set(1 if decision.drift_declared else 0)
+    deps.metrics.decisions.labels(dataset=config.dataset, action=decision.action).inc()
+    deps.metrics.runs.labels(dataset=config.dataset, outcome="ok" if summary else "insufficient_rows").inc()
+    lap("decide_and_deliver")
+    elapsed = time.perf_counter() - t0
+    record["duration_seconds"] = round(elapsed, 3)
+    record["timings_seconds"] = timings
+    deps.metrics.duration.labels(dataset=config.dataset).set(elapsed)
+    deps.metrics.last_run.labels(dataset=config.dataset).set(time.time())
+
+    # Every decision is kept, drift or not, triggered or suppressed, with its reason.
+    config.decisions_file.parent.mkdir(parents=True, exist_ok=True)
+    line = {k: v for k, v in record.items() if k not in ("features",)}
+    with config.decisions_file.open("a") as fh:
+        fh.write(json.dumps(line) + "\n")
+    log.info(
+        "drift check %s: rows=%d drift=%s action=%s (%s)",
+        rid,
+        rows,
+        record["dataset_drift"],
+        decision.action,
+        decision.reason,
+    )
+    return record

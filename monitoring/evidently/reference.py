@@ -1,0 +1,147 @@
+"""The reference: the champion's training data as raw feature rows.
+
+``load_reference`` is deliberately small and swappable (the sidecar takes any ``ReferenceLoader``):
+today it reads a CSV or Parquet file, or a folder of Parquet files, from a local path or ``file://``
+URI. The content hash labels every gauge, so a dashboard shows which training data a drift score
+was measured against. The prepared reference (typed, sampled) is kept in a cache keyed by that
+hash, so a warm sidecar reads and hashes the file but does not parse or sample it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import MonitorError
+
+ReferenceLoader = Callable[[str], pd.DataFrame]
+
+
+def _local_path(uri: str) -> Path:
+    if uri.startswith("file://"):
+        return Path(uri[len("file://") :])
+    if "://" in uri:
+        raise MonitorError(
+            "CONFIG_INVALID", f"setting reference: only local paths and file:// URIs, got {uri!r}"
+        )
+    return Path(uri)
+
+
+def _files(uri: str) -> list[Path]:
+    path = _local_path(uri)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+        if not files:
+            raise MonitorError(
+                "REFERENCE_INVALID", f"setting reference: folder {path} holds no .parquet file"
+            )
+        return files
+    if not path.is_file():
+        raise MonitorError("REFERENCE_INVALID", f"setting reference: {path} does not exist")
+    return [path]
+
+
+def load_reference(uri: str) -> pd.DataFrame:
+    """Reads the reference rows (CSV, Parquet, or a folder of Parquet parts)."""
+    files = _files(uri)
+    frames = []
+    for f in files:
+        if f.suffix == ".csv":
+            frames.append(pd.read_csv(f))
+        elif f.suffix == ".parquet":
+            frames.append(pd.read_parquet(f))
+        else:
+            raise MonitorError("REFERENCE_INVALID", f"setting reference: {f} is neither .csv nor .parquet")
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def reference_hash(uri: str) -> str:
+    """sha256 of the reference's bytes (files in name order), shortened to 16 hex characters."""
+    digest = hashlib.sha256()
+    for f in _files(uri):
+        digest.update(f.name.encode())
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def prepare(frame: pd.DataFrame, numerical: tuple[str, ...], categorical: tuple[str, ...]) -> pd.DataFrame:
+    """Keeps the monitored columns with the types Evidently is told about: numbers as float (a
+    non-number becomes null), categories as strings. Missing columns are an error naming them."""
+    missing = [c for c in (*numerical, *categorical) if c not in frame.columns]
+    if missing:
+        raise MonitorError(
+            "SCHEMA_MISMATCH", f"columns {missing} are declared in the config but absent from the data"
+        )
+    out = pd.DataFrame(index=frame.index)
+    for c in numerical:
+        out[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
+    for c in categorical:
+        out[c] = frame[c].astype("string").fillna("__missing__").astype(str)
+    return out
+
+
+def sample(frame: pd.DataFrame, max_rows: int, seed: int) -> tuple[pd.DataFrame, bool]:
+    """A seeded uniform sample of ``max_rows`` rows when the frame is larger (0 = never sample)."""
+    if max_rows == 0 or len(frame) <= max_rows:
+        return frame, False
+    return frame.sample(n=max_rows, random_state=seed).reset_index(drop=True), True
+
+
+@dataclass(frozen=True)
+class PreparedReference:
+    hash: str
+    frame: pd.DataFrame
+    rows_total: int
+    sampled: bool
+
+
+class ReferenceCache:
+    """Prepared references by content hash. Small: a sidecar watches one champion at a time, and
+    keeping the previous one makes a rollback cheap."""
+
+    def __init__(self, loader: ReferenceLoader = load_reference, keep: int = 2) -> None:
+        self._loader = loader
+        self._keep = keep
+        self._items: dict[str, PreparedReference] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(
+        self,
+        uri: str,
+        prediction_column: str,
+        numerical: tuple[str, ...],
+        categorical: tuple[str, ...],
+        max_rows: int,
+    ) -> PreparedReference:
+        key = reference_hash(uri)
+        cache_key = f"{key}:{max_rows}:{','.join(numerical)}:{','.join(categorical)}:{prediction_column}"
+        with self._lock:
+            hit = self._items.get(cache_key)
+            if hit is not None:
+                self.hits += 1
+                return hit
+        self.misses += 1
+        raw = self._loader(uri)
+        frame = prepare(raw, numerical, categorical)
+        # The training data has no model score; prediction drift compares against the champion's
+        # scores on its training rows when the reference carries them, else that column is skipped.
+        if prediction_column in raw.columns:
+            frame[prediction_column] = pd.to_numeric(raw[prediction_column], errors="coerce").astype(
+                "float64"
+            )
+        frame, sampled = sample(frame, max_rows, seed=int(key[:8], 16))
+        prepared = PreparedReference(key, frame, len(raw), sampled)
+        with self._lock:
+            self._items[cache_key] = prepared
+            while len(self._items) > self._keep:
+                self._items.pop(next(iter(self._items)))
+        return prepared

@@ -1,0 +1,127 @@
+"""The sidecar's HTTP face (standard library only: four routes do not need a framework).
+
+- ``POST /run`` (optional JSON body ``{"end": "<ISO time>"}``): one drift check now; 409 while one runs.
+- ``GET /reports/latest``: the latest report's HTML; ``GET /reports/latest.json``: its summary.
+- ``GET /decisions?limit=N``: the last decisions, newest last.
+- ``GET /metrics``: Prometheus text format. ``GET /health``: liveness.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .config import MonitorConfig
+from .errors import MonitorError
+from .monitor import MonitorDeps, latest_report_dir, read_decisions, run_drift_check
+
+log = logging.getLogger("driftwood.monitor")
+
+
+class Sidecar:
+    def __init__(self, config: MonitorConfig, deps: MonitorDeps, host: str, port: int) -> None:
+        self.config = config
+        self.deps = deps
+        self._stop = threading.Event()
+        self.httpd = ThreadingHTTPServer((host, port), _handler(self))
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    def start(self) -> None:
+        t = threading.Thread(target=self.httpd.serve_forever, name="sidecar-http", daemon=True)
+        t.start()
+        self._threads.append(t)
+        if self.config.schedule_seconds > 0:
+            s = threading.Thread(target=self._schedule, name="sidecar-schedule", daemon=True)
+            s.start()
+            self._threads.append(s)
+
+    def _schedule(self) -> None:
+        while not self._stop.wait(self.config.schedule_seconds):
+            try:
+                run_drift_check(self.config, self.deps)
+            except Exception:
+                log.exception("scheduled drift check failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _handler(sidecar: Sidecar) -> type[BaseHTTPRequestHandler]:
+    config = sidecar.config
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, fmt: str, *args: Any) -> None:
+            log.debug("%s " + fmt, self.address_string(), *args)
+
+        def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _json(self, status: int, value: Any) -> None:
+            self._send(status, json.dumps(value, default=str).encode())
+
+        def do_GET(self) -> None:
+            url = urlparse(self.path)
+            if url.path == "/health":
+                return self._json(200, {"status": "ok"})
+            if url.path == "/metrics":
+                return self._send(200, generate_latest(sidecar.deps.metrics.registry), CONTENT_TYPE_LATEST)
+            if url.path in ("/reports/latest", "/reports/latest.json"):
+                latest = latest_report_dir(config)
+                if latest is None:
+                    return self._json(
+                        404, {"error": "NO_REPORT", "message": "no drift report yet; POST /run"}
+                    )
+                if url.path.endswith(".json"):
+                    return self._send(200, (latest / "summary.json").read_bytes())
+                return self._send(200, (latest / "report.html").read_bytes(), "text/html; charset=utf-8")
+            if url.path == "/decisions":
+                limit = int(parse_qs(url.query).get("limit", ["50"])[0])
+                return self._json(200, read_decisions(config)[-limit:])
+            return self._json(404, {"error": "NOT_FOUND", "message": f"no route {url.path}"})
+
+        def do_POST(self) -> None:
+            url = urlparse(self.path)
+            if url.path != "/run":
+                return self._json(404, {"error": "NOT_FOUND", "message": f"no route {url.path}"})
+            length = int(self.headers.get("Content-Length") or 0)
+            end = None
+            if length:
+                try:
+                    body = json.loads(self.rfile.read(length))
+                    end = datetime.fromisoformat(body["end"]) if body.get("end") else None
+                except (ValueError, TypeError, AttributeError) as err:
+                    return self._json(
+                        400, {"error": "BAD_REQUEST", "message": f"field end: expected an ISO time ({err})"}
+                    )
+                if end is not None and end.tzinfo is None:
+                    return self._json(400, {"error": "BAD_REQUEST", "message": "field end: needs a timezone"})
+            try:
+                record = run_drift_check(config, sidecar.deps, end)
+            except MonitorError as err:
+                status = 409 if err.code == "RUN_IN_PROGRESS" else 422
+                return self._json(status, {"error": err.code, "message": str(err.args[0])})
+            except Exception:
+                log.exception("drift check failed")
+                return self._json(
+                    500, {"error": "INTERNAL", "message": "drift check failed; see the sidecar log"}
+                )
+            return self._json(200, record)
+
+    return Handler
