@@ -2,12 +2,14 @@
 # Installs the Debian packages the suites use as real parts, when they are missing:
 #   docker-compose            validates docker-compose.yml (`docker-compose config`)
 #   prometheus, alertmanager  real Prometheus and Alertmanager for the monitoring tests
+#   chromium                  the browser the dashboard's end-to-end tests drive
 # Runs apt-get only if something is missing, so a machine that has them pays nothing.
 set -euo pipefail
 declare -A wanted=(
   [docker-compose]=docker-compose
   [prometheus]=prometheus
   [prometheus-alertmanager]=prometheus-alertmanager
+  [chromium]=chromium
 )
 missing=()
 for pkg in "${!wanted[@]}"; do
