@@ -1,19 +1,35 @@
-import { parseCsv } from '../csv.js';
-import { type ObjectInfo, type ObjectStore, sha256 } from '../lake/object-store.js';
+import { loadContract } from '../contracts/index.js';
+import type { Contract } from '../contracts/types.js';
+import { DriftwoodError } from '../errors.js';
+import type { HttpOptions } from '../http.js';
+import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import type { Warehouse } from '../warehouse/db.js';
+import { alertMessage, decideAlerts, postAlert } from './alert.js';
+import { type FileReport, type KillPoint, loadObject } from './load.js';
 import { type LedgerEntry, planIngest } from './plan.js';
-import { specForKey } from './rows.js';
+import { ensureContractTables, migrateIngest } from './schema.js';
+
+export type { FileReport, KillPoint } from './load.js';
 
 export interface IngestOptions {
   dataset: string;
   interval?: { start: number; end: number };
   piiKey: string | undefined;
   now: () => number;
+  /** The dataset's contract; read from contracts/<dataset>.yaml when not given. */
+  contract?: Contract;
+  contractsDir?: string;
+  /** Slack incoming-webhook URL for anomaly alerts; no alert is sent without one. */
+  alertWebhook?: string;
+  /** Rows per insert batch (bounded by the database's bind-parameter limit per statement). */
+  batchRows?: number;
+  checkpoint?: (point: KillPoint, key: string) => void;
 }
 
 export interface IngestResult {
   dataset: string;
+  contract: { version: number; digest: string };
   objectsSeen: number;
   loaded: number;
   skipped: number;
@@ -21,43 +37,52 @@ export interface IngestResult {
   quarantined: number;
   rowsRead: number;
   rowsLoaded: number;
+  rowsCorrected: number;
+  /** Rows not loaded: dropped per policy, malformed, or in a quarantined file. */
   rowsRejected: number;
+  anomalies: Record<string, number>;
+  alerts: { sent: boolean; files: string[] };
+  files: FileReport[];
+  reportKey: string;
   durationMs: number;
   rowsPerSecond: number;
 }
 
-type FileOutcome = {
-  status: 'loaded' | 'duplicate' | 'quarantined' | 'unchanged';
-  rowsRead: number;
-  rowsLoaded: number;
-  reason?: string;
-};
-
 /**
- * Loads new raw objects into the warehouse exactly once. Each object's rows and its ledger entry are
- * written in one transaction, so a crash leaves either the whole file loaded and recorded, or neither.
- * Files that cannot be parsed are copied to `quarantine/` with a reason file; rows that fail
- * validation are quarantined the same way, the rest of the file still loads.
+ * Loads new raw objects of a dataset into the warehouse exactly once, per its contract. Every object
+ * is loaded in its own transaction together with its ledger entry (see loadObject), oldest hour
+ * first, so a missed hour is caught up in order. The run's report goes to the lake under
+ * `reports/ingest/<dataset>/` and an alert to the webhook when a file passes the anomaly threshold.
  */
 export async function runIngest(
   options: IngestOptions,
-  deps: { lake: ObjectStore; db: Warehouse; log: Logger },
+  deps: { lake: ObjectStore; db: Warehouse; log: Logger; http?: HttpOptions },
 ): Promise<IngestResult> {
   const t0 = performance.now();
+  const contract = options.contract ?? (await loadContract(options.dataset, options.contractsDir));
+  await migrateIngest(deps.db);
+  await ensureContractTables(deps.db, contract);
   const objects = await deps.lake.list(`raw/${options.dataset}/`);
   const ledgerRows: LedgerEntry[] = await deps
     .db('ingest_ledger')
     .where({ dataset: options.dataset })
     .select('object_key', 'etag', 'sha256', 'status');
   const ledger = new Map(ledgerRows.map((r) => [r.object_key, r]));
-  const plan = planIngest(objects, ledger, options.interval);
+  const order = (file: string): number => {
+    const i = contract.tables.findIndex((t) => t.files.includes(file));
+    return i < 0 ? contract.tables.length : i;
+  };
+  const plan = planIngest(objects, ledger, options.interval, order);
   deps.log.info(
     { dataset: options.dataset, toLoad: plan.load.length, alreadyLoaded: plan.skip.length },
     'ingest: plan ready',
   );
 
+  const batchRows = options.batchRows ?? 1000;
+  const files: FileReport[] = [];
   const result: IngestResult = {
     dataset: options.dataset,
+    contract: { version: contract.version, digest: contract.digest },
     objectsSeen: objects.length,
     loaded: 0,
     skipped: plan.skip.length,
@@ -65,136 +90,99 @@ export async function runIngest(
     quarantined: 0,
     rowsRead: 0,
     rowsLoaded: 0,
+    rowsCorrected: 0,
     rowsRejected: 0,
+    anomalies: {},
+    alerts: { sent: false, files: [] },
+    files,
+    reportKey: '',
     durationMs: 0,
     rowsPerSecond: 0,
   };
-  let done = 0;
   for (const obj of plan.load) {
-    const outcome = await ingestObject(obj, options, deps);
-    result.rowsRead += outcome.rowsRead;
-    result.rowsLoaded += outcome.rowsLoaded;
-    result.rowsRejected += outcome.rowsRead - outcome.rowsLoaded;
-    if (outcome.status === 'unchanged') result.skipped++;
-    else if (outcome.status === 'loaded') result.loaded++;
-    else if (outcome.status === 'duplicate') result.duplicates++;
+    const f = await loadObject(
+      obj,
+      {
+        contract,
+        dataset: options.dataset,
+        piiKey: options.piiKey,
+        now: options.now,
+        batchRows,
+        ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+      },
+      deps,
+    );
+    if (f.status === 'unchanged') {
+      result.skipped++;
+      continue;
+    }
+    files.push(f);
+    result.rowsRead += f.rowsRead;
+    result.rowsLoaded += f.rowsGood + f.rowsCorrected;
+    result.rowsCorrected += f.rowsCorrected;
+    result.rowsRejected += f.rowsQuarantined;
+    for (const [rule, n] of Object.entries(f.anomalies))
+      result.anomalies[rule] = (result.anomalies[rule] ?? 0) + n;
+    if (f.status === 'loaded') result.loaded++;
+    else if (f.status === 'duplicate') result.duplicates++;
     else result.quarantined++;
-    if (++done % 24 === 0)
-      deps.log.info({ done, total: plan.load.length, rows: result.rowsLoaded }, 'ingest: progress');
+    if (files.length % 24 === 0)
+      deps.log.info(
+        { done: files.length, total: plan.load.length, rows: result.rowsLoaded },
+        'ingest: progress',
+      );
+  }
+
+  const over = decideAlerts(files, contract.alert_threshold);
+  result.alerts.files = over.map((f) => f.key);
+  if (over.length > 0) {
+    deps.log.warn(
+      { files: result.alerts.files, threshold: contract.alert_threshold },
+      'ingest: anomaly threshold passed',
+    );
+    if (options.alertWebhook) {
+      await postAlert(
+        options.alertWebhook,
+        alertMessage(options.dataset, contract.alert_threshold, over),
+        deps.http ?? { timeoutMs: 10_000, retries: 2, backoffMs: 250 },
+      );
+      result.alerts.sent = true;
+    }
   }
   result.durationMs = Math.round(performance.now() - t0);
   result.rowsPerSecond =
     result.durationMs > 0 ? Math.round((result.rowsLoaded / result.durationMs) * 1000) : 0;
+  if (files.length > 0) {
+    result.reportKey = `reports/ingest/${options.dataset}/${new Date(options.now()).toISOString().replace(/[:.]/g, '-')}.json`;
+    await deps.lake.put(result.reportKey, `${JSON.stringify(result, null, 2)}\n`);
+  }
   return result;
 }
 
-async function ingestObject(
-  obj: ObjectInfo,
-  options: IngestOptions,
-  deps: { lake: ObjectStore; db: Warehouse; log: Logger },
-): Promise<FileOutcome> {
-  const body = await deps.lake.get(obj.key);
-  const digest = sha256(body);
-  const record = async (trx: Warehouse, outcome: FileOutcome): Promise<void> => {
-    await trx('ingest_ledger')
-      .insert({
-        object_key: obj.key,
-        dataset: options.dataset,
-        etag: obj.etag,
-        sha256: digest,
-        size: obj.size,
-        status: outcome.status,
-        rows_read: outcome.rowsRead,
-        rows_loaded: outcome.rowsLoaded,
-        reason: outcome.reason ?? null,
-        loaded_at: options.now(),
-      })
-      .onConflict('object_key')
-      .merge();
+const KILL_POINTS: readonly KillPoint[] = [
+  'file_start',
+  'mid_rows',
+  'after_rows',
+  'after_quarantine',
+  'after_commit',
+];
+
+/**
+ * Reads a fault-injection setting `<point>[:<nth>]`: the process kills itself (SIGKILL, no cleanup)
+ * the nth time it reaches the point. Used by the crash tests to prove a killed run loads nothing twice.
+ */
+export function killAt(setting: string | undefined): { checkpoint?: (point: KillPoint) => void } {
+  if (!setting) return {};
+  const [point, nth = '1'] = setting.split(':');
+  if (!KILL_POINTS.includes(point as KillPoint) || !/^\d+$/.test(nth))
+    throw new DriftwoodError(
+      'CONFIG_INVALID',
+      `setting DRIFTWOOD_INGEST_KILL_AT: expected <${KILL_POINTS.join('|')}>[:<n>], got '${setting}'`,
+    );
+  let seen = 0;
+  return {
+    checkpoint: (p) => {
+      if (p === point && ++seen === Number(nth)) process.kill(process.pid, 'SIGKILL');
+    },
   };
-
-  // Rewritten with the same bytes (a new etag, same content): note the etag, load nothing.
-  const same = await deps.db('ingest_ledger').where({ object_key: obj.key, sha256: digest }).first('status');
-  if (same) {
-    await deps.db('ingest_ledger').where({ object_key: obj.key }).update({ etag: obj.etag });
-    return { status: 'unchanged', rowsRead: 0, rowsLoaded: 0 };
-  }
-
-  const twin = await deps
-    .db('ingest_ledger')
-    .where({ sha256: digest, status: 'loaded' })
-    .whereNot({ object_key: obj.key })
-    .first('object_key');
-  if (twin) {
-    const outcome: FileOutcome = {
-      status: 'duplicate',
-      rowsRead: 0,
-      rowsLoaded: 0,
-      reason: `same content as ${twin.object_key}`,
-    };
-    await record(deps.db, outcome);
-    deps.log.warn({ key: obj.key, original: twin.object_key }, 'ingest: duplicate file recorded, not loaded');
-    return outcome;
-  }
-
-  const spec = specForKey(obj.key);
-  let parsed: ReturnType<typeof parseCsv> | undefined;
-  let fileReason: string | undefined;
-  if (!spec) fileReason = 'unknown file kind (expected customers.csv, events.csv or labels.csv)';
-  else {
-    try {
-      parsed = parseCsv(body.toString('utf8'));
-      const missing = spec.required.filter((c) => !parsed?.header.includes(c));
-      if (missing.length > 0) fileReason = `missing required column(s): ${missing.join(', ')}`;
-    } catch (err) {
-      fileReason = `unreadable CSV: ${(err as Error).message}`;
-    }
-  }
-  if (fileReason || !spec || !parsed) {
-    const reason = fileReason ?? 'unreadable';
-    await quarantine(deps.lake, obj.key, body, [{ row: null, reason }]);
-    const outcome: FileOutcome = {
-      status: 'quarantined',
-      rowsRead: parsed?.rows.length ?? 0,
-      rowsLoaded: 0,
-      reason,
-    };
-    await record(deps.db, outcome);
-    deps.log.warn({ key: obj.key, reason }, 'ingest: file quarantined');
-    return outcome;
-  }
-
-  const good: Record<string, unknown>[] = [];
-  const rejected: { row: number; reason: string }[] = [];
-  parsed.rows.forEach((raw, i) => {
-    const p = spec.parse(raw, options.piiKey);
-    if (p.ok) good.push({ ...p.row, source_key: obj.key });
-    else rejected.push({ row: i + 2, reason: p.reason });
-  });
-  if (rejected.length > 0) await quarantine(deps.lake, obj.key, body, rejected);
-  const outcome: FileOutcome = { status: 'loaded', rowsRead: parsed.rows.length, rowsLoaded: good.length };
-  if (rejected.length > 0) outcome.reason = `${rejected.length} row(s) quarantined`;
-  await deps.db.transaction(async (trx) => {
-    // A re-load of a changed object replaces what that object loaded before (idempotent by object).
-    await trx(spec.table).where({ source_key: obj.key }).delete();
-    for (let i = 0; i < good.length; i += 500) {
-      await trx(spec.table)
-        .insert(good.slice(i, i + 500))
-        .onConflict(spec.key)
-        .merge();
-    }
-    await record(trx, outcome);
-  });
-  return outcome;
-}
-
-async function quarantine(
-  lake: ObjectStore,
-  key: string,
-  body: Buffer,
-  problems: { row: number | null; reason: string }[],
-): Promise<void> {
-  const target = key.replace(/^raw\//, 'quarantine/');
-  await lake.put(target, body);
-  await lake.put(`${target}.reason.json`, `${JSON.stringify({ source: key, problems }, null, 2)}\n`);
 }

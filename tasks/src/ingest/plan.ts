@@ -22,6 +22,8 @@ export function planIngest(
   objects: readonly ObjectInfo[],
   ledger: ReadonlyMap<string, LedgerEntry>,
   interval?: { start: number; end: number },
+  /** Rank of a file name within an hour (the contract's table order): parents before children. */
+  fileOrder: (fileName: string) => number = (f) => KIND_ORDER[f] ?? 9,
 ): IngestPlan {
   const inInterval = objects.filter((o) => {
     const hour = hourOfKey(o.key);
@@ -32,8 +34,8 @@ export function planIngest(
     const ha = hourOfKey(a.key) as number;
     const hb = hourOfKey(b.key) as number;
     if (ha !== hb) return ha - hb;
-    const ka = KIND_ORDER[a.key.slice(a.key.lastIndexOf('/') + 1)] ?? 9;
-    const kb = KIND_ORDER[b.key.slice(b.key.lastIndexOf('/') + 1)] ?? 9;
+    const ka = fileOrder(a.key.slice(a.key.lastIndexOf('/') + 1));
+    const kb = fileOrder(b.key.slice(b.key.lastIndexOf('/') + 1));
     return ka - kb || (a.key < b.key ? -1 : 1);
   });
   const load: ObjectInfo[] = [];

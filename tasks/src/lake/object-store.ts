@@ -1,10 +1,14 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { DriftwoodError } from '../errors.js';
+import { S3ObjectStore, type S3Settings } from './s3-store.js';
+
+export type { S3Settings } from './s3-store.js';
 
 export interface ObjectInfo {
   key: string;
@@ -21,18 +25,26 @@ export interface ObjectStore {
   stream(key: string): Readable;
   put(key: string, body: Buffer | string): Promise<ObjectInfo>;
   exists(key: string): Promise<boolean>;
+  /** Bytes [start, end) of an object: Parquet is read footer first, by range. */
+  getRange(key: string, start: number, end: number): Promise<Buffer>;
+  /** Writes a stream of unknown length with bounded memory; the object appears whole or not at all. */
+  putStream(key: string, body: Readable): Promise<ObjectInfo>;
+  /** The object's size and etag, or undefined when it does not exist. */
+  head(key: string): Promise<ObjectInfo | undefined>;
 }
 
-export function openObjectStore(uri: string): ObjectStore {
+/** Opens the lake: `file:///path` (a folder) or `s3://bucket/prefix` (AWS, MinIO or any S3-compatible store). */
+export function openObjectStore(uri: string, s3: S3Settings = {}): ObjectStore {
   if (uri.startsWith('file://'))
     return new FileObjectStore(fileURLToPath(uri.replace(/^file:\/\/(?!\/)/, 'file:///')));
+  if (uri.startsWith('s3://')) return new S3ObjectStore(uri, s3);
   throw new DriftwoodError(
     'CONFIG_INVALID',
-    `setting DRIFTWOOD_LAKE_URI: unsupported scheme in '${uri}' (expected file://)`,
+    `setting DRIFTWOOD_LAKE_URI: unsupported scheme in '${uri}' (expected file:// or s3://)`,
   );
 }
 
-function checkKey(key: string): string {
+export function checkKey(key: string): string {
   if (key.startsWith('/') || key.split('/').includes('..') || key === '') {
     throw new DriftwoodError('USAGE', `object key '${key}' must be relative and must not contain '..'`);
   }
@@ -101,6 +113,41 @@ class FileObjectStore implements ObjectStore {
       return true;
     } catch {
       return false;
+    }
+  }
+
+  async getRange(key: string, start: number, end: number): Promise<Buffer> {
+    const fh = await open(this.full(key), 'r');
+    try {
+      const buf = Buffer.alloc(Math.max(0, end - start));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, start);
+      return buf.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async putStream(key: string, body: Readable): Promise<ObjectInfo> {
+    const full = this.full(key);
+    await mkdir(path.dirname(full), { recursive: true });
+    const tmp = path.join(path.dirname(full), `.${path.basename(full)}.${process.pid}.tmp`);
+    try {
+      await pipeline(body, createWriteStream(tmp));
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    await rename(tmp, full);
+    const s = await stat(full);
+    return { key, size: s.size, etag: `${s.size}-${Math.floor(s.mtimeMs)}` };
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const s = await stat(this.full(key));
+      return { key, size: s.size, etag: `${s.size}-${Math.floor(s.mtimeMs)}` };
+    } catch {
+      return undefined;
     }
   }
 }

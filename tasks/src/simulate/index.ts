@@ -1,6 +1,7 @@
 import { DriftwoodError } from '../errors.js';
 import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
+import { type PlantedAnomaly, plantAnomalies } from './anomalies.js';
 import { simulateChurn } from './churn.js';
 
 export interface SimulateOptions {
@@ -10,6 +11,8 @@ export interface SimulateOptions {
   seed: number;
   customers: number;
   labelDelayHours: number;
+  /** Share of files given one anomaly (see anomalies.ts); 0 or unset leaves the files clean. */
+  anomalies?: number;
 }
 
 export interface SimulateResult {
@@ -20,6 +23,8 @@ export interface SimulateResult {
   bytes: number;
   firstKey: string | undefined;
   lastKey: string | undefined;
+  /** The anomalies planted, by file and kind (only with `anomalies` > 0). */
+  planted?: PlantedAnomaly[];
 }
 
 /**
@@ -33,7 +38,13 @@ export async function runSimulate(
   if (options.dataset !== 'churn') {
     throw new DriftwoodError('USAGE', `--dataset: the simulator knows 'churn', got '${options.dataset}'`);
   }
-  const files = simulateChurn(options, options.dataset);
+  if (options.anomalies !== undefined && !(options.anomalies >= 0 && options.anomalies <= 1))
+    throw new DriftwoodError(
+      'USAGE',
+      `--anomalies: expected a share from 0 to 1, got '${options.anomalies}'`,
+    );
+  const clean = simulateChurn(options, options.dataset);
+  const { files, planted } = plantAnomalies(clean, options.anomalies ?? 0, options.seed);
   let bytes = 0;
   const keys = [...files.keys()];
   let done = 0;
@@ -52,5 +63,6 @@ export async function runSimulate(
     bytes,
     firstKey: keys[0],
     lastKey: keys.at(-1),
+    ...(planted.length > 0 ? { planted } : {}),
   };
 }

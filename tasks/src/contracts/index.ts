@@ -1,0 +1,133 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { DriftwoodError } from '../errors.js';
+import type { Contract, TableContract } from './types.js';
+
+export type * from './types.js';
+
+/** contracts/ at the repository root, seen from tasks/src/contracts or tasks/dist/contracts. */
+export const DEFAULT_CONTRACTS_DIR = path.resolve(import.meta.dirname, '../../../contracts');
+
+const DEFAULT_FILE_RULES = {
+  extra_columns: 'accept',
+  missing_column: 'quarantine_file',
+  type_change: 'quarantine_file',
+  type_change_share: 0.5,
+} as const;
+
+let compiled: ValidateFunction | undefined;
+async function schemaValidator(dir: string): Promise<ValidateFunction> {
+  if (!compiled) {
+    // The schema travels with the contracts; a folder of contracts alone falls back to the project's.
+    const candidates = [...new Set([dir, DEFAULT_CONTRACTS_DIR])].map((d) =>
+      path.join(d, 'contract.schema.json'),
+    );
+    let text: string | undefined;
+    for (const file of candidates) {
+      text = await readFile(file, 'utf8').catch(() => undefined);
+      if (text !== undefined) break;
+    }
+    if (text === undefined)
+      throw new DriftwoodError('CONFIG_INVALID', `no contract schema: expected ${candidates.join(' or ')}`);
+    compiled = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true }).compile(JSON.parse(text));
+  }
+  return compiled;
+}
+
+function describeError(e: ErrorObject): string {
+  const where = e.instancePath === '' ? '(root)' : e.instancePath;
+  if (e.keyword === 'additionalProperties')
+    return `${where}: unknown property '${(e.params as { additionalProperty: string }).additionalProperty}'`;
+  if (e.keyword === 'enum')
+    return `${where}: ${e.message} (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})`;
+  return `${where}: ${e.message}`;
+}
+
+/**
+ * Checks a parsed contract against the JSON Schema and the rules a schema cannot express (the key is
+ * a column, names are unique). The error names the file and the JSON path of the first problem.
+ */
+export async function validateContract(
+  raw: unknown,
+  source: string,
+  dir: string = DEFAULT_CONTRACTS_DIR,
+): Promise<Omit<Contract, 'digest'>> {
+  const validate = await schemaValidator(dir);
+  const bad = (where: string, msg: string): never => {
+    throw new DriftwoodError('CONFIG_INVALID', `contract ${source}: ${where}: ${msg}`, {
+      contract: source,
+      path: where,
+    });
+  };
+  if (!validate(raw)) {
+    const first = validate.errors?.[0];
+    throw new DriftwoodError(
+      'CONFIG_INVALID',
+      `contract ${source}: ${first ? describeError(first) : 'invalid'}`,
+      { contract: source, path: first?.instancePath ?? '', errors: validate.errors },
+    );
+  }
+  const c = raw as Omit<Contract, 'digest' | 'file_rules' | 'alert_threshold'> & {
+    file_rules?: Partial<Contract['file_rules']>;
+    alert_threshold?: number;
+  };
+  const tables = new Set<string>();
+  c.tables.forEach((t: TableContract, i) => {
+    if (tables.has(t.name)) bad(`/tables/${i}/name`, `duplicate table '${t.name}'`);
+    tables.add(t.name);
+    const names = new Set<string>();
+    t.columns.forEach((col, j) => {
+      if (names.has(col.name)) bad(`/tables/${i}/columns/${j}/name`, `duplicate column '${col.name}'`);
+      names.add(col.name);
+      if (col.role === 'pii' && !col.store_as)
+        bad(`/tables/${i}/columns/${j}/store_as`, `a pii column is stored tokenised: name its token column`);
+      const pol = col.on_anomaly;
+      if (typeof pol === 'object' && pol.default === null && col.nullable === false)
+        bad(`/tables/${i}/columns/${j}/on_anomaly/default`, 'null default on a non-nullable column');
+    });
+    if (!names.has(t.key)) bad(`/tables/${i}/key`, `'${t.key}' is not one of the table's columns`);
+  });
+  return {
+    ...c,
+    alert_threshold: c.alert_threshold ?? 0.05,
+    file_rules: { ...DEFAULT_FILE_RULES, ...c.file_rules },
+  };
+}
+
+/** Reads and validates contracts/<dataset>.yaml. */
+export async function loadContract(dataset: string, dir: string = DEFAULT_CONTRACTS_DIR): Promise<Contract> {
+  if (!/^[a-z][a-z0-9_]*$/.test(dataset))
+    throw new DriftwoodError('USAGE', `--dataset: expected a lower-case name, got '${dataset}'`);
+  const file = path.join(dir, `${dataset}.yaml`);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    throw new DriftwoodError('CONFIG_INVALID', `no contract for dataset '${dataset}': expected ${file}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new DriftwoodError(
+      'CONFIG_INVALID',
+      `contract ${file}: not valid YAML (${(err as Error).message})`,
+    );
+  }
+  const contract = await validateContract(raw, file, dir);
+  if (contract.dataset !== dataset)
+    throw new DriftwoodError(
+      'CONFIG_INVALID',
+      `contract ${file}: /dataset: expected '${dataset}', got '${contract.dataset}'`,
+    );
+  return { ...contract, digest: createHash('sha256').update(text).digest('hex') };
+}
+
+/** The table whose rows a partition file holds, by its file name. */
+export function tableForKey(contract: Contract, key: string): TableContract | undefined {
+  const file = key.slice(key.lastIndexOf('/') + 1);
+  return contract.tables.find((t) => t.files.includes(file));
+}

@@ -1,0 +1,48 @@
+/** A dataset contract (contracts/<dataset>.yaml), as validated by contracts/contract.schema.json. */
+export type ColumnType = 'string' | 'integer' | 'number' | 'boolean' | 'timestamp';
+export type ColumnRole = 'id' | 'timestamp' | 'feature' | 'target' | 'pii';
+export type AnomalyPolicy =
+  | 'coerce'
+  | 'drop_row'
+  | 'quarantine_file'
+  | { default: string | number | boolean | null };
+
+export interface ColumnContract {
+  name: string;
+  type: ColumnType;
+  role: ColumnRole;
+  nullable?: boolean;
+  allowed?: (string | number | boolean)[];
+  range?: { min?: number; max?: number };
+  /** The warehouse column, when it differs from the raw name (PII is stored as a token). */
+  store_as?: string;
+  on_anomaly?: AnomalyPolicy;
+}
+
+export interface TableContract {
+  name: string;
+  /** File names inside an hourly partition that hold this table's rows. */
+  files: string[];
+  key: string;
+  columns: ColumnContract[];
+}
+
+export interface FileRules {
+  extra_columns: 'accept' | 'reject';
+  missing_column: 'quarantine_file';
+  type_change: 'quarantine_file' | 'per_column';
+  type_change_share: number;
+}
+
+export interface Contract {
+  dataset: string;
+  version: number;
+  description?: string;
+  task: 'binary_classification' | 'regression' | 'sequence_forecast';
+  builder: 'columns' | 'churn_activity' | 'time_windows';
+  alert_threshold: number;
+  file_rules: FileRules;
+  tables: TableContract[];
+  /** sha256 of the contract file's bytes: recorded with every load and snapshot. */
+  digest: string;
+}

@@ -1,0 +1,400 @@
+import { createHash, type Hash } from 'node:crypto';
+import { type Readable, Transform } from 'node:stream';
+import { type AnomalyRule, checkColumns, type Problem, validateRow } from '../contracts/rows.js';
+import type { ColumnContract, Contract, TableContract } from '../contracts/types.js';
+import { DriftwoodError } from '../errors.js';
+import type { ObjectInfo, ObjectStore } from '../lake/object-store.js';
+import type { Logger } from '../log.js';
+import { tokenise } from '../pii.js';
+import { formatOfKey, openRows, ReaderError } from '../readers/index.js';
+import type { Warehouse } from '../warehouse/db.js';
+import { PgCopyLoader } from './pg-copy.js';
+import { storedName } from './schema.js';
+
+/** Where a crash can happen during a load; the ingest tests kill the process at each of them. */
+export type KillPoint = 'file_start' | 'mid_rows' | 'after_rows' | 'after_quarantine' | 'after_commit';
+
+export interface FileReport {
+  key: string;
+  table: string | null;
+  status: 'loaded' | 'duplicate' | 'quarantined' | 'unchanged';
+  rowsRead: number;
+  rowsGood: number;
+  rowsCorrected: number;
+  rowsQuarantined: number;
+  /** (corrected + quarantined) / read: what the contract's alert threshold is compared with. */
+  anomalyShare: number;
+  anomalies: Partial<
+    Record<AnomalyRule | 'missing_column' | 'extra_column' | 'type_change' | 'unreadable', number>
+  >;
+  extraColumns: string[];
+  reason?: string;
+}
+
+export interface LoadContext {
+  contract: Contract;
+  dataset: string;
+  piiKey: string | undefined;
+  now: () => number;
+  batchRows: number;
+  /** Called at each kill point; the CLI wires it to a fault-injection setting, tests to SIGKILL. */
+  checkpoint?: (point: KillPoint, key: string) => void;
+}
+
+/** Most detailed problems kept per file in a reason file; counts by rule are always complete. */
+const MAX_PROBLEMS = 10_000;
+
+class FileRejected extends Error {
+  constructor(
+    readonly rule: 'missing_column' | 'extra_column' | 'type_change' | 'unreadable' | AnomalyRule,
+    message: string,
+    readonly problems: Problem[] = [],
+  ) {
+    super(message);
+  }
+}
+class NotLoaded extends Error {
+  constructor(
+    readonly outcome: 'duplicate' | 'unchanged',
+    readonly twin: string,
+  ) {
+    super(outcome);
+  }
+}
+
+function hashing(hash: Hash): Transform {
+  return new Transform({
+    transform(chunk, _enc, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+}
+
+async function sha256Of(lake: ObjectStore, key: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of lake.stream(key)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+const quarantineKey = (key: string): string => key.replace(/^raw\//, 'quarantine/');
+
+/**
+ * Loads one lake object into its table inside one transaction (the staging area): the rows, the
+ * ledger entry and nothing else are committed together, so a crash at any point leaves either the
+ * whole file recorded or nothing, and the next run loads it once. Rows are streamed and inserted in
+ * batches; memory holds one batch. Outcomes that must not load (a duplicate, a rejected file) are
+ * found while streaming and roll the transaction back.
+ */
+export async function loadObject(
+  obj: ObjectInfo,
+  ctx: LoadContext,
+  deps: { lake: ObjectStore; db: Warehouse; log: Logger },
+): Promise<FileReport> {
+  const started = ctx.now();
+  const table = tableOf(ctx.contract, obj.key);
+  const report: FileReport = {
+    key: obj.key,
+    table: table?.name ?? null,
+    status: 'loaded',
+    rowsRead: 0,
+    rowsGood: 0,
+    rowsCorrected: 0,
+    rowsQuarantined: 0,
+    anomalyShare: 0,
+    anomalies: {},
+    extraColumns: [],
+  };
+  const problems: Problem[] = [];
+  const bump = (rule: keyof FileReport['anomalies'], n = 1) => {
+    report.anomalies[rule] = (report.anomalies[rule] ?? 0) + n;
+  };
+  const format = formatOfKey(obj.key);
+  ctx.checkpoint?.('file_start', obj.key);
+
+  let digest = '';
+  const record = async (trx: Warehouse): Promise<void> => {
+    await trx('ingest_ledger')
+      .insert({
+        object_key: obj.key,
+        dataset: ctx.dataset,
+        etag: obj.etag,
+        sha256: digest,
+        size: obj.size,
+        status: report.status,
+        rows_read: report.rowsRead,
+        rows_loaded: report.rowsGood + report.rowsCorrected,
+        rows_corrected: report.rowsCorrected,
+        rows_quarantined: report.rowsQuarantined,
+        contract_version: ctx.contract.version,
+        extra_columns: report.extraColumns.length > 0 ? report.extraColumns.join(',').slice(0, 2000) : null,
+        reason: report.reason?.slice(0, 2000) ?? null,
+        started_at: started,
+        loaded_at: ctx.now(),
+      })
+      .onConflict('object_key')
+      .merge();
+  };
+
+  try {
+    if (!table || !format)
+      throw new FileRejected(
+        'unreadable',
+        `no table of contract '${ctx.contract.dataset}' takes files named like ${obj.key}`,
+      );
+    await deps.db.transaction(async (trx) => {
+      const hash = createHash('sha256');
+      // CSV and JSON Lines are hashed as they stream by; Parquet is read by range, so hashed apart.
+      const source = await openRows(format, {
+        stream: () => {
+          // pipe() does not pass errors on: a failed read (S3 reset) must fail the load, not hang it.
+          const raw = deps.lake.stream(obj.key);
+          const hashed = hashing(hash);
+          raw.on('error', (err) => hashed.destroy(err));
+          return raw.pipe(hashed);
+        },
+        size: obj.size,
+        range: (s, e) => deps.lake.getRange(obj.key, s, e),
+      }).catch((err) => {
+        throw err instanceof ReaderError
+          ? new FileRejected('unreadable', `unreadable ${format}: ${err.message}`)
+          : err;
+      });
+      const cols = checkColumns(source.columns, table, ctx.contract.file_rules.extra_columns);
+      report.extraColumns = cols.extra;
+      if (cols.extra.length > 0) bump('extra_column', cols.extra.length);
+      if (cols.reject)
+        throw new FileRejected(cols.missing.length > 0 ? 'missing_column' : 'extra_column', cols.reject);
+
+      // A changed object replaces what it loaded before (idempotent by object); a new one has nothing
+      // to replace, which spares a scan of the table by source key.
+      if (await trx('ingest_ledger').where({ object_key: obj.key, status: 'loaded' }).first('object_key'))
+        await trx(table.name).where({ source_key: obj.key }).delete();
+      const typeErrors = new Map<string, number>();
+      let batch = new Map<unknown, Record<string, unknown>>();
+      let batches = 0;
+      const columns = [...table.columns.map(storedName), 'source_key'];
+      const keyColumn = storedName(table.columns.find((c) => c.name === table.key) as ColumnContract);
+      // PostgreSQL: COPY into a staging table, one merge at the end; SQLite: batched upserts.
+      const copier = isPostgres(trx) ? new PgCopyLoader(trx, table.name, columns, keyColumn) : undefined;
+      const write = (rows: Record<string, unknown>[]) =>
+        copier ? copier.copy(rows) : upsertBatch(trx, table.name, columns, keyColumn, rows);
+      const flush = async (): Promise<void> => {
+        if (batch.size === 0) return;
+        await write([...batch.values()]).catch((err) => {
+          // The driver's message carries the whole statement with its values: keep it out of logs.
+          throw new DriftwoodError(
+            'SCHEMA_MISMATCH',
+            `table ${table.name}: the warehouse refused a batch from ${obj.key} (${String(
+              (err as Error).message,
+            )
+              .split(' - ')
+              .at(-1)
+              ?.slice(0, 300)})`,
+          );
+        });
+        batch = new Map();
+        if (++batches === 2) ctx.checkpoint?.('mid_rows', obj.key);
+      };
+      try {
+        for await (const raw of source.rows) {
+          report.rowsRead++;
+          if (!raw.values) {
+            report.rowsQuarantined++;
+            bump('malformed_row');
+            if (problems.length < MAX_PROBLEMS)
+              problems.push({
+                row: raw.row,
+                column: null,
+                value: null,
+                rule: 'malformed_row',
+                action: 'dropped_row',
+                detail: raw.error,
+              });
+            continue;
+          }
+          const verdict = validateRow(raw.values, raw.row, table, source.textual);
+          for (const p of verdict.problems) {
+            bump(p.rule);
+            if (p.rule === 'type' && p.column) typeErrors.set(p.column, (typeErrors.get(p.column) ?? 0) + 1);
+            if (problems.length < MAX_PROBLEMS) problems.push(p);
+          }
+          if (verdict.status === 'quarantine_file' || verdict.status === 'dropped') {
+            if (verdict.status === 'dropped') {
+              report.rowsQuarantined++;
+              continue;
+            }
+            const p = verdict.problems[verdict.problems.length - 1] as Problem;
+            throw new FileRejected(
+              p.rule,
+              `row ${p.row}: column ${p.column}: ${p.detail ?? p.rule} (got ${JSON.stringify(p.value)}); policy quarantine_file`,
+              problems,
+            );
+          }
+          if (verdict.status === 'corrected') report.rowsCorrected++;
+          else report.rowsGood++;
+          const out: Record<string, unknown> = { source_key: obj.key };
+          for (const c of table.columns) {
+            const v = verdict.values[c.name];
+            // PII is tokenised before it is stored; the raw value never reaches the warehouse.
+            out[storedName(c)] =
+              c.role === 'pii' && v !== null && v !== undefined ? tokenise(String(v), ctx.piiKey) : v;
+          }
+          batch.set(verdict.values[table.key], out);
+          if (batch.size >= ctx.batchRows) await flush();
+        }
+      } catch (err) {
+        throw err instanceof ReaderError
+          ? new FileRejected('unreadable', `unreadable ${format}: ${err.message}`, problems)
+          : err;
+      }
+      await flush();
+      await copier?.mergeStaged().catch((err) => {
+        throw new DriftwoodError(
+          'SCHEMA_MISMATCH',
+          `table ${table.name}: the warehouse refused the rows of ${obj.key} (${String((err as Error).message).slice(0, 300)})`,
+        );
+      });
+      ctx.checkpoint?.('after_rows', obj.key);
+
+      const rules = ctx.contract.file_rules;
+      if (rules.type_change === 'quarantine_file' && report.rowsRead > 0) {
+        for (const [column, n] of typeErrors) {
+          if (n / report.rowsRead > rules.type_change_share)
+            throw new FileRejected(
+              'type_change',
+              `column ${column}: ${n} of ${report.rowsRead} values have the wrong type (type change; more than ${rules.type_change_share})`,
+              problems,
+            );
+        }
+      }
+      digest = format === 'parquet' ? await sha256Of(deps.lake, obj.key) : hash.digest('hex');
+      const same = await trx('ingest_ledger').where({ object_key: obj.key, sha256: digest }).first('status');
+      if (same) throw new NotLoaded('unchanged', obj.key);
+      const twin = await trx('ingest_ledger')
+        .where({ sha256: digest, status: 'loaded' })
+        .whereNot({ object_key: obj.key })
+        .first('object_key');
+      if (twin) throw new NotLoaded('duplicate', twin.object_key);
+
+      if (report.rowsQuarantined > 0) {
+        await writeReason(deps.lake, obj.key, {
+          source: obj.key,
+          sha256: digest,
+          file_status: 'loaded',
+          rows: {
+            read: report.rowsRead,
+            good: report.rowsGood,
+            corrected: report.rowsCorrected,
+            quarantined: report.rowsQuarantined,
+          },
+          problems,
+        });
+        report.reason = `${report.rowsQuarantined} row(s) quarantined`;
+      }
+      ctx.checkpoint?.('after_quarantine', obj.key);
+      await record(trx);
+    });
+  } catch (err) {
+    if (err instanceof NotLoaded) {
+      report.rowsRead = report.rowsGood = report.rowsCorrected = report.rowsQuarantined = 0;
+      report.anomalies = {};
+      if (err.outcome === 'unchanged') {
+        // Rewritten with the same bytes (a new etag, same content): note the etag, load nothing.
+        await deps.db('ingest_ledger').where({ object_key: obj.key }).update({ etag: obj.etag });
+        report.status = 'unchanged';
+        return report;
+      }
+      report.status = 'duplicate';
+      report.reason = `same content as ${err.twin}`;
+      await record(deps.db);
+      deps.log.warn({ key: obj.key, original: err.twin }, 'ingest: duplicate file recorded, not loaded');
+      return report;
+    }
+    if (!(err instanceof FileRejected)) throw err;
+    if (!digest) digest = await sha256Of(deps.lake, obj.key);
+    // The whole file goes to quarantine: every row read counts as quarantined, none as loaded.
+    report.status = 'quarantined';
+    report.reason = err.message;
+    if (err.rule === 'missing_column' || err.rule === 'type_change' || err.rule === 'unreadable')
+      bump(err.rule);
+    report.rowsQuarantined = report.rowsRead;
+    report.rowsGood = report.rowsCorrected = 0;
+    await pipelineCopy(deps.lake, obj.key, quarantineKey(obj.key));
+    await writeReason(deps.lake, obj.key, {
+      source: obj.key,
+      sha256: digest,
+      file_status: 'quarantined',
+      rule: err.rule,
+      reason: err.message,
+      rows: { read: report.rowsRead, quarantined: report.rowsRead },
+      problems:
+        err.problems.length > 0
+          ? err.problems
+          : [
+              {
+                row: null,
+                column: null,
+                value: null,
+                rule: err.rule,
+                action: 'quarantined_file',
+                detail: err.message,
+              },
+            ],
+    });
+    await record(deps.db);
+    deps.log.warn({ key: obj.key, reason: err.message }, 'ingest: file quarantined');
+  }
+  report.anomalyShare =
+    report.rowsRead > 0 ? (report.rowsCorrected + report.rowsQuarantined) / report.rowsRead : 0;
+  if (report.status === 'loaded') ctx.checkpoint?.('after_commit', obj.key);
+  return report;
+}
+
+const isPostgres = (db: Warehouse): boolean => (db.client.config as { client?: string }).client === 'pg';
+
+/** Rows per statement: SQLite binds at most 32766 parameters, PostgreSQL 65535. */
+const MAX_PARAMS = 30_000;
+
+/**
+ * One multi-row `INSERT … VALUES … ON CONFLICT (key) DO UPDATE` per chunk, the same statement on
+ * SQLite (≥ 3.24) and PostgreSQL. A VALUES list is not subject to SQLite's 500-term limit on
+ * compound SELECTs, which knex's multi-row insert for SQLite runs into.
+ */
+async function upsertBatch(
+  trx: Warehouse,
+  table: string,
+  columns: readonly string[],
+  key: string,
+  rows: readonly Record<string, unknown>[],
+): Promise<void> {
+  const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
+  const perStatement = Math.max(1, Math.floor(MAX_PARAMS / columns.length));
+  const tuple = `(${columns.map(() => '?').join(',')})`;
+  const update = columns
+    .filter((c) => c !== key)
+    .map((c) => `${q(c)} = excluded.${q(c)}`)
+    .join(', ');
+  for (let i = 0; i < rows.length; i += perStatement) {
+    const chunk = rows.slice(i, i + perStatement);
+    const bindings: unknown[] = [];
+    for (const r of chunk) for (const c of columns) bindings.push(r[c] ?? null);
+    await trx.raw(
+      `INSERT INTO ${q(table)} (${columns.map(q).join(', ')}) VALUES ${chunk.map(() => tuple).join(',')} ON CONFLICT (${q(key)}) DO UPDATE SET ${update}`,
+      bindings as never,
+    );
+  }
+}
+
+function tableOf(contract: Contract, key: string): TableContract | undefined {
+  const file = key.slice(key.lastIndexOf('/') + 1);
+  return contract.tables.find((t) => t.files.includes(file));
+}
+
+async function pipelineCopy(lake: ObjectStore, from: string, to: string): Promise<void> {
+  await lake.putStream(to, lake.stream(from) as Readable);
+}
+
+async function writeReason(lake: ObjectStore, key: string, body: Record<string, unknown>): Promise<void> {
+  await lake.put(`${quarantineKey(key)}.reason.json`, `${JSON.stringify(body, null, 2)}\n`);
+}

@@ -1,0 +1,231 @@
+import { createHash } from 'node:crypto';
+import { parquetWriteBuffer } from 'hyparquet-writer';
+import { loadContract } from '../contracts/index.js';
+import type { Contract } from '../contracts/types.js';
+import { DriftwoodError } from '../errors.js';
+import { buildChurnRows, CHURN_CATEGORICAL, CHURN_NUMERIC } from '../features/churn-builder.js';
+import type { ObjectStore } from '../lake/object-store.js';
+import type { Logger } from '../log.js';
+import type { DatasetInput } from '../mlflow/types.js';
+import { HOUR_MS, hourOfKey } from '../time.js';
+import type { Warehouse } from '../warehouse/db.js';
+
+export interface SnapshotOptions {
+  dataset: string;
+  /** What the warehouse knew at this time: the training cutoff is asOf − (horizon + label delay). */
+  asOf: number;
+  horizonHours: number;
+  labelDelayHours: number;
+  contract?: Contract;
+  contractsDir?: string;
+}
+
+export interface SnapshotColumn {
+  name: string;
+  type: 'string' | 'double' | 'integer';
+}
+
+export interface SnapshotManifest {
+  format: 'driftwood.snapshot/v1';
+  id: string;
+  dataset: string;
+  asOf: string;
+  cutoff: string;
+  horizonHours: number;
+  builder: string;
+  rows: number;
+  positives: number;
+  schema: SnapshotColumn[];
+  schemaHash: string;
+  /** sha256 of the canonical rows (JSON lines in customer order): what the id is computed from. */
+  rowsHash: string;
+  dataKey: string;
+  dataSha256: string;
+  contract: { dataset: string; version: number; digest: string };
+  sources: { key: string; sha256: string; rows: number }[];
+  code: { commit: string | null };
+  createdAt: string;
+}
+
+export interface SnapshotResult {
+  id: string;
+  created: boolean;
+  manifestKey: string;
+  manifest: SnapshotManifest;
+}
+
+const sha = (s: string | Buffer): string => createHash('sha256').update(s).digest('hex');
+
+/** The training table's columns for a builder, in a fixed order. */
+function schemaOf(contract: Contract): SnapshotColumn[] {
+  if (contract.builder !== 'churn_activity')
+    throw new DriftwoodError(
+      'USAGE',
+      `contract ${contract.dataset}: builder '${contract.builder}' has no snapshot materialiser (churn_activity has)`,
+    );
+  return [
+    { name: 'customer_id', type: 'string' },
+    { name: 'label', type: 'integer' },
+    ...CHURN_NUMERIC.map((name) => ({ name, type: 'double' as const })),
+    ...CHURN_CATEGORICAL.map((name) => ({ name, type: 'string' as const })),
+  ];
+}
+
+/**
+ * Decides a snapshot's identity from its content: the schema, the cutoff and horizon, and the rows
+ * in a canonical order. Pure; the same inputs give the same id on any machine or backend.
+ */
+export function snapshotIdentity(
+  schema: readonly SnapshotColumn[],
+  cutoff: number,
+  horizonHours: number,
+  rows: readonly (readonly unknown[])[],
+): { id: string; schemaHash: string; rowsHash: string } {
+  const schemaHash = sha(JSON.stringify(schema));
+  const h = createHash('sha256');
+  for (const r of rows) h.update(`${JSON.stringify(r)}\n`);
+  const rowsHash = h.digest('hex');
+  const id = sha(
+    JSON.stringify({ format: 'driftwood.snapshot/v1', schemaHash, rowsHash, cutoff, horizonHours }),
+  );
+  return { id, schemaHash, rowsHash };
+}
+
+/**
+ * Materialises the training table as of a time as an immutable, content-addressed snapshot:
+ * `snapshots/<dataset>/<id>/data.parquet`, then `manifest.json` (written last: a snapshot without a
+ * manifest is incomplete and is rewritten by the next run). An existing snapshot is never rewritten.
+ */
+export async function runSnapshot(
+  options: SnapshotOptions,
+  deps: { db: Warehouse; lake: ObjectStore; log: Logger; commit: string | null; now: () => number },
+): Promise<SnapshotResult> {
+  const contract = options.contract ?? (await loadContract(options.dataset, options.contractsDir));
+  const schema = schemaOf(contract);
+  const cutoff =
+    Math.floor(options.asOf / HOUR_MS) * HOUR_MS - (options.horizonHours + options.labelDelayHours) * HOUR_MS;
+  const built = await buildChurnRows(deps.db, cutoff, options.horizonHours);
+  if (built.length === 0)
+    throw new DriftwoodError(
+      'DATA_MISSING',
+      `no ${options.dataset} rows as of ${new Date(options.asOf).toISOString()}: ingest first`,
+    );
+  const sorted = [...built].sort((a, b) =>
+    a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : 0,
+  );
+  const features = schema.slice(2).map((c) => c.name);
+  const rows = sorted.map((r) => [r.customerId, r.label, ...features.map((f) => r.features[f] ?? null)]);
+  const { id, schemaHash, rowsHash } = snapshotIdentity(schema, cutoff, options.horizonHours, rows);
+  const prefix = `snapshots/${options.dataset}/${id}`;
+  const manifestKey = `${prefix}/manifest.json`;
+  if (await deps.lake.exists(manifestKey)) {
+    deps.log.info({ id }, 'snapshot: already materialised, left as it is');
+    return { id, created: false, manifestKey, manifest: await readManifest(deps.lake, options.dataset, id) };
+  }
+
+  const parquet = Buffer.from(
+    parquetWriteBuffer({
+      columnData: schema.map((c, k) => ({
+        name: c.name,
+        data: rows.map((r) => r[k] as never),
+        type:
+          c.type === 'string'
+            ? ('STRING' as const)
+            : c.type === 'integer'
+              ? ('INT32' as const)
+              : ('DOUBLE' as const),
+        nullable: k >= 2,
+      })),
+    }),
+  );
+  const sources = (
+    await deps
+      .db('ingest_ledger')
+      .where({ dataset: options.dataset, status: 'loaded' })
+      .orderBy('object_key')
+      .select('object_key', 'sha256', 'rows_loaded')
+  )
+    .filter(
+      (e: { object_key: string }) => (hourOfKey(e.object_key) ?? Number.POSITIVE_INFINITY) < options.asOf,
+    )
+    .map((e: { object_key: string; sha256: string; rows_loaded: number }) => ({
+      key: e.object_key,
+      sha256: e.sha256,
+      rows: Number(e.rows_loaded),
+    }));
+  const manifest: SnapshotManifest = {
+    format: 'driftwood.snapshot/v1',
+    id,
+    dataset: options.dataset,
+    asOf: new Date(options.asOf).toISOString(),
+    cutoff: new Date(cutoff).toISOString(),
+    horizonHours: options.horizonHours,
+    builder: contract.builder,
+    rows: rows.length,
+    positives: sorted.filter((r) => r.label === 1).length,
+    schema,
+    schemaHash,
+    rowsHash,
+    dataKey: `${prefix}/data.parquet`,
+    dataSha256: sha(parquet),
+    contract: { dataset: contract.dataset, version: contract.version, digest: contract.digest },
+    sources,
+    code: { commit: deps.commit },
+    createdAt: new Date(deps.now()).toISOString(),
+  };
+  await deps.lake.put(manifest.dataKey, parquet);
+  await deps.lake.put(manifestKey, `${JSON.stringify(manifest, null, 2)}\n`);
+  deps.log.info({ id, rows: rows.length, sources: sources.length }, 'snapshot: materialised');
+  return { id, created: true, manifestKey, manifest };
+}
+
+export async function readManifest(
+  lake: ObjectStore,
+  dataset: string,
+  id: string,
+): Promise<SnapshotManifest> {
+  if (!/^[0-9a-f]{64}$/.test(id))
+    throw new DriftwoodError('USAGE', `snapshot id: expected 64 hex digits, got '${id}'`);
+  const key = `snapshots/${dataset}/${id}/manifest.json`;
+  if (!(await lake.exists(key)))
+    throw new DriftwoodError('DATA_MISSING', `no snapshot ${id} of ${dataset} (looked for ${key})`);
+  return JSON.parse((await lake.get(key)).toString('utf8')) as SnapshotManifest;
+}
+
+/** Every complete snapshot of a dataset (one with a manifest), oldest as-of first. */
+export async function listSnapshots(
+  lake: ObjectStore,
+  dataset: string,
+): Promise<Pick<SnapshotManifest, 'id' | 'asOf' | 'cutoff' | 'rows' | 'createdAt'>[]> {
+  const keys = (await lake.list(`snapshots/${dataset}/`)).filter((o) => o.key.endsWith('/manifest.json'));
+  const out = [];
+  for (const k of keys) {
+    const m = JSON.parse((await lake.get(k.key)).toString('utf8')) as SnapshotManifest;
+    out.push({ id: m.id, asOf: m.asOf, cutoff: m.cutoff, rows: m.rows, createdAt: m.createdAt });
+  }
+  return out.sort((a, b) => (a.asOf < b.asOf ? -1 : a.asOf > b.asOf ? 1 : 0));
+}
+
+/** The MLflow dataset input of a snapshot (name, digest, source), for the training run that read it. */
+export function snapshotDatasetInput(m: SnapshotManifest, lakeUri: string): DatasetInput {
+  const toMlflow = (t: SnapshotColumn['type']) =>
+    t === 'string' ? 'string' : t === 'integer' ? 'long' : 'double';
+  return {
+    tags: [{ key: 'mlflow.data.context', value: 'training' }],
+    dataset: {
+      name: `${m.dataset}-snapshot`,
+      // MLflow caps digests at 36 characters; the full id is in the source.
+      digest: m.id.slice(0, 36),
+      source_type: lakeUri.startsWith('s3://') ? 's3' : 'local',
+      source: JSON.stringify({ uri: `${lakeUri}/${m.dataKey}`, snapshot_id: m.id }),
+      schema: JSON.stringify({
+        mlflow_colspec: m.schema.map((c) => ({
+          type: toMlflow(c.type),
+          name: c.name,
+          required: c.name === 'customer_id' || c.name === 'label',
+        })),
+      }),
+      profile: JSON.stringify({ num_rows: m.rows, positives: m.positives, as_of: m.asOf }),
+    },
+  };
+}
