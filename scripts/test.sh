@@ -24,12 +24,19 @@ mkdir -p "$AIRFLOW_HOME"
 (cd "$ROOT" && .venvs/airflow/bin/python -m pytest -q -p no:cacheprovider --junitxml="$out/pytest.xml" tests/python) || pytest_rc=$?
 done_stage
 
+# The drift sidecar and the Prometheus/Alertmanager/Grafana checks run in the sidecar's own venv.
+stage "Monitoring suites (pytest, .venvs/evidently)"
+monitoring_rc=0
+(cd "$ROOT" && .venvs/evidently/bin/python -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning --junitxml="$out/pytest-monitoring.xml" tests/monitoring) || monitoring_rc=$?
+done_stage
+
 # Count from the reporters' files, not from the exit codes: a suite that crashed before reporting
 # counts as one failure, and skipped tests count as neither passed nor failed.
-read -r passed failed < <(python3 - "$out" "$vitest_rc" "$pytest_rc" <<'PY'
+read -r passed failed < <(python3 - "$out" "$vitest_rc" "$pytest_rc" "$monitoring_rc" <<'PY'
 import json, sys, xml.etree.ElementTree as ET
 from pathlib import Path
-out, vitest_rc, pytest_rc = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+out = Path(sys.argv[1])
+vitest_rc, pytest_rc, monitoring_rc = (int(a) for a in sys.argv[2:5])
 passed = failed = 0
 try:
     v = json.loads((out / "vitest.json").read_text())
@@ -37,17 +44,19 @@ try:
     failed += v["numFailedTests"] + (1 if vitest_rc and v["numFailedTests"] == 0 else 0)
 except (OSError, ValueError, KeyError):
     failed += 1
-try:
-    root = ET.parse(out / "pytest.xml").getroot()
-    suites = [root] if root.tag == "testsuite" else list(root)
-    for s in suites:
+for name, rc in (("pytest.xml", pytest_rc), ("pytest-monitoring.xml", monitoring_rc)):
+    try:
+        root = ET.parse(out / name).getroot()
+    except (OSError, ET.ParseError):
+        failed += 1
+        continue
+    suite_failed = 0
+    for s in [root] if root.tag == "testsuite" else list(root):
         n, f, e, sk = (int(s.get(k, 0)) for k in ("tests", "failures", "errors", "skipped"))
         passed += n - f - e - sk
-        failed += f + e
-    if pytest_rc not in (0,) and failed == 0:
-        failed += 1
-except (OSError, ET.ParseError):
-    failed += 1
+        suite_failed += f + e
+    # A non-zero exit with no failure recorded (a crash, no tests collected) still counts as one.
+    failed += suite_failed + (1 if rc != 0 and suite_failed == 0 else 0)
 print(passed, failed)
 PY
 )

@@ -5,15 +5,25 @@ import { parseArgs } from 'node:util';
 import { type Config, environmentWithDotenv, loadConfig } from './config.js';
 import { DriftwoodError, EXIT_OK, EXIT_RETRYABLE, EXIT_USAGE, isDriftwoodError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
+import { MODEL_FLAGS, POLICY_FLAGS } from './train/cli-options.js';
 
 const USAGE = `driftwood <command> [options]
 
 Commands:
-  simulate  --dataset churn --start <ISO hour> --hours N --seed S [--customers N]
-  ingest    --dataset churn [--interval <start>/<end> | --until <ISO time>]
-  train     --dataset churn [--cutoff <ISO time>] [--seed S] [--epochs N]
-  promote   [--version N] [--alias champion] [--min-auc 0.6] [--max-regression 0.01]
+  simulate  --dataset churn --start <ISO hour> --hours N --seed S [--customers N] [--anomalies 0.05]
+  ingest    --dataset churn [--interval <start>/<end> | --until <ISO time>] [--batch-rows N]
+  snapshot  --dataset churn --as-of <ISO time> [--horizon-hours 48] | --list | --show <id>
+  features  --dataset churn [--snapshot ID] [--cutoff <ISO time>]   features/<dataset>/<id>/ in the lake
+  train     --dataset churn [--cutoff <ISO time>] [--model logistic|mlp] [--seed S] [--epochs N]
+            [--learning-rate R] [--batch-size N] [--l2 X] [--hidden-units 32,16] [--patience N] [--no-class-weights] [--no-monotonic]
+  tune      --dataset churn [--strategy grid|random] [--max-trials N] [--space 'learningRate=0.01,0.05;kind=logistic,mlp']
+  evaluate  [--version N] [--alias champion]   scores challenger and champion on the same holdout
+  promote   [--version N] [--alias champion] [--min-auc 0.6] [--margin 0] [--max-regression 0.05]
+            [--segment-tolerance 0.05] [--min-segment-size 30]
+  rollback  [--alias champion] [--version N] [--reason TEXT]
+  history   [--alias champion] [--at <ISO time>]   the audit trail; which version held the alias at a time
   serve     starts the prediction API
+  forget    --customer <id> [--dataset churn]   erases a customer from the warehouse and the lake
 
 Every command prints its result as JSON on stdout and writes it to <DRIFTWOOD_HOME>/results/<command>.json
 (and to --output FILE). Logs go to stderr. Exit codes: 0 ok, 1 retryable fault, 2 usage or
@@ -27,14 +37,6 @@ const int = (v: Values, name: string, fallback: number): number => {
   if (typeof raw !== 'string' || !/^\d+$/.test(raw))
     throw new DriftwoodError('USAGE', `--${name}: expected a whole number, got '${raw}'`);
   return Number(raw);
-};
-const num = (v: Values, name: string, fallback: number): number => {
-  const raw = v[name];
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (typeof raw !== 'string' || !Number.isFinite(n))
-    throw new DriftwoodError('USAGE', `--${name}: expected a number, got '${raw}'`);
-  return n;
 };
 const str = (v: Values, name: string, fallback?: string): string => {
   const raw = v[name];
@@ -61,6 +63,7 @@ const COMMANDS: Record<
       seed: { type: 'string' },
       customers: { type: 'string' },
       'label-delay-hours': { type: 'string' },
+      anomalies: { type: 'string' },
     },
     run: async ({ config, log, values }) => {
       const { runSimulate } = await import('./simulate/index.js');
@@ -74,15 +77,21 @@ const COMMANDS: Record<
           seed: int(values, 'seed', 42),
           customers: int(values, 'customers', 1000),
           labelDelayHours: int(values, 'label-delay-hours', 24),
+          ...(typeof values.anomalies === 'string' ? { anomalies: Number(values.anomalies) } : {}),
         },
-        { lake: openObjectStore(config.lakeUri), log },
+        { lake: openObjectStore(config.lakeUri, config.s3), log },
       );
     },
   },
   ingest: {
-    options: { dataset: { type: 'string' }, interval: { type: 'string' }, until: { type: 'string' } },
+    options: {
+      dataset: { type: 'string' },
+      interval: { type: 'string' },
+      until: { type: 'string' },
+      'batch-rows': { type: 'string' },
+    },
     run: async ({ config, log, values }) => {
-      const { runIngest } = await import('./ingest/index.js');
+      const { runIngest, killAt } = await import('./ingest/index.js');
       const { openObjectStore } = await import('./lake/object-store.js');
       const { openWarehouse } = await import('./warehouse/db.js');
       const { parseInterval, parseTime } = await import('./time.js');
@@ -98,8 +107,82 @@ const COMMANDS: Record<
               : {}),
             piiKey: config.piiKey,
             now: Date.now,
+            batchRows: int(values, 'batch-rows', 1000),
+            ...(config.contractsDir ? { contractsDir: config.contractsDir } : {}),
+            ...(config.ingestAlertWebhook ? { alertWebhook: config.ingestAlertWebhook } : {}),
+            // Fault injection for the crash tests: DRIFTWOOD_INGEST_KILL_AT=<point>[:<nth>] kills the process.
+            ...killAt(process.env.DRIFTWOOD_INGEST_KILL_AT),
           },
-          { lake: openObjectStore(config.lakeUri), db, log },
+          { lake: openObjectStore(config.lakeUri, config.s3), db, log, http: config.http },
+        );
+      } finally {
+        await db.destroy();
+      }
+    },
+  },
+  snapshot: {
+    options: {
+      dataset: { type: 'string' },
+      'as-of': { type: 'string' },
+      'horizon-hours': { type: 'string' },
+      list: { type: 'boolean' },
+      show: { type: 'string' },
+    },
+    run: async ({ config, log, values }) => {
+      const { runSnapshot, listSnapshots, readManifest } = await import('./snapshot/index.js');
+      const { openObjectStore } = await import('./lake/object-store.js');
+      const lake = openObjectStore(config.lakeUri, config.s3);
+      const dataset = str(values, 'dataset', 'churn');
+      if (values.list === true) return { dataset, snapshots: await listSnapshots(lake, dataset) };
+      if (typeof values.show === 'string') return readManifest(lake, dataset, values.show);
+      const { openWarehouse } = await import('./warehouse/db.js');
+      const { parseTime } = await import('./time.js');
+      const { gitCommit } = await import('./source.js');
+      const db = await openWarehouse(config.warehouseUrl);
+      try {
+        return await runSnapshot(
+          {
+            dataset,
+            asOf: parseTime(str(values, 'as-of'), '--as-of'),
+            horizonHours: int(values, 'horizon-hours', 48),
+            labelDelayHours: 24,
+            ...(config.contractsDir ? { contractsDir: config.contractsDir } : {}),
+          },
+          { db, lake, log, commit: gitCommit() ?? null, now: Date.now },
+        );
+      } finally {
+        await db.destroy();
+      }
+    },
+  },
+  features: {
+    options: {
+      dataset: { type: 'string' },
+      snapshot: { type: 'string' },
+      cutoff: { type: 'string' },
+      seed: { type: 'string' },
+      'horizon-hours': { type: 'string' },
+    },
+    run: async ({ config, log, values }) => {
+      const { runFeatures } = await import('./features/index.js');
+      const { openObjectStore } = await import('./lake/object-store.js');
+      const { openWarehouse } = await import('./warehouse/db.js');
+      const { parseTime } = await import('./time.js');
+      const db = await openWarehouse(config.warehouseUrl);
+      try {
+        return await runFeatures(
+          {
+            dataset: str(values, 'dataset', 'churn'),
+            ...(typeof values.snapshot === 'string' ? { snapshot: values.snapshot } : {}),
+            ...(typeof values.cutoff === 'string' ? { cutoff: parseTime(values.cutoff, '--cutoff') } : {}),
+            horizonHours: int(values, 'horizon-hours', 48),
+            labelDelayHours: 24,
+            seed: int(values, 'seed', 7),
+            holdoutFraction: 0.2,
+            validationFraction: 0.15,
+            sampleRows: 20,
+          },
+          { db, lake: openObjectStore(config.lakeUri, config.s3), log },
         );
       } finally {
         await db.destroy();
@@ -110,13 +193,13 @@ const COMMANDS: Record<
     options: {
       dataset: { type: 'string' },
       cutoff: { type: 'string' },
-      seed: { type: 'string' },
-      epochs: { type: 'string' },
-      'learning-rate': { type: 'string' },
+      ...MODEL_FLAGS,
       'horizon-hours': { type: 'string' },
     },
     run: async ({ config, log, values }) => {
       const { runTrain } = await import('./train/index.js');
+      const { readContractSource } = await import('./train/contract.js');
+      const { modelParamsFromFlags } = await import('./train/cli-options.js');
       const { openWarehouse } = await import('./warehouse/db.js');
       const { MlflowClient } = await import('./mlflow/client.js');
       const { parseTime } = await import('./time.js');
@@ -131,13 +214,7 @@ const COMMANDS: Record<
             ...(typeof values.cutoff === 'string' ? { cutoff: parseTime(values.cutoff, '--cutoff') } : {}),
             horizonHours: int(values, 'horizon-hours', 48),
             labelDelayHours: 24,
-            params: {
-              epochs: int(values, 'epochs', 40),
-              learningRate: num(values, 'learning-rate', 0.05),
-              batchSize: 64,
-              l2: 0.001,
-              seed: int(values, 'seed', 7),
-            },
+            params: modelParamsFromFlags(values),
             holdoutFraction: 0.2,
             validationFraction: 0.15,
           },
@@ -147,6 +224,7 @@ const COMMANDS: Record<
             log,
             now: Date.now,
             source: { commit: gitCommit(), user: currentUser(), packages: packageVersions() },
+            contract: await readContractSource(str(values, 'dataset', 'churn')),
           },
         );
       } finally {
@@ -155,27 +233,160 @@ const COMMANDS: Record<
     },
   },
   promote: {
-    options: {
-      version: { type: 'string' },
-      alias: { type: 'string' },
-      'min-auc': { type: 'string' },
-      'max-regression': { type: 'string' },
-    },
+    options: { version: { type: 'string' }, alias: { type: 'string' }, ...POLICY_FLAGS },
     run: async ({ config, log, values }) => {
       const { runPromote } = await import('./promote/index.js');
+      const { policyFromFlags } = await import('./train/cli-options.js');
       const { MlflowClient } = await import('./mlflow/client.js');
+      const { currentUser } = await import('./source.js');
       return runPromote(
         {
           modelName: config.mlflow.modelName,
           ...(typeof values.version === 'string' ? { version: values.version } : {}),
           alias: str(values, 'alias', 'champion'),
-          policy: {
-            minRocAuc: num(values, 'min-auc', 0.6),
-            maxRegression: num(values, 'max-regression', 0.01),
-          },
+          policy: policyFromFlags(values),
         },
-        { mlflow: new MlflowClient(config.mlflow.trackingUri, config.http), log, now: Date.now },
+        {
+          mlflow: new MlflowClient(config.mlflow.trackingUri, config.http),
+          log,
+          now: Date.now,
+          user: currentUser(),
+        },
       );
+    },
+  },
+  evaluate: {
+    options: { version: { type: 'string' }, alias: { type: 'string' } },
+    run: async ({ config, log, values }) => {
+      const { runEvaluate } = await import('./evaluate/index.js');
+      const { DEFAULT_BOOTSTRAP } = await import('./promote/index.js');
+      const { MlflowClient } = await import('./mlflow/client.js');
+      return runEvaluate(
+        {
+          modelName: config.mlflow.modelName,
+          ...(typeof values.version === 'string' ? { version: values.version } : {}),
+          championAlias: str(values, 'alias', 'champion'),
+          bootstrap: DEFAULT_BOOTSTRAP,
+        },
+        { mlflow: new MlflowClient(config.mlflow.trackingUri, config.http), log },
+      );
+    },
+  },
+  rollback: {
+    options: { alias: { type: 'string' }, version: { type: 'string' }, reason: { type: 'string' } },
+    run: async ({ config, log, values }) => {
+      const { runRollback } = await import('./promote/rollback.js');
+      const { MlflowClient } = await import('./mlflow/client.js');
+      const { currentUser } = await import('./source.js');
+      return runRollback(
+        {
+          modelName: config.mlflow.modelName,
+          alias: str(values, 'alias', 'champion'),
+          ...(typeof values.version === 'string' ? { version: values.version } : {}),
+          ...(typeof values.reason === 'string' ? { reason: values.reason } : {}),
+        },
+        {
+          mlflow: new MlflowClient(config.mlflow.trackingUri, config.http),
+          log,
+          now: Date.now,
+          user: currentUser(),
+        },
+      );
+    },
+  },
+  history: {
+    options: { alias: { type: 'string' }, at: { type: 'string' } },
+    run: async ({ config, values }) => {
+      const { runHistory } = await import('./promote/rollback.js');
+      const { MlflowClient } = await import('./mlflow/client.js');
+      const { parseTime } = await import('./time.js');
+      return runHistory(
+        {
+          modelName: config.mlflow.modelName,
+          alias: str(values, 'alias', 'champion'),
+          ...(typeof values.at === 'string' ? { at: parseTime(values.at, '--at') } : {}),
+        },
+        { mlflow: new MlflowClient(config.mlflow.trackingUri, config.http) },
+      );
+    },
+  },
+  tune: {
+    options: {
+      dataset: { type: 'string' },
+      cutoff: { type: 'string' },
+      ...MODEL_FLAGS,
+      strategy: { type: 'string' },
+      'max-trials': { type: 'string' },
+      space: { type: 'string' },
+      'search-seed': { type: 'string' },
+    },
+    run: async ({ config, log, values }) => {
+      const { runTune } = await import('./tune/index.js');
+      const { readContractSource } = await import('./train/contract.js');
+      const { modelParamsFromFlags, searchSpaceFromFlag } = await import('./train/cli-options.js');
+      const { openWarehouse } = await import('./warehouse/db.js');
+      const { MlflowClient } = await import('./mlflow/client.js');
+      const { parseTime } = await import('./time.js');
+      const { gitCommit, currentUser, packageVersions } = await import('./source.js');
+      const strategy = str(values, 'strategy', 'grid');
+      if (strategy !== 'grid' && strategy !== 'random')
+        throw new DriftwoodError('USAGE', `--strategy: expected grid or random, got '${strategy}'`);
+      const db = await openWarehouse(config.warehouseUrl);
+      try {
+        return await runTune(
+          {
+            dataset: str(values, 'dataset', 'churn'),
+            experiment: config.mlflow.experiment,
+            modelName: config.mlflow.modelName,
+            ...(typeof values.cutoff === 'string' ? { cutoff: parseTime(values.cutoff, '--cutoff') } : {}),
+            horizonHours: 48,
+            labelDelayHours: 24,
+            params: modelParamsFromFlags(values),
+            holdoutFraction: 0.2,
+            validationFraction: 0.15,
+            space: searchSpaceFromFlag(
+              str(values, 'space', 'kind=logistic,mlp;learningRate=0.01,0.05;l2=0,0.001'),
+            ),
+            strategy,
+            maxTrials: int(values, 'max-trials', 8),
+            searchSeed: int(values, 'search-seed', 1),
+          },
+          {
+            db,
+            mlflow: new MlflowClient(config.mlflow.trackingUri, config.http),
+            log,
+            now: Date.now,
+            source: { commit: gitCommit(), user: currentUser(), packages: packageVersions() },
+            contract: await readContractSource(str(values, 'dataset', 'churn')),
+          },
+        );
+      } finally {
+        await db.destroy();
+      }
+    },
+  },
+  forget: {
+    options: { customer: { type: 'string' }, dataset: { type: 'string' } },
+    run: async ({ config, log, values }) => {
+      const { runForget } = await import('./forget/index.js');
+      const { openObjectStore } = await import('./lake/object-store.js');
+      const { openWarehouse } = await import('./warehouse/db.js');
+      const customerId = str(values, 'customer');
+      const db = await openWarehouse(config.warehouseUrl);
+      try {
+        return await runForget(
+          {
+            customerId,
+            dataset: str(values, 'dataset', 'churn'),
+            piiKey: config.piiKey,
+            now: Date.now,
+            predictionsDir: path.join(config.home, 'predictions'),
+          },
+          { lake: openObjectStore(config.lakeUri, config.s3), db, log },
+        );
+      } finally {
+        await db.destroy();
+      }
     },
   },
   serve: {

@@ -2,17 +2,44 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { DriftwoodError } from './errors.js';
+import type { S3Settings } from './lake/s3-store.js';
 
 /** Everything Driftwood reads from the environment, typed. Built once at the CLI/server entry and passed down. */
 export interface Config {
   home: string;
   lakeUri: string;
+  /** S3 settings for an `s3://` lake (endpoint, region, path-style, credentials from AWS_* variables). */
+  s3: S3Settings;
+  /** Where a run posts an alert (Slack incoming-webhook format) when anomalies pass a contract's threshold. */
+  ingestAlertWebhook: string | undefined;
+  /** Folder of dataset contracts; unset: contracts/ at the repository root (or next to the image's tasks/). */
+  contractsDir: string | undefined;
   warehouseUrl: string;
   mlflow: { trackingUri: string; experiment: string; modelName: string };
   http: { timeoutMs: number; retries: number; backoffMs: number };
   api: { host: string; port: number };
+  /** The prediction API's protection, auth and model-routing settings (see docs/api.md). */
+  serving: ServingConfig;
   piiKey: string | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export interface ServingConfig {
+  /** `user:role[,role]:scrypt$…` lines; unset turns auth off (a warning is logged at start). */
+  credentials: string | undefined;
+  metricsAuth: boolean;
+  bodyLimitBytes: number;
+  maxBatchRows: number;
+  rateLimitPerMinute: number;
+  pollMs: number;
+  challengerMode: 'off' | 'canary' | 'shadow';
+  canaryPercent: number;
+  /** Shared secret of the MLflow registry webhook; unset turns `/v1/hooks/mlflow` off. */
+  webhookSecret: string | undefined;
+  /** OAuth2 bearer tokens beside Basic auth; unset turns them off. */
+  jwt: { issuer: string; jwksUrl: string; audience: string | undefined } | undefined;
+  /** Airflow's API for `POST /v1/train`; unset turns the route off. */
+  airflow: { baseUrl: string; username: string; password: string; dagId: string } | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -78,7 +105,16 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   if (!/^[\w\-.]+$/.test(modelName)) fail('DRIFTWOOD_MODEL_NAME', 'letters, digits, _ - or .', modelName);
   return {
     home,
-    lakeUri: readUrl(env, 'DRIFTWOOD_LAKE_URI', `file://${path.join(home, 'lake')}`, ['file:']),
+    lakeUri: readUrl(env, 'DRIFTWOOD_LAKE_URI', `file://${path.join(home, 'lake')}`, ['file:', 's3:']),
+    s3: readS3(env, cwd),
+    contractsDir:
+      env.DRIFTWOOD_CONTRACTS_DIR === undefined
+        ? undefined
+        : path.resolve(cwd, readString(env, 'DRIFTWOOD_CONTRACTS_DIR', '')),
+    ingestAlertWebhook:
+      env.DRIFTWOOD_INGEST_ALERT_WEBHOOK === undefined
+        ? undefined
+        : readUrl(env, 'DRIFTWOOD_INGEST_ALERT_WEBHOOK', '', ['http:', 'https:']),
     warehouseUrl: readUrl(env, 'DRIFTWOOD_WAREHOUSE_URL', `sqlite://${path.join(home, 'warehouse.db')}`, [
       'sqlite:',
       'postgres:',
@@ -98,8 +134,79 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       host: readString(env, 'DRIFTWOOD_API_HOST', '127.0.0.1'),
       port: readInt(env, 'DRIFTWOOD_API_PORT', 8080, 0, 65_535),
     },
+    serving: readServing(env, cwd),
     piiKey: readSecret(env, 'DRIFTWOOD_PII_KEY', cwd),
     logLevel: logLevel as Config['logLevel'],
+  };
+}
+
+/** S3 settings; credentials only when both AWS keys are set, else the SDK's chain (profiles, roles). */
+function readS3(env: Env, cwd: string): S3Settings {
+  const out: S3Settings = {};
+  if (env.DRIFTWOOD_S3_ENDPOINT !== undefined)
+    out.endpoint = readUrl(env, 'DRIFTWOOD_S3_ENDPOINT', '', ['http:', 'https:']);
+  const region = env.DRIFTWOOD_S3_REGION ?? env.AWS_REGION;
+  if (region !== undefined)
+    out.region = readString({ DRIFTWOOD_S3_REGION: region }, 'DRIFTWOOD_S3_REGION', '');
+  const pathStyle = readString(env, 'DRIFTWOOD_S3_PATH_STYLE', 'false');
+  if (pathStyle !== 'true' && pathStyle !== 'false')
+    fail('DRIFTWOOD_S3_PATH_STYLE', 'true or false', pathStyle);
+  out.forcePathStyle = pathStyle === 'true';
+  const id = env.AWS_ACCESS_KEY_ID;
+  const secret = readSecret(env, 'AWS_SECRET_ACCESS_KEY', cwd);
+  if (id && secret)
+    out.credentials = {
+      accessKeyId: id,
+      secretAccessKey: secret,
+      ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+    };
+  return out;
+}
+
+function readServing(env: Env, cwd: string): ServingConfig {
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const value = readString(env, name, fallback);
+    if (!(allowed as readonly string[]).includes(value)) fail(name, `one of ${allowed.join(', ')}`, value);
+    return value as T;
+  };
+  return {
+    credentials: readSecret(env, 'DRIFTWOOD_API_CREDENTIALS', cwd),
+    metricsAuth: oneOf('DRIFTWOOD_API_METRICS_AUTH', ['true', 'false'], 'false') === 'true',
+    bodyLimitBytes: readInt(env, 'DRIFTWOOD_API_BODY_LIMIT', 64 * 1024, 1024, 16 * 1024 * 1024),
+    maxBatchRows: readInt(env, 'DRIFTWOOD_API_MAX_BATCH', 100, 1, 10_000),
+    rateLimitPerMinute: readInt(env, 'DRIFTWOOD_API_RATE_LIMIT', 6000, 1, 10_000_000),
+    pollMs: readInt(env, 'DRIFTWOOD_API_POLL_MS', 30_000, 0, 3_600_000),
+    challengerMode: oneOf('DRIFTWOOD_API_CHALLENGER_MODE', ['off', 'canary', 'shadow'], 'off'),
+    canaryPercent: readInt(env, 'DRIFTWOOD_API_CANARY_PERCENT', 10, 0, 100),
+    webhookSecret: readSecret(env, 'DRIFTWOOD_API_WEBHOOK_SECRET', cwd),
+    jwt: readJwt(env),
+    airflow: readAirflow(env, cwd),
+  };
+}
+
+function readAirflow(env: Env, cwd: string): ServingConfig['airflow'] {
+  if (env.DRIFTWOOD_AIRFLOW_URL === undefined) return undefined;
+  const password = readSecret(env, 'DRIFTWOOD_AIRFLOW_PASSWORD', cwd);
+  if (!password)
+    fail('DRIFTWOOD_AIRFLOW_PASSWORD', 'the Airflow password (or DRIFTWOOD_AIRFLOW_PASSWORD_FILE)', password);
+  return {
+    baseUrl: readUrl(env, 'DRIFTWOOD_AIRFLOW_URL', '', ['http:', 'https:']),
+    username: readString(env, 'DRIFTWOOD_AIRFLOW_USER', 'driftwood'),
+    password,
+    dagId: readString(env, 'DRIFTWOOD_RETRAIN_DAG', 'churn_retrain'),
+  };
+}
+
+function readJwt(env: Env): ServingConfig['jwt'] {
+  const issuer = env.DRIFTWOOD_API_JWT_ISSUER;
+  if (issuer === undefined) return undefined;
+  return {
+    issuer: readString(env, 'DRIFTWOOD_API_JWT_ISSUER', ''),
+    jwksUrl: readUrl(env, 'DRIFTWOOD_API_JWT_JWKS_URL', '', ['https:', 'http:']),
+    audience:
+      env.DRIFTWOOD_API_JWT_AUDIENCE === undefined
+        ? undefined
+        : readString(env, 'DRIFTWOOD_API_JWT_AUDIENCE', ''),
   };
 }
 
