@@ -13,8 +13,8 @@ Commands:
   simulate  --dataset churn --start <ISO hour> --hours N --seed S [--customers N] [--anomalies 0.05]
   ingest    --dataset churn [--interval <start>/<end> | --until <ISO time>] [--batch-rows N]
   snapshot  --dataset churn --as-of <ISO time> [--horizon-hours 48] | --list | --show <id>
-  features  --dataset churn [--snapshot ID] [--cutoff <ISO time>]   features/<dataset>/<id>/ in the lake
-  train     --dataset churn [--cutoff <ISO time>] [--model logistic|mlp] [--seed S] [--epochs N]
+  features  --dataset churn [--snapshot ID|latest] [--cutoff <ISO time>]   features/<dataset>/<id>/ in the lake
+  train     --dataset churn [--cutoff <ISO time> | --snapshot ID|latest] [--model logistic|mlp] [--seed S] [--epochs N]
             [--learning-rate R] [--batch-size N] [--l2 X] [--hidden-units 32,16] [--patience N] [--no-class-weights] [--no-monotonic]
   tune      --dataset churn [--strategy grid|random] [--max-trials N] [--space 'learningRate=0.01,0.05;kind=logistic,mlp']
   evaluate  [--version N] [--alias champion]   scores challenger and champion on the same holdout
@@ -49,6 +49,15 @@ interface Context {
   config: Config;
   log: Logger;
   values: Values;
+}
+
+/** The snapshot `--snapshot <id|latest>` names: its manifest and rows, read from the lake. */
+async function snapshotFrom(config: Config, dataset: string, ref: string) {
+  const { openObjectStore } = await import('./lake/object-store.js');
+  const { resolveSnapshot, readSnapshotRows } = await import('./snapshot/index.js');
+  const lake = openObjectStore(config.lakeUri, config.s3);
+  const manifest = await resolveSnapshot(lake, dataset, ref);
+  return { manifest, rows: await readSnapshotRows(lake, manifest), lakeUri: config.lakeUri };
 }
 
 const COMMANDS: Record<
@@ -173,7 +182,11 @@ const COMMANDS: Record<
         return await runFeatures(
           {
             dataset: str(values, 'dataset', 'churn'),
-            ...(typeof values.snapshot === 'string' ? { snapshot: values.snapshot } : {}),
+            ...(typeof values.snapshot === 'string'
+              ? await snapshotFrom(config, str(values, 'dataset', 'churn'), values.snapshot).then((s) => ({
+                  snapshot: { id: s.manifest.id, cutoff: Date.parse(s.manifest.cutoff), rows: s.rows },
+                }))
+              : {}),
             ...(typeof values.cutoff === 'string' ? { cutoff: parseTime(values.cutoff, '--cutoff') } : {}),
             horizonHours: int(values, 'horizon-hours', 48),
             labelDelayHours: 24,
@@ -193,6 +206,7 @@ const COMMANDS: Record<
     options: {
       dataset: { type: 'string' },
       cutoff: { type: 'string' },
+      snapshot: { type: 'string' },
       ...MODEL_FLAGS,
       'horizon-hours': { type: 'string' },
     },
@@ -212,6 +226,9 @@ const COMMANDS: Record<
             experiment: config.mlflow.experiment,
             modelName: config.mlflow.modelName,
             ...(typeof values.cutoff === 'string' ? { cutoff: parseTime(values.cutoff, '--cutoff') } : {}),
+            ...(typeof values.snapshot === 'string'
+              ? { snapshot: await snapshotFrom(config, str(values, 'dataset', 'churn'), values.snapshot) }
+              : {}),
             horizonHours: int(values, 'horizon-hours', 48),
             labelDelayHours: 24,
             params: modelParamsFromFlags(values),

@@ -6,13 +6,22 @@ import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import { splitOf } from '../train/split.js';
 import type { Warehouse } from '../warehouse/db.js';
-import { buildChurnRows, CHURN_CATEGORICAL, CHURN_NUMERIC, defaultCutoff } from './churn-builder.js';
+import {
+  buildChurnRows,
+  CHURN_CATEGORICAL,
+  CHURN_NUMERIC,
+  defaultCutoff,
+  type LabelledRow,
+} from './churn-builder.js';
 import { fitTransform, type TransformOptions, transformRows } from './transform.js';
 
 export interface FeaturesOptions {
   dataset: string;
-  /** The data snapshot the features come from; by default the digest of the built rows names them. */
-  snapshot?: string;
+  /**
+   * The data snapshot the features come from (its id names the output folder); without one the rows
+   * are built from the warehouse and a digest of them names the folder.
+   */
+  snapshot?: { id: string; cutoff: number; rows: LabelledRow[] };
   cutoff?: number;
   horizonHours: number;
   labelDelayHours: number;
@@ -50,10 +59,12 @@ export async function runFeatures(
   if (options.dataset !== 'churn')
     throw new DriftwoodError('USAGE', `--dataset: features are built for 'churn', got '${options.dataset}'`);
   const cutoff =
-    options.cutoff ?? (await defaultCutoff(deps.db, options.horizonHours, options.labelDelayHours));
+    options.snapshot?.cutoff ??
+    options.cutoff ??
+    (await defaultCutoff(deps.db, options.horizonHours, options.labelDelayHours));
   if (cutoff === undefined)
     throw new DriftwoodError('DATA_MISSING', "no events in the warehouse: run 'driftwood ingest' first");
-  const rows = await buildChurnRows(deps.db, cutoff, options.horizonHours);
+  const rows = options.snapshot?.rows ?? (await buildChurnRows(deps.db, cutoff, options.horizonHours));
   if (rows.length === 0)
     throw new DriftwoodError('DATA_MISSING', `no customers as of ${new Date(cutoff).toISOString()}`);
   deps.log.info({ rows: rows.length, cutoff: new Date(cutoff).toISOString() }, 'features: rows built');
@@ -74,7 +85,7 @@ export async function runFeatures(
   const width = state.outputs.length;
 
   const id =
-    options.snapshot ??
+    options.snapshot?.id ??
     createHash('sha256')
       .update(JSON.stringify([cutoff, options.horizonHours, rows]))
       .digest('hex')
@@ -119,7 +130,7 @@ export async function runFeatures(
     format: 'driftwood.features/v1',
     dataset: options.dataset,
     id,
-    snapshot: options.snapshot ?? null,
+    snapshot: options.snapshot?.id ?? null,
     cutoff: new Date(cutoff).toISOString(),
     horizonHours: options.horizonHours,
     seed: options.seed,

@@ -1,9 +1,15 @@
 import { createHash } from 'node:crypto';
+import { parquetReadObjects } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { loadContract } from '../contracts/index.js';
 import type { Contract } from '../contracts/types.js';
 import { DriftwoodError } from '../errors.js';
-import { buildChurnRows, CHURN_CATEGORICAL, CHURN_NUMERIC } from '../features/churn-builder.js';
+import {
+  buildChurnRows,
+  CHURN_CATEGORICAL,
+  CHURN_NUMERIC,
+  type LabelledRow,
+} from '../features/churn-builder.js';
 import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import type { DatasetInput } from '../mlflow/types.js';
@@ -228,4 +234,48 @@ export function snapshotDatasetInput(m: SnapshotManifest, lakeUri: string): Data
       profile: JSON.stringify({ num_rows: m.rows, positives: m.positives, as_of: m.asOf }),
     },
   };
+}
+
+/**
+ * The manifest named by `ref`: a snapshot id, or `latest` (the newest as-of; the hourly DAG runs one
+ * at a time, so its snapshot step's output is the latest when the next steps read it).
+ */
+export async function resolveSnapshot(
+  lake: ObjectStore,
+  dataset: string,
+  ref: string,
+): Promise<SnapshotManifest> {
+  if (ref !== 'latest') return readManifest(lake, dataset, ref);
+  const newest = (await listSnapshots(lake, dataset)).at(-1);
+  if (!newest)
+    throw new DriftwoodError('DATA_MISSING', `no snapshot of ${dataset} yet: run 'driftwood snapshot' first`);
+  return readManifest(lake, dataset, newest.id);
+}
+
+/**
+ * The labelled rows of a snapshot, exactly as they were materialised: the Parquet file is checked
+ * against the manifest's sha256 first, so a training run never reads data other than what it names.
+ */
+export async function readSnapshotRows(lake: ObjectStore, m: SnapshotManifest): Promise<LabelledRow[]> {
+  const file = await lake.get(m.dataKey);
+  if (sha(file) !== m.dataSha256)
+    throw new DriftwoodError(
+      'SCHEMA_MISMATCH',
+      `snapshot ${m.id}: ${m.dataKey} does not match the manifest's sha256; the snapshot was altered`,
+    );
+  const records = (await parquetReadObjects({
+    file: file.buffer.slice(file.byteOffset, file.byteOffset + file.byteLength) as ArrayBuffer,
+  })) as Record<string, unknown>[];
+  const features = m.schema.slice(2);
+  return records.map((r) => ({
+    customerId: String(r.customer_id),
+    label: Number(r.label) === 1 ? 1 : 0,
+    features: Object.fromEntries(
+      features.map((c) => {
+        const v = r[c.name];
+        if (v === null || v === undefined) return [c.name, null];
+        return [c.name, c.type === 'string' ? String(v) : Number(v)];
+      }),
+    ),
+  }));
 }

@@ -9,6 +9,7 @@ import {
 } from '../features/churn-builder.js';
 import { fitTransform, type TransformState, transformRows } from '../features/transform.js';
 import type { Logger } from '../log.js';
+import type { SnapshotManifest } from '../snapshot/index.js';
 import type { Warehouse } from '../warehouse/db.js';
 import { splitOf } from './split.js';
 
@@ -41,6 +42,15 @@ export interface PrepareOptions {
   validationFraction: number;
   /** Seeds the split: a customer stays in the same split for the same seed. */
   splitSeed: number;
+  /** Rows read from a data snapshot (with its cutoff) instead of built from the warehouse. */
+  snapshot?: SnapshotRows;
+}
+
+/** A snapshot's manifest and rows, and the lake it lives in (for the run's dataset input). */
+export interface SnapshotRows {
+  manifest: SnapshotManifest;
+  rows: LabelledRow[];
+  lakeUri: string;
 }
 
 /** Point-in-time features → hash split by customer → transform fitted on the training split only. */
@@ -49,17 +59,24 @@ export async function prepareTrainingData(
   deps: { db: Warehouse; log: Logger },
 ): Promise<PreparedData> {
   const cutoff =
-    options.cutoff ?? (await defaultCutoff(deps.db, options.horizonHours, options.labelDelayHours));
+    (options.snapshot && Date.parse(options.snapshot.manifest.cutoff)) ??
+    options.cutoff ??
+    (await defaultCutoff(deps.db, options.horizonHours, options.labelDelayHours));
   if (cutoff === undefined)
     throw new DriftwoodError(
       'DATA_MISSING',
       `no events in the warehouse for '${options.dataset}': run 'driftwood ingest' first`,
     );
   const t0 = performance.now();
-  const rows = await buildChurnRows(deps.db, cutoff, options.horizonHours);
+  const rows = options.snapshot?.rows ?? (await buildChurnRows(deps.db, cutoff, options.horizonHours));
   deps.log.info(
-    { rows: rows.length, cutoff: new Date(cutoff).toISOString(), ms: Math.round(performance.now() - t0) },
-    'train: features built',
+    {
+      rows: rows.length,
+      cutoff: new Date(cutoff).toISOString(),
+      snapshot: options.snapshot?.manifest.id ?? null,
+      ms: Math.round(performance.now() - t0),
+    },
+    options.snapshot ? 'train: rows read from the snapshot' : 'train: features built',
   );
   const positives = rows.reduce((a, r) => a + r.label, 0);
   if (rows.length < 50 || positives < 5 || positives === rows.length) {

@@ -7,9 +7,10 @@ import { saveModelFiles } from '../models/artifact.js';
 import { DEFAULT_MODEL_PARAMS, type ModelParams, validateModelParams } from '../models/classifier.js';
 import type { BinaryMetrics } from '../models/metrics.js';
 import { initTf } from '../models/tf.js';
+import { snapshotDatasetInput } from '../snapshot/index.js';
 import type { Warehouse } from '../warehouse/db.js';
 import type { ContractSource } from './contract.js';
-import { holdoutFile, type PreparedData, prepareTrainingData } from './data.js';
+import { holdoutFile, type PreparedData, prepareTrainingData, type SnapshotRows } from './data.js';
 import { type FitOutcome, fitAndEvaluate } from './fit.js';
 import { mlmodelYaml } from './mlmodel.js';
 
@@ -22,6 +23,8 @@ export interface TrainOptions {
   labelDelayHours: number;
   /** Hyper-parameters; anything left out takes DEFAULT_MODEL_PARAMS' value. */
   params: Partial<ModelParams>;
+  /** Train on a data snapshot (its rows and cutoff) rather than on features built now. */
+  snapshot?: SnapshotRows;
   holdoutFraction: number;
   validationFraction: number;
 }
@@ -119,6 +122,7 @@ export async function trainAndLogRun(
       'driftwood.backend': ctx.backend,
       'driftwood.cutoff': cutoffIso,
       'driftwood.data_digest': data.dataDigest,
+      ...(options.snapshot ? { 'driftwood.snapshot_id': options.snapshot.manifest.id } : {}),
       ...(deps.contract
         ? {
             'driftwood.contract_sha256': deps.contract.sha256,
@@ -151,23 +155,26 @@ export async function trainAndLogRun(
         rows_train: data.parts.train.length,
       },
     });
+    // The data as an MLflow dataset input: the snapshot when the run read one, else the warehouse query.
     await mlflow.logInputs(runId, [
-      {
-        tags: [{ key: 'mlflow.data.context', value: 'training' }],
-        dataset: {
-          name: `${options.dataset}-features`,
-          digest: data.dataDigest.slice(0, 36),
-          source_type: 'local',
-          source: JSON.stringify({ uri: `warehouse://${options.dataset}?as_of=${cutoffIso}` }),
-          schema: JSON.stringify({
-            mlflow_colspec: [
-              ...CHURN_NUMERIC.map((name) => ({ type: 'double', name, required: false })),
-              ...CHURN_CATEGORICAL.map((name) => ({ type: 'string', name, required: true })),
-            ],
-          }),
-          profile: JSON.stringify({ num_rows: data.rows.length, positives: data.positives }),
-        },
-      },
+      options.snapshot
+        ? snapshotDatasetInput(options.snapshot.manifest, options.snapshot.lakeUri)
+        : {
+            tags: [{ key: 'mlflow.data.context', value: 'training' }],
+            dataset: {
+              name: `${options.dataset}-features`,
+              digest: data.dataDigest.slice(0, 36),
+              source_type: 'local',
+              source: JSON.stringify({ uri: `warehouse://${options.dataset}?as_of=${cutoffIso}` }),
+              schema: JSON.stringify({
+                mlflow_colspec: [
+                  ...CHURN_NUMERIC.map((name) => ({ type: 'double', name, required: false })),
+                  ...CHURN_CATEGORICAL.map((name) => ({ type: 'string', name, required: true })),
+                ],
+              }),
+              profile: JSON.stringify({ num_rows: data.rows.length, positives: data.positives }),
+            },
+          },
     ]);
 
     const fit = await fitAndEvaluate(data, params, deps.now);
