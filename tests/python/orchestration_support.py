@@ -1,30 +1,83 @@
-"""Helpers for the orchestration tests: an isolated Airflow home with a migrated SQLite metadata
-database, Airflow processes started in their own process groups, and a minimal Airflow REST client
-(the same calls docs/orchestration.md documents for other callers)."""
+"""Helpers for the orchestration tests: an isolated Airflow home with a migrated metadata database
+(SQLite, or a throwaway database on the local PostgreSQL), Airflow processes started in their own
+process groups, and a minimal Airflow REST client (the same calls docs/orchestration.md documents
+for other callers)."""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW_BIN = ROOT / ".venvs" / "airflow" / "bin" / "airflow"
+# The same variable the TypeScript integration tests read: a superuser connection to the local server.
+PG_ADMIN = os.environ.get("DRIFTWOOD_TEST_PG_ADMIN", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+def worker_hostname() -> str:
+    """``[core] hostname_callable`` for workers sharing one machine: each reports its own name
+    (``DRIFTWOOD_WORKER_HOSTNAME``) as two machines would report theirs; otherwise the FQDN."""
+    return os.environ.get("DRIFTWOOD_WORKER_HOSTNAME") or socket.getfqdn()
+
+
+@contextmanager
+def postgres_database(prefix: str = "airflow_test") -> Iterator[str]:
+    """A throwaway database ``<prefix>_<random>`` on the PG_ADMIN server, dropped on exit.
+
+    Yields its SQLAlchemy URL (psycopg2 driver), the form Airflow's ``sql_alchemy_conn`` takes.
+    """
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    _pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        parts = urlsplit(PG_ADMIN)
+        yield urlunsplit(("postgresql+psycopg2", parts.netloc, f"/{name}", "", ""))
+    finally:
+        # FORCE: a connection a killed process left behind must not keep the database alive.
+        _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_database_exists(name: str) -> bool:
+    import psycopg2
+
+    with psycopg2.connect(PG_ADMIN) as conn, conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        found = cur.fetchone() is not None
+    conn.close()
+    return found
+
+
+def _pg_admin(statement: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(PG_ADMIN)
+    try:
+        conn.autocommit = True  # CREATE/DROP DATABASE cannot run inside a transaction
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
 
 
 def airflow_home(name: str, dags_folder: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """A fresh AIRFLOW_HOME under .driftwood/test/<name> with a migrated database; returns its env.
 
-    The migration goes through scripts/airflow.sh (it reuses the project's migrated template).
+    The database is SQLite in that home unless ``extra`` sets AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
+    (e.g. to a ``postgres_database()``). The migration goes through scripts/airflow.sh (for SQLite it
+    reuses the project's migrated template).
     """
     home = ROOT / ".driftwood" / "test" / name
     shutil.rmtree(home, ignore_errors=True)

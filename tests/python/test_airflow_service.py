@@ -1,5 +1,6 @@
 """Airflow as a service: the API server, the scheduler (LocalExecutor) and the DAG processor run as
-real processes on this machine, with the simple auth manager and a generated password file. The
+real processes on this machine, with the simple auth manager and a generated password file, and keep
+their metadata in a throwaway database on the local PostgreSQL (created per module, dropped after). The
 tests log in for a JWT, trigger ``churn_retrain`` over REST, wait for the scheduler to run the real
 CLI steps (process runner) against a real MLflow server, check the effects in MLflow, and post an
 asset event that starts another run. Every process is stopped by process group at the end."""
@@ -17,10 +18,19 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from orchestration_support import ROOT, AirflowClient, Services, airflow_home, group_alive, wait_for
+from orchestration_support import (
+    ROOT,
+    AirflowClient,
+    Services,
+    airflow_home,
+    group_alive,
+    postgres_database,
+    postgres_database_exists,
+    wait_for,
+)
 
-API_PORT = 7400
-MLFLOW_PORT = 7410
+API_PORT = 7800
+MLFLOW_PORT = 7810
 BASE = f"http://127.0.0.1:{API_PORT}"
 RESULTS = ROOT / ".driftwood" / "test" / "results"
 
@@ -53,7 +63,17 @@ def mlflow_uri() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def stack(mlflow_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def metadata_db() -> Iterator[str]:
+    """Airflow's metadata database: a fresh PostgreSQL database, dropped when the module is done."""
+    with postgres_database("airflow_test") as url:
+        yield url
+    assert not postgres_database_exists(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture(scope="module")
+def stack(
+    mlflow_uri: str, metadata_db: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     data_home = tmp_path_factory.mktemp("driftwood-home")
     step_env = {
         "DRIFTWOOD_HOME": str(data_home),
@@ -77,6 +97,7 @@ def stack(mlflow_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         ROOT / "dags",
         {
             **step_env,
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_db,
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "2",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "driftwood:admin,watcher:viewer",
@@ -114,7 +135,14 @@ def stack(mlflow_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             return status == 200
 
         wait_for("the API server and the parsed churn_retrain DAG", dags_parsed, timeout=240, interval=2)
-        yield {"client": client, "services": services, "env": env, "step_env": step_env, "mlflow": mlflow_uri}
+        yield {
+            "client": client,
+            "services": services,
+            "env": env,
+            "step_env": step_env,
+            "mlflow": mlflow_uri,
+            "metadata_db": metadata_db,
+        }
     finally:
         services.stop()
         leftovers = [name for name, proc in services.procs.items() if group_alive(proc.pid)]
@@ -192,6 +220,9 @@ def test_a_rest_trigger_runs_churn_retrain_to_a_new_model_version_in_mlflow(stac
     aliases = version.get("aliases", [])
     assert ("champion" in aliases) == (tis["promote"]["state"] == "success")
 
+    # The run's record is in the PostgreSQL metadata database the processes were given.
+    assert _metadata_run_state(stack["metadata_db"], run_id) == "success"
+
     _record_overhead(client, run_id, tis)
 
 
@@ -217,6 +248,19 @@ def test_an_asset_event_posted_over_rest_starts_a_retrain(stack: dict[str, Any])
     assert run["run_type"] == "asset_triggered"
     done = _wait_run_done(client, "churn_retrain", run["dag_run_id"], services)
     assert done["state"] == "success", _task_instances(client, "churn_retrain", run["dag_run_id"])
+
+
+def _metadata_run_state(sqlalchemy_url: str, run_id: str) -> str | None:
+    import psycopg2
+
+    conn = psycopg2.connect(sqlalchemy_url.replace("postgresql+psycopg2://", "postgresql://", 1))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT state FROM dag_run WHERE dag_id = 'churn_retrain' AND run_id = %s", (run_id,))
+            row = cur.fetchone()
+    finally:
+        conn.close()
+    return None if row is None else str(row[0])
 
 
 def _mlflow_get(base: str, path: str) -> Any:
