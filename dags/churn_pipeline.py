@@ -1,10 +1,12 @@
-"""Churn pipeline: ingest → train → promote, every hour.
+"""Churn pipeline: ingest → snapshot → features → train → evaluate → promote, every hour.
 
 Loads the raw customer-activity files that landed in the lake up to the end of the run's data
 interval (missed hours load too, in order, exactly once, so a paused or late scheduler catches up
-without `catchup`), trains a TF.js churn model on point-in-time features, records it in MLflow with
-a registered model version, and promotes that version to the ``champion`` alias when it passes the
-gate. A gate not passed marks ``promote`` as skipped, not failed, and the champion stays.
+without `catchup`), materialises the training table as of that time as an immutable snapshot,
+writes the model-ready features of the snapshot to the lake, trains a TF.js churn model on the
+snapshot, records it in MLflow with a registered model version, scores it against the champion on
+the same holdout, and promotes it to the ``champion`` alias when it passes the gate. A gate not
+passed marks ``promote`` as skipped, not failed, and the champion stays.
 
 Runner: ``DRIFTWOOD_RUNNER`` or the Variable ``driftwood_runner`` (process, docker, kubernetes).
 Notifications: the Slack connection ``driftwood_slack``. See docs/orchestration.md.
@@ -17,8 +19,7 @@ from datetime import UTC, datetime
 from airflow.sdk import dag
 from driftwood_steps import chain_steps
 
-# snapshot, features and evaluate join this list (and driftwood_steps.CHURN_STEPS) as they land.
-STEPS = ("ingest", "train", "promote")
+STEPS = ("ingest", "snapshot", "features", "train_on_snapshot", "evaluate", "promote")
 
 
 @dag(

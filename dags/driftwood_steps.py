@@ -73,14 +73,27 @@ class Step:
     memory: tuple[str, str] = ("512Mi", "1Gi")
 
 
-# The churn steps, in pipeline order. `snapshot`, `features` and `evaluate` slot in here (and in the
-# DAGs' step lists) once their commands are part of the pipeline contract.
+# The churn steps, in pipeline order; each DAG lists the ones it runs. `train_on_snapshot` is the
+# train task (task id `train`) reading the run's snapshot; `train` builds its rows from the warehouse.
 CHURN_STEPS: dict[str, Step] = {
     "ingest": Step(
         "ingest",
         # Everything before the interval's end that is not loaded yet: missed hours load too, once.
         ("--dataset", "churn", "--until", "{{ data_interval_end }}"),
         timeout=timedelta(minutes=20),
+    ),
+    # The training table as of the interval's end, immutable and content addressed; the steps after
+    # it read the newest snapshot ("latest"), which is this run's: runs never overlap.
+    "snapshot": Step(
+        "snapshot",
+        ("--dataset", "churn", "--as-of", "{{ data_interval_end }}"),
+        timeout=timedelta(minutes=20),
+    ),
+    "features": Step(
+        "features",
+        ("--dataset", "churn", "--snapshot", "latest"),
+        timeout=timedelta(minutes=30),
+        memory=("1Gi", "2Gi"),
     ),
     "train": Step(
         "train",
@@ -89,6 +102,15 @@ CHURN_STEPS: dict[str, Step] = {
         cpu=("1", "2"),
         memory=("2Gi", "4Gi"),
     ),
+    "train_on_snapshot": Step(
+        "train",
+        ("--dataset", "churn", "--snapshot", "latest"),
+        timeout=timedelta(minutes=60),
+        cpu=("1", "2"),
+        memory=("2Gi", "4Gi"),
+    ),
+    # Scores challenger and champion on the same holdout; promote applies the gate to the result.
+    "evaluate": Step("evaluate", (), timeout=timedelta(minutes=20)),
     "promote": Step("promote", ("--alias", "champion"), timeout=timedelta(minutes=10)),
 }
 

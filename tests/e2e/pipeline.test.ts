@@ -7,7 +7,8 @@ import { mlflowClient, ROOT, runCli, runProcess, tempHome, uniqueName } from '..
 
 /**
  * The whole loop with real parts: simulated files in a lake folder → the churn_pipeline DAG run by
- * `airflow dags test` (each task the real CLI in its own process) → MLflow run, registered version,
+ * `airflow dags test` (ingest, snapshot, features, train, evaluate, promote: each the real CLI in its
+ * own process) → MLflow run, registered version,
  * champion alias → the API loads the champion and answers.
  */
 describe('churn_pipeline end to end', () => {
@@ -53,7 +54,12 @@ describe('churn_pipeline end to end', () => {
 
     const ingest = JSON.parse(readFileSync(path.join(home, 'results', 'ingest.json'), 'utf8'));
     expect(ingest.loaded).toBe(ingest.objectsSeen);
+    // The snapshot is what features and training read.
+    const snapshot = JSON.parse(readFileSync(path.join(home, 'results', 'snapshot.json'), 'utf8'));
+    const features = JSON.parse(readFileSync(path.join(home, 'results', 'features.json'), 'utf8'));
+    expect(features.id).toBe(snapshot.id);
     const train = JSON.parse(readFileSync(path.join(home, 'results', 'train.json'), 'utf8'));
+    expect(train.cutoff).toBe(snapshot.manifest.cutoff);
     const promote = JSON.parse(readFileSync(path.join(home, 'results', 'promote.json'), 'utf8'));
     expect(promote).toMatchObject({ promoted: true, alias: 'champion', version: train.modelVersion });
 

@@ -64,7 +64,16 @@ def test_dags_are_tagged_documented_and_safe(dagbag: DagBag) -> None:
 
 def test_no_cycles_and_the_expected_order(dagbag: DagBag) -> None:
     pipeline = dagbag.dags["churn_pipeline"]
-    assert [t.task_id for t in pipeline.topological_sort()] == ["ingest", "train", "promote"]
+    assert [t.task_id for t in pipeline.topological_sort()] == [
+        "ingest",
+        "snapshot",
+        "features",
+        "train",
+        "evaluate",
+        "promote",
+    ]
+    train = pipeline.get_task("train")
+    assert train.bash_command.endswith("train --dataset churn --snapshot latest")
     retrain = dagbag.dags["churn_retrain"]
     assert [t.task_id for t in retrain.topological_sort()] == ["train", "promote"]
 
@@ -189,5 +198,5 @@ def test_an_unknown_runner_or_step_is_refused(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv("DRIFTWOOD_RUNNER", raising=False)
     with pytest.raises(ValueError, match="got 'lambda'"):
         driftwood_steps.configured_runner()
-    with pytest.raises(ValueError, match="steps: unknown evaluate; known: ingest, train, promote"):
-        driftwood_steps.chain_steps(["train", "evaluate"])
+    with pytest.raises(ValueError, match="steps: unknown score; known: ingest, snapshot, features, train"):
+        driftwood_steps.chain_steps(["train", "score"])
