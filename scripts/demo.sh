@@ -38,7 +38,7 @@ node tasks/dist/cli.js simulate --dataset churn --start "$START" --hours "$HOURS
   | node -e 'const r=JSON.parse(require("fs").readFileSync(0,"utf8"));console.log(`  ${r.files} files (${r.unchanged} already there), ${(r.bytes/1e6).toFixed(1)} MB`)'
 done_stage
 
-stage "running the churn_pipeline DAG (ingest → train → promote) with airflow dags test"
+stage "running the churn_pipeline DAG (ingest → snapshot → features → train → evaluate → promote) with airflow dags test"
 log="$DRIFTWOOD_HOME/demo-airflow.log"
 if ! scripts/airflow.sh dags-test churn_pipeline "$END" > "$log" 2>&1; then
   tail -40 "$log" >&2; echo "the DAG run failed; full log: $log" >&2; exit 1
@@ -46,7 +46,7 @@ fi
 # Task states as the run recorded them: the line naming a task, then its state updates.
 awk '/\[DAG TEST\] running task <TaskInstance: /{sub(/.*<TaskInstance: [a-z_]+\./,""); t=$1}
      /new_state=/{match($0,/new_state=[a-z_]+/); print "  " t ": " substr($0,RSTART+10,RLENGTH-10)}' "$log"
-for step in ingest train promote; do
+for step in ingest snapshot features train evaluate promote; do
   f="$DRIFTWOOD_HOME/results/$step.json"
   [ -f "$f" ] && echo "  $step result: $(tr -d '\n ' < "$f" | cut -c1-150)…"
 done

@@ -20,6 +20,7 @@ import { runSimulate } from '../../tasks/src/simulate/index.js';
 import { type ContractSource, readContractSource } from '../../tasks/src/train/contract.js';
 import { runTrain, type TrainResult } from '../../tasks/src/train/index.js';
 import { mlflowClient, silentLog, tempHome, uniqueName } from '../support/env.js';
+import { registerTestModel } from '../support/serving-model.js';
 
 /** A port of this suite's own range, for the fault-injecting proxy in front of MLflow. */
 const PROXY_PORT = 7510;
@@ -263,6 +264,30 @@ describe('training run, registry and promotion against a live MLflow server', ()
     expect(versionAt(trail, 'champion', before - 1)).toBe(first.modelVersion);
     expect(versionAt(trail, 'champion', promotedAt)).toBe(second.modelVersion);
     expect(versionAt(trail, 'champion', Date.now())).toBe(first.modelVersion);
+  });
+
+  it('judges the candidate on its own when the champion can no longer be loaded', async () => {
+    // A champion whose files this code cannot load (say, from before an upgrade) must not block
+    // every later candidate: evaluate says why it could not compare, and the gate uses the floor.
+    const broken = await registerTestModel(mlflow, {
+      modelName,
+      experiment: uniqueName('exp-broken'),
+      seed: 61,
+      broken: 'corrupt',
+      alias: 'champion',
+    });
+    const e = await runEvaluate(
+      { modelName, championAlias: 'champion', bootstrap: DEFAULT_BOOTSTRAP },
+      { mlflow, log: silentLog },
+    );
+    expect(e.champion).toBeNull();
+    expect(e.comparison).toBeNull();
+    expect(e.championUnusable).toMatchObject({
+      version: broken.version,
+      reason: expect.stringMatching(/model.json/),
+    });
+    expect(e.candidate.version).toBe(second.modelVersion);
+    await mlflow.setAlias(modelName, 'champion', first.modelVersion);
   });
 
   it('ten concurrent registrations give ten distinct READY versions', async () => {

@@ -1,4 +1,4 @@
-import { DriftwoodError } from '../errors.js';
+import { DriftwoodError, isDriftwoodError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MlflowClient } from '../mlflow/client.js';
 import type { ModelVersion } from '../mlflow/types.js';
@@ -34,6 +34,11 @@ export interface Evaluation {
   champion: ModelScore | null;
   /** candidate − champion ROC AUC with its bootstrap interval; null without a champion. */
   comparison: PairedDifference | null;
+  /**
+   * A champion this code can no longer load (for example a transform format from before an
+   * upgrade): it cannot be compared, so the gate judges the candidate on its own, and says so.
+   */
+  championUnusable: { version: string; reason: string } | null;
   behaviour: BehaviourCheck[];
 }
 
@@ -111,7 +116,19 @@ export async function runEvaluate(
   try {
     const behaviour = churnBehaviourChecks(rows, candidate.model.score, candidate.s.threshold);
     let champion: Awaited<ReturnType<typeof score>> | undefined;
-    if (championMv && championMv.version !== candidateMv.version) champion = await score(championMv);
+    let championUnusable: Evaluation['championUnusable'] = null;
+    if (championMv && championMv.version !== candidateMv.version) {
+      try {
+        champion = await score(championMv);
+      } catch (err) {
+        if (!isDriftwoodError(err, 'MODEL_INVALID')) throw err;
+        championUnusable = { version: championMv.version, reason: err.message };
+        deps.log.warn(
+          championUnusable,
+          'evaluate: the champion cannot be loaded; the candidate is judged on its own',
+        );
+      }
+    }
     const comparison = champion
       ? pairedBootstrapAuc(candidate.scores, champion.scores, labels, options.bootstrap)
       : null;
@@ -127,6 +144,7 @@ export async function runEvaluate(
       candidate: candidate.s,
       champion: champion?.s ?? (championMv?.version === candidateMv.version ? candidate.s : null),
       comparison,
+      championUnusable,
       behaviour,
     };
     deps.log.info(
