@@ -78,7 +78,8 @@ export async function runPromote(options: PromoteOptions, deps: PromoteDeps): Pr
   );
   const decision = decidePromotion(toEvidence(evaluation), options.policy);
   const version = evaluation.candidate.version;
-  const previous = evaluation.champion?.version ?? null;
+  // The version that held the alias, even when it could not be loaded for comparison.
+  const previous = evaluation.champion?.version ?? evaluation.championUnusable?.version ?? null;
   const result: PromoteResult = {
     modelName: options.modelName,
     alias: options.alias,
