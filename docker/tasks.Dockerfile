@@ -39,6 +39,8 @@ COPY --from=build --chown=root:root /src/tasks/package.json tasks/
 COPY --from=build --chown=root:root /src/tasks/dist/ tasks/dist/
 COPY --from=build --chown=root:root /src/serving/package.json serving/
 COPY --from=build --chown=root:root /src/serving/dist/ serving/dist/
+# Ingest, snapshot and train read the dataset contracts (DRIFTWOOD_CONTRACTS_DIR, /app/contracts).
+COPY --chown=root:root contracts/ contracts/
 # The code is root-owned and read-only to the process; only DRIFTWOOD_HOME is writable.
 RUN mkdir -p /var/lib/driftwood && chown 1000:1000 /var/lib/driftwood
 USER 1000:1000
