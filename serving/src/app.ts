@@ -10,9 +10,11 @@ import type { CredentialStore } from './auth/credentials.js';
 import type { JwtOptions } from './auth/jwt.js';
 import { errorHandler } from './errors.js';
 import { authPlugin } from './plugins/auth.js';
+import { dashboardPlugin } from './plugins/dashboard.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { type ModelLoader, modelRegistryPlugin } from './plugins/model-registry.js';
 import { predictionLogPlugin } from './plugins/prediction-log.js';
+import { adminRoutes } from './routes/admin.js';
 import { featureRoutes } from './routes/features.js';
 import { healthRoutes } from './routes/health.js';
 import { hookRoutes } from './routes/hooks.js';
@@ -67,6 +69,8 @@ export interface AppOptions {
   /** Replaces the MLflow model loader (the benchmark uses it to force the TF.js path). */
   loader?: ModelLoader;
   defaultMetrics?: boolean;
+  /** The dashboard's build served under `/ui` (dashboard/dist by default). */
+  dashboardRoot?: string;
 }
 
 /**
@@ -137,6 +141,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(predictRoutes, { prefix: '/v1', maxBatchRows: options.maxBatchRows ?? 100, ...routing });
   await app.register(modelRoutes, { prefix: '/v1', ...routing });
   await app.register(featureRoutes, { prefix: '/v1' });
+  await app.register(adminRoutes, {
+    prefix: '/v1',
+    mlflow: options.mlflow,
+    modelName: options.modelName,
+    alias: options.alias,
+    predictionLogDir: options.predictionLog?.dir,
+  });
+  await app.register(dashboardPlugin, { root: options.dashboardRoot });
   if (options.airflow) await app.register(trainRoutes, { prefix: '/v1', airflow: options.airflow });
   if (options.webhookSecret)
     await app.register(hookRoutes, {

@@ -1,0 +1,142 @@
+/** The API client: every call carries the signed-in user's Basic credentials; nothing is cached. */
+
+const KEY = 'driftwood.auth';
+
+export interface Session {
+  user: string;
+  roles: string[];
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function credentials(): string | null {
+  return sessionStorage.getItem(KEY);
+}
+
+export function signOut(): void {
+  sessionStorage.removeItem(KEY);
+}
+
+export async function request<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  const auth = credentials();
+  if (auth) headers.authorization = `Basic ${auth}`;
+  if (init.body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(path, {
+    method: init.method ?? 'GET',
+    headers,
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    // The Authorization header is set by hand: 'omit' keeps the browser's own Basic prompt away on a 401.
+    credentials: 'omit',
+    signal: AbortSignal.timeout(30_000),
+  });
+  const text = await res.text();
+  if (!res.ok) {
+    let code = `http_${res.status}`;
+    let message = res.statusText || `HTTP ${res.status}`;
+    try {
+      const body = JSON.parse(text) as { error?: string; message?: string };
+      code = body.error ?? code;
+      message = body.message ?? message;
+    } catch {
+      // Not JSON (a proxy's page): keep the status line.
+    }
+    throw new ApiError(res.status, code, message);
+  }
+  return (res.headers.get('content-type') ?? '').includes('json') ? (JSON.parse(text) as T) : (text as T);
+}
+
+/** Checks the credentials against the API and keeps them for this tab only (sessionStorage). */
+export async function signIn(user: string, password: string): Promise<Session> {
+  const token = btoa(unescape(encodeURIComponent(`${user}:${password}`)));
+  sessionStorage.setItem(KEY, token);
+  try {
+    return await request<Session>('/v1/whoami');
+  } catch (err) {
+    signOut();
+    throw err;
+  }
+}
+
+export const whoami = () => request<Session>('/v1/whoami');
+
+export interface ModelRef {
+  name: string;
+  version: string;
+  alias: string;
+}
+
+export interface Inputs {
+  model: ModelRef;
+  numeric: { name: string; median: number; mean: number; std: number }[];
+  categorical: { name: string; values: string[]; default: string }[];
+}
+
+export interface Prediction {
+  probability: number;
+  label: number;
+  model: ModelRef;
+}
+
+export interface Explanation {
+  probability: number;
+  method: string;
+  contributions: { feature: string; value: unknown; baseline: unknown; contribution: number }[];
+}
+
+export interface VersionRow {
+  version: string;
+  status: string;
+  created: string | null;
+  aliases: string[];
+  runId: string | null;
+  metrics: Record<string, number>;
+  tags: Record<string, string>;
+}
+
+export interface AliasEvent {
+  at: string;
+  alias: string;
+  version: string;
+  previous: string | null;
+  action: string;
+  by: string;
+  reason: string;
+}
+
+export interface Models {
+  name: string;
+  servedAlias: string;
+  aliases: Record<string, string>;
+  versions: VersionRow[];
+  history: AliasEvent[];
+}
+
+/**
+ * An authenticated image as a data: URL (an <img> cannot send the Authorization header, and the
+ * API's content security policy allows data: images but not blob:); null when the API has none.
+ */
+export async function image(path: string): Promise<string | null> {
+  const auth = credentials();
+  const res = await fetch(path, {
+    headers: auth ? { authorization: `Basic ${auth}` } : {},
+    credentials: 'omit',
+    signal: AbortSignal.timeout(30_000),
+  });
+  if (!res.ok) return null;
+  const blob = await res.blob();
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result));
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
+}
