@@ -29,11 +29,12 @@ system-deps: ## Debian packages the suites use (docker-compose, prometheus, aler
 
 build: node_modules/.stamp ## compile the TypeScript workspaces
 	npx tsc -b tasks serving
+	npx vite build --config dashboard/vite.config.ts
 
 lint: install ## biome, tsc, ruff
-	npx biome check tasks/src serving/src tests bench
-	$(VENVS)/airflow/bin/ruff check dags monitoring tests/python
-	$(VENVS)/airflow/bin/ruff format --check dags monitoring tests/python
+	npx biome check tasks/src serving/src dashboard tests bench
+	$(VENVS)/airflow/bin/ruff check dags monitoring tests/python tests/monitoring bench
+	$(VENVS)/airflow/bin/ruff format --check dags monitoring tests/python tests/monitoring bench
 
 demo: install ## the whole loop on embedded defaults (ONCE=1 to exit after the sample prediction)
 	ONCE=$(ONCE) scripts/demo.sh
@@ -41,11 +42,42 @@ demo: install ## the whole loop on embedded defaults (ONCE=1 to exit after the s
 test: install ## every suite: TypeScript (vitest) and Python (pytest), with the services they need
 	scripts/test.sh
 
+bench-features: install $(VENVS)/bench/.stamp ## feature build + transform vs pandas/scikit-learn (BENCH_CUSTOMERS, BENCH_EVENTS)
+	npx tsc -p bench/features
+	node --max-old-space-size=12000 .driftwood/bench-build/features/run.js
+
+bench-drift: install ## drift job time and peak RSS, 100k x 100k rows x 30 features (docs/monitoring.md)
+	$(VENVS)/evidently/bin/python bench/monitoring/drift_bench.py
+
+bench-serving: install ## our API vs `mlflow models serve` vs a constant route (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONCURRENCY)
+	npx tsc -p bench/serving
+	node .driftwood/bench-build/serving/run.js
+
+bench-train: install $(VENVS)/bench/.stamp ## TF.js models vs scikit-learn, log-batch vs one request per point (needs MLflow at MLFLOW_TRACKING_URI)
+	npx tsc -b tasks && npx tsc -p bench/train
+	node .driftwood/bench-build/train/run.js
+
 lock: ## re-resolve the Python lock files from requirements/*.in
-	for n in airflow mlflow evidently tools; do uv pip compile --python-version 3.11 --quiet requirements/$$n.in -o requirements/$$n.lock; done
+	for n in airflow mlflow evidently tools bench; do uv pip compile --python-version 3.11 --quiet requirements/$$n.in -o requirements/$$n.lock; done
+
+airflow-up: install ## Airflow as a service: API server + UI, scheduler (LocalExecutor), DAG processor; prints the login
+	scripts/airflow-service.sh start
+
+airflow-down: ## stop the Airflow service processes
+	scripts/airflow-service.sh stop
+
+.PHONY: airflow-up airflow-down
+
+up: install ## the full local stack as processes: MLflow, Airflow (UI, scheduler, DAG processor), the API; prints URLs and login
+	scripts/up.sh
+
+down: ## stop what `make up` started
+	scripts/down.sh
+
+.PHONY: up down
 
 clean: ## stop services and remove build output and local state
 	-scripts/mlflow.sh stop
 	rm -rf tasks/dist serving/dist *.tsbuildinfo tasks/*.tsbuildinfo serving/*.tsbuildinfo .driftwood
 
-.PHONY: help install system-deps build lint demo test lock clean
+.PHONY: help install system-deps build lint demo test bench-features bench-drift bench-serving bench-train lock clean

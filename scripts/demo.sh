@@ -67,7 +67,8 @@ done_stage
 echo
 echo "Driftwood is up (took $(( $(date +%s) - t_all ))s):"
 echo "  MLflow UI      $MLFLOW_TRACKING_URI   (experiment ${DRIFTWOOD_EXPERIMENT:-driftwood-churn}, model ${DRIFTWOOD_MODEL_NAME:-churn})"
-echo "  API            $API/v1/predict   (ready: $API/health/ready)"
+echo "  API            $API/v1/predict   (ready: $API/health/ready, OpenAPI: $API/docs)"
+echo "  Dashboard      $API/ui/"
 echo "  Airflow log    $log"
 if [ "${ONCE:-}" = "1" ]; then exit 0; fi
 echo "Press Ctrl-C to stop."

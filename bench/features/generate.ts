@@ -1,12 +1,19 @@
-import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
 import { Rng, type Warehouse } from '@driftwood/tasks';
-
 
 const DAY = 86_400_000;
 const PLANS = ['basic', 'standard', 'premium'] as const;
 const REGIONS = ['north', 'south', 'east', 'west'] as const;
-const TYPES = ['session', 'session', 'session', 'session', 'purchase', 'support_ticket', 'payment_failure'] as const;
+const TYPES = [
+  'session',
+  'session',
+  'session',
+  'session',
+  'purchase',
+  'support_ticket',
+  'payment_failure',
+] as const;
 
 export interface BenchData {
   customers: number;
@@ -44,7 +51,8 @@ export async function generate(db: Warehouse, dir: string, data: BenchData, seed
       const customer = `C${rng.int(0, data.customers)}`;
       const at = data.cutoff - rng.int(-5 * DAY, 120 * DAY);
       const type = rng.pick(TYPES);
-      const value = type === 'session' ? Math.round(rng.next() * 600) / 10 : Math.round(rng.next() * 5000) / 100;
+      const value =
+        type === 'session' ? Math.round(rng.next() * 600) / 10 : Math.round(rng.next() * 5000) / 100;
       yield [i + 1, customer, at, type, value] as const;
     }
   };

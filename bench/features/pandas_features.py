@@ -51,7 +51,11 @@ def build(customers: pd.DataFrame, events: pd.DataFrame, cutoff: int) -> pd.Data
     frame = pd.DataFrame(cols)
     frame["customer_id"] = ev.customer_id.to_numpy()
     agg = frame.groupby("customer_id", sort=False).agg(
-        {**{c: "sum" for c in cols if not c.startswith("last_")}, "last_session_at": "max", "last_purchase_at": "max"}
+        {
+            **{c: "sum" for c in cols if not c.startswith("last_")},
+            "last_session_at": "max",
+            "last_purchase_at": "max",
+        }
     )
     active = customers[customers.signup_at < cutoff].set_index("customer_id")
     out = active.join(agg, how="left")
@@ -83,7 +87,11 @@ def main() -> None:
     build_s = time.perf_counter() - t0
     transformer = ColumnTransformer(
         [
-            ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()), NUMERIC),
+            (
+                "num",
+                make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()),
+                NUMERIC,
+            ),
             (
                 "cat",
                 make_pipeline(

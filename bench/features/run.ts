@@ -77,12 +77,16 @@ if (matrix.length !== rows.length * state.outputs.length) throw new Error('matri
 await db.destroy();
 
 const python = path.join(root, '.venvs', 'bench', 'bin', 'python');
-const res = spawnSync(python, [path.join(root, 'bench', 'features', 'pandas_features.py'), dir, String(cutoff)], {
-  cwd: root,
-  encoding: 'utf8',
-  stdio: ['ignore', 'pipe', 'inherit'],
-  env: { ...process.env },
-});
+const res = spawnSync(
+  python,
+  [path.join(root, 'bench', 'features', 'pandas_features.py'), dir, String(cutoff)],
+  {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env },
+  },
+);
 if (res.status !== 0) throw new Error(`pandas baseline failed (exit ${res.status})`);
 const theirs = JSON.parse(res.stdout) as typeof ours;
 
@@ -98,6 +102,8 @@ for (const [label, key] of [
 ] as const) {
   console.log(`${label.padEnd(34)}${fmt(ours[key])}${fmt(theirs[key]).padStart(16)}`);
 }
-console.log(`${'rows × columns'.padEnd(34)}${`${ours.rows}×${ours.columns}`.padStart(11)}${`${theirs.rows}×${theirs.columns}`.padStart(16)}`);
+console.log(
+  `${'rows × columns'.padEnd(34)}${`${ours.rows}×${ours.columns}`.padStart(11)}${`${theirs.rows}×${theirs.columns}`.padStart(16)}`,
+);
 console.log(`${'peak RSS'.padEnd(34)}${`${ours.rssMb} MB`.padStart(11)}${`${theirs.rssMb} MB`.padStart(16)}`);
 console.log(`${'throughput'.padEnd(34)}${rate(ours)} vs ${rate(theirs)}`);
