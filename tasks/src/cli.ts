@@ -6,6 +6,7 @@ import { type Config, environmentWithDotenv, loadConfig } from './config.js';
 import { DriftwoodError, EXIT_OK, EXIT_RETRYABLE, EXIT_USAGE, isDriftwoodError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { MODEL_FLAGS, POLICY_FLAGS } from './train/cli-options.js';
+import type { Warehouse } from './warehouse/db.js';
 
 const USAGE = `driftwood <command> [options]
 
@@ -49,6 +50,32 @@ interface Context {
   config: Config;
   log: Logger;
   values: Values;
+}
+
+/** Opens the warehouse for one step and closes it whatever the step does. */
+async function withWarehouse<T>(config: Config, step: (db: Warehouse) => Promise<T>): Promise<T> {
+  const { openWarehouse } = await import('./warehouse/db.js');
+  const db = await openWarehouse(config.warehouseUrl);
+  try {
+    return await step(db);
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** What train and tune record a run with: MLflow, the source identity and the dataset contract. */
+async function trainingDeps(config: Config, log: Logger, db: Warehouse, dataset: string) {
+  const { MlflowClient } = await import('./mlflow/client.js');
+  const { gitCommit, currentUser, packageVersions } = await import('./source.js');
+  const { readContractSource } = await import('./train/contract.js');
+  return {
+    db,
+    mlflow: new MlflowClient(config.mlflow.trackingUri, config.http),
+    log,
+    now: Date.now,
+    source: { commit: gitCommit(), user: currentUser(), packages: packageVersions() },
+    contract: await readContractSource(dataset),
+  };
 }
 
 /** The snapshot `--snapshot <id|latest>` names: its manifest and rows, read from the lake. */
@@ -102,11 +129,9 @@ const COMMANDS: Record<
     run: async ({ config, log, values }) => {
       const { runIngest, killAt } = await import('./ingest/index.js');
       const { openObjectStore } = await import('./lake/object-store.js');
-      const { openWarehouse } = await import('./warehouse/db.js');
       const { parseInterval, parseTime } = await import('./time.js');
-      const db = await openWarehouse(config.warehouseUrl);
-      try {
-        return await runIngest(
+      return withWarehouse(config, async (db) =>
+        runIngest(
           {
             dataset: str(values, 'dataset', 'churn'),
             ...(typeof values.interval === 'string' ? { interval: parseInterval(values.interval) } : {}),
@@ -123,10 +148,8 @@ const COMMANDS: Record<
             ...killAt(process.env.DRIFTWOOD_INGEST_KILL_AT),
           },
           { lake: openObjectStore(config.lakeUri, config.s3), db, log, http: config.http },
-        );
-      } finally {
-        await db.destroy();
-      }
+        ),
+      );
     },
   },
   snapshot: {
@@ -144,12 +167,10 @@ const COMMANDS: Record<
       const dataset = str(values, 'dataset', 'churn');
       if (values.list === true) return { dataset, snapshots: await listSnapshots(lake, dataset) };
       if (typeof values.show === 'string') return readManifest(lake, dataset, values.show);
-      const { openWarehouse } = await import('./warehouse/db.js');
       const { parseTime } = await import('./time.js');
       const { gitCommit } = await import('./source.js');
-      const db = await openWarehouse(config.warehouseUrl);
-      try {
-        return await runSnapshot(
+      return withWarehouse(config, async (db) =>
+        runSnapshot(
           {
             dataset,
             asOf: parseTime(str(values, 'as-of'), '--as-of'),
@@ -158,10 +179,8 @@ const COMMANDS: Record<
             ...(config.contractsDir ? { contractsDir: config.contractsDir } : {}),
           },
           { db, lake, log, commit: gitCommit() ?? null, now: Date.now },
-        );
-      } finally {
-        await db.destroy();
-      }
+        ),
+      );
     },
   },
   features: {
@@ -175,11 +194,9 @@ const COMMANDS: Record<
     run: async ({ config, log, values }) => {
       const { runFeatures } = await import('./features/index.js');
       const { openObjectStore } = await import('./lake/object-store.js');
-      const { openWarehouse } = await import('./warehouse/db.js');
       const { parseTime } = await import('./time.js');
-      const db = await openWarehouse(config.warehouseUrl);
-      try {
-        return await runFeatures(
+      return withWarehouse(config, async (db) =>
+        runFeatures(
           {
             dataset: str(values, 'dataset', 'churn'),
             ...(typeof values.snapshot === 'string'
@@ -196,10 +213,8 @@ const COMMANDS: Record<
             sampleRows: 20,
           },
           { db, lake: openObjectStore(config.lakeUri, config.s3), log },
-        );
-      } finally {
-        await db.destroy();
-      }
+        ),
+      );
     },
   },
   train: {
@@ -212,15 +227,10 @@ const COMMANDS: Record<
     },
     run: async ({ config, log, values }) => {
       const { runTrain } = await import('./train/index.js');
-      const { readContractSource } = await import('./train/contract.js');
       const { modelParamsFromFlags } = await import('./train/cli-options.js');
-      const { openWarehouse } = await import('./warehouse/db.js');
-      const { MlflowClient } = await import('./mlflow/client.js');
       const { parseTime } = await import('./time.js');
-      const { gitCommit, currentUser, packageVersions } = await import('./source.js');
-      const db = await openWarehouse(config.warehouseUrl);
-      try {
-        return await runTrain(
+      return withWarehouse(config, async (db) =>
+        runTrain(
           {
             dataset: str(values, 'dataset', 'churn'),
             experiment: config.mlflow.experiment,
@@ -235,18 +245,9 @@ const COMMANDS: Record<
             holdoutFraction: 0.2,
             validationFraction: 0.15,
           },
-          {
-            db,
-            mlflow: new MlflowClient(config.mlflow.trackingUri, config.http),
-            log,
-            now: Date.now,
-            source: { commit: gitCommit(), user: currentUser(), packages: packageVersions() },
-            contract: await readContractSource(str(values, 'dataset', 'churn')),
-          },
-        );
-      } finally {
-        await db.destroy();
-      }
+          await trainingDeps(config, log, db, str(values, 'dataset', 'churn')),
+        ),
+      );
     },
   },
   promote: {
@@ -339,18 +340,13 @@ const COMMANDS: Record<
     },
     run: async ({ config, log, values }) => {
       const { runTune } = await import('./tune/index.js');
-      const { readContractSource } = await import('./train/contract.js');
       const { modelParamsFromFlags, searchSpaceFromFlag } = await import('./train/cli-options.js');
-      const { openWarehouse } = await import('./warehouse/db.js');
-      const { MlflowClient } = await import('./mlflow/client.js');
       const { parseTime } = await import('./time.js');
-      const { gitCommit, currentUser, packageVersions } = await import('./source.js');
       const strategy = str(values, 'strategy', 'grid');
       if (strategy !== 'grid' && strategy !== 'random')
         throw new DriftwoodError('USAGE', `--strategy: expected grid or random, got '${strategy}'`);
-      const db = await openWarehouse(config.warehouseUrl);
-      try {
-        return await runTune(
+      return withWarehouse(config, async (db) =>
+        runTune(
           {
             dataset: str(values, 'dataset', 'churn'),
             experiment: config.mlflow.experiment,
@@ -368,18 +364,9 @@ const COMMANDS: Record<
             maxTrials: int(values, 'max-trials', 8),
             searchSeed: int(values, 'search-seed', 1),
           },
-          {
-            db,
-            mlflow: new MlflowClient(config.mlflow.trackingUri, config.http),
-            log,
-            now: Date.now,
-            source: { commit: gitCommit(), user: currentUser(), packages: packageVersions() },
-            contract: await readContractSource(str(values, 'dataset', 'churn')),
-          },
-        );
-      } finally {
-        await db.destroy();
-      }
+          await trainingDeps(config, log, db, str(values, 'dataset', 'churn')),
+        ),
+      );
     },
   },
   forget: {
@@ -387,11 +374,9 @@ const COMMANDS: Record<
     run: async ({ config, log, values }) => {
       const { runForget } = await import('./forget/index.js');
       const { openObjectStore } = await import('./lake/object-store.js');
-      const { openWarehouse } = await import('./warehouse/db.js');
       const customerId = str(values, 'customer');
-      const db = await openWarehouse(config.warehouseUrl);
-      try {
-        return await runForget(
+      return withWarehouse(config, async (db) =>
+        runForget(
           {
             customerId,
             dataset: str(values, 'dataset', 'churn'),
@@ -400,10 +385,8 @@ const COMMANDS: Record<
             predictionsDir: path.join(config.home, 'predictions'),
           },
           { lake: openObjectStore(config.lakeUri, config.s3), db, log },
-        );
-      } finally {
-        await db.destroy();
-      }
+        ),
+      );
     },
   },
   serve: {

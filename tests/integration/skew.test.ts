@@ -10,7 +10,7 @@ import {
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApp } from '../../serving/src/app.js';
-import { mlflowClient, runCli, tempHome, uniqueName } from '../support/env.js';
+import { landAndIngest, mlflowClient, runCli, tempHome, uniqueName } from '../support/env.js';
 
 /**
  * No train/serve skew: for 1,000 customers, the vector the running API computes from their raw
@@ -33,27 +33,9 @@ describe('train/serve skew', () => {
       DRIFTWOOD_PII_KEY: 'skew-key-0123456789abcdef',
       LOG_LEVEL: 'warn',
     };
-    const steps = [
-      [
-        'simulate',
-        '--dataset',
-        'churn',
-        '--start',
-        '2026-11-01T00:00Z',
-        '--hours',
-        '120',
-        '--seed',
-        '11',
-        '--customers',
-        '1300',
-      ],
-      ['ingest', '--dataset', 'churn', '--until', '2026-11-06T00:00Z'],
-      ['train', '--dataset', 'churn'],
-    ];
-    for (const args of steps) {
-      const r = await runCli(args, env);
-      expect(r.code, r.stderr).toBe(0);
-    }
+    await landAndIngest(env, { hours: 120, seed: 11, customers: 1300 });
+    const r = await runCli(['train', '--dataset', 'churn'], env);
+    expect(r.code, r.stderr).toBe(0);
     train = JSON.parse(readFileSync(path.join(home, 'results', 'train.json'), 'utf8'));
     db = await openWarehouse(`sqlite://${path.join(home, 'warehouse.db')}`);
     app = await buildApp({ mlflow: mlflowClient(inject('mlflowUri')), modelName, alias: 'challenger' });

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { mlflowClient, runCli, tempHome, uniqueName } from '../support/env.js';
+import { landAndIngest, mlflowClient, runCli, tempHome, uniqueName } from '../support/env.js';
 
 /**
  * Training and features read a data snapshot: `train --snapshot <id> --seed S` twice gives the same
@@ -27,20 +27,7 @@ describe('training from a snapshot', () => {
   };
 
   beforeAll(async () => {
-    await cli([
-      'simulate',
-      '--dataset',
-      'churn',
-      '--start',
-      '2026-11-01T00:00Z',
-      '--hours',
-      '120',
-      '--seed',
-      '3',
-      '--customers',
-      '450',
-    ]);
-    await cli(['ingest', '--dataset', 'churn', '--until', '2026-11-06T00:00Z']);
+    await landAndIngest(env, { hours: 120, seed: 3, customers: 450 });
     snapshotId = (await cli(['snapshot', '--dataset', 'churn', '--as-of', '2026-11-06T00:00Z'])).id;
   });
 

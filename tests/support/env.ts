@@ -57,3 +57,24 @@ export function runProcess(
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
 }
+
+/**
+ * Lands simulated churn data from 2026-11-01 in a home's lake and ingests it with the built CLI,
+ * as the hourly pipeline would; fails the test with the CLI's own message if a step fails.
+ */
+export async function landAndIngest(
+  env: Record<string, string>,
+  data: { hours: number; seed: number; customers: number },
+): Promise<void> {
+  const start = Date.parse('2026-11-01T00:00:00Z');
+  const until = new Date(start + data.hours * 3_600_000).toISOString();
+  const steps = [
+    ['simulate', '--dataset', 'churn', '--start', '2026-11-01T00:00Z', '--hours', String(data.hours)],
+    ['ingest', '--dataset', 'churn', '--until', until],
+  ];
+  steps[0]?.push('--seed', String(data.seed), '--customers', String(data.customers));
+  for (const args of steps) {
+    const r = await runCli(args, env);
+    if (r.code !== 0) throw new Error(`driftwood ${args[0]} exited ${r.code}: ${r.stderr}`);
+  }
+}
