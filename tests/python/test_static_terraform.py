@@ -48,7 +48,9 @@ def parsed() -> dict[str, dict]:
     files = hcl_files()
     assert len(files) >= 10, f"expected the modules and environments, found {len(files)} HCL files"
     r = subprocess.run([tool("python"), "-c", PARSE, *map(str, files)], capture_output=True, text=True)
-    assert r.returncode == 0, f"the HCL parser (python-hcl2 in .venvs/tools) did not run: {r.stderr}"
+    assert r.returncode == 0, (
+        f"the HCL parser (bc-python-hcl2, from checkov, in .venvs/tools) did not run: {r.stderr}"
+    )
     return {str(Path(k).relative_to(TF)): v for k, v in json.loads(r.stdout).items()}
 
 
