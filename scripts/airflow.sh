@@ -23,7 +23,7 @@ ensure_db() {
       [ -f "$AIRFLOW_HOME/.migrated" ] && return 0
       if [ -f "$template" ] && [ ! -f "$db" ]; then cp "$template" "$db"; fi
       "$AIRFLOW" db migrate > "$AIRFLOW_HOME/migrate.log" 2>&1 || { tail -20 "$AIRFLOW_HOME/migrate.log" >&2; return 1; }
-      [ -f "$template" ] || python3 -c "import sqlite3,sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))" "$db" "$template"
+      [ -f "$template" ] || sqlite_copy "$db" "$template"
       touch "$AIRFLOW_HOME/.migrated"
       ;;
     *) "$AIRFLOW" db migrate > "$AIRFLOW_HOME/migrate.log" 2>&1 || { tail -20 "$AIRFLOW_HOME/migrate.log" >&2; return 1; } ;;

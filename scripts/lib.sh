@@ -40,3 +40,8 @@ stop_pid() {
   fi
   rm -f "$f"
 }
+
+# sqlite_copy SRC DEST: a consistent copy of a live SQLite database (the migrated templates).
+sqlite_copy() {
+  python3 -c "import sqlite3,sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))" "$1" "$2"
+}

@@ -34,7 +34,7 @@ case "$cmd" in
       tail -20 "$dir/server.log" >&2; exit 1
     fi
     if [ "$fresh" = 1 ]; then
-      python3 -c "import sqlite3,sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))" "$dir/mlflow.db" "$template.tmp" \
+      sqlite_copy "$dir/mlflow.db" "$template.tmp" \
         && mv "$template.tmp" "$template"
     fi
     echo "MLflow running on http://127.0.0.1:$port (logs: $dir/server.log)"

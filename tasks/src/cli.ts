@@ -200,9 +200,7 @@ const COMMANDS: Record<
           {
             dataset: str(values, 'dataset', 'churn'),
             ...(typeof values.snapshot === 'string'
-              ? await snapshotFrom(config, str(values, 'dataset', 'churn'), values.snapshot).then((s) => ({
-                  snapshot: { id: s.manifest.id, cutoff: Date.parse(s.manifest.cutoff), rows: s.rows },
-                }))
+              ? { snapshot: await snapshotFrom(config, str(values, 'dataset', 'churn'), values.snapshot) }
               : {}),
             ...(typeof values.cutoff === 'string' ? { cutoff: parseTime(values.cutoff, '--cutoff') } : {}),
             horizonHours: int(values, 'horizon-hours', 48),

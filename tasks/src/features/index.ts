@@ -4,16 +4,10 @@ import { toCsv } from '../csv.js';
 import { DriftwoodError } from '../errors.js';
 import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
-import { splitOf } from '../train/split.js';
+import type { SnapshotRows } from '../snapshot/index.js';
 import type { Warehouse } from '../warehouse/db.js';
-import {
-  buildChurnRows,
-  CHURN_CATEGORICAL,
-  CHURN_NUMERIC,
-  defaultCutoff,
-  type LabelledRow,
-} from './churn-builder.js';
-import { fitTransform, type TransformOptions, transformRows } from './transform.js';
+import { loadChurnRows, splitAndFit } from './training-rows.js';
+import { type TransformOptions, transformRows } from './transform.js';
 
 export interface FeaturesOptions {
   dataset: string;
@@ -21,7 +15,7 @@ export interface FeaturesOptions {
    * The data snapshot the features come from (its id names the output folder); without one the rows
    * are built from the warehouse and a digest of them names the folder.
    */
-  snapshot?: { id: string; cutoff: number; rows: LabelledRow[] };
+  snapshot?: SnapshotRows;
   cutoff?: number;
   horizonHours: number;
   labelDelayHours: number;
@@ -58,26 +52,13 @@ export async function runFeatures(
 ): Promise<FeaturesResult> {
   if (options.dataset !== 'churn')
     throw new DriftwoodError('USAGE', `--dataset: features are built for 'churn', got '${options.dataset}'`);
-  const cutoff =
-    options.snapshot?.cutoff ??
-    options.cutoff ??
-    (await defaultCutoff(deps.db, options.horizonHours, options.labelDelayHours));
-  if (cutoff === undefined)
-    throw new DriftwoodError('DATA_MISSING', "no events in the warehouse: run 'driftwood ingest' first");
-  const rows = options.snapshot?.rows ?? (await buildChurnRows(deps.db, cutoff, options.horizonHours));
+  const { cutoff, rows } = await loadChurnRows(deps.db, options);
   if (rows.length === 0)
     throw new DriftwoodError('DATA_MISSING', `no customers as of ${new Date(cutoff).toISOString()}`);
   deps.log.info({ rows: rows.length, cutoff: new Date(cutoff).toISOString() }, 'features: rows built');
 
   const fractions = { holdout: options.holdoutFraction, validation: options.validationFraction };
-  const split = rows.map((r) => splitOf(r.customerId, options.seed, fractions));
-  const train = rows.filter((_, i) => split[i] === 'train').map((r) => r.features);
-  if (train.length === 0) throw new DriftwoodError('DATA_MISSING', 'the training split is empty');
-  const state = fitTransform(
-    train,
-    { numeric: CHURN_NUMERIC, categorical: CHURN_CATEGORICAL },
-    options.transform,
-  );
+  const { split, state } = splitAndFit(rows, options.seed, fractions, options.transform);
   const matrix = transformRows(
     state,
     rows.map((r) => r.features),
@@ -85,7 +66,7 @@ export async function runFeatures(
   const width = state.outputs.length;
 
   const id =
-    options.snapshot?.id ??
+    options.snapshot?.manifest.id ??
     createHash('sha256')
       .update(JSON.stringify([cutoff, options.horizonHours, rows]))
       .digest('hex')
@@ -130,7 +111,7 @@ export async function runFeatures(
     format: 'driftwood.features/v1',
     dataset: options.dataset,
     id,
-    snapshot: options.snapshot?.id ?? null,
+    snapshot: options.snapshot?.manifest.id ?? null,
     cutoff: new Date(cutoff).toISOString(),
     horizonHours: options.horizonHours,
     seed: options.seed,

@@ -53,6 +53,13 @@ export interface SnapshotManifest {
   createdAt: string;
 }
 
+/** A snapshot's manifest and rows, and the lake it lives in (for the run's dataset input). */
+export interface SnapshotRows {
+  manifest: SnapshotManifest;
+  rows: LabelledRow[];
+  lakeUri: string;
+}
+
 export interface SnapshotResult {
   id: string;
   created: boolean;

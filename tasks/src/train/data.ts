@@ -1,17 +1,11 @@
 import { createHash } from 'node:crypto';
 import { DriftwoodError } from '../errors.js';
-import {
-  buildChurnRows,
-  CHURN_CATEGORICAL,
-  CHURN_NUMERIC,
-  defaultCutoff,
-  type LabelledRow,
-} from '../features/churn-builder.js';
-import { fitTransform, type TransformState, transformRows } from '../features/transform.js';
+import type { LabelledRow } from '../features/churn-builder.js';
+import { loadChurnRows, splitAndFit } from '../features/training-rows.js';
+import { type TransformState, transformRows } from '../features/transform.js';
 import type { Logger } from '../log.js';
-import type { SnapshotManifest } from '../snapshot/index.js';
+import type { SnapshotRows } from '../snapshot/index.js';
 import type { Warehouse } from '../warehouse/db.js';
-import { splitOf } from './split.js';
 
 export interface Matrix {
   x: Float32Array;
@@ -46,29 +40,13 @@ export interface PrepareOptions {
   snapshot?: SnapshotRows;
 }
 
-/** A snapshot's manifest and rows, and the lake it lives in (for the run's dataset input). */
-export interface SnapshotRows {
-  manifest: SnapshotManifest;
-  rows: LabelledRow[];
-  lakeUri: string;
-}
-
 /** Point-in-time features → hash split by customer → transform fitted on the training split only. */
 export async function prepareTrainingData(
   options: PrepareOptions,
   deps: { db: Warehouse; log: Logger },
 ): Promise<PreparedData> {
-  const cutoff =
-    (options.snapshot && Date.parse(options.snapshot.manifest.cutoff)) ??
-    options.cutoff ??
-    (await defaultCutoff(deps.db, options.horizonHours, options.labelDelayHours));
-  if (cutoff === undefined)
-    throw new DriftwoodError(
-      'DATA_MISSING',
-      `no events in the warehouse for '${options.dataset}': run 'driftwood ingest' first`,
-    );
   const t0 = performance.now();
-  const rows = options.snapshot?.rows ?? (await buildChurnRows(deps.db, cutoff, options.horizonHours));
+  const { cutoff, rows } = await loadChurnRows(deps.db, options);
   deps.log.info(
     {
       rows: rows.length,
@@ -86,12 +64,7 @@ export async function prepareTrainingData(
     );
   }
   const fractions = { holdout: options.holdoutFraction, validation: options.validationFraction };
-  const parts = { train: [] as LabelledRow[], validation: [] as LabelledRow[], holdout: [] as LabelledRow[] };
-  for (const r of rows) parts[splitOf(r.customerId, options.splitSeed, fractions)].push(r);
-  const state = fitTransform(
-    parts.train.map((r) => r.features),
-    { numeric: CHURN_NUMERIC, categorical: CHURN_CATEGORICAL },
-  );
+  const { parts, state } = splitAndFit(rows, options.splitSeed, fractions);
   const matrix = (rs: LabelledRow[]): Matrix => ({
     x: transformRows(
       state,

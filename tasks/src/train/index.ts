@@ -7,10 +7,10 @@ import { saveModelFiles } from '../models/artifact.js';
 import { DEFAULT_MODEL_PARAMS, type ModelParams, validateModelParams } from '../models/classifier.js';
 import type { BinaryMetrics } from '../models/metrics.js';
 import { initTf } from '../models/tf.js';
-import { snapshotDatasetInput } from '../snapshot/index.js';
+import { type SnapshotRows, snapshotDatasetInput } from '../snapshot/index.js';
 import type { Warehouse } from '../warehouse/db.js';
 import type { ContractSource } from './contract.js';
-import { holdoutFile, type PreparedData, prepareTrainingData, type SnapshotRows } from './data.js';
+import { holdoutFile, type PreparedData, prepareTrainingData } from './data.js';
 import { type FitOutcome, fitAndEvaluate } from './fit.js';
 import { mlmodelYaml } from './mlmodel.js';
 

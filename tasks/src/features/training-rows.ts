@@ -1,0 +1,64 @@
+import { DriftwoodError } from '../errors.js';
+import type { SnapshotRows } from '../snapshot/index.js';
+import { splitOf } from '../train/split.js';
+import type { Warehouse } from '../warehouse/db.js';
+import {
+  buildChurnRows,
+  CHURN_CATEGORICAL,
+  CHURN_NUMERIC,
+  defaultCutoff,
+  type LabelledRow,
+} from './churn-builder.js';
+import { fitTransform, type TransformOptions, type TransformState } from './transform.js';
+
+export type Split = 'train' | 'validation' | 'holdout';
+
+/**
+ * The labelled rows a step works on and their cutoff: a snapshot's, when one is given, else built
+ * from the warehouse as of `cutoff` (by default the latest one whose labels have all arrived).
+ */
+export async function loadChurnRows(
+  db: Warehouse,
+  options: {
+    dataset: string;
+    snapshot?: SnapshotRows;
+    cutoff?: number;
+    horizonHours: number;
+    labelDelayHours: number;
+  },
+): Promise<{ cutoff: number; rows: LabelledRow[] }> {
+  if (options.snapshot)
+    return { cutoff: Date.parse(options.snapshot.manifest.cutoff), rows: options.snapshot.rows };
+  const cutoff = options.cutoff ?? (await defaultCutoff(db, options.horizonHours, options.labelDelayHours));
+  if (cutoff === undefined)
+    throw new DriftwoodError(
+      'DATA_MISSING',
+      `no events in the warehouse for '${options.dataset}': run 'driftwood ingest' first`,
+    );
+  return { cutoff, rows: await buildChurnRows(db, cutoff, options.horizonHours) };
+}
+
+/**
+ * Splits rows by a hash of the customer id and the seed, and fits the transform on the training
+ * split only. Training and the features step both call this, so for the same rows and seed they
+ * hold the very same fitted state.
+ */
+export function splitAndFit(
+  rows: readonly LabelledRow[],
+  seed: number,
+  fractions: { holdout: number; validation: number },
+  overrides?: Partial<TransformOptions>,
+): { split: Split[]; parts: Record<Split, LabelledRow[]>; state: TransformState } {
+  const split = rows.map((r) => splitOf(r.customerId, seed, fractions));
+  const parts: Record<Split, LabelledRow[]> = { train: [], validation: [], holdout: [] };
+  rows.forEach((r, i) => {
+    parts[split[i] as Split].push(r);
+  });
+  if (parts.train.length === 0) throw new DriftwoodError('DATA_MISSING', 'the training split is empty');
+  const state = fitTransform(
+    parts.train.map((r) => r.features),
+    { numeric: CHURN_NUMERIC, categorical: CHURN_CATEGORICAL },
+    overrides,
+  );
+  return { split, parts, state };
+}
