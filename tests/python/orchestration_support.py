@@ -50,6 +50,24 @@ def postgres_database(prefix: str = "airflow_test") -> Iterator[str]:
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def mlflow_server(port: int) -> Iterator[str]:
+    """The MLflow server steps log to: DRIFTWOOD_TEST_MLFLOW_URI when given, else one started on
+    `port` (scripts/mlflow.sh, its own folder) and stopped afterwards."""
+    given = os.environ.get("DRIFTWOOD_TEST_MLFLOW_URI")
+    if given:
+        yield given
+        return
+    script = str(ROOT / "scripts" / "mlflow.sh")
+    folder = ROOT / ".driftwood" / "test" / f"mlflow-{port}"
+    started = subprocess.run([script, "start", str(port), str(folder)], capture_output=True, text=True)
+    assert started.returncode == 0, started.stderr[-3000:]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        subprocess.run([script, "stop", str(port)], capture_output=True, check=False)
+
+
 def postgres_database_exists(name: str) -> bool:
     import psycopg2
 

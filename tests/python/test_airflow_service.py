@@ -24,6 +24,7 @@ from orchestration_support import (
     Services,
     airflow_home,
     group_alive,
+    mlflow_server,
     postgres_database,
     postgres_database_exists,
     wait_for,
@@ -49,17 +50,8 @@ def _cli(args: list[str], env: dict[str, str]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def mlflow_uri() -> Iterator[str]:
-    """The MLflow server the steps log to: DRIFTWOOD_TEST_MLFLOW_URI when given, else our own."""
-    given = os.environ.get("DRIFTWOOD_TEST_MLFLOW_URI")
-    if given:
-        yield given
-        return
-    script = str(ROOT / "scripts" / "mlflow.sh")
-    folder = ROOT / ".driftwood" / "test" / f"mlflow-{MLFLOW_PORT}"
-    started = subprocess.run([script, "start", str(MLFLOW_PORT), str(folder)], capture_output=True, text=True)
-    assert started.returncode == 0, started.stderr[-3000:]
-    yield f"http://127.0.0.1:{MLFLOW_PORT}"
-    subprocess.run([script, "stop", str(MLFLOW_PORT)], capture_output=True, check=False)
+    with mlflow_server(MLFLOW_PORT) as uri:
+        yield uri
 
 
 @pytest.fixture(scope="module")

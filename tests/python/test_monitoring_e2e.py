@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from orchestration_support import ROOT, AirflowClient, Services, airflow_home, wait_for
+from orchestration_support import ROOT, AirflowClient, Services, airflow_home, mlflow_server, wait_for
 
 API_PORT, SIDECAR_PORT, MLFLOW_PORT = 7640, 7641, 7642
 BASE = f"http://127.0.0.1:{API_PORT}"
@@ -103,16 +103,8 @@ def http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
 
 @pytest.fixture(scope="module")
 def mlflow_uri() -> Iterator[str]:
-    given = os.environ.get("DRIFTWOOD_TEST_MLFLOW_URI")
-    if given:
-        yield given
-        return
-    script = str(ROOT / "scripts" / "mlflow.sh")
-    folder = ROOT / ".driftwood" / "test" / f"mlflow-{MLFLOW_PORT}"
-    started = subprocess.run([script, "start", str(MLFLOW_PORT), str(folder)], capture_output=True, text=True)
-    assert started.returncode == 0, started.stderr[-3000:]
-    yield f"http://127.0.0.1:{MLFLOW_PORT}"
-    subprocess.run([script, "stop", str(MLFLOW_PORT)], capture_output=True, check=False)
+    with mlflow_server(MLFLOW_PORT) as uri:
+        yield uri
 
 
 @pytest.fixture(scope="module")
