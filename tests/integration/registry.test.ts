@@ -1,25 +1,16 @@
 import { createServer, type Server } from 'node:http';
-import path from 'node:path';
-import {
-  DriftwoodError,
-  type MlflowClient,
-  openObjectStore,
-  openWarehouse,
-  type Warehouse,
-} from '@driftwood/tasks';
+import { DriftwoodError, type MlflowClient, type Warehouse } from '@driftwood/tasks';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runEvaluate } from '../../tasks/src/evaluate/index.js';
-import { runIngest } from '../../tasks/src/ingest/index.js';
 import { MlflowClient as Client } from '../../tasks/src/mlflow/client.js';
 import { DEFAULT_POLICY, type PromotionPolicy } from '../../tasks/src/promote/decide.js';
 import { versionAt } from '../../tasks/src/promote/history.js';
 import { DEFAULT_BOOTSTRAP, readAuditTrail, runPromote } from '../../tasks/src/promote/index.js';
 import { runRollback } from '../../tasks/src/promote/rollback.js';
-import { runSimulate } from '../../tasks/src/simulate/index.js';
 import { type ContractSource, readContractSource } from '../../tasks/src/train/contract.js';
 import { runTrain, type TrainResult } from '../../tasks/src/train/index.js';
-import { mlflowClient, silentLog, tempHome, uniqueName } from '../support/env.js';
+import { mlflowClient, seededWarehouse, silentLog, uniqueName } from '../support/env.js';
 import { registerTestModel } from '../support/serving-model.js';
 
 /** A port of this suite's own range, for the fault-injecting proxy in front of MLflow. */
@@ -75,24 +66,7 @@ describe('training run, registry and promotion against a live MLflow server', ()
     mlflow = mlflowClient(inject('mlflowUri'));
     modelName = uniqueName('churn-reg');
     experiment = uniqueName('exp-reg');
-    const home = tempHome();
-    const lake = openObjectStore(`file://${path.join(home, 'lake')}`);
-    db = await openWarehouse(`sqlite://${path.join(home, 'warehouse.db')}`);
-    await runSimulate(
-      {
-        dataset: 'churn',
-        start: Date.parse('2026-11-01T00:00:00Z'),
-        hours: 168,
-        seed: 21,
-        customers: 1000,
-        labelDelayHours: 24,
-      },
-      { lake, log: silentLog },
-    );
-    await runIngest(
-      { dataset: 'churn', piiKey: 'k-0123456789abcdef', now: Date.now },
-      { lake, db, log: silentLog },
-    );
+    ({ db } = await seededWarehouse({ hours: 168, seed: 21, customers: 1000 }));
     contract = await readContractSource('churn');
     first = await train(7);
   });

@@ -1,23 +1,14 @@
-import path from 'node:path';
-import {
-  DriftwoodError,
-  type MlflowClient,
-  openObjectStore,
-  openWarehouse,
-  type Warehouse,
-} from '@driftwood/tasks';
+import { DriftwoodError, type MlflowClient, type Warehouse } from '@driftwood/tasks';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApp } from '../../serving/src/app.js';
-import { runIngest } from '../../tasks/src/ingest/index.js';
 import { loadModelFiles } from '../../tasks/src/models/artifact.js';
 import { compileDenseChain } from '../../tasks/src/models/dense-fast-path.js';
 import { predictProba } from '../../tasks/src/models/logistic.js';
 import { DEFAULT_POLICY } from '../../tasks/src/promote/decide.js';
 import { runPromote } from '../../tasks/src/promote/index.js';
-import { runSimulate } from '../../tasks/src/simulate/index.js';
 import { runTrain, type TrainResult } from '../../tasks/src/train/index.js';
-import { mlflowClient, silentLog, tempHome, uniqueName } from '../support/env.js';
+import { mlflowClient, seededWarehouse, silentLog, uniqueName } from '../support/env.js';
 
 const EPOCHS = 12;
 
@@ -55,24 +46,7 @@ describe('train → MLflow → registry → promote → serve, against a live ML
     mlflow = mlflowClient(inject('mlflowUri'));
     modelName = uniqueName('churn-it');
     experiment = uniqueName('exp-it');
-    const home = tempHome();
-    const lake = openObjectStore(`file://${path.join(home, 'lake')}`);
-    db = await openWarehouse(`sqlite://${path.join(home, 'warehouse.db')}`);
-    await runSimulate(
-      {
-        dataset: 'churn',
-        start: Date.parse('2026-11-01T00:00:00Z'),
-        hours: 144,
-        seed: 11,
-        customers: 800,
-        labelDelayHours: 24,
-      },
-      { lake, log: silentLog },
-    );
-    await runIngest(
-      { dataset: 'churn', piiKey: 'k-0123456789abcdef', now: Date.now },
-      { lake, db, log: silentLog },
-    );
+    ({ db } = await seededWarehouse({ hours: 144, seed: 11, customers: 800 }));
     trained = await train(7);
   });
 

@@ -1,10 +1,7 @@
-import path from 'node:path';
-import { type MlflowClient, openObjectStore, openWarehouse, type Warehouse } from '@driftwood/tasks';
+import type { MlflowClient, Warehouse } from '@driftwood/tasks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { runIngest } from '../../tasks/src/ingest/index.js';
-import { runSimulate } from '../../tasks/src/simulate/index.js';
 import { runTune, type TuneResult } from '../../tasks/src/tune/index.js';
-import { mlflowClient, silentLog, tempHome, uniqueName } from '../support/env.js';
+import { mlflowClient, seededWarehouse, silentLog, uniqueName } from '../support/env.js';
 
 describe('driftwood tune against a live MLflow server', () => {
   let db: Warehouse;
@@ -15,24 +12,7 @@ describe('driftwood tune against a live MLflow server', () => {
   beforeAll(async () => {
     mlflow = mlflowClient(inject('mlflowUri'));
     modelName = uniqueName('churn-tune');
-    const home = tempHome();
-    const lake = openObjectStore(`file://${path.join(home, 'lake')}`);
-    db = await openWarehouse(`sqlite://${path.join(home, 'warehouse.db')}`);
-    await runSimulate(
-      {
-        dataset: 'churn',
-        start: Date.parse('2026-11-01T00:00:00Z'),
-        hours: 144,
-        seed: 5,
-        customers: 700,
-        labelDelayHours: 24,
-      },
-      { lake, log: silentLog },
-    );
-    await runIngest(
-      { dataset: 'churn', piiKey: 'k-0123456789abcdef', now: Date.now },
-      { lake, db, log: silentLog },
-    );
+    ({ db } = await seededWarehouse({ hours: 144, seed: 5, customers: 700 }));
     result = await runTune(
       {
         dataset: 'churn',

@@ -78,3 +78,26 @@ export async function landAndIngest(
     if (r.code !== 0) throw new Error(`driftwood ${args[0]} exited ${r.code}: ${r.stderr}`);
   }
 }
+
+/**
+ * A fresh home with simulated churn data ingested into its SQLite warehouse, in process (the
+ * in-process counterpart of landAndIngest, for tests that call the steps' functions directly).
+ */
+export async function seededWarehouse(data: { hours: number; seed: number; customers: number }) {
+  const { openObjectStore } = await import('../../tasks/src/lake/object-store.js');
+  const { openWarehouse } = await import('../../tasks/src/warehouse/db.js');
+  const { runSimulate } = await import('../../tasks/src/simulate/index.js');
+  const { runIngest } = await import('../../tasks/src/ingest/index.js');
+  const home = tempHome();
+  const lake = openObjectStore(`file://${path.join(home, 'lake')}`);
+  const db = await openWarehouse(`sqlite://${path.join(home, 'warehouse.db')}`);
+  await runSimulate(
+    { dataset: 'churn', start: Date.parse('2026-11-01T00:00:00Z'), labelDelayHours: 24, ...data },
+    { lake, log: silentLog },
+  );
+  await runIngest(
+    { dataset: 'churn', piiKey: 'k-0123456789abcdef', now: Date.now },
+    { lake, db, log: silentLog },
+  );
+  return { home, lake, db };
+}
