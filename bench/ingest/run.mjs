@@ -1,9 +1,11 @@
 // Ingest throughput: N rows x 30 columns of CSV in the lake into PostgreSQL, three ways on the same
-// file: `driftwood ingest` (contract validation + batched upserts), `psql \copy`, knex batchInsert.
-// Prints measured figures; asserts nothing. Usage: node bench/ingest/run.mjs  (BENCH_ROWS=1000000)
+// file: `driftwood ingest` (contract validation of every cell, exactly-once ledger, one streamed COPY
+// into the table), `psql \copy` (no validation, no ledger), knex batchInsert (parsed rows, no
+// validation). Prints measured figures and the load average (the machine may be shared); asserts
+// nothing. Usage: node bench/ingest/run.mjs  (BENCH_ROWS=1000000 by default)
 // Needs `npx tsc -b tasks` first and the local PostgreSQL (DRIFTWOOD_BENCH_PG, default db test).
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, createWriteStream, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
@@ -59,6 +61,8 @@ out.end();
 await once(out, 'finish');
 const mb = (statSync(file).size / 1e6).toFixed(1);
 console.log(`file: ${ROWS} rows x ${COLS.length} columns, ${mb} MB CSV`);
+const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+console.log(`load average before: ${load()} (${os.cpus().length} cores)`);
 
 const admin = knexFactory({ client: 'pg', connection: PG, pool: { min: 0, max: 1 } });
 await admin.raw(`CREATE SCHEMA ${SCHEMA}`);
@@ -107,8 +111,10 @@ try {
   const knex = performance.now() - c;
   console.log(`knex batchInsert:  ${rate(knex)} rows/s (${(knex / 1000).toFixed(1)} s)`);
   console.log(`ours / psql \\copy: ${(psql / ours).toFixed(2)}x`);
+  console.log(`load average after: ${load()}`);
   await db.destroy();
 } finally {
   await admin.raw(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`);
   await admin.destroy();
+  rmSync(dir, { recursive: true, force: true });
 }

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import v8 from 'node:v8';
+import fc from 'fast-check';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { describe, expect, it } from 'vitest';
 import {
@@ -37,6 +38,17 @@ describe('CSV reader', () => {
   it('names the row where a quote was left open', async () => {
     const src = await readCsv(Readable.from(['a,b\n1,2\n3,"open\n4,5\n']));
     await expect(collect(src.rows)).rejects.toThrow('row 3: unterminated quoted field');
+  });
+
+  it('closes the stream when the reader stops early (a file rejected part-way)', async () => {
+    const lines = Array.from({ length: 5000 }, (_, i) => `${i},x`).join('\n');
+    const stream = Readable.from(['a,b\n', lines.slice(0, 20_000), lines.slice(20_000)]);
+    const src = await readCsv(stream);
+    for await (const batch of src.textBatches ?? []) {
+      expect(batch.records[0]).toEqual(['0', 'x']);
+      break;
+    }
+    expect(stream.destroyed).toBe(true);
   });
 
   it('rejects an empty file', async () => {
@@ -97,6 +109,35 @@ describe('CSV reader', () => {
 });
 
 describe('CSV records across chunks', () => {
+  const records = async (chunks: string[]) => {
+    const out: [number, string[]][] = [];
+    try {
+      for await (const r of csvRecords(Readable.from(chunks))) out.push(r);
+      return out;
+    } catch (err) {
+      return { out, error: (err as Error).message };
+    }
+  };
+  it('splits any text the same whatever the chunks (native split of plain lines, state machine otherwise)', async () => {
+    const piece = fc.constantFrom('a', 'bc', ',', '"', '""', '\n', '\r', '\r\n', ' ', 'é', '1.5');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(piece, { maxLength: 40 }),
+        fc.integer({ min: 1, max: 9 }),
+        async (parts, size) => {
+          const text = parts.join('');
+          const whole = await records([text]);
+          const pieces = Array.from({ length: Math.ceil(text.length / size) }, (_, i) =>
+            text.slice(i * size, (i + 1) * size),
+          );
+          expect(await records(pieces)).toEqual(whole);
+          expect(await records([...text])).toEqual(whole);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
   it('handles a doubled quote split between chunks and a CRLF split between chunks', async () => {
     const out: [number, string[]][] = [];
     for await (const r of csvRecords(Readable.from(['"a"', '"b",c\r', '\nd,e']))) out.push(r);

@@ -1,15 +1,18 @@
 import { createHash, type Hash } from 'node:crypto';
-import { type Readable, Transform } from 'node:stream';
+import { pipeline, type Readable, Transform } from 'node:stream';
 import { type AnomalyRule, checkColumns, type Problem, validateRow } from '../contracts/rows.js';
 import type { ColumnContract, Contract, TableContract } from '../contracts/types.js';
 import { DriftwoodError } from '../errors.js';
 import type { ObjectInfo, ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import { tokenise } from '../pii.js';
-import { formatOfKey, openRows, ReaderError } from '../readers/index.js';
+import { csvRow, type FileFormat, formatOfKey, openRows, ReaderError } from '../readers/index.js';
 import type { Warehouse } from '../warehouse/db.js';
-import { PgCopyLoader } from './pg-copy.js';
+import { compileCopyLine } from './copy-line.js';
+import { isKeyClash, PgCopyLoader } from './pg-copy.js';
+import { maskProblem, RejectedRows } from './rejected.js';
 import { storedName } from './schema.js';
+import { CopySink, type RowSink, UpsertSink } from './sinks.js';
 
 /** Where a crash can happen during a load; the ingest tests kill the process at each of them. */
 export type KillPoint = 'file_start' | 'mid_rows' | 'after_rows' | 'after_quarantine' | 'after_commit';
@@ -53,6 +56,8 @@ class FileRejected extends Error {
     super(message);
   }
 }
+/** A direct COPY met a key already in the table: the file is loaded again through a merge. */
+class KeyClash extends Error {}
 class NotLoaded extends Error {
   constructor(
     readonly outcome: 'duplicate' | 'unchanged',
@@ -109,6 +114,18 @@ export async function loadObject(
   const bump = (rule: keyof FileReport['anomalies'], n = 1) => {
     report.anomalies[rule] = (report.anomalies[rule] ?? 0) + n;
   };
+  const typeErrors = new Map<string, number>();
+  const rejected = new RejectedRows(table, ctx.piiKey);
+  /** Forgets a pass over the rows, before the file is read again. */
+  const resetCounts = () => {
+    report.rowsRead = report.rowsGood = report.rowsCorrected = report.rowsQuarantined = 0;
+    report.anomalies = {};
+    report.extraColumns = [];
+    problems.length = 0;
+    typeErrors.clear();
+    void rejected.discard();
+  };
+  let hash: Hash | undefined;
   const format = formatOfKey(obj.key);
   ctx.checkpoint?.('file_start', obj.key);
 
@@ -143,118 +160,36 @@ export async function loadObject(
         `no table of contract '${ctx.contract.dataset}' takes files named like ${obj.key}`,
       );
     await deps.db.transaction(async (trx) => {
-      const hash = createHash('sha256');
-      // CSV and JSON Lines are hashed as they stream by; Parquet is read by range, so hashed apart.
-      const source = await openRows(format, {
-        stream: () => {
-          // pipe() does not pass errors on: a failed read (S3 reset) must fail the load, not hang it.
-          const raw = deps.lake.stream(obj.key);
-          const hashed = hashing(hash);
-          raw.on('error', (err) => hashed.destroy(err));
-          return raw.pipe(hashed);
-        },
-        size: obj.size,
-        range: (s, e) => deps.lake.getRange(obj.key, s, e),
-      }).catch((err) => {
-        throw err instanceof ReaderError
-          ? new FileRejected('unreadable', `unreadable ${format}: ${err.message}`)
-          : err;
-      });
-      const cols = checkColumns(source.columns, table, ctx.contract.file_rules.extra_columns);
-      report.extraColumns = cols.extra;
-      if (cols.extra.length > 0) bump('extra_column', cols.extra.length);
-      if (cols.reject)
-        throw new FileRejected(cols.missing.length > 0 ? 'missing_column' : 'extra_column', cols.reject);
-
       // A changed object replaces what it loaded before (idempotent by object); a new one has nothing
       // to replace, which spares a scan of the table by source key.
       if (await trx('ingest_ledger').where({ object_key: obj.key, status: 'loaded' }).first('object_key'))
         await trx(table.name).where({ source_key: obj.key }).delete();
-      const typeErrors = new Map<string, number>();
-      let batch = new Map<unknown, Record<string, unknown>>();
-      let batches = 0;
       const columns = [...table.columns.map(storedName), 'source_key'];
       const keyColumn = storedName(table.columns.find((c) => c.name === table.key) as ColumnContract);
-      // PostgreSQL: COPY into a staging table, one merge at the end; SQLite: batched upserts.
-      const copier = isPostgres(trx) ? new PgCopyLoader(trx, table.name, columns, keyColumn) : undefined;
-      const write = (rows: Record<string, unknown>[]) =>
-        copier ? copier.copy(rows) : upsertBatch(trx, table.name, columns, keyColumn, rows);
-      const flush = async (): Promise<void> => {
-        if (batch.size === 0) return;
-        await write([...batch.values()]).catch((err) => {
-          // The driver's message carries the whole statement with its values: keep it out of logs.
-          throw new DriftwoodError(
-            'SCHEMA_MISMATCH',
-            `table ${table.name}: the warehouse refused a batch from ${obj.key} (${String(
-              (err as Error).message,
-            )
-              .split(' - ')
-              .at(-1)
-              ?.slice(0, 300)})`,
+      const pass = (sink: RowSink) =>
+        readRows(obj, format, table, ctx, deps.lake, sink, { report, problems, typeErrors, rejected });
+      if (!isPostgres(trx)) {
+        // SQLite: batched multi-row upserts in the file's transaction.
+        hash = await pass(new UpsertSink(trx, table.name, columns, keyColumn));
+      } else {
+        // PostgreSQL: one COPY straight into the table; a key already there (or repeated in the file)
+        // makes it fail, and the file is loaded again through a staging table and a merge.
+        await trx.raw('SAVEPOINT dw_direct_copy');
+        try {
+          hash = await pass(
+            new CopySink(new PgCopyLoader(trx, table.name, columns, keyColumn, 'direct'), columns),
           );
-        });
-        batch = new Map();
-        if (++batches === 2) ctx.checkpoint?.('mid_rows', obj.key);
-      };
-      try {
-        for await (const raw of source.rows) {
-          report.rowsRead++;
-          if (!raw.values) {
-            report.rowsQuarantined++;
-            bump('malformed_row');
-            if (problems.length < MAX_PROBLEMS)
-              problems.push({
-                row: raw.row,
-                column: null,
-                value: null,
-                rule: 'malformed_row',
-                action: 'dropped_row',
-                detail: raw.error,
-              });
-            continue;
-          }
-          const verdict = validateRow(raw.values, raw.row, table, source.textual);
-          for (const p of verdict.problems) {
-            bump(p.rule);
-            if (p.rule === 'type' && p.column) typeErrors.set(p.column, (typeErrors.get(p.column) ?? 0) + 1);
-            if (problems.length < MAX_PROBLEMS) problems.push(p);
-          }
-          if (verdict.status === 'quarantine_file' || verdict.status === 'dropped') {
-            if (verdict.status === 'dropped') {
-              report.rowsQuarantined++;
-              continue;
-            }
-            const p = verdict.problems[verdict.problems.length - 1] as Problem;
-            throw new FileRejected(
-              p.rule,
-              `row ${p.row}: column ${p.column}: ${p.detail ?? p.rule} (got ${JSON.stringify(p.value)}); policy quarantine_file`,
-              problems,
-            );
-          }
-          if (verdict.status === 'corrected') report.rowsCorrected++;
-          else report.rowsGood++;
-          const out: Record<string, unknown> = { source_key: obj.key };
-          for (const c of table.columns) {
-            const v = verdict.values[c.name];
-            // PII is tokenised before it is stored; the raw value never reaches the warehouse.
-            out[storedName(c)] =
-              c.role === 'pii' && v !== null && v !== undefined ? tokenise(String(v), ctx.piiKey) : v;
-          }
-          batch.set(verdict.values[table.key], out);
-          if (batch.size >= ctx.batchRows) await flush();
+          await trx.raw('RELEASE SAVEPOINT dw_direct_copy');
+        } catch (err) {
+          if (!(err instanceof KeyClash)) throw err;
+          await trx.raw('ROLLBACK TO SAVEPOINT dw_direct_copy');
+          deps.log.debug({ key: obj.key }, 'ingest: keys already loaded, merging through a staging table');
+          resetCounts();
+          hash = await pass(
+            new CopySink(new PgCopyLoader(trx, table.name, columns, keyColumn, 'staged'), columns),
+          );
         }
-      } catch (err) {
-        throw err instanceof ReaderError
-          ? new FileRejected('unreadable', `unreadable ${format}: ${err.message}`, problems)
-          : err;
       }
-      await flush();
-      await copier?.mergeStaged().catch((err) => {
-        throw new DriftwoodError(
-          'SCHEMA_MISMATCH',
-          `table ${table.name}: the warehouse refused the rows of ${obj.key} (${String((err as Error).message).slice(0, 300)})`,
-        );
-      });
       ctx.checkpoint?.('after_rows', obj.key);
 
       const rules = ctx.contract.file_rules;
@@ -268,7 +203,7 @@ export async function loadObject(
             );
         }
       }
-      digest = format === 'parquet' ? await sha256Of(deps.lake, obj.key) : hash.digest('hex');
+      digest = format === 'parquet' || !hash ? await sha256Of(deps.lake, obj.key) : hash.digest('hex');
       const same = await trx('ingest_ledger').where({ object_key: obj.key, sha256: digest }).first('status');
       if (same) throw new NotLoaded('unchanged', obj.key);
       const twin = await trx('ingest_ledger')
@@ -278,6 +213,9 @@ export async function loadObject(
       if (twin) throw new NotLoaded('duplicate', twin.object_key);
 
       if (report.rowsQuarantined > 0) {
+        // The rejected rows themselves (PII tokenised), so a dropped row can be looked at and replayed.
+        const rejectedKey = `${quarantineKey(obj.key)}.rejected.jsonl`;
+        await rejected.save(deps.lake, rejectedKey);
         await writeReason(deps.lake, obj.key, {
           source: obj.key,
           sha256: digest,
@@ -288,6 +226,7 @@ export async function loadObject(
             corrected: report.rowsCorrected,
             quarantined: report.rowsQuarantined,
           },
+          rejected_rows: rejectedKey,
           problems,
         });
         report.reason = `${report.rowsQuarantined} row(s) quarantined`;
@@ -296,6 +235,7 @@ export async function loadObject(
       await record(trx);
     });
   } catch (err) {
+    await rejected.discard();
     if (err instanceof NotLoaded) {
       report.rowsRead = report.rowsGood = report.rowsCorrected = report.rowsQuarantined = 0;
       report.anomalies = {};
@@ -353,37 +293,155 @@ export async function loadObject(
 
 const isPostgres = (db: Warehouse): boolean => (db.client.config as { client?: string }).client === 'pg';
 
-/** Rows per statement: SQLite binds at most 32766 parameters, PostgreSQL 65535. */
-const MAX_PARAMS = 30_000;
+interface PassState {
+  report: FileReport;
+  problems: Problem[];
+  typeErrors: Map<string, number>;
+  rejected: RejectedRows;
+}
 
 /**
- * One multi-row `INSERT … VALUES … ON CONFLICT (key) DO UPDATE` per chunk, the same statement on
- * SQLite (≥ 3.24) and PostgreSQL. A VALUES list is not subject to SQLite's 500-term limit on
- * compound SELECTs, which knex's multi-row insert for SQLite runs into.
+ * One pass over a file's rows into a sink: opens the object (hashing it as it streams), checks its
+ * columns, validates each row per the contract and sends the accepted ones on in batches. CSV rows
+ * are read a chunk at a time, and a row whose every value is clean is written as a COPY line by the
+ * per-column functions compiled from the contract (compileCopyLine), with no record per row; any
+ * other row goes through validateRow. Throws FileRejected when the file must be quarantined.
  */
-async function upsertBatch(
-  trx: Warehouse,
-  table: string,
-  columns: readonly string[],
-  key: string,
-  rows: readonly Record<string, unknown>[],
-): Promise<void> {
-  const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
-  const perStatement = Math.max(1, Math.floor(MAX_PARAMS / columns.length));
-  const tuple = `(${columns.map(() => '?').join(',')})`;
-  const update = columns
-    .filter((c) => c !== key)
-    .map((c) => `${q(c)} = excluded.${q(c)}`)
-    .join(', ');
-  for (let i = 0; i < rows.length; i += perStatement) {
-    const chunk = rows.slice(i, i + perStatement);
-    const bindings: unknown[] = [];
-    for (const r of chunk) for (const c of columns) bindings.push(r[c] ?? null);
-    await trx.raw(
-      `INSERT INTO ${q(table)} (${columns.map(q).join(', ')}) VALUES ${chunk.map(() => tuple).join(',')} ON CONFLICT (${q(key)}) DO UPDATE SET ${update}`,
-      bindings as never,
+async function readRows(
+  obj: ObjectInfo,
+  format: FileFormat,
+  table: TableContract,
+  ctx: LoadContext,
+  lake: ObjectStore,
+  sink: RowSink,
+  { report, problems, typeErrors, rejected }: PassState,
+): Promise<Hash> {
+  const bump = (rule: keyof FileReport['anomalies'], n = 1) => {
+    report.anomalies[rule] = (report.anomalies[rule] ?? 0) + n;
+  };
+  const hash = createHash('sha256');
+  // CSV and JSON Lines are hashed as they stream by; Parquet is read by range, so hashed apart.
+  const source = await openRows(format, {
+    stream: () => {
+      // pipeline, not pipe: a failed read (S3 reset) fails the load instead of hanging it, and a
+      // reader that stops early (a rejected file) closes the object's stream too.
+      const hashed = hashing(hash);
+      pipeline(lake.stream(obj.key), hashed, () => {});
+      return hashed;
+    },
+    size: obj.size,
+    range: (s, e) => lake.getRange(obj.key, s, e),
+  }).catch((err) => {
+    throw err instanceof ReaderError
+      ? new FileRejected('unreadable', `unreadable ${format}: ${err.message}`)
+      : err;
+  });
+  const cols = checkColumns(source.columns, table, ctx.contract.file_rules.extra_columns);
+  report.extraColumns = cols.extra;
+  if (cols.extra.length > 0) bump('extra_column', cols.extra.length);
+  if (cols.reject)
+    throw new FileRejected(cols.missing.length > 0 ? 'missing_column' : 'extra_column', cols.reject);
+
+  const pii = new Set(table.columns.filter((c) => c.role === 'pii').map((c) => c.name));
+  const refused = (err: unknown): Error => {
+    if (sink.copyLines && isKeyClash(err)) return new KeyClash();
+    // The driver's message carries the whole statement with its values: keep it out of logs.
+    return new DriftwoodError(
+      'SCHEMA_MISMATCH',
+      `table ${table.name}: the warehouse refused rows from ${obj.key} (${String((err as Error).message)
+        .split(' - ')
+        .at(-1)
+        ?.slice(0, 300)})`,
     );
+  };
+  let batches = 0;
+  const flush = async (): Promise<void> => {
+    if (sink.size === 0) return;
+    await sink.flush().catch((err) => {
+      throw refused(err);
+    });
+    if (++batches === 2) ctx.checkpoint?.('mid_rows', obj.key);
+  };
+  const malformed = (row: number, detail: string | undefined, fields?: readonly string[]): void => {
+    report.rowsQuarantined++;
+    bump('malformed_row');
+    if (problems.length < MAX_PROBLEMS)
+      problems.push({ row, column: null, value: null, rule: 'malformed_row', action: 'dropped_row', detail });
+    rejected.addMalformed(row, detail, source.columns, fields);
+  };
+  const take = (values: Record<string, unknown>, row: number): void => {
+    const verdict = validateRow(values, row, table, source.textual);
+    for (const p of verdict.problems) {
+      bump(p.rule);
+      if (p.rule === 'type' && p.column) typeErrors.set(p.column, (typeErrors.get(p.column) ?? 0) + 1);
+      if (problems.length < MAX_PROBLEMS) problems.push(maskProblem(p, pii, ctx.piiKey));
+    }
+    if (verdict.status === 'dropped') {
+      report.rowsQuarantined++;
+      rejected.add(row, values, verdict.problems);
+      return;
+    }
+    if (verdict.status === 'quarantine_file') {
+      const p = maskProblem(verdict.problems[verdict.problems.length - 1] as Problem, pii, ctx.piiKey);
+      throw new FileRejected(
+        p.rule,
+        `row ${p.row}: column ${p.column}: ${p.detail ?? p.rule} (got ${JSON.stringify(p.value)}); policy quarantine_file`,
+        problems,
+      );
+    }
+    if (verdict.status === 'corrected') report.rowsCorrected++;
+    else report.rowsGood++;
+    const out: Record<string, unknown> = { source_key: obj.key };
+    for (const c of table.columns) {
+      const v = verdict.values[c.name];
+      // PII is tokenised before it is stored; the raw value never reaches the warehouse.
+      out[storedName(c)] =
+        c.role === 'pii' && v !== null && v !== undefined ? tokenise(String(v), ctx.piiKey) : v;
+    }
+    sink.add(verdict.values[table.key], out);
+  };
+
+  try {
+    if (source.textBatches) {
+      const header = source.columns;
+      const fast = sink.copyLines ? compileCopyLine(table, header, obj.key, ctx.piiKey) : undefined;
+      for await (const b of source.textBatches) {
+        for (let k = 0; k < b.records.length; k++) {
+          const fields = b.records[k] as string[];
+          const row = b.lines[k] as number;
+          report.rowsRead++;
+          const line = fields.length === header.length ? fast?.(fields) : undefined;
+          if (line !== undefined) {
+            report.rowsGood++;
+            sink.addLine(line);
+          } else {
+            const raw = csvRow(header, row, fields);
+            if (raw.values) take(raw.values, row);
+            else malformed(row, raw.error, fields);
+          }
+          if (sink.size >= ctx.batchRows) await flush();
+        }
+      }
+    } else {
+      for await (const raw of source.rows) {
+        report.rowsRead++;
+        if (raw.values) take(raw.values, raw.row);
+        else malformed(raw.row, raw.error);
+        if (sink.size >= ctx.batchRows) await flush();
+      }
+    }
+    await flush();
+    await sink.finish().catch((err) => {
+      throw refused(err);
+    });
+  } catch (err) {
+    // An open COPY must end before the transaction can roll back.
+    await sink.abort();
+    throw err instanceof ReaderError
+      ? new FileRejected('unreadable', `unreadable ${format}: ${err.message}`, problems)
+      : err;
   }
+  return hash;
 }
 
 function tableOf(contract: Contract, key: string): TableContract | undefined {

@@ -4,7 +4,7 @@ import { readJsonLines } from './jsonl.js';
 import { type RangeSource, readParquet } from './parquet.js';
 import { type FileFormat, ReaderError, type RowSource } from './types.js';
 
-export { csvRecords, readCsv } from './csv.js';
+export { csvRecordBatches, csvRecords, csvRow, readCsv } from './csv.js';
 export { readJsonLines } from './jsonl.js';
 export { asyncBufferOf, type RangeSource, readParquet } from './parquet.js';
 export * from './types.js';

@@ -13,6 +13,17 @@ export interface RowSource {
   /** CSV cells are text, so "42" is a well-formed number there; in JSON Lines or Parquet it is a type anomaly. */
   textual: boolean;
   rows: AsyncIterable<RawRow>;
+  /**
+   * CSV only: the same rows as text records, a chunk at a time, blank lines left out (see csvRow for
+   * the row of a record). Read either this or `rows`, not both: they share one stream.
+   */
+  textBatches?: AsyncIterable<TextBatch>;
+}
+
+/** The records of one chunk of CSV text: each record's fields and the line it starts on. */
+export interface TextBatch {
+  lines: number[];
+  records: string[][];
 }
 
 /** A file that cannot be read at all (not CSV, broken JSON, not Parquet); carries the row where it broke. */

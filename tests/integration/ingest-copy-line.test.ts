@@ -1,0 +1,196 @@
+import { Readable } from 'node:stream';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { validateRow } from '../../tasks/src/contracts/rows.js';
+import type { TableContract } from '../../tasks/src/contracts/types.js';
+import { compileCopyLine, copyCell } from '../../tasks/src/ingest/copy-line.js';
+import { tokenise } from '../../tasks/src/pii.js';
+import { csvRecords } from '../../tasks/src/readers/index.js';
+
+const KEY = 'test-key-0123456789abcdef';
+const SOURCE = 'raw/demo/dt=2026-11-01/hr=00/items.csv';
+
+/** Every column type, with and without constraints, required and nullable. */
+const table: TableContract = {
+  name: 'items',
+  files: ['items.csv'],
+  key: 'id',
+  columns: [
+    { name: 'id', type: 'integer', role: 'id', nullable: false, on_anomaly: 'quarantine_file' },
+    {
+      name: 'email',
+      type: 'string',
+      role: 'pii',
+      nullable: true,
+      store_as: 'email_token',
+      on_anomaly: 'coerce',
+    },
+    { name: 'at', type: 'timestamp', role: 'timestamp', nullable: false, on_anomaly: 'drop_row' },
+    { name: 'plan', type: 'string', role: 'feature', nullable: false, allowed: ['basic', 'pro'] },
+    {
+      name: 'price',
+      type: 'number',
+      role: 'feature',
+      nullable: false,
+      range: { min: 0, max: 1000 },
+      on_anomaly: 'coerce',
+    },
+    { name: 'score', type: 'number', role: 'feature', nullable: true, on_anomaly: { default: 0 } },
+    { name: 'count', type: 'integer', role: 'feature', nullable: true, on_anomaly: 'coerce' },
+    { name: 'active', type: 'boolean', role: 'feature', nullable: true, on_anomaly: 'coerce' },
+    { name: 'note', type: 'string', role: 'feature', nullable: true },
+  ],
+};
+const header = table.columns.map((c) => c.name);
+
+/** The COPY line of a row the contract accepted, as the general path writes it. */
+function generalLine(values: Record<string, unknown>): string {
+  const cells = table.columns.map((c) => {
+    const v = values[c.name];
+    return copyCell(c.role === 'pii' && v !== null && v !== undefined ? tokenise(String(v), KEY) : v);
+  });
+  return `${[...cells, copyCell(SOURCE)].join(',')}\n`;
+}
+
+/** Both lines read back as PostgreSQL would: numbers by value, everything else as text. */
+async function cellsOf(line: string): Promise<string[]> {
+  for await (const [, fields] of csvRecords(Readable.from([line]))) return fields;
+  return [];
+}
+const numeric = new Set(['id', 'price', 'score', 'count', 'at']);
+
+const awkward = fc.constantFrom(
+  '',
+  ' ',
+  ' 42 ',
+  '42',
+  '-0',
+  '5.',
+  '.5',
+  '+7',
+  '007',
+  '1e3',
+  '1E-2',
+  '0x10',
+  'Infinity',
+  'NaN',
+  '12345678901234567890',
+  '1.5',
+  'true',
+  'false',
+  'TRUE',
+  'yes',
+  '0',
+  'basic',
+  'pro',
+  'gold',
+  '2026-11-01T00:00:00Z',
+  '2026-11-01T00:00:00.123Z',
+  '2026-11-01 10:00',
+  '2026-11-01T00:00:00+02:00',
+  'yesterday',
+  'a@example.com',
+  ' a@example.com',
+  'say "hi"',
+  '\u00a0x',
+  'x\u3000',
+  'é',
+);
+const cell = fc.oneof(awkward, fc.string({ maxLength: 6 }), fc.double({ noNaN: true }).map(String));
+/** Decimals as files hold them (`791.9`, `-3`), between min and max. */
+const decimal = (min: number, max: number) =>
+  fc.integer({ min: min * 100, max: max * 100 }).map((cents) => String(cents / 100));
+/** Well-formed values of each column, so that whole rows often pass; mixed with awkward ones. */
+const wellFormed: Record<string, fc.Arbitrary<string>> = {
+  id: fc.integer().map(String),
+  email: fc.constantFrom('', 'a@example.com', 'B.c@example.org'),
+  at: fc
+    .integer({ min: Date.parse('1990-01-01'), max: Date.parse('2090-01-01') })
+    .map((t) => new Date(t).toISOString()),
+  plan: fc.constantFrom('basic', 'pro'),
+  price: decimal(0, 1000),
+  score: fc.oneof(fc.constant(''), decimal(-1e6, 1e6)),
+  count: fc.oneof(fc.constant(''), fc.integer().map(String)),
+  active: fc.constantFrom('', 'true', 'false'),
+  note: fc.string({ maxLength: 8 }),
+};
+const row = fc.tuple(
+  ...header.map((h) =>
+    fc.oneof(
+      { arbitrary: wellFormed[h] as fc.Arbitrary<string>, weight: 12 },
+      { arbitrary: cell, weight: 1 },
+    ),
+  ),
+);
+
+describe('the CSV fast path of the ingest', () => {
+  it('writes exactly the rows the contract accepts unchanged, with the same values, and no other', async () => {
+    const write = compileCopyLine(table, header, SOURCE, KEY);
+    let taken = 0;
+    let good = 0;
+    await fc.assert(
+      fc.asyncProperty(row, async (fields) => {
+        const values = Object.fromEntries(header.map((h, j) => [h, fields[j]]));
+        const verdict = validateRow(values, 2, table, true);
+        const fast = write(fields);
+        if (verdict.status === 'good') good++;
+        if (fast === undefined) return;
+        taken++;
+        // The fast path only takes rows with no anomaly at all (no policy to apply)…
+        expect(verdict.status).toBe('good');
+        if (verdict.status !== 'good') return;
+        // …and writes the values validateRow reads from them.
+        const got = await cellsOf(fast);
+        const want = await cellsOf(generalLine(verdict.values));
+        expect(got.length).toBe(want.length);
+        header.forEach((h, j) => {
+          if (numeric.has(h) && got[j] !== '') expect(Number(got[j]), h).toBe(Number(want[j]));
+          else expect(got[j], h).toBe(want[j]);
+        });
+      }),
+      { numRuns: 3000 },
+    );
+    // The fast path is not a rare branch: it takes most rows the contract accepts as they are.
+    expect(taken).toBeGreaterThan(good * 0.8);
+  });
+
+  it('takes clean rows without the full check, PII tokenised, text quoted', () => {
+    const write = compileCopyLine(table, header, SOURCE, KEY);
+    const line = write([
+      '7',
+      'A@example.com',
+      '2026-11-01T00:00:00Z',
+      'pro',
+      '19.5',
+      '',
+      '3',
+      'true',
+      'say "hi"',
+    ]);
+    expect(line).toBe(
+      `7,${tokenise('A@example.com', KEY)},${Date.parse('2026-11-01T00:00:00Z')},"pro",19.5,,3,true,"say ""hi""","${SOURCE}"\n`,
+    );
+    // One value the contract must look at sends the row to the full check.
+    expect(write(['7', '', '2026-11-01T00:00:00Z', 'gold', '19.5', '', '3', 'true', ''])).toBeUndefined();
+    expect(write(['7', '', '2026-11-01T00:00:00Z', 'pro', ' 19.5', '', '3', 'true', ''])).toBeUndefined();
+  });
+
+  it('a missing required column sends every row to the full check; a missing nullable one is NULL', () => {
+    expect(
+      compileCopyLine(
+        table,
+        header.filter((h) => h !== 'at'),
+        SOURCE,
+        KEY,
+      )(['7']),
+    ).toBeUndefined();
+    const without = header.filter((h) => h !== 'note');
+    const line = compileCopyLine(
+      table,
+      without,
+      SOURCE,
+      KEY,
+    )(['7', '', '2026-11-01T00:00:00Z', 'pro', '1', '', '', '']);
+    expect(line?.endsWith(`,,"${SOURCE}"\n`)).toBe(true);
+  });
+});
