@@ -33,7 +33,8 @@ async function writeCsv(file: string, header: string, rows: Iterable<string>): P
 /**
  * Deterministic synthetic warehouse for the feature benchmark: the same rows go into the SQLite
  * warehouse (for Driftwood) and into CSV files (for the pandas baseline). Events span the 120 days
- * before the cutoff and a few days after it, so the point-in-time filter has work to do.
+ * before the cutoff and a few days after it, so the point-in-time filter has work to do; labels
+ * fall on both sides of the cutoff, so the churned-before filter and the label have work too.
  */
 export async function generate(db: Warehouse, dir: string, data: BenchData, seed = 7): Promise<void> {
   const rng = new Rng(seed);
@@ -93,6 +94,21 @@ export async function generate(db: Warehouse, dir: string, data: BenchData, seed
     }
     out.end();
     await once(out, 'finish');
+
+    // Churn labels for one customer in ten, from 30 days before the cutoff to 30 days after it: the
+    // build leaves out those gone before the cutoff and labels the rest, on both sides.
+    const insertLabel = sqlite.prepare(
+      `INSERT INTO labels (customer_id, churned_at, reported_at, source_key) VALUES (?, ?, ?, 'bench')`,
+    );
+    const labels: string[] = [];
+    sqlite.transaction(() => {
+      for (let i = 0; i < data.customers; i += 10) {
+        const churnedAt = data.cutoff + rng.int(-30 * DAY, 30 * DAY);
+        insertLabel.run(`C${i}`, churnedAt, churnedAt + DAY);
+        labels.push(`C${i},${churnedAt}`);
+      }
+    })();
+    await writeCsv(`${dir}/labels.csv`, 'customer_id,churned_at', labels);
   } finally {
     await db.client.releaseConnection(sqlite);
   }

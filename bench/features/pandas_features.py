@@ -1,8 +1,10 @@
-"""The pandas + scikit-learn baseline for bench/features: the same point-in-time aggregates as
-tasks/src/features/churn-builder.ts, then a ColumnTransformer (median imputation with missing
+"""The pandas + scikit-learn baseline for bench/features: the same point-in-time rows as
+tasks/src/features/churn-builder.ts (the same aggregates and windows, customers gone before the
+cutoff left out, the churn label), then a ColumnTransformer (median imputation with missing
 indicators + standard scaling; most-frequent imputation + one-hot with a minimum frequency and an
 infrequent bucket). Reading the CSV files is not timed, as loading the warehouse is not timed for
-Driftwood. Prints one JSON object with the timings."""
+Driftwood. After the timed steps the table is compared with Driftwood's (given as a CSV file), so
+both sides provably did the same work. Prints one JSON object with wall and CPU times."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -20,9 +24,12 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 DAY = 86_400_000
 HOUR = 3_600_000
+T = TypeVar("T")
 
 
-def build(customers: pd.DataFrame, events: pd.DataFrame, cutoff: int) -> pd.DataFrame:
+def build(
+    customers: pd.DataFrame, events: pd.DataFrame, labels: pd.DataFrame, cutoff: int, horizon_hours: int
+) -> pd.DataFrame:
     ev = events[(events.event_time >= cutoff - 90 * DAY) & (events.event_time < cutoff)]
     t = ev.event_time.to_numpy()
     kind = ev.event_type.to_numpy()
@@ -58,6 +65,8 @@ def build(customers: pd.DataFrame, events: pd.DataFrame, cutoff: int) -> pd.Data
         }
     )
     active = customers[customers.signup_at < cutoff].set_index("customer_id")
+    active = active.join(labels.set_index("customer_id").churned_at, how="left")
+    active = active[active.churned_at.isna() | (active.churned_at >= cutoff)]
     out = active.join(agg, how="left")
     counts = [c for c in cols if not c.startswith("last_")]
     out[counts] = out[counts].fillna(0)
@@ -66,6 +75,7 @@ def build(customers: pd.DataFrame, events: pd.DataFrame, cutoff: int) -> pd.Data
     out["hours_since_last_session"] = (cutoff - out.last_session_at) / HOUR
     out["days_since_last_purchase"] = (cutoff - out.last_purchase_at) / DAY
     out["session_rate_trend"] = out.sessions_7d / 7 - out.sessions_prev30 / 30
+    out["label"] = (out.churned_at < cutoff + horizon_hours * HOUR).astype(np.int64)
     return out.sort_index()
 
 
@@ -78,13 +88,38 @@ NUMERIC = [
 CATEGORICAL = ["plan", "region"]
 
 
+def compare(table: pd.DataFrame, path: str) -> dict[str, int]:
+    """How many rows differ from Driftwood's table, per column (ours rounds to 1e-4)."""
+    theirs = pd.read_csv(path, index_col="customer_id")
+    if not table.index.equals(theirs.index):
+        return {"customer_id": int(table.index.symmetric_difference(theirs.index).size) or len(table)}
+    differences = {"label": int((table.label != theirs.label).sum())}
+    for column in NUMERIC:
+        a, b = table[column].to_numpy(dtype=float), theirs[column].to_numpy(dtype=float)
+        same = (np.isnan(a) & np.isnan(b)) | (np.abs(a - b) <= 1.01e-4)
+        differences[column] = int((~same).sum())
+    for column in CATEGORICAL:
+        differences[column] = int((table[column] != theirs[column]).sum())
+    return differences
+
+
+def timed(step: Callable[[], T]) -> tuple[T, dict[str, float]]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = step()
+    return result, {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+
+
 def main() -> None:
-    folder, cutoff = sys.argv[1], int(sys.argv[2])
+    folder, cutoff, horizon_hours, driftwood_table = (
+        sys.argv[1],
+        int(sys.argv[2]),
+        int(sys.argv[3]),
+        sys.argv[4],
+    )
     customers = pd.read_csv(f"{folder}/customers.csv")
     events = pd.read_csv(f"{folder}/events.csv")
-    t0 = time.perf_counter()
-    table = build(customers, events, cutoff)
-    build_s = time.perf_counter() - t0
+    labels = pd.read_csv(f"{folder}/labels.csv")
+    table, build_t = timed(lambda: build(customers, events, labels, cutoff, horizon_hours))
     transformer = ColumnTransformer(
         [
             (
@@ -103,22 +138,20 @@ def main() -> None:
         ],
         sparse_threshold=0,
     )
-    t0 = time.perf_counter()
-    transformer.fit(table)
-    fit_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    matrix = transformer.transform(table)
-    transform_s = time.perf_counter() - t0
+    _, fit_t = timed(lambda: transformer.fit(table))
+    matrix, transform_t = timed(lambda: transformer.transform(table))
+    steps = (build_t, fit_t, transform_t)
     print(
         json.dumps(
             {
-                "build": build_s,
-                "fit": fit_s,
-                "transform": transform_s,
-                "total": build_s + fit_s + transform_s,
+                "build": build_t,
+                "fit": fit_t,
+                "transform": transform_t,
+                "total": {key: sum(step[key] for step in steps) for key in ("wall", "cpu")},
                 "rows": int(matrix.shape[0]),
                 "columns": int(matrix.shape[1]),
                 "rssMb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1000),
+                "differences": compare(table, driftwood_table),
             }
         )
     )

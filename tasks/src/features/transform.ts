@@ -284,7 +284,21 @@ export function transformRow(
   row: Row,
   out: Float32Array = new Float32Array(state.outputs.length),
 ): Float32Array {
-  let i = 0;
+  writeRow(state, row, out, 0);
+  return out;
+}
+
+/** Batch form: a row-major matrix of N rows, each written by the very same `writeRow`. */
+export function transformRows(state: TransformState, rows: readonly Row[]): Float32Array {
+  const width = state.outputs.length;
+  const out = new Float32Array(rows.length * width);
+  // Offsets rather than a subarray per row: a million rows would allocate a million views.
+  for (let r = 0; r < rows.length; r++) writeRow(state, rows[r] as Row, out, r * width);
+  return out;
+}
+
+function writeRow(state: TransformState, row: Row, out: Float32Array, offset: number): void {
+  let i = offset;
   for (const n of state.numeric) {
     const v = toNumber(row[n.name]);
     out[i++] = ((v ?? n.impute) - n.center) / n.scale;
@@ -297,17 +311,6 @@ export function transformRow(
     out[i + (idx === -1 ? c.categories.length : idx)] = 1;
     i += c.categories.length + 1;
   }
-  return out;
-}
-
-/** Batch form: a row-major matrix of N rows, built by the very same `transformRow`. */
-export function transformRows(state: TransformState, rows: readonly Row[]): Float32Array {
-  const width = state.outputs.length;
-  const out = new Float32Array(rows.length * width);
-  rows.forEach((r, i) => {
-    transformRow(state, r, out.subarray(i * width, (i + 1) * width));
-  });
-  return out;
 }
 
 /** Every raw field a request may carry: the fitted features and the ones selection dropped. */
