@@ -15,7 +15,14 @@ export interface Config {
   /** Folder of dataset contracts; unset: contracts/ at the repository root (or next to the image's tasks/). */
   contractsDir: string | undefined;
   warehouseUrl: string;
-  mlflow: { trackingUri: string; experiment: string; modelName: string };
+  mlflow: {
+    trackingUri: string;
+    experiment: string;
+    modelName: string;
+    /** DRIFTWOOD_MODEL_NAME / DRIFTWOOD_EXPERIMENT were given: they hold for every dataset. */
+    modelNameSet?: boolean;
+    experimentSet?: boolean;
+  };
   http: { timeoutMs: number; retries: number; backoffMs: number };
   api: { host: string; port: number };
   /** The prediction API's protection, auth and model-routing settings (see docs/api.md). */
@@ -40,6 +47,17 @@ export interface ServingConfig {
   jwt: { issuer: string; jwksUrl: string; audience: string | undefined } | undefined;
   /** Airflow's API for `POST /v1/train`; unset turns the route off. */
   airflow: { baseUrl: string; username: string; password: string; dagId: string } | undefined;
+  /** The dashboard's other sources and links (docs/dashboard.md); an unset one shows as not configured. */
+  dashboard?: DashboardConfig;
+  /** The registered forecast model `POST /v1/forecast` serves (DRIFTWOOD_FORECAST_MODEL, `off` to drop it). */
+  forecastModel?: string | undefined;
+}
+
+export interface DashboardConfig {
+  /** The Evidently sidecar's HTTP root (DRIFTWOOD_EVIDENTLY_URL): latest drift report and decisions. */
+  evidentlyUrl: string | undefined;
+  /** Browser links: MLflow's UI (default the tracking URI), Airflow's UI (default its API URL), Grafana. */
+  links: { mlflow: string | undefined; airflow: string | undefined; grafana: string | undefined };
 }
 
 type Env = Record<string, string | undefined>;
@@ -124,6 +142,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       trackingUri: readUrl(env, 'MLFLOW_TRACKING_URI', 'http://127.0.0.1:5000', ['http:', 'https:']),
       experiment: readString(env, 'DRIFTWOOD_EXPERIMENT', 'driftwood-churn'),
       modelName,
+      modelNameSet: env.DRIFTWOOD_MODEL_NAME !== undefined,
+      experimentSet: env.DRIFTWOOD_EXPERIMENT !== undefined,
     },
     http: {
       timeoutMs: readInt(env, 'DRIFTWOOD_HTTP_TIMEOUT_MS', 10_000, 100, 600_000),
@@ -181,6 +201,28 @@ function readServing(env: Env, cwd: string): ServingConfig {
     webhookSecret: readSecret(env, 'DRIFTWOOD_API_WEBHOOK_SECRET', cwd),
     jwt: readJwt(env),
     airflow: readAirflow(env, cwd),
+    dashboard: readDashboard(env),
+    forecastModel: readForecastModel(env),
+  };
+}
+
+function readForecastModel(env: Env): string | undefined {
+  const name = readString(env, 'DRIFTWOOD_FORECAST_MODEL', 'btc');
+  if (name === 'off') return undefined;
+  if (!/^[\w\-.]+$/.test(name)) fail('DRIFTWOOD_FORECAST_MODEL', "letters, digits, _ - . or 'off'", name);
+  return name;
+}
+
+function readDashboard(env: Env): DashboardConfig {
+  const url = (name: string, fallback?: string) =>
+    env[name] === undefined ? fallback : readUrl(env, name, '', ['http:', 'https:']);
+  return {
+    evidentlyUrl: url('DRIFTWOOD_EVIDENTLY_URL'),
+    links: {
+      mlflow: url('DRIFTWOOD_MLFLOW_UI_URL', url('MLFLOW_TRACKING_URI', 'http://127.0.0.1:5000')),
+      airflow: url('DRIFTWOOD_AIRFLOW_UI_URL', url('DRIFTWOOD_AIRFLOW_URL')),
+      grafana: url('DRIFTWOOD_GRAFANA_URL'),
+    },
   };
 }
 
@@ -215,4 +257,14 @@ export function environmentWithDotenv(cwd: string = process.cwd(), env: Env = pr
   const file = path.join(cwd, '.env');
   if (!existsSync(file)) return env;
   return { ...parseDotenv(readFileSync(file)), ...env };
+}
+
+/** The registered model of a dataset: DRIFTWOOD_MODEL_NAME when set, else the dataset's own name. */
+export function modelNameFor(config: Pick<Config, 'mlflow'>, dataset: string): string {
+  return config.mlflow.modelNameSet ? config.mlflow.modelName : dataset;
+}
+
+/** The MLflow experiment of a dataset: DRIFTWOOD_EXPERIMENT when set, else `driftwood-<dataset>`. */
+export function experimentFor(config: Pick<Config, 'mlflow'>, dataset: string): string {
+  return config.mlflow.experimentSet ? config.mlflow.experiment : `driftwood-${dataset}`;
 }

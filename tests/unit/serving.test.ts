@@ -270,7 +270,7 @@ describe('prediction log', () => {
 
 describe('serving settings', () => {
   it('has safe defaults', () => {
-    expect(loadConfig({}, '/tmp').serving).toEqual({
+    expect(loadConfig({}, '/tmp').serving).toMatchObject({
       credentials: undefined,
       metricsAuth: false,
       bodyLimitBytes: 65_536,
@@ -282,7 +282,9 @@ describe('serving settings', () => {
       webhookSecret: undefined,
       jwt: undefined,
       airflow: undefined,
+      forecastModel: 'btc',
     });
+    expect(loadConfig({ DRIFTWOOD_FORECAST_MODEL: 'off' }, '/tmp').serving.forecastModel).toBeUndefined();
   });
 
   it.each([
@@ -290,6 +292,7 @@ describe('serving settings', () => {
     ['DRIFTWOOD_API_CANARY_PERCENT', '140', 'an integer from 0 to 100'],
     ['DRIFTWOOD_API_METRICS_AUTH', 'yes', 'one of true, false'],
     ['DRIFTWOOD_API_MAX_BATCH', '0', 'an integer from 1 to 10000'],
+    ['DRIFTWOOD_FORECAST_MODEL', 'btc usd', "letters, digits, _ - . or 'off'"],
     ['DRIFTWOOD_API_CREDENTIALS_FILE', '/nonexistent/creds', 'the path of a readable file'],
     ['DRIFTWOOD_API_WEBHOOK_SECRET_FILE', '/nonexistent/secret', 'the path of a readable file'],
   ])('names a bad %s', (name, value, expected) => {

@@ -90,6 +90,13 @@ export async function validateContract(
     });
     if (!names.has(t.key)) bad(`/tables/${i}/key`, `'${t.key}' is not one of the table's columns`);
   });
+  if (c.forecast) {
+    const table = c.tables.find((t) => t.name === c.forecast?.table);
+    if (!table) bad('/forecast/table', `'${c.forecast.table}' is not one of the contract's tables`);
+    for (const key of ['time_column', 'target'] as const)
+      if (!table?.columns.some((col) => col.name === c.forecast?.[key]))
+        bad(`/forecast/${key}`, `'${c.forecast[key]}' is not a column of table '${c.forecast.table}'`);
+  }
   return {
     ...c,
     alert_threshold: c.alert_threshold ?? 0.05,

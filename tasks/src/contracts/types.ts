@@ -17,6 +17,8 @@ export interface ColumnContract {
   /** The warehouse column, when it differs from the raw name (PII is stored as a token). */
   store_as?: string;
   on_anomaly?: AnomalyPolicy;
+  /** For a classification target: the value that means the positive class (1). */
+  positive?: string | number | boolean;
 }
 
 export interface TableContract {
@@ -34,6 +36,17 @@ export interface FileRules {
   type_change_share: number;
 }
 
+/** How the time_windows builder reads a sequence_forecast dataset (the contract's `forecast` section). */
+export interface ForecastSettings {
+  table: string;
+  time_column: string;
+  target: string;
+  window_hours?: number;
+  horizon_hours?: number;
+  moving_average_hours?: number;
+  split?: { validation?: number; test?: number };
+}
+
 export interface Contract {
   dataset: string;
   version: number;
@@ -43,6 +56,7 @@ export interface Contract {
   alert_threshold: number;
   file_rules: FileRules;
   tables: TableContract[];
+  forecast?: ForecastSettings;
   /** sha256 of the contract file's bytes: recorded with every load and snapshot. */
   digest: string;
 }

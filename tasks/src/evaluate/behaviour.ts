@@ -77,6 +77,32 @@ function quantile(values: number[], q: number): number {
   return s.length === 0 ? 0 : (s[Math.min(s.length - 1, Math.floor(q * s.length))] as number);
 }
 
+/** Replacing the id and PII fields with stand-ins never moves a prediction. */
+export function invarianceCheck(
+  rows: readonly Row[],
+  score: Scorer,
+  standIns: Record<string, unknown>,
+  name = 'invariant_to_id_and_pii',
+): BehaviourCheck {
+  const inv = countViolations(
+    rows,
+    score,
+    (r) => ({ ...r, ...standIns }),
+    (a, b) => Math.abs(a - b) <= INVARIANCE_TOLERANCE,
+  );
+  return {
+    name,
+    kind: 'invariance',
+    passed: inv.failures === 0,
+    cases: rows.length,
+    failures: inv.failures,
+    detail:
+      inv.failures === 0
+        ? `no prediction moved when ${Object.keys(standIns).join(', ')} changed`
+        : `${inv.failures} predictions moved (up to ${inv.worst.toFixed(6)})`,
+  };
+}
+
 /**
  * The behavioural tests a churn model must pass before it may serve (after Ribeiro et al.,
  * "Beyond Accuracy: Behavioral Testing of NLP Models with CheckList", 2020):
@@ -90,24 +116,14 @@ export function churnBehaviourChecks(
   score: Scorer,
   threshold: number,
 ): BehaviourCheck[] {
-  const checks: BehaviourCheck[] = [];
-  const inv = countViolations(
-    rows,
-    score,
-    (r) => ({ ...r, customer_id: 'C-INVARIANCE-0000', email: 'someone.else@example.com' }),
-    (a, b) => Math.abs(a - b) <= INVARIANCE_TOLERANCE,
-  );
-  checks.push({
-    name: 'invariant_to_customer_id_and_pii',
-    kind: 'invariance',
-    passed: inv.failures === 0,
-    cases: rows.length,
-    failures: inv.failures,
-    detail:
-      inv.failures === 0
-        ? 'no prediction moved'
-        : `${inv.failures} predictions moved (up to ${inv.worst.toFixed(6)})`,
-  });
+  const checks: BehaviourCheck[] = [
+    invarianceCheck(
+      rows,
+      score,
+      { customer_id: 'C-INVARIANCE-0000', email: 'someone.else@example.com' },
+      'invariant_to_customer_id_and_pii',
+    ),
+  ];
 
   const notLower = (a: number, b: number) => b >= a - DIRECTION_TOLERANCE;
   const moreFailures = countViolations(rows, score, morePaymentFailures, notLower);

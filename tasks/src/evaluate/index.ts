@@ -1,12 +1,12 @@
 import { DriftwoodError, isDriftwoodError } from '../errors.js';
+import { loadTabularProfile } from '../features/profile.js';
 import type { Logger } from '../log.js';
 import type { MlflowClient } from '../mlflow/client.js';
 import type { ModelVersion } from '../mlflow/types.js';
 import { type BinaryMetrics, binaryMetrics } from '../models/metrics.js';
 import { loadModelVersion, type ServingModel } from '../models/serving-model.js';
 import { type HoldoutFile, parseHoldoutFile } from '../train/data.js';
-import { SEGMENT_COLUMNS } from '../train/fit.js';
-import { type BehaviourCheck, churnBehaviourChecks } from './behaviour.js';
+import type { BehaviourCheck } from './behaviour.js';
 import { type PairedDifference, pairedBootstrapAuc } from './bootstrap.js';
 import { type SegmentMetrics, segmentMetrics } from './segments.js';
 
@@ -17,6 +17,8 @@ export interface EvaluateOptions {
   /** The alias of the model to beat. */
   championAlias: string;
   bootstrap: { samples: number; seed: number; level: number };
+  /** Where the dataset's contract is (its builder decides segments and behavioural checks). */
+  contractsDir?: string;
 }
 
 export interface ModelScore {
@@ -90,6 +92,12 @@ export async function runEvaluate(
       { cause: err },
     );
   }
+  // The run names its dataset; the dataset's builder names the segments and the behavioural checks.
+  const dataset = run.data?.tags?.find((t) => t.key === 'driftwood.dataset')?.value ?? options.modelName;
+  const profile = await loadTabularProfile({
+    dataset,
+    ...(options.contractsDir ? { contractsDir: options.contractsDir } : {}),
+  });
   const championMv = await mlflow.getVersionByAlias(options.modelName, options.championAlias);
   const rows = holdout.rows.map((r) => ({ ...r.features, customer_id: r.customer_id }));
   const labels = holdout.rows.map((r) => r.label);
@@ -108,13 +116,13 @@ export async function runEvaluate(
         version: mv.version,
         threshold,
         metrics: binaryMetrics(scores, labels, threshold),
-        segments: segmentMetrics(segmentRows, scores, labels, threshold, SEGMENT_COLUMNS),
+        segments: segmentMetrics(segmentRows, scores, labels, threshold, profile.segmentColumns),
       },
     };
   };
   const candidate = await score(candidateMv);
   try {
-    const behaviour = churnBehaviourChecks(rows, candidate.model.score, candidate.s.threshold);
+    const behaviour = profile.behaviour(rows, candidate.model.score, candidate.s.threshold);
     let champion: Awaited<ReturnType<typeof score>> | undefined;
     let championUnusable: Evaluation['championUnusable'] = null;
     if (championMv && championMv.version !== candidateMv.version) {

@@ -1,16 +1,21 @@
 import { createHash } from 'node:crypto';
 import { parquetWriteBuffer } from 'hyparquet-writer';
+import type { Contract } from '../contracts/types.js';
 import { toCsv } from '../csv.js';
 import { DriftwoodError } from '../errors.js';
 import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import type { SnapshotRows } from '../snapshot/index.js';
 import type { Warehouse } from '../warehouse/db.js';
-import { loadChurnRows, splitAndFit } from './training-rows.js';
+import { loadTabularProfile } from './profile.js';
+import { loadRows, splitAndFit } from './training-rows.js';
 import { type TransformOptions, transformRows } from './transform.js';
 
 export interface FeaturesOptions {
   dataset: string;
+  /** The dataset's contract; read from contracts/<dataset>.yaml when not given. */
+  contract?: Contract;
+  contractsDir?: string;
   /**
    * The data snapshot the features come from (its id names the output folder); without one the rows
    * are built from the warehouse and a digest of them names the folder.
@@ -50,15 +55,17 @@ export async function runFeatures(
   options: FeaturesOptions,
   deps: { db: Warehouse; lake: ObjectStore; log: Logger },
 ): Promise<FeaturesResult> {
-  if (options.dataset !== 'churn')
-    throw new DriftwoodError('USAGE', `--dataset: features are built for 'churn', got '${options.dataset}'`);
-  const { cutoff, rows } = await loadChurnRows(deps.db, options);
+  const profile = await loadTabularProfile(options);
+  const { cutoff, rows } = await loadRows(deps.db, profile, options);
   if (rows.length === 0)
-    throw new DriftwoodError('DATA_MISSING', `no customers as of ${new Date(cutoff).toISOString()}`);
+    throw new DriftwoodError(
+      'DATA_MISSING',
+      `no ${options.dataset} rows as of ${new Date(cutoff).toISOString()}: ingest first`,
+    );
   deps.log.info({ rows: rows.length, cutoff: new Date(cutoff).toISOString() }, 'features: rows built');
 
   const fractions = { holdout: options.holdoutFraction, validation: options.validationFraction };
-  const { split, state } = splitAndFit(rows, options.seed, fractions, options.transform);
+  const { split, state } = splitAndFit(profile, rows, options.seed, fractions, options.transform);
   const matrix = transformRows(
     state,
     rows.map((r) => r.features),
@@ -76,7 +83,7 @@ export async function runFeatures(
   const prefix = `features/${options.dataset}/${id}`;
 
   const columnData = [
-    { name: 'customer_id', data: rows.map((r) => r.customerId), type: 'STRING' as const },
+    { name: profile.idName, data: rows.map((r) => r.customerId), type: 'STRING' as const },
     { name: 'split', data: split, type: 'STRING' as const },
     { name: 'label', data: rows.map((r) => r.label), type: 'INT32' as const },
     ...state.outputs.map((name, k) => ({
@@ -89,7 +96,7 @@ export async function runFeatures(
 
   // Raw fields keep their names; transformed columns are prefixed so the two never collide.
   const sampleHeader = [
-    'customer_id',
+    profile.idName,
     'split',
     'label',
     ...Object.keys(rows[0]?.features ?? {}),

@@ -2,13 +2,8 @@ import { DriftwoodError } from '../errors.js';
 import type { SnapshotRows } from '../snapshot/index.js';
 import { splitOf } from '../train/split.js';
 import type { Warehouse } from '../warehouse/db.js';
-import {
-  buildChurnRows,
-  CHURN_CATEGORICAL,
-  CHURN_NUMERIC,
-  defaultCutoff,
-  type LabelledRow,
-} from './churn-builder.js';
+import type { LabelledRow } from './churn-builder.js';
+import type { TabularProfile } from './profile.js';
 import { fitTransform, type TransformOptions, type TransformState } from './transform.js';
 
 export type Split = 'train' | 'validation' | 'holdout';
@@ -17,8 +12,9 @@ export type Split = 'train' | 'validation' | 'holdout';
  * The labelled rows a step works on and their cutoff: a snapshot's, when one is given, else built
  * from the warehouse as of `cutoff` (by default the latest one whose labels have all arrived).
  */
-export async function loadChurnRows(
+export async function loadRows(
   db: Warehouse,
+  profile: TabularProfile,
   options: {
     dataset: string;
     snapshot?: SnapshotRows;
@@ -29,21 +25,23 @@ export async function loadChurnRows(
 ): Promise<{ cutoff: number; rows: LabelledRow[] }> {
   if (options.snapshot)
     return { cutoff: Date.parse(options.snapshot.manifest.cutoff), rows: options.snapshot.rows };
-  const cutoff = options.cutoff ?? (await defaultCutoff(db, options.horizonHours, options.labelDelayHours));
+  const cutoff =
+    options.cutoff ?? (await profile.defaultCutoff(db, options.horizonHours, options.labelDelayHours));
   if (cutoff === undefined)
     throw new DriftwoodError(
       'DATA_MISSING',
       `no events in the warehouse for '${options.dataset}': run 'driftwood ingest' first`,
     );
-  return { cutoff, rows: await buildChurnRows(db, cutoff, options.horizonHours) };
+  return { cutoff, rows: await profile.build(db, cutoff, options.horizonHours) };
 }
 
 /**
- * Splits rows by a hash of the customer id and the seed, and fits the transform on the training
+ * Splits rows by a hash of the row id (the customer for churn) and the seed, and fits the transform on the training
  * split only. Training and the features step both call this, so for the same rows and seed they
  * hold the very same fitted state.
  */
 export function splitAndFit(
+  profile: Pick<TabularProfile, 'numeric' | 'categorical'>,
   rows: readonly LabelledRow[],
   seed: number,
   fractions: { holdout: number; validation: number },
@@ -57,7 +55,7 @@ export function splitAndFit(
   if (parts.train.length === 0) throw new DriftwoodError('DATA_MISSING', 'the training split is empty');
   const state = fitTransform(
     parts.train.map((r) => r.features),
-    { numeric: CHURN_NUMERIC, categorical: CHURN_CATEGORICAL },
+    { numeric: profile.numeric, categorical: profile.categorical },
     overrides,
   );
   return { split, parts, state };

@@ -13,6 +13,7 @@ export interface PromoteOptions {
   alias: string;
   policy: PromotionPolicy;
   bootstrap?: EvaluateOptions['bootstrap'];
+  contractsDir?: string;
 }
 
 export interface PromoteDeps {
@@ -73,6 +74,7 @@ export async function runPromote(options: PromoteOptions, deps: PromoteDeps): Pr
       ...(options.version ? { version: options.version } : {}),
       championAlias: options.alias,
       bootstrap: options.bootstrap ?? DEFAULT_BOOTSTRAP,
+      ...(options.contractsDir ? { contractsDir: options.contractsDir } : {}),
     },
     deps,
   );
@@ -156,7 +158,10 @@ async function stageAndSmokeTest(
         'MODEL_INVALID',
         `staging resolved to version ${staged.version}, expected ${version}`,
       );
-    const p = staged.score({ plan: staged.transform.categorical[0]?.categories[0] ?? '', sessions_30d: 1 });
+    // The first known value of every categorical input; numeric inputs left out are imputed.
+    const p = staged.score(
+      Object.fromEntries(staged.transform.categorical.map((c) => [c.name, c.categories[0] ?? ''])),
+    );
     if (!(p >= 0 && p <= 1))
       throw new DriftwoodError(
         'MODEL_INVALID',

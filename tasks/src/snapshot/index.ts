@@ -4,12 +4,11 @@ import { parquetWriteBuffer } from 'hyparquet-writer';
 import { loadContract } from '../contracts/index.js';
 import type { Contract } from '../contracts/types.js';
 import { DriftwoodError } from '../errors.js';
-import {
-  buildChurnRows,
-  CHURN_CATEGORICAL,
-  CHURN_NUMERIC,
-  type LabelledRow,
-} from '../features/churn-builder.js';
+import type { LabelledRow } from '../features/churn-builder.js';
+import { type TabularProfile, tabularProfile } from '../features/profile.js';
+import { CANDLE_COLUMNS, type Candle } from '../forecast/candles.js';
+import { forecastConfig } from '../forecast/settings.js';
+import { loadCandles, loadLatestCandles } from '../forecast/windows.js';
 import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import type { DatasetInput } from '../mlflow/types.js';
@@ -18,8 +17,11 @@ import type { Warehouse } from '../warehouse/db.js';
 
 export interface SnapshotOptions {
   dataset: string;
-  /** What the warehouse knew at this time: the training cutoff is asOf − (horizon + label delay). */
-  asOf: number;
+  /**
+   * What the warehouse knew at this time: the training cutoff is asOf − (horizon + label delay).
+   * `latest`: the newest time the loaded data allows (its last hour, or the cutoff whose labels are in).
+   */
+  asOf: number | 'latest';
   horizonHours: number;
   labelDelayHours: number;
   contract?: Contract;
@@ -69,18 +71,13 @@ export interface SnapshotResult {
 
 const sha = (s: string | Buffer): string => createHash('sha256').update(s).digest('hex');
 
-/** The training table's columns for a builder, in a fixed order. */
-function schemaOf(contract: Contract): SnapshotColumn[] {
-  if (contract.builder !== 'churn_activity')
-    throw new DriftwoodError(
-      'USAGE',
-      `contract ${contract.dataset}: builder '${contract.builder}' has no snapshot materialiser (churn_activity has)`,
-    );
+/** The training table's columns for a builder, in a fixed order: id, label, then the inputs. */
+function schemaOf(profile: TabularProfile): SnapshotColumn[] {
   return [
-    { name: 'customer_id', type: 'string' },
+    { name: profile.idName, type: 'string' },
     { name: 'label', type: 'integer' },
-    ...CHURN_NUMERIC.map((name) => ({ name, type: 'double' as const })),
-    ...CHURN_CATEGORICAL.map((name) => ({ name, type: 'string' as const })),
+    ...profile.numeric.map((name) => ({ name, type: 'double' as const })),
+    ...profile.categorical.map((name) => ({ name, type: 'string' as const })),
   ];
 }
 
@@ -104,6 +101,82 @@ export function snapshotIdentity(
   return { id, schemaHash, rowsHash };
 }
 
+/** A snapshot's table before it is written: its columns, its rows in a canonical order, its cutoff. */
+interface SnapshotTable {
+  schema: SnapshotColumn[];
+  rows: unknown[][];
+  cutoff: number;
+  horizonHours: number;
+  positives: number;
+  /** The leading columns that may not be null. */
+  required: number;
+}
+
+/**
+ * What a snapshot holds, by the contract's builder: for a tabular one the labelled rows (id, label,
+ * inputs) in id order; for `time_windows` the closed candles before the as-of hour, in time order,
+ * from which the forecast's windows are built.
+ */
+async function snapshotTable(
+  contract: Contract,
+  options: SnapshotOptions & { asOf: number },
+  db: Warehouse,
+): Promise<SnapshotTable> {
+  if (contract.builder === 'time_windows') {
+    const cfg = forecastConfig(contract);
+    const cutoff = Math.floor(options.asOf / HOUR_MS) * HOUR_MS;
+    const candles = await loadCandles(db, cutoff, cfg.table);
+    return {
+      schema: CANDLE_SCHEMA,
+      rows: candles.map((c) => [
+        new Date(c.openTime).toISOString(),
+        c.open,
+        c.high,
+        c.low,
+        c.close,
+        c.volume,
+      ]),
+      cutoff,
+      horizonHours: cfg.horizonHours,
+      positives: 0,
+      required: CANDLE_SCHEMA.length,
+    };
+  }
+  const profile = tabularProfile(contract);
+  const schema = schemaOf(profile);
+  const cutoff = profile.cutoffAsOf(options.asOf, options.horizonHours, options.labelDelayHours);
+  const built = await profile.build(db, cutoff, options.horizonHours);
+  const sorted = [...built].sort((a, b) =>
+    a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : 0,
+  );
+  const features = schema.slice(2).map((c) => c.name);
+  return {
+    schema,
+    rows: sorted.map((r) => [r.customerId, r.label, ...features.map((f) => r.features[f] ?? null)]),
+    cutoff,
+    horizonHours: options.horizonHours,
+    positives: sorted.filter((r) => r.label === 1).length,
+    required: 2,
+  };
+}
+
+/** The newest as-of time the warehouse's data of the dataset allows. */
+async function latestAsOf(contract: Contract, options: SnapshotOptions, db: Warehouse): Promise<number> {
+  let asOf: number | undefined;
+  if (contract.builder === 'time_windows') {
+    const last = (await loadLatestCandles(db, 1, forecastConfig(contract).table))[0];
+    asOf = last && last.openTime + HOUR_MS;
+  } else asOf = await tabularProfile(contract).latestAsOf(db, options.horizonHours, options.labelDelayHours);
+  if (asOf === undefined)
+    throw new DriftwoodError('DATA_MISSING', `no ${options.dataset} data in the warehouse: ingest first`);
+  return asOf;
+}
+
+const CANDLE_SCHEMA: SnapshotColumn[] = [
+  { name: 'open_time', type: 'string' },
+  ...CANDLE_COLUMNS.slice(1).map((name) => ({ name, type: 'double' as const })),
+];
+
 /**
  * Materialises the training table as of a time as an immutable, content-addressed snapshot:
  * `snapshots/<dataset>/<id>/data.parquet`, then `manifest.json` (written last: a snapshot without a
@@ -114,21 +187,18 @@ export async function runSnapshot(
   deps: { db: Warehouse; lake: ObjectStore; log: Logger; commit: string | null; now: () => number },
 ): Promise<SnapshotResult> {
   const contract = options.contract ?? (await loadContract(options.dataset, options.contractsDir));
-  const schema = schemaOf(contract);
-  const cutoff =
-    Math.floor(options.asOf / HOUR_MS) * HOUR_MS - (options.horizonHours + options.labelDelayHours) * HOUR_MS;
-  const built = await buildChurnRows(deps.db, cutoff, options.horizonHours);
-  if (built.length === 0)
+  const asOf = options.asOf === 'latest' ? await latestAsOf(contract, options, deps.db) : options.asOf;
+  const { schema, rows, cutoff, horizonHours, positives, required } = await snapshotTable(
+    contract,
+    { ...options, asOf },
+    deps.db,
+  );
+  if (rows.length === 0)
     throw new DriftwoodError(
       'DATA_MISSING',
-      `no ${options.dataset} rows as of ${new Date(options.asOf).toISOString()}: ingest first`,
+      `no ${options.dataset} rows as of ${new Date(asOf).toISOString()}: ingest first`,
     );
-  const sorted = [...built].sort((a, b) =>
-    a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : 0,
-  );
-  const features = schema.slice(2).map((c) => c.name);
-  const rows = sorted.map((r) => [r.customerId, r.label, ...features.map((f) => r.features[f] ?? null)]);
-  const { id, schemaHash, rowsHash } = snapshotIdentity(schema, cutoff, options.horizonHours, rows);
+  const { id, schemaHash, rowsHash } = snapshotIdentity(schema, cutoff, horizonHours, rows);
   const prefix = `snapshots/${options.dataset}/${id}`;
   const manifestKey = `${prefix}/manifest.json`;
   if (await deps.lake.exists(manifestKey)) {
@@ -147,7 +217,7 @@ export async function runSnapshot(
             : c.type === 'integer'
               ? ('INT32' as const)
               : ('DOUBLE' as const),
-        nullable: k >= 2,
+        nullable: k >= required,
       })),
     }),
   );
@@ -158,9 +228,7 @@ export async function runSnapshot(
       .orderBy('object_key')
       .select('object_key', 'sha256', 'rows_loaded')
   )
-    .filter(
-      (e: { object_key: string }) => (hourOfKey(e.object_key) ?? Number.POSITIVE_INFINITY) < options.asOf,
-    )
+    .filter((e: { object_key: string }) => (hourOfKey(e.object_key) ?? Number.POSITIVE_INFINITY) < asOf)
     .map((e: { object_key: string; sha256: string; rows_loaded: number }) => ({
       key: e.object_key,
       sha256: e.sha256,
@@ -170,12 +238,12 @@ export async function runSnapshot(
     format: 'driftwood.snapshot/v1',
     id,
     dataset: options.dataset,
-    asOf: new Date(options.asOf).toISOString(),
+    asOf: new Date(asOf).toISOString(),
     cutoff: new Date(cutoff).toISOString(),
-    horizonHours: options.horizonHours,
+    horizonHours,
     builder: contract.builder,
     rows: rows.length,
-    positives: sorted.filter((r) => r.label === 1).length,
+    positives,
     schema,
     schemaHash,
     rowsHash,
@@ -235,7 +303,7 @@ export function snapshotDatasetInput(m: SnapshotManifest, lakeUri: string): Data
         mlflow_colspec: m.schema.map((c) => ({
           type: toMlflow(c.type),
           name: c.name,
-          required: c.name === 'customer_id' || c.name === 'label',
+          required: c.name === m.schema[0]?.name || c.name === 'label',
         })),
       }),
       profile: JSON.stringify({ num_rows: m.rows, positives: m.positives, as_of: m.asOf }),
@@ -264,18 +332,13 @@ export async function resolveSnapshot(
  * against the manifest's sha256 first, so a training run never reads data other than what it names.
  */
 export async function readSnapshotRows(lake: ObjectStore, m: SnapshotManifest): Promise<LabelledRow[]> {
-  const file = await lake.get(m.dataKey);
-  if (sha(file) !== m.dataSha256)
-    throw new DriftwoodError(
-      'SCHEMA_MISMATCH',
-      `snapshot ${m.id}: ${m.dataKey} does not match the manifest's sha256; the snapshot was altered`,
-    );
-  const records = (await parquetReadObjects({
-    file: file.buffer.slice(file.byteOffset, file.byteOffset + file.byteLength) as ArrayBuffer,
-  })) as Record<string, unknown>[];
+  if (m.schema[1]?.name !== 'label')
+    throw new DriftwoodError('USAGE', `snapshot ${m.id} holds ${m.builder} rows, not labelled rows`);
+  const records = await readSnapshotRecords(lake, m);
   const features = m.schema.slice(2);
+  const idName = m.schema[0]?.name ?? 'customer_id';
   return records.map((r) => ({
-    customerId: String(r.customer_id),
+    customerId: String(r[idName]),
     label: Number(r.label) === 1 ? 1 : 0,
     features: Object.fromEntries(
       features.map((c) => {
@@ -284,5 +347,38 @@ export async function readSnapshotRows(lake: ObjectStore, m: SnapshotManifest): 
         return [c.name, c.type === 'string' ? String(v) : Number(v)];
       }),
     ),
+  }));
+}
+
+/**
+ * A snapshot's records, exactly as they were materialised: the Parquet file is checked against the
+ * manifest's sha256 first, so a run never reads data other than what it names.
+ */
+async function readSnapshotRecords(
+  lake: ObjectStore,
+  m: SnapshotManifest,
+): Promise<Record<string, unknown>[]> {
+  const file = await lake.get(m.dataKey);
+  if (sha(file) !== m.dataSha256)
+    throw new DriftwoodError(
+      'SCHEMA_MISMATCH',
+      `snapshot ${m.id}: ${m.dataKey} does not match the manifest's sha256; the snapshot was altered`,
+    );
+  return (await parquetReadObjects({
+    file: file.buffer.slice(file.byteOffset, file.byteOffset + file.byteLength) as ArrayBuffer,
+  })) as Record<string, unknown>[];
+}
+
+/** The candles of a `time_windows` snapshot, checked against the manifest's sha256 like any snapshot. */
+export async function readSnapshotCandles(lake: ObjectStore, m: SnapshotManifest): Promise<Candle[]> {
+  if (m.schema[0]?.name !== 'open_time')
+    throw new DriftwoodError('USAGE', `snapshot ${m.id} holds ${m.builder} rows, not candles`);
+  return (await readSnapshotRecords(lake, m)).map((r) => ({
+    openTime: Date.parse(String(r.open_time)),
+    open: Number(r.open),
+    high: Number(r.high),
+    low: Number(r.low),
+    close: Number(r.close),
+    volume: Number(r.volume),
   }));
 }

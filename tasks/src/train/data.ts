@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
+import type { Contract } from '../contracts/types.js';
 import { DriftwoodError } from '../errors.js';
 import type { LabelledRow } from '../features/churn-builder.js';
-import { loadChurnRows, splitAndFit } from '../features/training-rows.js';
+import { loadTabularProfile, type TabularProfile } from '../features/profile.js';
+import { loadRows, splitAndFit } from '../features/training-rows.js';
 import { type TransformState, transformRows } from '../features/transform.js';
 import type { Logger } from '../log.js';
 import type { SnapshotRows } from '../snapshot/index.js';
@@ -14,6 +16,8 @@ export interface Matrix {
 
 /** Everything a training run needs from the warehouse, built once (tuning trials share it). */
 export interface PreparedData {
+  /** The dataset's builder: its input fields, segments, directions and behavioural checks. */
+  profile: TabularProfile;
   cutoff: number;
   rows: LabelledRow[];
   parts: { train: LabelledRow[]; validation: LabelledRow[]; holdout: LabelledRow[] };
@@ -29,6 +33,9 @@ export interface PreparedData {
 
 export interface PrepareOptions {
   dataset: string;
+  /** The dataset's contract; read from contracts/<dataset>.yaml when not given. */
+  contract?: Contract;
+  contractsDir?: string;
   cutoff?: number;
   horizonHours: number;
   labelDelayHours: number;
@@ -46,7 +53,8 @@ export async function prepareTrainingData(
   deps: { db: Warehouse; log: Logger },
 ): Promise<PreparedData> {
   const t0 = performance.now();
-  const { cutoff, rows } = await loadChurnRows(deps.db, options);
+  const profile = await loadTabularProfile(options);
+  const { cutoff, rows } = await loadRows(deps.db, profile, options);
   deps.log.info(
     {
       rows: rows.length,
@@ -60,11 +68,11 @@ export async function prepareTrainingData(
   if (rows.length < 50 || positives < 5 || positives === rows.length) {
     throw new DriftwoodError(
       'DATA_MISSING',
-      `too little data to train as of ${new Date(cutoff).toISOString()}: ${rows.length} customers, ${positives} churned (need 50+ and 5+ of each class)`,
+      `too little data to train ${options.dataset} as of ${new Date(cutoff).toISOString()}: ${rows.length} rows, ${positives} positive (need 50+ rows and 5+ of each class)`,
     );
   }
   const fractions = { holdout: options.holdoutFraction, validation: options.validationFraction };
-  const { parts, state } = splitAndFit(rows, options.splitSeed, fractions);
+  const { parts, state } = splitAndFit(profile, rows, options.splitSeed, fractions);
   const matrix = (rs: LabelledRow[]): Matrix => ({
     x: transformRows(
       state,
@@ -73,6 +81,7 @@ export async function prepareTrainingData(
     y: Float32Array.from(rs, (r) => r.label),
   });
   return {
+    profile,
     cutoff,
     rows,
     parts,

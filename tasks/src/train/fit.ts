@@ -11,9 +11,6 @@ import {
 } from '../models/metrics.js';
 import type { tf } from '../models/tf.js';
 import type { PreparedData } from './data.js';
-import { churnSigns } from './directions.js';
-
-export const SEGMENT_COLUMNS = ['plan', 'region'] as const;
 
 export interface FitOutcome {
   model: tf.Sequential;
@@ -47,7 +44,7 @@ export async function fitAndEvaluate(
     { x: data.train.x, y: data.train.y, valX: data.validation.x, valY: data.validation.y, width: data.width },
     params,
     (m) => epochs.push({ ...m, at: now() }),
-    churnSigns(data.state.outputs),
+    data.profile.signs(data.state.outputs),
   );
   const trainMs = performance.now() - t0;
   const valScores = predictScores(trained.model, data.validation.x, data.width);
@@ -71,7 +68,7 @@ export async function fitAndEvaluate(
       holdoutScores,
       data.holdout.y,
       threshold,
-      SEGMENT_COLUMNS,
+      data.profile.segmentColumns,
     ),
   };
 }

@@ -1,5 +1,4 @@
 import { confusionPng, prPng, rocPng } from '../evaluate/plots.js';
-import { CHURN_CATEGORICAL, CHURN_NUMERIC } from '../features/churn-builder.js';
 import type { Logger } from '../log.js';
 import type { MlflowClient } from '../mlflow/client.js';
 import type { Metric } from '../mlflow/types.js';
@@ -27,6 +26,8 @@ export interface TrainOptions {
   snapshot?: SnapshotRows;
   holdoutFraction: number;
   validationFraction: number;
+  /** Where contracts/<dataset>.yaml is, when not in the project's contracts folder. */
+  contractsDir?: string;
 }
 
 export interface TrainDeps {
@@ -150,7 +151,7 @@ export async function trainAndLogRun(
         cutoff: cutoffIso,
         holdout_fraction: options.holdoutFraction,
         validation_fraction: options.validationFraction,
-        features_in: CHURN_NUMERIC.length + CHURN_CATEGORICAL.length,
+        features_in: data.profile.numeric.length + data.profile.categorical.length,
         features_out: data.width,
         rows_train: data.parts.train.length,
       },
@@ -168,8 +169,8 @@ export async function trainAndLogRun(
               source: JSON.stringify({ uri: `warehouse://${options.dataset}?as_of=${cutoffIso}` }),
               schema: JSON.stringify({
                 mlflow_colspec: [
-                  ...CHURN_NUMERIC.map((name) => ({ type: 'double', name, required: false })),
-                  ...CHURN_CATEGORICAL.map((name) => ({ type: 'string', name, required: true })),
+                  ...data.profile.numeric.map((name) => ({ type: 'double', name, required: false })),
+                  ...data.profile.categorical.map((name) => ({ type: 'string', name, required: true })),
                 ],
               }),
               profile: JSON.stringify({ num_rows: data.rows.length, positives: data.positives }),

@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { experimentFor, loadConfig, modelNameFor } from '../../tasks/src/config.js';
+import type { ColumnContract, Contract } from '../../tasks/src/contracts/types.js';
+import { columnsLayout, labelOf } from '../../tasks/src/features/columns-builder.js';
+import { tabularProfile } from '../../tasks/src/features/profile.js';
+
+const col = (c: Partial<ColumnContract> & Pick<ColumnContract, 'name'>): ColumnContract => ({
+  type: 'number',
+  role: 'feature',
+  ...c,
+});
+
+function contract(columns: ColumnContract[], over: Partial<Contract> = {}): Contract {
+  return {
+    dataset: 'loans',
+    version: 1,
+    task: 'binary_classification',
+    builder: 'columns',
+    alert_threshold: 0.05,
+    file_rules: {
+      extra_columns: 'accept',
+      missing_column: 'quarantine_file',
+      type_change: 'quarantine_file',
+      type_change_share: 0.5,
+    },
+    tables: [{ name: 'applications', files: ['applications.csv'], key: 'application_id', columns }],
+    digest: 'x',
+    ...over,
+  };
+}
+
+const columns = [
+  col({ name: 'application_id', type: 'string', role: 'id' }),
+  col({ name: 'email', type: 'string', role: 'pii', store_as: 'email_token' }),
+  col({ name: 'submitted_at', type: 'timestamp', role: 'timestamp' }),
+  col({ name: 'income' }),
+  col({ name: 'dependants', type: 'integer' }),
+  col({ name: 'owns_home', type: 'boolean' }),
+  col({ name: 'purpose', type: 'string', allowed: ['car', 'home', 'study'] }),
+  col({ name: 'employer', type: 'string' }),
+  col({ name: 'defaulted', type: 'string', role: 'target', positive: 'Y' }),
+];
+
+describe('the columns builder', () => {
+  it('takes features from the contract: numbers and booleans numeric, strings categorical, never id, PII or time', () => {
+    const layout = columnsLayout(contract(columns));
+    expect(layout.numeric).toEqual(['income', 'dependants', 'owns_home']);
+    expect(layout.categorical).toEqual(['purpose', 'employer']);
+    // Only a closed list of values makes a segment worth judging separately.
+    expect(layout.segments).toEqual(['purpose']);
+    expect(layout.id.name).toBe('application_id');
+    expect(layout.timestamp?.name).toBe('submitted_at');
+  });
+
+  it.each([
+    [{ type: 'string', positive: 'Y' }, 'Y', 1],
+    [{ type: 'string', positive: 'Y' }, 'N', 0],
+    [{ type: 'string', positive: 'Y' }, null, undefined],
+    [{ type: 'boolean' }, true, 1],
+    [{ type: 'boolean' }, 0, 0],
+    [{ type: 'integer' }, 1, 1],
+    [{ type: 'integer' }, '0', 0],
+    [{ type: 'integer' }, 7, undefined],
+    [{ type: 'integer', positive: 7 }, 7, 1],
+  ] as const)('reads target %j value %j as label %j', (target, value, label) => {
+    expect(labelOf(col({ name: 't', role: 'target', ...target }), value)).toBe(label);
+  });
+
+  it('refuses a contract it cannot build from, saying why', () => {
+    const noTarget = columns.filter((c) => c.role !== 'target');
+    expect(() => columnsLayout(contract(noTarget))).toThrow(/exactly one table with a 'target' column/);
+    const stringTarget = columns.map((c) => (c.role === 'target' ? { ...c, positive: undefined } : c));
+    expect(() => columnsLayout(contract(stringTarget))).toThrow(/name its positive class with 'positive'/);
+    expect(() => tabularProfile(contract(columns, { task: 'regression' }))).toThrow(/not supported yet/);
+    expect(() => tabularProfile(contract(columns, { builder: 'time_windows' }))).toThrow(/builds sequences/);
+  });
+
+  it('gives linear models no sign constraints and checks invariance to id and PII only', () => {
+    const p = tabularProfile(contract(columns));
+    expect([...p.signs(['income', 'purpose=car'])]).toEqual([0, 0]);
+    const score = (r: Record<string, unknown>) => (r.application_id === 'A1' ? 0.9 : 0.1);
+    const [check] = p.behaviour([{ application_id: 'A1', income: 1 }], score, 0.5);
+    expect(check?.name).toBe('invariant_to_id_and_pii');
+    expect(check?.passed).toBe(false);
+    expect(p.behaviour([{ income: 1 }], () => 0.3, 0.5)[0]?.passed).toBe(true);
+  });
+});
+
+describe('model and experiment names per dataset', () => {
+  it('default to the dataset’s own, unless set in the environment', () => {
+    const plain = loadConfig({}, '/tmp');
+    expect(modelNameFor(plain, 'loans')).toBe('loans');
+    expect(experimentFor(plain, 'loans')).toBe('driftwood-loans');
+    const set = loadConfig({ DRIFTWOOD_MODEL_NAME: 'm', DRIFTWOOD_EXPERIMENT: 'e' }, '/tmp');
+    expect(modelNameFor(set, 'loans')).toBe('m');
+    expect(experimentFor(set, 'loans')).toBe('e');
+  });
+});
