@@ -115,6 +115,51 @@ CHURN_STEPS: dict[str, Step] = {
 }
 
 
+# The Airflow Variable holding the price source of the btc dataset: an http(s) URL of the exchange's
+# candle endpoint (`{start}`/`{end}` or `{start_ms}`/`{end_ms}` are filled with the data interval) or
+# the lake key of a dropped file. Read at run time (a template), never at parse time; Airflow also
+# reads it from AIRFLOW_VAR_DRIFTWOOD_BTC_SOURCE.
+BTC_SOURCE_VARIABLE = "driftwood_btc_source"
+
+# The btc (hourly Bitcoin price) steps: the hourly DAG extracts the run's hour from the price source
+# and ingests it; the daily one retrains and gates the forecast model.
+BTC_STEPS: dict[str, Step] = {
+    "extract": Step(
+        "extract",
+        (
+            "--dataset",
+            "btc",
+            "--source",
+            '{{ var.value.get("' + BTC_SOURCE_VARIABLE + '", "") }}',
+            "--interval",
+            "{{ data_interval_start }}/{{ data_interval_end }}",
+        ),
+        timeout=timedelta(minutes=10),
+    ),
+    # Everything landed before the interval's end and not loaded yet: a late hour loads too, once.
+    "ingest": Step(
+        "ingest",
+        ("--dataset", "btc", "--until", "{{ data_interval_end }}"),
+        timeout=timedelta(minutes=10),
+    ),
+    # The candles as of the run's end, immutable and content addressed; train reads the newest
+    # snapshot ("latest"), this run's: runs never overlap.
+    "snapshot": Step(
+        "snapshot",
+        ("--dataset", "btc", "--as-of", "{{ data_interval_end }}"),
+        timeout=timedelta(minutes=10),
+    ),
+    "train": Step(
+        "train",
+        ("--dataset", "btc", "--snapshot", "latest"),
+        timeout=timedelta(minutes=60),
+        cpu=("1", "2"),
+        memory=("2Gi", "4Gi"),
+    ),
+    "promote": Step("promote", ("--dataset", "btc"), timeout=timedelta(minutes=10)),
+}
+
+
 def project_root() -> Path:
     """Where the checkout lives (the process runner runs the CLI from there)."""
     return Path(os.environ.get("DRIFTWOOD_ROOT", Path(__file__).resolve().parents[1]))

@@ -2,7 +2,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Config, environmentWithDotenv, loadConfig } from './config.js';
+import { type Config, environmentWithDotenv, experimentFor, loadConfig, modelNameFor } from './config.js';
 import { DriftwoodError, EXIT_OK, EXIT_RETRYABLE, EXIT_USAGE, isDriftwoodError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { MODEL_FLAGS, POLICY_FLAGS } from './train/cli-options.js';
@@ -12,19 +12,24 @@ const USAGE = `driftwood <command> [options]
 
 Commands:
   simulate  --dataset churn --start <ISO hour> --hours N --seed S [--customers N] [--anomalies 0.05]
+            [--drift price:0.3,plan:0.5,activity:0.6 --drift-start <ISO hour>]
+  extract   --dataset btc --source <http(s) URL | lake key> --interval <start>/<end> [--zero-volume keep|drop]
   ingest    --dataset churn [--interval <start>/<end> | --until <ISO time>] [--batch-rows N]
-  snapshot  --dataset churn --as-of <ISO time> [--horizon-hours 48] | --list | --show <id>
+  snapshot  --dataset churn --as-of <ISO time|latest> [--horizon-hours 48] | --list | --show <id>
   features  --dataset churn [--snapshot ID|latest] [--cutoff <ISO time>]   features/<dataset>/<id>/ in the lake
   train     --dataset churn [--cutoff <ISO time> | --snapshot ID|latest] [--model logistic|mlp] [--seed S] [--epochs N]
             [--learning-rate R] [--batch-size N] [--l2 X] [--hidden-units 32,16] [--patience N] [--no-class-weights] [--no-monotonic]
+            a sequence_forecast dataset (--dataset btc) trains the LSTM forecaster; promote --dataset btc gates it
   tune      --dataset churn [--strategy grid|random] [--max-trials N] [--space 'learningRate=0.01,0.05;kind=logistic,mlp']
-  evaluate  [--version N] [--alias champion]   scores challenger and champion on the same holdout
-  promote   [--version N] [--alias champion] [--min-auc 0.6] [--margin 0] [--max-regression 0.05]
+  evaluate  [--dataset churn] [--version N] [--alias champion]   scores challenger and champion on the same holdout
+  promote   [--dataset churn] [--version N] [--alias champion] [--min-auc 0.6] [--margin 0] [--max-regression 0.05]
             [--segment-tolerance 0.05] [--min-segment-size 30]
-  rollback  [--alias champion] [--version N] [--reason TEXT]
-  history   [--alias champion] [--at <ISO time>]   the audit trail; which version held the alias at a time
+  rollback  [--dataset churn] [--alias champion] [--version N] [--reason TEXT]
+  history   [--dataset churn] [--alias champion] [--at <ISO time>]   the audit trail; which version held the alias at a time
   serve     starts the prediction API
   forget    --customer <id> [--dataset churn]   erases a customer from the warehouse and the lake
+  replay    --dataset churn --from <snapshot id|latest|lake key> --api <URL> [--rate N] [--batch N] [--limit N]
+            sends stored rows through the API (Basic auth from DRIFTWOOD_REPLAY_AUTH=user:password)
 
 Every command prints its result as JSON on stdout and writes it to <DRIFTWOOD_HOME>/results/<command>.json
 (and to --output FILE). Logs go to stderr. Exit codes: 0 ok, 1 retryable fault, 2 usage or
@@ -63,6 +68,8 @@ async function withWarehouse<T>(config: Config, step: (db: Warehouse) => Promise
   }
 }
 
+const contractsDirOf = (config: Config) => (config.contractsDir ? { contractsDir: config.contractsDir } : {});
+
 /** What train and tune record a run with: MLflow, the source identity and the dataset contract. */
 async function trainingDeps(config: Config, log: Logger, db: Warehouse, dataset: string) {
   const { MlflowClient } = await import('./mlflow/client.js');
@@ -74,7 +81,7 @@ async function trainingDeps(config: Config, log: Logger, db: Warehouse, dataset:
     log,
     now: Date.now,
     source: { commit: gitCommit(), user: currentUser(), packages: packageVersions() },
-    contract: await readContractSource(dataset),
+    contract: await readContractSource(dataset, config.contractsDir),
   };
 }
 
@@ -100,9 +107,12 @@ const COMMANDS: Record<
       customers: { type: 'string' },
       'label-delay-hours': { type: 'string' },
       anomalies: { type: 'string' },
+      drift: { type: 'string' },
+      'drift-start': { type: 'string' },
     },
     run: async ({ config, log, values }) => {
       const { runSimulate } = await import('./simulate/index.js');
+      const { parseDrift } = await import('./simulate/drift.js');
       const { openObjectStore } = await import('./lake/object-store.js');
       const { parseTime } = await import('./time.js');
       return runSimulate(
@@ -114,8 +124,38 @@ const COMMANDS: Record<
           customers: int(values, 'customers', 1000),
           labelDelayHours: int(values, 'label-delay-hours', 24),
           ...(typeof values.anomalies === 'string' ? { anomalies: Number(values.anomalies) } : {}),
+          ...(typeof values.drift === 'string'
+            ? { driftSpec: parseDrift(values.drift, parseTime(str(values, 'drift-start'), '--drift-start')) }
+            : {}),
+          ...contractsDirOf(config),
         },
         { lake: openObjectStore(config.lakeUri, config.s3), log },
+      );
+    },
+  },
+  extract: {
+    options: {
+      dataset: { type: 'string' },
+      source: { type: 'string' },
+      interval: { type: 'string' },
+      'zero-volume': { type: 'string' },
+    },
+    run: async ({ config, log, values }) => {
+      const { runExtract } = await import('./sources/index.js');
+      const { openObjectStore } = await import('./lake/object-store.js');
+      const { parseInterval } = await import('./time.js');
+      const zeroVolume = str(values, 'zero-volume', 'keep');
+      if (zeroVolume !== 'keep' && zeroVolume !== 'drop')
+        throw new DriftwoodError('USAGE', `--zero-volume: expected keep or drop, got '${zeroVolume}'`);
+      return runExtract(
+        {
+          dataset: str(values, 'dataset', 'btc'),
+          source: str(values, 'source'),
+          interval: parseInterval(str(values, 'interval')),
+          zeroVolume,
+          now: Date.now,
+        },
+        { lake: openObjectStore(config.lakeUri, config.s3), log, http: config.http },
       );
     },
   },
@@ -173,10 +213,10 @@ const COMMANDS: Record<
         runSnapshot(
           {
             dataset,
-            asOf: parseTime(str(values, 'as-of'), '--as-of'),
+            asOf: values['as-of'] === 'latest' ? 'latest' : parseTime(str(values, 'as-of'), '--as-of'),
             horizonHours: int(values, 'horizon-hours', 48),
             labelDelayHours: 24,
-            ...(config.contractsDir ? { contractsDir: config.contractsDir } : {}),
+            ...contractsDirOf(config),
           },
           { db, lake, log, commit: gitCommit() ?? null, now: Date.now },
         ),
@@ -209,6 +249,7 @@ const COMMANDS: Record<
             holdoutFraction: 0.2,
             validationFraction: 0.15,
             sampleRows: 20,
+            ...contractsDirOf(config),
           },
           { db, lake: openObjectStore(config.lakeUri, config.s3), log },
         ),
@@ -224,6 +265,13 @@ const COMMANDS: Record<
       'horizon-hours': { type: 'string' },
     },
     run: async ({ config, log, values }) => {
+      // A sequence_forecast dataset (per its contract) trains and gates the LSTM forecaster.
+      const forecast = await (await import('./forecast/settings.js')).forecastContract(
+        str(values, 'dataset', 'churn'),
+        config.contractsDir,
+      );
+      if (forecast)
+        return (await import('./forecast/cli.js')).forecastTrainCommand(config, log, values, forecast);
       const { runTrain } = await import('./train/index.js');
       const { modelParamsFromFlags } = await import('./train/cli-options.js');
       const { parseTime } = await import('./time.js');
@@ -231,8 +279,8 @@ const COMMANDS: Record<
         runTrain(
           {
             dataset: str(values, 'dataset', 'churn'),
-            experiment: config.mlflow.experiment,
-            modelName: config.mlflow.modelName,
+            experiment: experimentFor(config, str(values, 'dataset', 'churn')),
+            modelName: modelNameFor(config, str(values, 'dataset', 'churn')),
             ...(typeof values.cutoff === 'string' ? { cutoff: parseTime(values.cutoff, '--cutoff') } : {}),
             ...(typeof values.snapshot === 'string'
               ? { snapshot: await snapshotFrom(config, str(values, 'dataset', 'churn'), values.snapshot) }
@@ -242,6 +290,7 @@ const COMMANDS: Record<
             params: modelParamsFromFlags(values),
             holdoutFraction: 0.2,
             validationFraction: 0.15,
+            ...contractsDirOf(config),
           },
           await trainingDeps(config, log, db, str(values, 'dataset', 'churn')),
         ),
@@ -249,15 +298,28 @@ const COMMANDS: Record<
     },
   },
   promote: {
-    options: { version: { type: 'string' }, alias: { type: 'string' }, ...POLICY_FLAGS },
+    options: {
+      dataset: { type: 'string' },
+      version: { type: 'string' },
+      alias: { type: 'string' },
+      ...POLICY_FLAGS,
+    },
     run: async ({ config, log, values }) => {
+      // A sequence_forecast dataset (per its contract) trains and gates the LSTM forecaster.
+      const forecast = await (await import('./forecast/settings.js')).forecastContract(
+        str(values, 'dataset', 'churn'),
+        config.contractsDir,
+      );
+      if (forecast)
+        return (await import('./forecast/cli.js')).forecastPromoteCommand(config, log, values, forecast);
       const { runPromote } = await import('./promote/index.js');
       const { policyFromFlags } = await import('./train/cli-options.js');
       const { MlflowClient } = await import('./mlflow/client.js');
       const { currentUser } = await import('./source.js');
       return runPromote(
         {
-          modelName: config.mlflow.modelName,
+          modelName: modelNameFor(config, str(values, 'dataset', 'churn')),
+          ...contractsDirOf(config),
           ...(typeof values.version === 'string' ? { version: values.version } : {}),
           alias: str(values, 'alias', 'champion'),
           policy: policyFromFlags(values),
@@ -272,14 +334,15 @@ const COMMANDS: Record<
     },
   },
   evaluate: {
-    options: { version: { type: 'string' }, alias: { type: 'string' } },
+    options: { dataset: { type: 'string' }, version: { type: 'string' }, alias: { type: 'string' } },
     run: async ({ config, log, values }) => {
       const { runEvaluate } = await import('./evaluate/index.js');
       const { DEFAULT_BOOTSTRAP } = await import('./promote/index.js');
       const { MlflowClient } = await import('./mlflow/client.js');
       return runEvaluate(
         {
-          modelName: config.mlflow.modelName,
+          modelName: modelNameFor(config, str(values, 'dataset', 'churn')),
+          ...contractsDirOf(config),
           ...(typeof values.version === 'string' ? { version: values.version } : {}),
           championAlias: str(values, 'alias', 'champion'),
           bootstrap: DEFAULT_BOOTSTRAP,
@@ -289,14 +352,19 @@ const COMMANDS: Record<
     },
   },
   rollback: {
-    options: { alias: { type: 'string' }, version: { type: 'string' }, reason: { type: 'string' } },
+    options: {
+      dataset: { type: 'string' },
+      alias: { type: 'string' },
+      version: { type: 'string' },
+      reason: { type: 'string' },
+    },
     run: async ({ config, log, values }) => {
       const { runRollback } = await import('./promote/rollback.js');
       const { MlflowClient } = await import('./mlflow/client.js');
       const { currentUser } = await import('./source.js');
       return runRollback(
         {
-          modelName: config.mlflow.modelName,
+          modelName: modelNameFor(config, str(values, 'dataset', 'churn')),
           alias: str(values, 'alias', 'champion'),
           ...(typeof values.version === 'string' ? { version: values.version } : {}),
           ...(typeof values.reason === 'string' ? { reason: values.reason } : {}),
@@ -311,14 +379,14 @@ const COMMANDS: Record<
     },
   },
   history: {
-    options: { alias: { type: 'string' }, at: { type: 'string' } },
+    options: { dataset: { type: 'string' }, alias: { type: 'string' }, at: { type: 'string' } },
     run: async ({ config, values }) => {
       const { runHistory } = await import('./promote/rollback.js');
       const { MlflowClient } = await import('./mlflow/client.js');
       const { parseTime } = await import('./time.js');
       return runHistory(
         {
-          modelName: config.mlflow.modelName,
+          modelName: modelNameFor(config, str(values, 'dataset', 'churn')),
           alias: str(values, 'alias', 'champion'),
           ...(typeof values.at === 'string' ? { at: parseTime(values.at, '--at') } : {}),
         },
@@ -347,8 +415,9 @@ const COMMANDS: Record<
         runTune(
           {
             dataset: str(values, 'dataset', 'churn'),
-            experiment: config.mlflow.experiment,
-            modelName: config.mlflow.modelName,
+            experiment: experimentFor(config, str(values, 'dataset', 'churn')),
+            modelName: modelNameFor(config, str(values, 'dataset', 'churn')),
+            ...contractsDirOf(config),
             ...(typeof values.cutoff === 'string' ? { cutoff: parseTime(values.cutoff, '--cutoff') } : {}),
             horizonHours: 48,
             labelDelayHours: 24,
@@ -384,6 +453,37 @@ const COMMANDS: Record<
           },
           { lake: openObjectStore(config.lakeUri, config.s3), db, log },
         ),
+      );
+    },
+  },
+  replay: {
+    options: {
+      dataset: { type: 'string' },
+      from: { type: 'string' },
+      api: { type: 'string' },
+      rate: { type: 'string' },
+      batch: { type: 'string' },
+      limit: { type: 'string' },
+    },
+    run: async ({ config, log, values }) => {
+      const { runReplay } = await import('./replay/index.js');
+      const { openObjectStore } = await import('./lake/object-store.js');
+      // user:password of a `predict` user; a secret, so from the environment, never from argv.
+      const auth = process.env.DRIFTWOOD_REPLAY_AUTH;
+      const colon = auth?.indexOf(':') ?? -1;
+      return runReplay(
+        {
+          dataset: str(values, 'dataset', 'churn'),
+          from: str(values, 'from'),
+          api: str(values, 'api', `http://${config.api.host}:${config.api.port}`),
+          rate: int(values, 'rate', 200),
+          batchSize: int(values, 'batch', 50),
+          ...(typeof values.limit === 'string' ? { limit: int(values, 'limit', 0) } : {}),
+          ...(auth && colon > 0
+            ? { auth: { user: auth.slice(0, colon), password: auth.slice(colon + 1) } }
+            : {}),
+        },
+        { lake: openObjectStore(config.lakeUri, config.s3), log, http: config.http },
       );
     },
   },

@@ -1,6 +1,7 @@
 import { toCsv } from '../csv.js';
 import { Rng } from '../random.js';
 import { DAY_MS, HOUR_MS, partitionOf } from '../time.js';
+import { activityFactors, type DriftSpec, priceFactor } from './drift.js';
 
 export interface ChurnSimulation {
   start: number;
@@ -9,6 +10,8 @@ export interface ChurnSimulation {
   customers: number;
   /** Hours between a customer cancelling and the label reaching the lake. */
   labelDelayHours: number;
+  /** A change of the world from a start hour on (drift.ts); before it the files are the same. */
+  driftSpec?: DriftSpec;
 }
 
 const PLANS = ['basic', 'standard', 'premium'] as const;
@@ -68,7 +71,8 @@ export function simulateChurn(sim: ChurnSimulation, dataset = 'churn'): Map<stri
       signupAt,
       plan,
       region: rng.pick(REGIONS, [0.3, 0.25, 0.25, 0.2]),
-      monthlyCharges: Math.round((PLAN_PRICE[plan] + rng.normal(0, 3)) * 100) / 100,
+      monthlyCharges:
+        Math.round((PLAN_PRICE[plan] + rng.normal(0, 3)) * priceFactor(sim.driftSpec, signupAt) * 100) / 100,
       engagement,
       friction: Math.max(0, rng.normal(0.6, 0.5)),
     };
@@ -85,6 +89,9 @@ export function simulateChurn(sim: ChurnSimulation, dataset = 'churn'): Map<stri
     const hourStart = sim.start + h * HOUR_MS;
     const part = `raw/${dataset}/${partitionOf(hourStart)}`;
     const newRows: Customer[] = h === 0 ? [...customers] : [];
+    if (sim.driftSpec && hourStart >= sim.driftSpec.start && hourStart - HOUR_MS < sim.driftSpec.start)
+      for (const c of startDrift(sim.driftSpec, customers, sim.seed, hourStart))
+        if (!newRows.includes(c)) newRows.push(c);
     const signups = rng.poisson(sim.customers / 1000);
     for (let s = 0; s < signups; s++) {
       const c = newCustomer(hourStart + rng.int(0, 3600) * 1000);
@@ -95,12 +102,13 @@ export function simulateChurn(sim: ChurnSimulation, dataset = 'churn'): Map<stri
     const events: (string | number)[][] = [];
     const hourOfDay = new Date(hourStart).getUTCHours();
     const diurnal = 0.4 + 0.6 * Math.sin((Math.PI * Math.max(0, hourOfDay - 6)) / 18) ** 2;
+    const rate = activityFactors(sim.driftSpec, hourStart);
     for (const c of customers) {
       if (c.churnedAt !== undefined || c.signupAt > hourStart + HOUR_MS) continue;
       const atRisk = c.atRiskSince !== undefined;
       const engagement = atRisk ? c.engagement * 0.2 : c.engagement;
       const at = (): number => Math.max(hourStart, c.signupAt) + rng.int(0, 3600) * 1000;
-      const sessions = rng.poisson(0.12 * engagement * diurnal);
+      const sessions = rng.poisson(0.12 * engagement * diurnal * rate.sessions);
       for (let s = 0; s < sessions; s++) {
         events.push([
           nextEvent++,
@@ -110,11 +118,11 @@ export function simulateChurn(sim: ChurnSimulation, dataset = 'churn'): Map<stri
           Math.round(Math.max(1, rng.normal(12 * engagement, 5)) * 10) / 10,
         ]);
       }
-      if (rng.next() < 0.004 * (0.5 + c.friction) * (atRisk ? 4 : 1))
+      if (rng.next() < 0.004 * (0.5 + c.friction) * (atRisk ? 4 : 1) * rate.tickets)
         events.push([nextEvent++, c.id, at(), 'support_ticket', 1]);
       if (rng.next() < 0.0015 * c.friction * (c.plan === 'basic' ? 1.5 : 1))
         events.push([nextEvent++, c.id, at(), 'payment_failure', c.monthlyCharges]);
-      if (rng.next() < 0.002 * engagement) {
+      if (rng.next() < 0.002 * engagement * rate.purchases) {
         events.push([
           nextEvent++,
           c.id,
@@ -173,4 +181,31 @@ export function simulateChurn(sim: ChurnSimulation, dataset = 'churn'): Map<stri
     }
   }
   return files;
+}
+
+/**
+ * The one-off part of a drift, at its first hour: a price rise or plan moves for the customers who
+ * are still active. Returns the customers whose record changed (they are re-sent). Its own seeded
+ * generator, so the activity that follows stays the same whichever kinds are on.
+ */
+function startDrift(drift: DriftSpec, customers: Customer[], seed: number, hourStart: number): Customer[] {
+  const rng = new Rng((seed ^ 0x5eed_d21f) >>> 0);
+  const changed: Customer[] = [];
+  const price = priceFactor(drift, hourStart);
+  const upgrade = drift.kinds.plan ?? 0;
+  for (const c of customers) {
+    if (c.churnedAt !== undefined || c.signupAt > hourStart) continue;
+    let touched = false;
+    if (upgrade > 0 && c.plan === 'basic' && rng.next() < upgrade) {
+      c.plan = 'premium';
+      c.monthlyCharges = Math.round((PLAN_PRICE.premium + rng.normal(0, 3)) * 100) / 100;
+      touched = true;
+    }
+    if (price !== 1) {
+      c.monthlyCharges = Math.round(c.monthlyCharges * price * 100) / 100;
+      touched = true;
+    }
+    if (touched) changed.push(c);
+  }
+  return changed;
 }

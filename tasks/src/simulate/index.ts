@@ -1,8 +1,11 @@
 import { DriftwoodError } from '../errors.js';
+import { isForecastDataset } from '../forecast/settings.js';
+import { candleFiles, simulateCandles } from '../forecast/simulate.js';
 import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import { type PlantedAnomaly, plantAnomalies } from './anomalies.js';
 import { simulateChurn } from './churn.js';
+import type { DriftSpec } from './drift.js';
 
 export interface SimulateOptions {
   dataset: string;
@@ -13,6 +16,10 @@ export interface SimulateOptions {
   labelDelayHours: number;
   /** Share of files given one anomaly (see anomalies.ts); 0 or unset leaves the files clean. */
   anomalies?: number;
+  /** A change of the simulated world from an hour on (drift.ts: `parseDrift`). */
+  driftSpec?: DriftSpec;
+  /** Where contracts/<dataset>.yaml is read from (to tell a forecast dataset). */
+  contractsDir?: string;
 }
 
 export interface SimulateResult {
@@ -35,16 +42,27 @@ export async function runSimulate(
   options: SimulateOptions,
   deps: { lake: ObjectStore; log: Logger },
 ): Promise<SimulateResult> {
-  if (options.dataset !== 'churn') {
-    throw new DriftwoodError('USAGE', `--dataset: the simulator knows 'churn', got '${options.dataset}'`);
+  // A sequence_forecast dataset (per its contract) gets simulated hourly candles.
+  const candles =
+    options.dataset !== 'churn' && (await isForecastDataset(options.dataset, options.contractsDir));
+  if (options.dataset !== 'churn' && !candles) {
+    throw new DriftwoodError(
+      'USAGE',
+      `--dataset: the simulator knows 'churn' and sequence_forecast datasets, got '${options.dataset}'`,
+    );
   }
   if (options.anomalies !== undefined && !(options.anomalies >= 0 && options.anomalies <= 1))
     throw new DriftwoodError(
       'USAGE',
       `--anomalies: expected a share from 0 to 1, got '${options.anomalies}'`,
     );
-  const clean = simulateChurn(options, options.dataset);
-  const { files, planted } = plantAnomalies(clean, options.anomalies ?? 0, options.seed);
+  const clean = candles
+    ? candleFiles(
+        simulateCandles({ start: options.start, hours: options.hours, seed: options.seed }).candles,
+        options.dataset,
+      )
+    : simulateChurn(options, options.dataset);
+  const { files, planted } = plantAnomalies(clean, candles ? 0 : (options.anomalies ?? 0), options.seed);
   let bytes = 0;
   const keys = [...files.keys()];
   let done = 0;

@@ -1,0 +1,70 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { DEFAULT_CONTRACTS_DIR, loadContract } from '../contracts/index.js';
+import type { Contract } from '../contracts/types.js';
+import { DriftwoodError } from '../errors.js';
+
+/** The forecast settings of a sequence_forecast contract, with every default filled in. */
+export interface ForecastConfig {
+  table: string;
+  timeColumn: string;
+  target: string;
+  /** Hours of history in one input window. */
+  windowHours: number;
+  /** How many hours ahead the target close lies (1 = the next hour). */
+  horizonHours: number;
+  /** k of the moving-average baseline (mean of the last k closes). */
+  movingAverageHours: number;
+  validationFraction: number;
+  testFraction: number;
+}
+
+export const FORECAST_DEFAULTS = {
+  windowHours: 24,
+  horizonHours: 1,
+  movingAverageHours: 24,
+  validationFraction: 0.15,
+  testFraction: 0.15,
+} as const;
+
+export function forecastConfig(contract: Contract): ForecastConfig {
+  const f = contract.forecast;
+  if (contract.task !== 'sequence_forecast' || !f)
+    throw new DriftwoodError(
+      'CONFIG_INVALID',
+      `contract ${contract.dataset}: a sequence_forecast contract with a 'forecast' section is needed (task is ${contract.task})`,
+    );
+  const windowHours = f.window_hours ?? FORECAST_DEFAULTS.windowHours;
+  const movingAverageHours =
+    f.moving_average_hours ?? Math.min(FORECAST_DEFAULTS.movingAverageHours, windowHours + 1);
+  if (movingAverageHours > windowHours + 1)
+    throw new DriftwoodError(
+      'CONFIG_INVALID',
+      `contract ${contract.dataset}: /forecast/moving_average_hours: at most window_hours + 1 (${windowHours + 1}) closes are in a window, got ${movingAverageHours}`,
+    );
+  return {
+    table: f.table,
+    timeColumn: f.time_column,
+    target: f.target,
+    windowHours,
+    horizonHours: f.horizon_hours ?? FORECAST_DEFAULTS.horizonHours,
+    movingAverageHours,
+    validationFraction: f.split?.validation ?? FORECAST_DEFAULTS.validationFraction,
+    testFraction: f.split?.test ?? FORECAST_DEFAULTS.testFraction,
+  };
+}
+
+/** The dataset's contract when it declares `task: sequence_forecast`; undefined for any other dataset. */
+export async function forecastContract(
+  dataset: string,
+  contractsDir?: string,
+): Promise<Contract | undefined> {
+  const dir = contractsDir ?? DEFAULT_CONTRACTS_DIR;
+  if (!/^[a-z][a-z0-9_]*$/.test(dataset) || !existsSync(path.join(dir, `${dataset}.yaml`))) return undefined;
+  const contract = await loadContract(dataset, dir);
+  return contract.task === 'sequence_forecast' ? contract : undefined;
+}
+
+export async function isForecastDataset(dataset: string, contractsDir?: string): Promise<boolean> {
+  return (await forecastContract(dataset, contractsDir)) !== undefined;
+}
