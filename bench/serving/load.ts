@@ -1,79 +1,53 @@
-import { performance } from 'node:perf_hooks';
-import { Pool } from 'undici';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { LoadResult, LoadSpec } from './cannon.js';
 
-export interface LoadResult {
-  name: string;
-  requests: number;
-  errors: number;
-  seconds: number;
-  rps: number;
-  p50ms: number;
-  p99ms: number;
-}
+export type { LoadResult } from './cannon.js';
 
 export interface LoadTarget {
   name: string;
   origin: string;
   path: string;
   headers: Record<string, string>;
-  /** Request bodies, used round-robin so every target sees the same mix in the same order. */
+  /** Request bodies, used in order so every target sees the same mix in the same order. */
   bodies: string[];
 }
 
-function quantile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
-}
+const cannon = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cannon.js');
 
 /**
- * A closed-loop load generator (autocannon's model): `concurrency` connections, each sending its next
- * request as soon as the previous answer arrives. Requests during `warmupS` are not measured.
+ * Loads one target with autocannon in a separate process (cannon.ts) and returns its result. On a
+ * small machine the generator competes with the server for cores; a process of its own at least
+ * keeps it out of the server's event loop, and every target gets the very same generator settings.
  */
 export async function runLoad(
   target: LoadTarget,
-  opts: { concurrency: number; warmupS: number; durationS: number },
-) {
-  const pool = new Pool(target.origin, { connections: opts.concurrency, pipelining: 1 });
-  const latencies: number[] = [];
-  let errors = 0;
-  let next = 0;
-  const start = performance.now();
-  const measureFrom = start + opts.warmupS * 1000;
-  const stopAt = measureFrom + opts.durationS * 1000;
-  const worker = async () => {
-    while (performance.now() < stopAt) {
-      const body = target.bodies[next++ % target.bodies.length] as string;
-      const t0 = performance.now();
-      let ok = false;
-      try {
-        const res = await pool.request({
-          method: 'POST',
-          path: target.path,
-          headers: { 'content-type': 'application/json', ...target.headers },
-          body,
-        });
-        await res.body.text();
-        ok = res.statusCode === 200;
-      } catch {
-        ok = false;
-      }
-      const t1 = performance.now();
-      if (t0 >= measureFrom && t1 <= stopAt) {
-        if (ok) latencies.push(t1 - t0);
-        else errors++;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: opts.concurrency }, worker));
-  await pool.close();
-  const sorted = Float64Array.from(latencies).sort();
-  return {
+  opts: { concurrency: number; warmupS: number; durationS: number; specDir: string },
+): Promise<LoadResult> {
+  const spec: LoadSpec = {
     name: target.name,
-    requests: latencies.length,
-    errors,
-    seconds: opts.durationS,
-    rps: latencies.length / opts.durationS,
-    p50ms: quantile(sorted, 0.5),
-    p99ms: quantile(sorted, 0.99),
-  } satisfies LoadResult;
+    url: target.origin,
+    path: target.path,
+    headers: target.headers,
+    bodies: target.bodies,
+    connections: opts.concurrency,
+    warmupS: opts.warmupS,
+    durationS: opts.durationS,
+  };
+  const specPath = path.join(opts.specDir, 'load-spec.json');
+  writeFileSync(specPath, JSON.stringify(spec));
+  const child = spawn(process.execPath, [cannon, specPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  if (code !== 0) throw new Error(`load generator for ${target.name} exited with ${code}: ${err.trim()}`);
+  return JSON.parse(out.trim().split('\n').at(-1) as string) as LoadResult;
 }

@@ -5,11 +5,15 @@
  *   3. `mlflow models serve` (2 uvicorn workers) with the scikit-learn twin of the model
  *   4. a Fastify route that returns a constant (the ceiling for any Node API here)
  * plus, in process, one-row scoring with the typed-array fast path against tf.predict.
+ * Load comes from autocannon in a process of its own (cannon.ts), with the same connections, warm-up
+ * and duration for every target; each target's CPU time per request is read from /proc beside it.
  *
- *   make bench-serving       (BENCH_SECONDS, BENCH_CONCURRENCY, MLFLOW_TRACKING_URI to reuse a server)
+ *   make bench-serving       (BENCH_SECONDS, BENCH_WARMUP, BENCH_PRIME, BENCH_ROUNDS, BENCH_CONCURRENCY,
+ *                             BENCH_PORT_BASE, MLFLOW_TRACKING_URI to reuse a server)
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
@@ -27,7 +31,8 @@ import {
   transformRow,
   transformRows,
 } from '@driftwood/tasks';
-import { type LoadResult, runLoad } from './load.js';
+import { sampleCpu } from './cpu.js';
+import { type LoadResult, type LoadTarget, runLoad } from './load.js';
 
 const root = process.cwd();
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
@@ -36,7 +41,10 @@ const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
 // Targets take turns for several rounds and each reports its median round, so a burst of other
 // work on a shared machine does not land on one target only.
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-const PORTS = { api: 7250, mlflowServe: 7251, constant: 7252, mlflow: 7260 };
+const prime = Number(process.env.BENCH_PRIME ?? 10);
+// BENCH_PORT_BASE moves all four ports (base, +1, +2, +10) off ports something else holds.
+const portBase = Number(process.env.BENCH_PORT_BASE ?? 7250);
+const PORTS = { api: portBase, mlflowServe: portBase + 1, constant: portBase + 2, mlflow: portBase + 10 };
 const dir = path.join(root, '.driftwood', 'bench', 'serving');
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
@@ -69,7 +77,14 @@ function start(cmd: string, args: string[], env: Record<string, string>, logName
 }
 
 function stopAll(): void {
-  for (const c of children) if (c.exitCode === null && c.pid) process.kill(-c.pid, 'SIGTERM');
+  for (const c of children.splice(0)) {
+    if (c.exitCode !== null || !c.pid) continue;
+    try {
+      process.kill(-c.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
 }
 process.on('exit', stopAll);
 
@@ -236,6 +251,8 @@ async function main() {
       DRIFTWOOD_MODEL_NAME: name,
       DRIFTWOOD_API_PORT: String(PORTS.api),
       DRIFTWOOD_API_CREDENTIALS: `bench:predict:${hash}`,
+      // The limiter stays on (counted per credential); its ceiling is raised so that the benchmark
+      // measures serving rather than 429s: 6000/min, the default, is 100 req/s.
       DRIFTWOOD_API_RATE_LIMIT: '10000000',
       DRIFTWOOD_PII_KEY: 'bench-pii-key-0123456789',
     },
@@ -278,13 +295,16 @@ async function main() {
   const batches = Array.from({ length: 5 }, (_, b) =>
     JSON.stringify({ rows: mix.slice(b * 100, b * 100 + 100) }),
   );
-  const targets = [
+  // `node`: a single event loop, whose main thread's CPU time is shown apart.
+  const targets: (LoadTarget & { pid: number | undefined; node: boolean })[] = [
     {
       name: 'constant Fastify route',
       origin: `http://127.0.0.1:${PORTS.constant}`,
       path: '/v1/predict',
       headers: {},
       bodies: one,
+      pid: constant.pid,
+      node: true,
     },
     {
       name: 'Driftwood /v1/predict (auth + log)',
@@ -292,6 +312,8 @@ async function main() {
       path: '/v1/predict',
       headers: auth,
       bodies: one,
+      pid: api.pid,
+      node: true,
     },
     {
       name: 'Driftwood /v1/predict/batch ×100',
@@ -299,6 +321,8 @@ async function main() {
       path: '/v1/predict/batch',
       headers: auth,
       bodies: batches,
+      pid: api.pid,
+      node: true,
     },
     {
       name: 'mlflow models serve (sklearn, 2 workers)',
@@ -306,17 +330,36 @@ async function main() {
       path: '/invocations',
       headers: {},
       bodies: noId.map((r) => JSON.stringify({ dataframe_records: [r] })),
+      pid: mlflowServe.pid,
+      node: false,
     },
   ];
+  // A fresh process is not at its steady state (JIT, heap sizing): each target is loaded once,
+  // unmeasured, before the rounds, so round 1 is not a measure of warming up.
+  for (const t of targets) {
+    if (prime <= 0) break;
+    log(`priming ${t.name} for ${prime} s (not measured)`);
+    await runLoad(t, { concurrency, warmupS: 0, durationS: prime, specDir: dir });
+  }
   const perTarget: LoadResult[][] = targets.map(() => []);
   for (let round = 1; round <= rounds; round++) {
     for (const [i, t] of targets.entries()) {
       log(
         `round ${round}/${rounds}: ${t.name} (${concurrency} connections, ${warmup} s warm-up, ${seconds} s measured)`,
       );
-      perTarget[i]?.push(await runLoad(t, { concurrency, warmupS: warmup, durationS: seconds }));
+      const before = t.pid ? sampleCpu(t.pid) : undefined;
+      const r = await runLoad(t, { concurrency, warmupS: warmup, durationS: seconds, specDir: dir });
+      const after = t.pid ? sampleCpu(t.pid) : undefined;
+      if (before && after && r.answered > 0) {
+        r.serverCpuUsPerRequest = ((after.group - before.group) * 1e6) / r.answered;
+        if (t.node)
+          r.serverMainThreadCpuUsPerRequest = ((after.mainThread - before.mainThread) * 1e6) / r.answered;
+      }
+      perTarget[i]?.push(r);
     }
   }
+  rmSync(path.join(dir, 'load-spec.json'), { force: true });
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
   const results = perTarget.map(
     (runs) => [...runs].sort((a, b) => a.rps - b.rps)[Math.floor(runs.length / 2)] as LoadResult,
   );
@@ -325,30 +368,66 @@ async function main() {
   const scoring = await scoringMicrobench(mlflow, name, rows);
 
   const pad = (s: string, n: number) => s.padEnd(n);
-  const fmt = (n: number, d = 0) => n.toFixed(d).padStart(10);
-  process.stdout.write(
-    `\nServing benchmark — ${concurrency} connections, median of ${rounds} rounds of ${seconds} s (node ${process.version})\n\n`,
+  const fmt = (n: number | undefined, d = 0, w = 10) => (n === undefined ? '–' : n.toFixed(d)).padStart(w);
+  const say = (line = '') => process.stdout.write(`${line}\n`);
+  say();
+  say(
+    `Serving benchmark — autocannon, ${concurrency} connections, ${prime} s priming, ${warmup} s warm-up, median of ${rounds} rounds of ${seconds} s (node ${process.version}, ${availableParallelism()} cores, load average ${loadavg()[0]?.toFixed(1)})`,
   );
-  process.stdout.write(
-    `${pad('target', 44)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'errors'.padStart(10)}\n`,
+  say();
+  say(
+    `${pad('target', 44)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'errors'.padStart(8)}` +
+      `${'server CPU µs/req'.padStart(19)}${'(main thread)'.padStart(14)}${'generator CPU µs/req'.padStart(22)}`,
   );
   for (const r of results)
-    process.stdout.write(
-      `${pad(r.name, 44)}${fmt(r.rps)}${fmt(r.p50ms, 2)}${fmt(r.p99ms, 2)}${fmt(r.errors)}\n`,
+    say(
+      `${pad(r.name, 44)}${fmt(r.rps)}${fmt(r.p50ms, 2)}${fmt(r.p99ms, 2)}${fmt(r.errors, 0, 8)}` +
+        `${fmt(r.serverCpuUsPerRequest, 1, 19)}${fmt(r.serverMainThreadCpuUsPerRequest, 1, 14)}${fmt(r.generatorCpuUsPerRequest, 1, 22)}`,
     );
-  const [constantR, oursR, batchR, mlflowR] = results as [LoadResult, LoadResult, LoadResult, LoadResult];
-  process.stdout.write(
-    `\nours / mlflow models serve: ${(oursR.rps / mlflowR.rps).toFixed(1)}× req/s, p99 ${(oursR.p99ms / mlflowR.p99ms).toFixed(2)}× \n` +
-      `ours / constant route: ${((oursR.rps / constantR.rps) * 100).toFixed(0)}% of req/s\n` +
-      `batch: ${(batchR.rps * 100).toFixed(0)} rows/s\n\n`,
+  const [constantRuns, oursRuns, batchRuns, mlflowRuns] = perTarget as [
+    LoadResult[],
+    LoadResult[],
+    LoadResult[],
+    LoadResult[],
+  ];
+  // Each round loads the targets one after the other, so a round's ratios compare like with like.
+  const perRound = oursRuns.map((o, i) => ({
+    vsConstant: o.rps / (constantRuns[i] as LoadResult).rps,
+    vsMlflow: o.rps / (mlflowRuns[i] as LoadResult).rps,
+    p99VsMlflow: o.p99ms / (mlflowRuns[i] as LoadResult).p99ms,
+  }));
+  const list = (xs: number[], f: (x: number) => string) => xs.map(f).join(' / ');
+  const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+  const times = (x: number) => `${x.toFixed(1)}×`;
+  say();
+  say('per round (req/s):');
+  for (const [i, runs] of perTarget.entries())
+    say(
+      `  ${pad(targets[i]?.name ?? '', 44)}${list(
+        runs.map((r) => r.rps),
+        (x) => x.toFixed(0),
+      )}`,
+    );
+  say();
+  say(
+    `ours / constant route:      ${pct(median(perRound.map((r) => r.vsConstant)))} of req/s (median of rounds; rounds ${list(
+      perRound.map((r) => r.vsConstant),
+      pct,
+    )})`,
   );
+  say(
+    `ours / mlflow models serve: ${times(median(perRound.map((r) => r.vsMlflow)))} req/s, p99 ${median(perRound.map((r) => r.p99VsMlflow)).toFixed(2)}× (rounds ${list(
+      perRound.map((r) => r.vsMlflow),
+      times,
+    )})`,
+  );
+  say(`batch: ${(median(batchRuns.map((r) => r.rps)) * 100).toFixed(0)} rows/s`);
+  say();
   for (const s of scoring)
-    process.stdout.write(
-      `${pad(s.label, 50)}${fmt(s.rowsPerSecond)} rows/s ${s.microsPerRow.toFixed(2).padStart(8)} µs/row\n`,
-    );
+    say(`${pad(s.label, 50)}${fmt(s.rowsPerSecond)} rows/s ${s.microsPerRow.toFixed(2).padStart(8)} µs/row`);
   writeFileSync(
     path.join(dir, 'results.json'),
-    `${JSON.stringify({ concurrency, seconds, rounds, results, allRounds: perTarget, scoring }, null, 2)}\n`,
+    `${JSON.stringify({ concurrency, warmup, seconds, rounds, results, perRound, allRounds: perTarget, scoring }, null, 2)}\n`,
   );
 }
 

@@ -1,5 +1,4 @@
-import type { MlflowClient } from '@driftwood/tasks';
-import helmet from '@fastify/helmet';
+import type { Candle, MlflowClient } from '@driftwood/tasks';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -9,13 +8,17 @@ import type { AirflowOptions } from './airflow/trigger.js';
 import type { CredentialStore } from './auth/credentials.js';
 import type { JwtOptions } from './auth/jwt.js';
 import { errorHandler } from './errors.js';
+import { ForecastHolder } from './forecast/holder.js';
 import { authPlugin } from './plugins/auth.js';
 import { dashboardPlugin } from './plugins/dashboard.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { type ModelLoader, modelRegistryPlugin } from './plugins/model-registry.js';
 import { predictionLogPlugin } from './plugins/prediction-log.js';
+import { securityHeadersPlugin } from './plugins/security-headers.js';
 import { adminRoutes } from './routes/admin.js';
+import { type DashboardDataOptions, dashboardDataRoutes } from './routes/dashboard.js';
 import { featureRoutes } from './routes/features.js';
+import { forecastRoutes } from './routes/forecast.js';
 import { healthRoutes } from './routes/health.js';
 import { hookRoutes } from './routes/hooks.js';
 import { modelRoutes } from './routes/model.js';
@@ -71,6 +74,16 @@ export interface AppOptions {
   defaultMetrics?: boolean;
   /** The dashboard's build served under `/ui` (dashboard/dist by default). */
   dashboardRoot?: string;
+  /** A forecast model served at `POST /v1/forecast` (the btc use case); absent: the route is not served. */
+  forecast?: {
+    modelName: string;
+    alias: string;
+    /** How often the alias is re-read (ms); 60 s by default. */
+    refreshMs?: number;
+    latestCandles?: (n: number) => Promise<Candle[]>;
+  };
+  /** The dashboard's drift sidecar and UI links; pipelines come from `airflow`. */
+  dashboard?: Omit<DashboardDataOptions, 'airflow'>;
 }
 
 /**
@@ -111,7 +124,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     retryAfter: p.retryAfterSeconds ?? 10,
     sampleInterval: p.sampleIntervalMs ?? 1000,
   });
-  await app.register(helmet, { global: true });
+  await app.register(securityHeadersPlugin);
   await app.register(authPlugin, { credentials: options.credentials, jwt: options.jwt });
   // After auth (preHandler), so the limit is counted per credential rather than per IP.
   await app.register(rateLimit, {
@@ -149,7 +162,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     predictionLogDir: options.predictionLog?.dir,
   });
   await app.register(dashboardPlugin, { root: options.dashboardRoot });
+  await app.register(dashboardDataRoutes, { prefix: '/v1', airflow: options.airflow, ...options.dashboard });
   if (options.airflow) await app.register(trainRoutes, { prefix: '/v1', airflow: options.airflow });
+  if (options.forecast) {
+    const f = options.forecast;
+    const holder = new ForecastHolder(options.mlflow, f.modelName, f.alias, f.refreshMs ?? 60_000);
+    app.addHook('onClose', async () => holder.close());
+    await app.register(forecastRoutes, {
+      prefix: '/v1',
+      holder,
+      mlflow: options.mlflow,
+      ...(f.latestCandles ? { latestCandles: f.latestCandles } : {}),
+    });
+  }
   if (options.webhookSecret)
     await app.register(hookRoutes, {
       prefix: '/v1',

@@ -1,6 +1,12 @@
 import path from 'node:path';
 import type { Config, Logger } from '@driftwood/tasks';
-import { MlflowClient } from '@driftwood/tasks';
+import {
+  type Candle,
+  loadLatestCandles,
+  MlflowClient,
+  openWarehouse,
+  type Warehouse,
+} from '@driftwood/tasks';
 import { buildApp } from './app.js';
 import { parseCredentials } from './auth/credentials.js';
 
@@ -15,6 +21,8 @@ export async function startServer(
     log.warn(
       'serve: neither DRIFTWOOD_API_CREDENTIALS nor DRIFTWOOD_API_JWT_ISSUER is set, so every route is open (fine only on a laptop)',
     );
+  // The warehouse is opened on the first forecast that needs its candles, not at start.
+  const warehouses: { db: Promise<Warehouse> | undefined } = { db: undefined };
   const app = await buildApp({
     mlflow: new MlflowClient(config.mlflow.trackingUri, config.http),
     modelName: config.mlflow.modelName,
@@ -32,12 +40,24 @@ export async function startServer(
     predictionLog: { dir: path.join(config.home, 'predictions'), piiKey: config.piiKey },
     webhookSecret: s.webhookSecret,
     airflow: s.airflow ? { ...s.airflow, http: config.http } : undefined,
+    dashboard: s.dashboard && { ...s.dashboard, http: config.http },
     defaultMetrics: true,
+    ...(s.forecastModel
+      ? {
+          forecast: {
+            modelName: s.forecastModel,
+            alias: 'champion',
+            refreshMs: s.pollMs || 60_000,
+            latestCandles: latestCandlesFrom(config.warehouseUrl, () => warehouses),
+          },
+        }
+      : {}),
   });
   const url = await app.listen({ host: config.api.host, port: config.api.port });
   log.info({ url, docs: `${url}/docs` }, 'serve: listening');
   const close = async () => {
     await app.close();
+    await warehouses.db?.then((db) => db.destroy()).catch(() => undefined);
   };
   const onSignal = (signal: string) => {
     log.info({ signal }, 'serve: shutting down, finishing in-flight requests');
@@ -57,4 +77,14 @@ export async function startServer(
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.once('SIGINT', () => onSignal('SIGINT'));
   return { url, close };
+}
+
+/** The newest `n` candles of the warehouse's `candles` table, oldest first (opened on first use). */
+function latestCandlesFrom(url: string, holder: () => { db: Promise<Warehouse> | undefined }) {
+  return async (n: number): Promise<Candle[]> => {
+    const h = holder();
+    h.db ??= openWarehouse(url);
+    const db = await h.db;
+    return (await db.schema.hasTable('candles')) ? loadLatestCandles(db, n) : [];
+  };
 }

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { DriftwoodError } from '@driftwood/tasks';
 
 export const ROLES = ['predict', 'admin'] as const;
@@ -101,25 +101,43 @@ export function parseBasicHeader(header: string | undefined): { user: string; pa
 // An unknown user still costs one scrypt, so response time does not tell which user names exist.
 const DUMMY: PasswordHash = { ...DEFAULT_COST, salt: Buffer.alloc(16), hash: Buffer.alloc(KEY_LENGTH) };
 
+/** Checks an `Authorization: Basic …` header; undefined when it is absent, malformed or wrong. */
+export interface BasicVerifier {
+  (header: string | undefined): Promise<Credential | undefined>;
+  /** The credential this very header was verified as in the last `cacheMs`, without scrypt; else undefined. */
+  cached(header: string | undefined): Credential | undefined;
+}
+
 /**
  * Checks Basic credentials in constant time. scrypt is deliberately slow, so a success is remembered
- * (by a SHA-256 of the header, never the password itself) for `cacheMs`; failures always pay scrypt.
+ * for `cacheMs` (at most `maxCached` headers, the oldest forgotten first); failures always pay scrypt.
+ * The cache is keyed by a SHA-256 of the header under a random per-process key, never the password:
+ * a lookup costs one hash, and as the key is secret, how long a lookup takes says nothing about any
+ * stored credential.
  */
 export function createVerifier(
   store: CredentialStore,
   options: { cacheMs?: number; maxCached?: number } = {},
-) {
+): BasicVerifier {
   const cacheMs = options.cacheMs ?? 5 * 60_000;
   const maxCached = options.maxCached ?? 1000;
   const cache = new Map<string, { credential: Credential; until: number }>();
-  return async (header: string | undefined): Promise<Credential | undefined> => {
+  // SHA-256(key ‖ header) with a random per-process key, in one native call (no Hash object).
+  const secret = randomBytes(32).toString('base64');
+  const cacheKey = (header: string) => hash('sha256', secret + header, 'base64');
+  const hitFor = (key: string): Credential | undefined => {
+    const hit = cache.get(key);
+    if (!hit) return undefined;
+    if (hit.until > Date.now()) return hit.credential;
+    cache.delete(key);
+    return undefined;
+  };
+  const verify = async (header: string | undefined): Promise<Credential | undefined> => {
     const parsed = parseBasicHeader(header);
     if (!parsed) return undefined;
-    const key = createHash('sha256')
-      .update(header as string)
-      .digest('base64');
-    const hit = cache.get(key);
-    if (hit && hit.until > Date.now()) return hit.credential;
+    const key = cacheKey(header as string);
+    const hit = hitFor(key);
+    if (hit) return hit;
     const credential = store.get(parsed.user);
     const expected = credential?.hash ?? DUMMY;
     const actual = await scryptAsync(parsed.password, expected.salt, expected);
@@ -129,4 +147,8 @@ export function createVerifier(
     cache.set(key, { credential, until: Date.now() + cacheMs });
     return credential;
   };
+  return Object.assign(verify, {
+    cached: (header: string | undefined) =>
+      header === undefined || cache.size === 0 ? undefined : hitFor(cacheKey(header)),
+  });
 }

@@ -1,3 +1,4 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { type CredentialStore, createVerifier, type Principal, type Role } from '../auth/credentials.js';
 import { createJwtVerifier, type JwtOptions } from '../auth/jwt.js';
@@ -45,15 +46,20 @@ export const authPlugin = fp<AuthOptions>(
       ...(basic ? ['Basic realm="driftwood", charset="UTF-8"'] : []),
       ...(bearer ? ['Bearer realm="driftwood"'] : []),
     ].join(', ');
-    app.addHook('onRequest', async (req, reply) => {
-      const role = req.routeOptions.config?.role;
-      if (!role) return;
-      const header = req.headers.authorization;
+    const authenticate = async (header: string | undefined): Promise<Principal | undefined> => {
       const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
-      const principal = token !== undefined ? await bearer?.(token) : await basic?.(header);
+      return token !== undefined ? await bearer?.(token) : await basic?.(header);
+    };
+    /** The outcome for a principal (or none): undefined to go on, else the error to answer with. */
+    const admit = (
+      req: FastifyRequest,
+      reply: FastifyReply,
+      role: Role,
+      principal: Principal | undefined,
+    ) => {
       if (!principal) {
         reply.header('www-authenticate', challenge);
-        throw new AuthError(
+        return new AuthError(
           401,
           'unauthorized',
           'valid credentials are required (HTTP Basic or a bearer token)',
@@ -61,7 +67,21 @@ export const authPlugin = fp<AuthOptions>(
       }
       req.principal = principal;
       if (!principal.roles.has(role))
-        throw new AuthError(403, 'forbidden', `'${principal.user}' lacks the '${role}' role for this route`);
+        return new AuthError(403, 'forbidden', `'${principal.user}' lacks the '${role}' role for this route`);
+      return undefined;
+    };
+    // A callback hook: a Basic credential verified moments ago is admitted synchronously, without a
+    // promise or a trip through the microtask queue; anything else takes the async path.
+    app.addHook('onRequest', (req, reply, done) => {
+      const role = req.routeOptions.config?.role;
+      if (!role) return done();
+      const header = req.headers.authorization;
+      const known = basic?.cached(header);
+      if (known) return done(admit(req, reply, role, known));
+      authenticate(header).then(
+        (principal) => done(admit(req, reply, role, principal)),
+        (err: Error) => done(err),
+      );
     });
   },
   { name: 'driftwood-auth' },

@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin';
-import { customerToken, loggableFeatures, PredictionLog } from '../predictions/log.js';
+import { PredictionFormatter } from '../predictions/formatter.js';
+import { PredictionLog } from '../predictions/log.js';
 import type { ServedModel } from './model-registry.js';
 
 declare module 'fastify' {
@@ -7,6 +8,8 @@ declare module 'fastify' {
     recordPrediction(p: {
       model: ServedModel;
       row: Record<string, unknown>;
+      /** The request body's JSON text the row came from (index -1) or, for a batch, its `rows[index]`. */
+      source?: { body: string; index: number };
       probability: number;
       label: number;
       served: boolean;
@@ -26,52 +29,81 @@ export interface PredictionLogPluginOptions {
   now?: () => number;
 }
 
-/** Counts every prediction per model version and label, and queues it for the prediction log. */
+type Labels = { model_name: string; model_version: string; alias: string; served: string; label: string };
+
+/**
+ * Counts every prediction per model version and label, and queues it for the prediction log. The
+ * request path only queues (the body text, the score and who answered); a worker thread formats the
+ * lines (tokenised customer id, features) and the log appends them in batches.
+ */
 export const predictionLogPlugin = fp<PredictionLogPluginOptions>(
   async (app, opts) => {
     const now = opts.now ?? Date.now;
+    const onError = (err: unknown) => app.log.error({ err }, 'prediction log: lines dropped');
     const log = opts.dir
       ? new PredictionLog({
           dir: opts.dir,
           maxBuffered: opts.maxBuffered,
           flushMs: opts.flushMs,
-          onFlushError: (err) => app.log.error({ err }, 'prediction log: write failed; lines dropped'),
+          onFlushError: onError,
+        })
+      : undefined;
+    const formatter = log
+      ? new PredictionFormatter(log, {
+          piiKey: opts.piiKey,
+          maxPending: opts.maxBuffered,
+          postMs: Math.min(opts.flushMs ?? 1000, 100),
+          onError,
         })
       : undefined;
     if (log && !opts.piiKey)
       app.log.warn('prediction log: DRIFTWOOD_PII_KEY is not set, so customer ids are left out of the log');
+    // The four label sets of a served version (served or shadow × label 0 or 1), built once.
+    const labelSets = new WeakMap<ServedModel['info'], Labels[]>();
+    const labelsOf = (info: ServedModel['info'], served: boolean, label: number): Labels => {
+      let sets = labelSets.get(info);
+      if (!sets) {
+        const base = { model_name: info.name, model_version: info.version, alias: info.alias };
+        sets = [false, true].flatMap((s) =>
+          ['0', '1'].map((l) => ({ ...base, served: String(s), label: l })),
+        );
+        labelSets.set(info, sets);
+      }
+      return sets[(served ? 2 : 0) + label] as Labels;
+    };
     let droppedSeen = 0;
     app.decorate('predictionLog', log);
-    app.decorate('recordPrediction', ({ model, row, probability, label, served, requestId }) => {
-      const { name, version, alias } = model.info;
-      app.metrics.predictions.inc({
-        model_name: name,
-        model_version: version,
-        alias,
-        served: String(served),
-        label: String(label),
-      });
-      if (!log) return;
-      const ts = now();
-      log.append(
-        {
-          ts: new Date(ts).toISOString(),
-          request_id: requestId,
-          model: { name, version, alias },
-          served,
-          customer_token: customerToken(row, opts.piiKey),
-          features: loggableFeatures(row),
-          probability,
-          label,
-        },
-        ts,
+    app.decorate('recordPrediction', ({ model, row, source, probability, label, served, requestId }) => {
+      const { info } = model;
+      app.metrics.predictions.inc(
+        label === 0 || label === 1
+          ? labelsOf(info, served, label)
+          : {
+              model_name: info.name,
+              model_version: info.version,
+              alias: info.alias,
+              served: String(served),
+              label: String(label),
+            },
       );
+      if (!formatter || !log) return;
+      formatter.enqueue({
+        ts: now(),
+        requestId,
+        model: info,
+        served,
+        probability,
+        label,
+        body: source?.body ?? JSON.stringify(row),
+        index: source?.index ?? -1,
+      });
       if (log.dropped > droppedSeen) {
         app.metrics.predictionLogDropped.inc(log.dropped - droppedSeen);
         droppedSeen = log.dropped;
       }
     });
     app.addHook('onClose', async () => {
+      await formatter?.close();
       await log?.close();
       if (log && log.dropped > droppedSeen) app.metrics.predictionLogDropped.inc(log.dropped - droppedSeen);
     });

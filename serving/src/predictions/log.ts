@@ -60,12 +60,22 @@ export class PredictionLog {
   }
 
   append(record: PredictionRecord, ts: number): boolean {
+    return this.appendLine(partitionOf(ts), `${JSON.stringify(record)}\n`);
+  }
+
+  /** Queues a line already formatted (newline included) for its `dt=…/hr=…` partition. */
+  appendLine(partition: string, line: string): boolean {
     if (this.buffer.length >= (this.options.maxBuffered ?? 10_000)) {
       this.dropped++;
       return false;
     }
-    this.buffer.push({ partition: partitionOf(ts), line: `${JSON.stringify(record)}\n` });
+    this.buffer.push({ partition, line });
     return true;
+  }
+
+  /** Counts lines lost before they reached the buffer (a formatter that failed). */
+  countDropped(n: number): void {
+    this.dropped += n;
   }
 
   /** Writes what is buffered; concurrent calls queue behind each other so lines keep their order. */

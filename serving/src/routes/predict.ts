@@ -13,6 +13,14 @@ export interface PredictRoutesOptions {
 }
 
 type Row = Record<string, unknown>;
+type Source = { body: string; index: number };
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The JSON text of the body, as received (prediction and webhook routes). */
+    rawBody?: string;
+  }
+}
 
 /** A challenger's score, or undefined when it throws or is not a probability. */
 function tryScore(model: ServedModel, row: Row): number | undefined {
@@ -38,13 +46,25 @@ export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (ap
   const check = (champion: ServedModel, row: Row) =>
     contract ? undefined : checkFeatureRow(champion.model.transform, row);
 
+  // The JSON body parser is Fastify's own (same limits, errors and prototype-poisoning checks); it also
+  // keeps the body's text, which the prediction log formats off the event loop instead of the row.
+  const parseJson = app.getDefaultJsonParser(
+    app.initialConfig.onProtoPoisoning ?? 'error',
+    app.initialConfig.onConstructorPoisoning ?? 'error',
+  );
+  app.decorateRequest('rawBody', undefined);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    req.rawBody = body as string;
+    parseJson(req, body as string, done);
+  });
+
   /**
    * Scores one row with the model the canary plan picks, and shadows it when asked. In canary mode a
    * challenger that fails on a row is answered for by the champion, and the guard rolls the split
    * back once the challenger fails or slows down past its policy.
    */
   const canary = opts.challengerMode === 'canary';
-  const predict = (champion: ServedModel, row: Row, requestId: string) => {
+  const predict = (champion: ServedModel, row: Row, requestId: string, source: Source | undefined) => {
     const challenger = app.models.challenger();
     const customerId = typeof row.customer_id === 'string' ? row.customer_id : undefined;
     const plan = planRoute({
@@ -76,7 +96,7 @@ export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (ap
     if (!Number.isFinite(probability))
       throw new Error(`model ${served.info.version} returned a non-finite probability`);
     const label = probability >= 0.5 ? 1 : 0;
-    app.recordPrediction({ model: served, row, probability, label, served: true, requestId });
+    app.recordPrediction({ model: served, row, source, probability, label, served: true, requestId });
     if (plan.shadow && challenger) {
       // Off the response path: the caller never waits for, or sees, the challenger's answer.
       setImmediate(() => {
@@ -85,6 +105,7 @@ export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (ap
           app.recordPrediction({
             model: challenger,
             row,
+            source,
             probability: p,
             label: p >= 0.5 ? 1 : 0,
             served: false,
@@ -117,7 +138,12 @@ export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (ap
       const row = req.body as Row;
       const problem = check(champion, row);
       if (problem) return reply.status(400).send({ error: 'bad_request', message: problem });
-      return predict(champion, row, req.id);
+      return predict(
+        champion,
+        row,
+        req.id,
+        req.rawBody === undefined ? undefined : { body: req.rawBody, index: -1 },
+      );
     },
   );
 
@@ -170,7 +196,10 @@ export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (ap
             .status(400)
             .send({ error: 'bad_request', message: problem.replace(/^body\./, `body.rows.${i}.`) });
       }
-      const predictions = rows.map((row) => predict(champion, row, req.id));
+      const body = req.rawBody;
+      const predictions = rows.map((row, index) =>
+        predict(champion, row, req.id, body === undefined ? undefined : { body, index }),
+      );
       return { count: predictions.length, predictions };
     },
   );

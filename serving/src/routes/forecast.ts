@@ -1,0 +1,176 @@
+import {
+  type Candle,
+  candlesNeeded,
+  forecastFromRows,
+  forecastNext,
+  isDriftwoodError,
+  type MlflowClient,
+  TEST_CANDLES_ARTIFACT,
+} from '@driftwood/tasks';
+import type { FastifyPluginAsync } from 'fastify';
+import { type Backtest, backtest } from '../forecast/backtest.js';
+import type { ForecastHolder } from '../forecast/holder.js';
+import { errorResponses, modelRefSchema } from '../schemas.js';
+
+export interface ForecastRoutesOptions {
+  holder: ForecastHolder;
+  mlflow: MlflowClient;
+  /** The newest `n` candles held in the warehouse, oldest first; absent when no warehouse is set. */
+  latestCandles?: (n: number) => Promise<Candle[]>;
+  /** Candles a request may carry at most. */
+  maxCandles?: number;
+}
+
+const candleSchema = {
+  type: 'object',
+  properties: {
+    open_time: { type: ['string', 'number'], description: 'start of the hour: ISO time or epoch ms' },
+    open: { type: 'number' },
+    high: { type: 'number' },
+    low: { type: 'number' },
+    close: { type: 'number' },
+    volume: { type: 'number' },
+  },
+  required: ['open_time', 'open', 'high', 'low', 'close', 'volume'],
+  additionalProperties: false,
+} as const;
+
+const notLoaded = (holder: ForecastHolder) => ({
+  error: 'model_not_loaded',
+  message: `no forecast model is loaded (${holder.lastError ?? 'not loaded yet'})`,
+});
+
+/**
+ * `POST /v1/forecast`: the close `horizon` hours after the last candle, from the candles in the
+ * request or, without them, the newest candles in the warehouse. The champion of the forecast model
+ * answers; candles are checked (hourly, consecutive, positive prices) with errors naming the row.
+ */
+export const forecastRoutes: FastifyPluginAsync<ForecastRoutesOptions> = async (app, opts) => {
+  app.post(
+    '/forecast',
+    {
+      config: { role: 'predict' },
+      schema: {
+        summary: 'The next-hour (or horizon) close forecast from the latest hourly candles',
+        tags: ['forecast'],
+        security: [{ basicAuth: [] }],
+        body: {
+          type: 'object',
+          properties: {
+            candles: { type: 'array', maxItems: opts.maxCandles ?? 2000, items: candleSchema },
+          },
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              forecast: {
+                type: 'object',
+                properties: {
+                  last_open_time: { type: 'string' },
+                  forecast_open_time: { type: 'string' },
+                  horizon_hours: { type: 'integer' },
+                  last_close: { type: 'number' },
+                  price: { type: 'number' },
+                  log_return: { type: 'number' },
+                },
+              },
+              candles_from: { type: 'string', enum: ['request', 'warehouse'] },
+              model: modelRefSchema,
+            },
+          },
+          ...errorResponses(400, 401, 403, 413, 415, 429, 500, 503),
+        },
+      },
+    },
+    async (req, reply) => {
+      const held = await opts.holder.current();
+      if (!held) return reply.status(503).send(notLoaded(opts.holder));
+      const body = (req.body ?? {}) as { candles?: unknown[] };
+      let forecast: ReturnType<typeof forecastNext>;
+      let from: 'request' | 'warehouse';
+      try {
+        if (body.candles !== undefined) {
+          forecast = forecastFromRows(held.model, body.candles);
+          from = 'request';
+        } else {
+          if (!opts.latestCandles)
+            return reply.status(400).send({
+              error: 'bad_request',
+              message: 'body.candles is required: no warehouse is configured to read the latest candles from',
+            });
+          const need = candlesNeeded(held.model.state);
+          const candles = await opts.latestCandles(need);
+          if (candles.length < need)
+            return reply.status(503).send({
+              error: 'data_missing',
+              message: `the warehouse holds ${candles.length} candles, the model needs ${need}: ingest first or send body.candles`,
+            });
+          try {
+            forecast = forecastNext(held.model, candles);
+          } catch (err) {
+            // Not the caller's fault: the stored series has a gap where the window needs an hour.
+            if (isDriftwoodError(err, 'SCHEMA_MISMATCH'))
+              return reply.status(503).send({
+                error: 'data_missing',
+                message: `the newest warehouse candles cannot make a window (${err.message}); send body.candles`,
+              });
+            throw err;
+          }
+          from = 'warehouse';
+        }
+      } catch (err) {
+        if (isDriftwoodError(err, 'SCHEMA_MISMATCH'))
+          return reply.status(400).send({ error: 'bad_request', message: `body.${err.message}` });
+        throw err;
+      }
+      return {
+        forecast: {
+          last_open_time: forecast.lastOpenTime,
+          forecast_open_time: forecast.forecastOpenTime,
+          horizon_hours: forecast.horizonHours,
+          last_close: forecast.lastClose,
+          price: forecast.price,
+          log_return: forecast.logReturn,
+        },
+        candles_from: from,
+        model: { name: held.name, version: held.version, alias: held.alias },
+      };
+    },
+  );
+
+  // A version's backtest never changes: computed once per version.
+  const backtests = new Map<string, Backtest>();
+  app.get(
+    '/forecast/backtest',
+    {
+      config: { role: 'predict' },
+      schema: {
+        summary: "The champion's forecasts over its test period, against actuals and the baselines",
+        tags: ['forecast'],
+        security: [{ basicAuth: [] }],
+        response: { ...errorResponses(401, 403, 429, 500, 503) },
+      },
+    },
+    async (_req, reply) => {
+      const held = await opts.holder.current();
+      if (!held) return reply.status(503).send(notLoaded(opts.holder));
+      let result = backtests.get(held.version);
+      if (!result) {
+        const mv = await opts.mlflow.getModelVersion(held.name, held.version);
+        if (!mv.run_id)
+          return reply
+            .status(503)
+            .send({ error: 'data_missing', message: `version ${held.version} has no training run` });
+        const run = await opts.mlflow.getRun(mv.run_id);
+        const candles = JSON.parse(
+          (await opts.mlflow.downloadArtifact(run.info.artifact_uri, TEST_CANDLES_ARTIFACT)).toString('utf8'),
+        ) as Candle[];
+        result = backtest(held.model, candles);
+        backtests.set(held.version, result);
+      }
+      return { model: { name: held.name, version: held.version, alias: held.alias }, ...result };
+    },
+  );
+};
