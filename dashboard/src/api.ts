@@ -12,6 +12,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The parsed error body (a refused promotion carries the gate's result). */
+    readonly body: unknown = null,
   ) {
     super(message);
   }
@@ -42,14 +44,16 @@ export async function request<T>(path: string, init: { method?: string; body?: u
   if (!res.ok) {
     let code = `http_${res.status}`;
     let message = res.statusText || `HTTP ${res.status}`;
+    let parsed: unknown = null;
     try {
       const body = JSON.parse(text) as { error?: string; message?: string };
       code = body.error ?? code;
       message = body.message ?? message;
+      parsed = body;
     } catch {
       // Not JSON (a proxy's page): keep the status line.
     }
-    throw new ApiError(res.status, code, message);
+    throw new ApiError(res.status, code, message, parsed);
   }
   return (res.headers.get('content-type') ?? '').includes('json') ? (JSON.parse(text) as T) : (text as T);
 }
@@ -140,3 +144,80 @@ export async function image(path: string): Promise<string | null> {
     reader.readAsDataURL(blob);
   });
 }
+
+/** A source outside this API (Airflow, the drift sidecar) as the API found it. */
+export interface SourceStatus<T> {
+  state: 'ok' | 'not_configured' | 'unreachable' | 'error';
+  source: string | null;
+  message: string | null;
+  data: T | null;
+}
+
+export interface PipelineRun {
+  dagId: string;
+  runId: string;
+  state: string;
+  runType: string | null;
+  triggeredBy: string | null;
+  queuedAt: string | null;
+  startedAt: string | null;
+  endedAt: string | null;
+  runAfter: string | null;
+}
+
+export interface FeatureDrift {
+  column: string;
+  method: string;
+  threshold: number | null;
+  score: number | null;
+  drifted: boolean;
+}
+
+export interface DriftState {
+  report: {
+    reportId: string;
+    windowStart: string | null;
+    windowEnd: string | null;
+    rows: number | null;
+    model: { name: string | null; version: string | null };
+    datasetDrift: boolean;
+    driftShare: number | null;
+    driftedColumns: number | null;
+    features: FeatureDrift[];
+    prediction: FeatureDrift | null;
+    action: string | null;
+    reason: string | null;
+  } | null;
+  decisions: {
+    decidedAt: string | null;
+    reportId: string | null;
+    windowEnd: string | null;
+    rows: number | null;
+    datasetDrift: boolean;
+    action: string;
+    reason: string | null;
+    delivered: boolean;
+    delivery: { ok: boolean; status: number | null; detail: string | null } | null;
+    airflowRunId: string | null;
+  }[];
+}
+
+export interface PromoteResult {
+  alias: string;
+  version: string;
+  previous: string | null;
+  promoted: boolean;
+  reason: string;
+  checks: { name: string; passed: boolean; detail: string }[];
+  evaluation: {
+    holdoutRows: number;
+    candidateRocAuc: number | null;
+    championRocAuc: number | null;
+    diff: number | null;
+    interval: [number, number] | null;
+  };
+  served?: string | null;
+}
+
+export const pipelines = () => request<SourceStatus<PipelineRun[]>>('/v1/dashboard/pipelines?limit=10');
+export const drift = () => request<SourceStatus<DriftState>>('/v1/dashboard/drift');

@@ -53,3 +53,39 @@ export function age(iso: string | null | undefined): string {
   if (s < 172800) return `${Math.round(s / 3600)} h`;
   return `${Math.round(s / 86400)} d`;
 }
+
+const SOURCE_WORDS = {
+  not_configured: 'not configured',
+  unreachable: 'unreachable',
+  error: 'answered with an error',
+} as const;
+
+/**
+ * The honest state of an outside source that gave no data: not configured (with the setting to
+ * set), unreachable, or a reply we could not use — never placeholder figures.
+ */
+export function sourceState(
+  name: string,
+  s: { state: keyof typeof SOURCE_WORDS | 'ok'; source: string | null; message: string | null },
+): HTMLElement {
+  const word = s.state === 'ok' ? 'ok' : SOURCE_WORDS[s.state];
+  return h(
+    'p',
+    { class: `source-state ${s.state}`, 'data-state': s.state, role: 'status' },
+    h('strong', {}, `${name}: ${word}`),
+    s.source ? ` (${s.source})` : '',
+    s.message ? ` — ${s.message}` : '',
+  );
+}
+
+/** A pill for a run's or a check's state, coloured by what it means. */
+export function badge(text: string, tone: 'ok' | 'bad' | 'busy' | 'idle'): HTMLElement {
+  return h('span', { class: `badge ${tone}` }, text);
+}
+
+export function runTone(state: string): 'ok' | 'bad' | 'busy' | 'idle' {
+  if (state === 'success') return 'ok';
+  if (state === 'failed') return 'bad';
+  if (state === 'running' || state === 'queued') return 'busy';
+  return 'idle';
+}

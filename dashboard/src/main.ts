@@ -1,7 +1,6 @@
 import { ApiError, credentials, type Session, signIn, signOut, whoami } from './api.js';
 import { errorBox, h } from './dom.js';
 import { renderArchitecture } from './pages/architecture.js';
-import { renderForecast } from './pages/forecast.js';
 import { renderModels } from './pages/models.js';
 import { renderOverview } from './pages/overview.js';
 import { renderPredict } from './pages/predict.js';
@@ -12,12 +11,15 @@ const PAGES: Record<string, { title: string; render: Page }> = {
   overview: { title: 'Overview', render: renderOverview },
   predict: { title: 'Predict', render: renderPredict },
   models: { title: 'Models', render: renderModels },
-  // chart.js is most of the bundle: loaded only when the Monitoring page opens.
+  // chart.js is most of the bundle: loaded only when a page with charts opens.
   monitoring: {
     title: 'Monitoring',
     render: async (m, s) => (await import('./pages/monitoring.js')).renderMonitoring(m, s),
   },
-  forecast: { title: 'Forecast', render: renderForecast },
+  forecast: {
+    title: 'Forecast',
+    render: async (m, s) => (await import('./pages/forecast.js')).renderForecast(m, s),
+  },
   architecture: { title: 'Architecture', render: renderArchitecture },
 };
 

@@ -1,8 +1,48 @@
-import { image, type Models, request } from '../api.js';
-import { age, empty, errorBox, fmt, h, section, table } from '../dom.js';
+import { ApiError, image, type Models, type PromoteResult, request } from '../api.js';
+import { age, badge, empty, errorBox, fmt, h, section, table } from '../dom.js';
 import type { Page } from '../main.js';
 
-/** Versions side by side, the promotion history from the audit trail, and (admins only) rollback. */
+/** The gate's decision: moved or refused, its reason, every check, and the holdout comparison. */
+function gateReport(r: PromoteResult, refused: boolean): HTMLElement {
+  const e = r.evaluation;
+  return h(
+    'div',
+    { id: 'promote-result', 'data-promoted': String(!refused) },
+    h(
+      'p',
+      { class: refused ? 'error' : 'ok', role: refused ? 'alert' : 'status' },
+      refused
+        ? `Refused: version ${r.version} did not pass the gate; ${r.alias} stays on ${r.previous ?? 'none'}.`
+        : `Promoted: ${r.alias} moved from ${r.previous ?? 'none'} to ${r.version}; the API serves ${r.served ?? 'none'}.`,
+    ),
+    h(
+      'p',
+      { class: 'muted' },
+      `Holdout of ${e.holdoutRows} rows: ROC AUC ${fmt(e.candidateRocAuc ?? undefined, 4)} vs champion ${fmt(e.championRocAuc ?? undefined, 4)}`,
+      e.interval
+        ? ` (difference ${fmt(e.diff ?? undefined, 4)}, interval ${fmt(e.interval[0], 4)} to ${fmt(e.interval[1], 4)})`
+        : '',
+    ),
+    r.checks.length
+      ? h(
+          'ul',
+          { class: 'checks', id: 'promote-checks' },
+          ...r.checks.map((c) =>
+            h(
+              'li',
+              { 'data-passed': String(c.passed) },
+              badge(c.passed ? 'pass' : 'fail', c.passed ? 'ok' : 'bad'),
+              ' ',
+              h('strong', {}, c.name),
+              `: ${c.detail}`,
+            ),
+          ),
+        )
+      : h('p', {}, r.reason),
+  );
+}
+
+/** Versions side by side, the promotion history from the audit trail, and (admins only) rollback and the gated promote. */
 export const renderModels: Page = async (main, session) => {
   const isAdmin = session.roles.includes('admin');
   const models = await request<Models>('/v1/models');
@@ -28,14 +68,48 @@ export const renderModels: Page = async (main, session) => {
     }
   };
 
+  const promote = async (version: string) => {
+    const question = `Run the promotion gate for version ${version}? If it passes, version ${version} becomes ${models.servedAlias} (through staging and a smoke check); the move is audited.`;
+    if (!window.confirm(question)) return;
+    status.replaceChildren(h('p', {}, `Evaluating version ${version} against ${models.servedAlias}…`));
+    try {
+      const r = await request<PromoteResult>('/v1/admin/promote', { method: 'POST', body: { version } });
+      await renderModelsInto(main, session, '');
+      main.querySelector('#models-status')?.replaceChildren(gateReport(r, false));
+    } catch (err) {
+      const result =
+        err instanceof ApiError ? (err.body as { result?: PromoteResult | null } | null)?.result : null;
+      status.replaceChildren(result ? gateReport(result, true) : errorBox(err));
+    }
+  };
+
   const rows = models.versions.map((v) => [
     h('strong', {}, v.version),
     v.aliases.join(', ') || '—',
     age(v.created),
     ...metricKeys.map((k) => fmt(v.metrics[k])),
-    v.tags[`driftwood.${models.servedAlias}_reason`] ?? '',
+    clipped(v.tags[`driftwood.${models.servedAlias}_reason`] ?? ''),
     isAdmin && v.version !== served
-      ? h('button', { type: 'button', class: 'admin', 'data-version': v.version }, `Serve v${v.version}`)
+      ? h(
+          'span',
+          {},
+          h(
+            'button',
+            {
+              type: 'button',
+              class: 'admin',
+              'data-promote': v.version,
+              title: 'Through the promotion gate',
+            },
+            `Promote v${v.version}`,
+          ),
+          ' ',
+          h(
+            'button',
+            { type: 'button', class: 'admin', 'data-version': v.version, title: 'Roll back, no gate' },
+            `Serve v${v.version}`,
+          ),
+        )
       : '',
   ]);
   const versions = table(
@@ -51,6 +125,9 @@ export const renderModels: Page = async (main, session) => {
         `Make version ${b.dataset.version} the ${models.servedAlias}? The move is audited.`,
       ),
     );
+
+  for (const b of versions.querySelectorAll<HTMLButtonElement>('button[data-promote]'))
+    b.addEventListener('click', () => promote(b.dataset.promote ?? ''));
 
   const controls: HTMLElement[] = [];
   if (isAdmin) {
@@ -100,7 +177,8 @@ export const renderModels: Page = async (main, session) => {
   if (!plots.childElementCount) plots.append(empty('No ROC/PR plot was logged with these versions.'));
 
   main.append(
-    section('Versions', status, ...controls, versions),
+    // Only the wide table scrolls sideways: the gate's decision above it stays in view.
+    section('Versions', status, ...controls, h('div', { class: 'scroll' }, versions)),
     section('Promotion history', history),
     section('Holdout plots', plots),
   );
@@ -111,4 +189,9 @@ async function renderModelsInto(main: HTMLElement, session: Parameters<Page>[1],
   main.replaceChildren(...(title ? [title] : []));
   await renderModels(main, session);
   main.querySelector('#models-status')?.replaceChildren(h('p', { class: 'ok', role: 'status' }, message));
+}
+
+/** A gate's reason lists every check: the cell shows its start, the whole text on hover. */
+function clipped(text: string, max = 90): HTMLElement | string {
+  return text.length <= max ? text : h('span', { title: text }, `${text.slice(0, max - 1)}…`);
 }

@@ -10,8 +10,8 @@ import {
   PointElement,
   Tooltip,
 } from 'chart.js';
-import { ApiError, request } from '../api.js';
-import { empty, h, section } from '../dom.js';
+import { ApiError, type DriftState, drift, type PipelineRun, pipelines, request } from '../api.js';
+import { age, badge, empty, fmt, h, runTone, section, sourceState, table } from '../dom.js';
 import type { Page } from '../main.js';
 import { parsePrometheus } from '../metrics.js';
 
@@ -165,18 +165,98 @@ export const renderMonitoring: Page = async (main, session) => {
     },
   });
 
-  main.append(
-    section(
-      'Drift and retraining',
-      h(
-        'p',
-        {},
-        'Per-feature drift and retraining decisions come from the Evidently sidecar (',
-        h('code', {}, '/reports/latest'),
-        ', ',
-        h('code', {}, '/decisions'),
-        '; see docs/monitoring.md). This API does not proxy the sidecar yet, so they are not shown here.',
-      ),
-    ),
-  );
+  const [d, runs] = await Promise.all([drift(), pipelines()]);
+  main.append(...driftSections(d, runs.data ?? []));
 };
+
+/**
+ * Drift per feature from the sidecar's latest report (and a link to its full HTML, proxied by the
+ * API), then every retraining decision with its delivery and, when Airflow answers, its run's state.
+ */
+function driftSections(d: Awaited<ReturnType<typeof drift>>, runs: PipelineRun[]): HTMLElement[] {
+  if (d.state !== 'ok' || !d.data)
+    return [
+      section('Drift per feature', h('div', { id: 'drift-features' }, sourceState('Drift sidecar', d))),
+    ];
+  const { report, decisions } = d.data as DriftState;
+  const features = report
+    ? h(
+        'div',
+        { id: 'drift-features', 'data-state': 'ok' },
+        h(
+          'p',
+          {},
+          `Report ${report.reportId}: window ${report.windowStart ?? '?'} → ${report.windowEnd ?? '?'}, ${report.rows ?? '?'} predictions; `,
+          badge(
+            report.datasetDrift ? 'dataset drift' : 'no dataset drift',
+            report.datasetDrift ? 'bad' : 'ok',
+          ),
+          ' ',
+          h(
+            'a',
+            {
+              href: '/v1/dashboard/drift/report',
+              target: '_blank',
+              rel: 'noopener',
+              id: 'drift-report-link',
+            },
+            'full Evidently report',
+          ),
+        ),
+        table(
+          ['Feature', 'Method', 'Score', 'Threshold', 'Drifted'],
+          [...report.features, ...(report.prediction ? [report.prediction] : [])].map((f) => [
+            f.column,
+            f.method,
+            score(f.score),
+            fmt(f.threshold ?? undefined, 3),
+            badge(f.drifted ? 'drifted' : 'stable', f.drifted ? 'bad' : 'ok'),
+          ]),
+          `${report.driftedColumns ?? '?'} of ${report.features.length} features drifted (share ${fmt(report.driftShare ?? undefined, 2)})`,
+        ),
+      )
+    : h(
+        'div',
+        { id: 'drift-features', 'data-state': 'ok' },
+        empty('The drift sidecar has not written a report yet.'),
+      );
+  const byRunId = new Map(runs.map((r) => [r.runId, r]));
+  const log = decisions.length
+    ? table(
+        ['Decided', 'Window end', 'Rows', 'Drift', 'Action', 'Reason', 'Delivered', 'Airflow run'],
+        decisions.map((x) => {
+          const run = x.airflowRunId ? byRunId.get(x.airflowRunId) : undefined;
+          return [
+            x.decidedAt ? `${age(x.decidedAt)} ago` : '—',
+            x.windowEnd ?? '—',
+            x.rows ?? '—',
+            x.datasetDrift ? 'yes' : 'no',
+            badge(x.action, x.action === 'trigger' ? 'busy' : 'idle'),
+            x.reason ?? '',
+            x.action !== 'trigger'
+              ? '—'
+              : x.delivered
+                ? `yes (HTTP ${x.delivery?.status ?? '?'})`
+                : `no: ${x.delivery?.detail ?? 'not sent'}`,
+            x.airflowRunId
+              ? h(
+                  'span',
+                  {},
+                  h('code', {}, x.airflowRunId),
+                  ' ',
+                  run ? badge(run.state, runTone(run.state)) : '',
+                )
+              : '—',
+          ];
+        }),
+      )
+    : empty('No retraining decision yet.');
+  log.id = 'drift-decisions';
+  return [section('Drift per feature', features), section('Retraining decisions', log)];
+}
+
+/** p-values of a strong drift are tiny: show their magnitude rather than 0.0000. */
+function score(x: number | null): string {
+  if (x === null || !Number.isFinite(x)) return '—';
+  return x !== 0 && Math.abs(x) < 1e-3 ? x.toExponential(2) : x.toFixed(4);
+}

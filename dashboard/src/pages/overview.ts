@@ -1,5 +1,5 @@
-import { type Models, request } from '../api.js';
-import { age, empty, fmt, h, section, table } from '../dom.js';
+import { drift, type Models, pipelines, request } from '../api.js';
+import { age, badge, empty, fmt, h, runTone, section, sourceState, table } from '../dom.js';
 import type { Page } from '../main.js';
 import { parsePrometheus, sum } from '../metrics.js';
 
@@ -11,11 +11,16 @@ interface ModelInfo {
   routing: { mode: string; canary_percent: number };
 }
 
+interface Links {
+  mlflow: string | null;
+  airflow: string | null;
+  grafana: string | null;
+}
+
 const LINKS = [
-  ['MLflow', 'http://localhost:5000', 'experiments, runs, the registry'],
-  ['Airflow', 'http://localhost:8080', 'DAG runs and task logs'],
-  ['Grafana', 'http://localhost:3000', 'API and drift dashboards'],
-  ['API reference', '/docs', 'OpenAPI (this server)'],
+  ['mlflow', 'MLflow', 'experiments, runs, the registry', 'DRIFTWOOD_MLFLOW_UI_URL'],
+  ['airflow', 'Airflow', 'DAG runs and task logs', 'DRIFTWOOD_AIRFLOW_UI_URL'],
+  ['grafana', 'Grafana', 'API and drift dashboards', 'DRIFTWOOD_GRAFANA_URL'],
 ] as const;
 
 export const renderOverview: Page = async (main, session) => {
@@ -57,22 +62,83 @@ export const renderOverview: Page = async (main, session) => {
     );
   } else main.append(section('API traffic', empty('Traffic figures need the admin role.')));
 
-  main.append(
-    section(
-      'Pipelines and drift',
-      empty(
-        'Airflow runs and the drift status live in Airflow and Grafana (links below); this API does not proxy them yet.',
-      ),
-    ),
-    section(
-      'Elsewhere',
-      h(
-        'ul',
-        {},
-        ...LINKS.map(([name, href, what]) =>
-          h('li', {}, h('a', { href, rel: 'noopener' }, name), ` — ${what}`),
-        ),
-      ),
-    ),
+  if (session.roles.includes('admin')) {
+    const [runs, drifted] = await Promise.all([pipelines(), drift()]);
+    main.append(pipelineSection(runs), driftSection(drifted));
+  } else
+    main.append(
+      section('Pipelines and drift', empty('Pipeline runs and the drift status need the admin role.')),
+    );
+
+  const links = await request<Links>('/v1/dashboard/links');
+  const list = h(
+    'ul',
+    { id: 'overview-links' },
+    ...LINKS.map(([key, name, what, setting]) => {
+      const href = links[key];
+      return href
+        ? h('li', {}, h('a', { href, rel: 'noopener', target: '_blank' }, name), ` — ${what}`)
+        : h('li', { 'data-state': 'not_configured' }, `${name}: not configured (set ${setting})`);
+    }),
+    h('li', {}, h('a', { href: '/docs', rel: 'noopener' }, 'API reference'), ' — OpenAPI (this server)'),
   );
+  main.append(section('Elsewhere', list));
 };
+
+function pipelineSection(runs: Awaited<ReturnType<typeof pipelines>>): HTMLElement {
+  if (runs.state !== 'ok' || !runs.data)
+    return section(
+      'Pipeline runs (Airflow)',
+      h('div', { id: 'overview-pipelines' }, sourceState('Airflow', runs)),
+    );
+  const body = runs.data.length
+    ? table(
+        ['DAG', 'Run', 'State', 'Type', 'Due', 'Ended'],
+        runs.data.map((r) => [
+          r.dagId,
+          h('code', {}, r.runId),
+          badge(r.state, runTone(r.state)),
+          r.runType ?? '—',
+          `${age(r.runAfter ?? r.queuedAt)} ago`,
+          r.endedAt ? `${age(r.endedAt)} ago` : '—',
+        ]),
+        `Latest runs across all DAGs, newest first (${runs.source})`,
+      )
+    : empty('Airflow answers, but no DAG has run yet.');
+  return section('Pipeline runs (Airflow)', h('div', { id: 'overview-pipelines', 'data-state': 'ok' }, body));
+}
+
+function driftSection(d: Awaited<ReturnType<typeof drift>>): HTMLElement {
+  if (d.state !== 'ok' || !d.data)
+    return section('Drift', h('div', { id: 'overview-drift' }, sourceState('Drift sidecar', d)));
+  const r = d.data.report;
+  const last = d.data.decisions[0];
+  const body = r
+    ? h(
+        'div',
+        {},
+        h(
+          'p',
+          { class: 'big' },
+          badge(r.datasetDrift ? 'drift' : 'no drift', r.datasetDrift ? 'bad' : 'ok'),
+          ` ${r.driftedColumns ?? '?'} of ${r.features.length} features drifted (share ${fmt(r.driftShare ?? undefined, 2)})`,
+        ),
+        h(
+          'p',
+          { class: 'muted' },
+          `Window ${r.windowStart ?? '?'} → ${r.windowEnd ?? '?'}, ${r.rows ?? '?'} predictions of version ${r.model.version ?? '?'}; report ${r.reportId}.`,
+        ),
+        last
+          ? h(
+              'p',
+              {},
+              'Last retraining decision: ',
+              h('strong', {}, last.action),
+              last.reason ? ` — ${last.reason}` : '',
+            )
+          : null,
+        h('p', {}, h('a', { href: '#/monitoring' }, 'Drift per feature and every decision')),
+      )
+    : empty('The drift sidecar answers, but has not written a report yet.');
+  return section('Drift', h('div', { id: 'overview-drift', 'data-state': 'ok' }, body));
+}

@@ -1,6 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createLogger, isDriftwoodError, type MlflowClient, runRollback } from '@driftwood/tasks';
+import {
+  createLogger,
+  DEFAULT_BOOTSTRAP,
+  DEFAULT_POLICY,
+  isDriftwoodError,
+  type MlflowClient,
+  type PromoteResult,
+  type PromotionPolicy,
+  runPromote,
+  runRollback,
+} from '@driftwood/tasks';
 import type { FastifyPluginAsync } from 'fastify';
 import { partitionOf } from '../predictions/log.js';
 import { errorResponses, featureRowSchema } from '../schemas.js';
@@ -13,6 +23,8 @@ export interface AdminRoutesOptions {
   alias: string;
   /** The prediction log's folder; without it `/v1/monitoring/predictions` answers 404. */
   predictionLogDir?: string;
+  /** The promotion gate `POST /v1/admin/promote` applies (`driftwood promote`'s defaults unless given). */
+  promotionPolicy?: PromotionPolicy;
 }
 
 export interface PredictionSummary {
@@ -57,11 +69,43 @@ export function summarisePredictions(files: { hour: string; text: string }[]): P
 const MAX_VERSIONS = 50;
 const quiet = createLogger('silent');
 
+const checkSchema = {
+  type: 'object',
+  properties: { name: { type: 'string' }, passed: { type: 'boolean' }, detail: { type: 'string' } },
+} as const;
+
+/** What a promotion answers, moved or refused: the gate's decision and every check with its detail. */
+const promoteResultSchema = {
+  type: 'object',
+  properties: {
+    alias: { type: 'string' },
+    version: { type: 'string' },
+    previous: { type: ['string', 'null'] },
+    promoted: { type: 'boolean' },
+    reason: { type: 'string' },
+    checks: { type: 'array', items: checkSchema },
+    evaluation: {
+      type: 'object',
+      properties: {
+        holdoutRows: { type: 'number' },
+        candidateRocAuc: { type: ['number', 'null'] },
+        championRocAuc: { type: ['number', 'null'] },
+        diff: { type: ['number', 'null'] },
+        interval: { type: ['array', 'null'], items: { type: 'number' } },
+      },
+    },
+    served: { type: ['string', 'null'] },
+  },
+} as const;
+
 /**
  * `GET /v1/models` (predict): the registered model's versions with their aliases, holdout metrics
  * and Driftwood tags, and the promotion audit trail, newest first — what the dashboard's Models page
  * shows. `POST /v1/admin/rollback` (admin): moves the served alias back through the same
  * `runRollback` the CLI uses (the target must load; the move is audited), then swaps it in at once.
+ * `POST /v1/admin/promote` (admin): `driftwood promote`'s `runPromote` for one version — the same
+ * evaluation, gate, staging smoke check and audit — answering the decision with every check; 409
+ * with the gate's result when it refuses.
  */
 export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, opts) => {
   const { mlflow, modelName } = opts;
@@ -330,6 +374,63 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
         // Nothing to roll back to, an unknown version, or a target that does not load: the alias did not move.
         if (isDriftwoodError(err) && err.code !== 'MLFLOW_UNAVAILABLE')
           return reply.status(409).send({ error: 'rollback_refused', message: err.message });
+        throw err;
+      }
+    },
+  );
+
+  app.post(
+    '/admin/promote',
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary:
+          "Runs `driftwood promote`'s gate for `version` against the served alias and moves the alias only when it passes",
+        tags: ['admin'],
+        security: [{ basicAuth: [] }],
+        body: {
+          type: 'object',
+          properties: { version: { type: 'string', pattern: '^[0-9]+$', maxLength: 12 } },
+          required: ['version'],
+          additionalProperties: false,
+        },
+        response: {
+          200: promoteResultSchema,
+          409: {
+            type: 'object',
+            properties: {
+              error: { type: 'string' },
+              message: { type: 'string' },
+              result: { anyOf: [promoteResultSchema, { type: 'null' }] },
+            },
+          },
+          ...errorResponses(400, 401, 403, 429),
+        },
+      },
+    },
+    async (req, reply) => {
+      const { version } = req.body as { version: string };
+      try {
+        const result = await runPromote(
+          {
+            modelName,
+            alias: opts.alias,
+            version,
+            policy: opts.promotionPolicy ?? DEFAULT_POLICY,
+            bootstrap: DEFAULT_BOOTSTRAP,
+          },
+          { mlflow, log: quiet, now: Date.now, user: req.principal?.user ?? 'api' },
+        );
+        await app.models.refresh();
+        return { ...result, served: app.models.champion()?.info.version ?? null };
+      } catch (err) {
+        if (isDriftwoodError(err, 'GATE_NOT_PASSED')) {
+          const result = err.details.result as PromoteResult;
+          return reply.status(409).send({ error: 'gate_not_passed', message: err.message, result });
+        }
+        // No holdout to judge on, or a candidate that does not load: refused, the alias did not move.
+        if (isDriftwoodError(err) && (err.code === 'DATA_MISSING' || err.code === 'MODEL_INVALID'))
+          return reply.status(409).send({ error: 'promotion_refused', message: err.message, result: null });
         throw err;
       }
     },
