@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from .champion import ChampionConfig
 from .decision import DecisionPolicy
 from .errors import MonitorError
 
@@ -33,6 +34,36 @@ class WebhookConfig:
 
 
 @dataclass(frozen=True)
+class LabelsConfig:
+    warehouse_url: str
+    pii_key_file: str | None = None
+    horizon_hours: int = 48
+    label_delay_hours: int = 24
+    min_rows: int = 100
+
+    def pii_key(self) -> str:
+        """The tokeniser key: ``pii_key_file``, else ``DRIFTWOOD_PII_KEY_FILE`` or ``DRIFTWOOD_PII_KEY``
+        (the serving API's own settings)."""
+        path = self.pii_key_file or os.environ.get("DRIFTWOOD_PII_KEY_FILE")
+        if path:
+            try:
+                key = Path(path).read_text().strip()
+            except OSError as err:
+                raise MonitorError(
+                    "CONFIG_INVALID", f"setting labels.pii_key_file: cannot read {path}"
+                ) from err
+        else:
+            key = os.environ.get("DRIFTWOOD_PII_KEY", "").strip()
+        if len(key) < 16:
+            raise MonitorError(
+                "CONFIG_INVALID",
+                "setting labels.pii_key_file (or DRIFTWOOD_PII_KEY): the API's 16+ character PII key "
+                "is needed to join labels to logged predictions",
+            )
+        return key
+
+
+@dataclass(frozen=True)
 class MonitorConfig:
     dataset: str
     predictions_dir: Path
@@ -51,6 +82,10 @@ class MonitorConfig:
     report_mode: str = "preset"
     policy: DecisionPolicy = field(default_factory=DecisionPolicy)
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
+    # The reference from the registry: the training snapshot of the model that served the window.
+    champion: ChampionConfig | None = None
+    # Delayed labels from the warehouse: classification quality of windows whose labels are in.
+    labels: LabelsConfig | None = None
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -147,11 +182,47 @@ def parse_config(raw: Any, base_dir: Path) -> MonitorConfig:
         timeout_seconds=_optional(hook, "timeout_seconds", float, 10.0, "webhook."),
     )
 
+    champion = None
+    if "champion" in raw:
+        ch = _require(raw, "champion", dict, "")
+        champion = ChampionConfig(
+            tracking_uri=_expand(_require(ch, "tracking_uri", str, "champion.")),
+            model_name=_expand(_require(ch, "model_name", str, "champion.")),
+            alias=_optional(ch, "alias", str, "champion", "champion."),
+            timeout_seconds=_optional(ch, "timeout_seconds", float, 10.0, "champion."),
+        )
+        if not champion.tracking_uri.startswith(("http://", "https://")):
+            raise MonitorError(
+                "CONFIG_INVALID",
+                f"setting champion.tracking_uri: expected an http(s) URL, got {champion.tracking_uri!r}",
+            )
+    elif "reference" not in raw:
+        raise MonitorError(
+            "CONFIG_INVALID",
+            "setting reference: required, or a champion section to take it from the registry",
+        )
+    labels = None
+    if "labels" in raw:
+        lb = _require(raw, "labels", dict, "")
+        labels = LabelsConfig(
+            warehouse_url=_expand(_require(lb, "warehouse_url", str, "labels.")),
+            pii_key_file=str(path_of(lb["pii_key_file"])) if lb.get("pii_key_file") else None,
+            horizon_hours=_optional(lb, "horizon_hours", int, 48, "labels."),
+            label_delay_hours=_optional(lb, "label_delay_hours", int, 24, "labels."),
+            min_rows=_optional(lb, "min_rows", int, 100, "labels."),
+        )
+        if labels.horizon_hours <= 0 or labels.label_delay_hours < 0 or labels.min_rows < 1:
+            raise MonitorError(
+                "CONFIG_INVALID",
+                "settings labels.horizon_hours (> 0), labels.label_delay_hours (>= 0), "
+                "labels.min_rows (>= 1)",
+            )
+
     config = MonitorConfig(
         dataset=_require(raw, "dataset", str, ""),
         predictions_dir=path_of(_require(raw, "predictions_dir", str, "")),
         lake_dir=path_of(_require(raw, "lake_dir", str, "")),
-        reference=_expand(_require(raw, "reference", str, "")),
+        reference=_expand(_require(raw, "reference", str, "")) if "reference" in raw else "",
         numerical=numerical,
         categorical=categorical,
         prediction_column=_optional(raw, "prediction_column", str, "probability", ""),
@@ -163,6 +234,8 @@ def parse_config(raw: Any, base_dir: Path) -> MonitorConfig:
         report_mode=_optional(raw, "report_mode", str, "preset", ""),
         policy=policy,
         webhook=webhook,
+        champion=champion,
+        labels=labels,
     )
     if config.report_mode not in ("preset", "drift_only"):
         raise MonitorError(

@@ -13,8 +13,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from .drift import DriftSummary
+from .quality import QUALITY_METRICS
 
 LABELS = ["dataset", "model_name", "model_version", "reference_hash"]
+QUALITY_LABELS = ["dataset", "model_name", "model_version"]
 
 
 class IngestResultCollector(Collector):
@@ -115,7 +117,39 @@ class MonitorMetrics:
             ["dataset", "outcome"],
             registry=r,
         )
+        # Quality of the newest window whose delayed labels are in (driftwood_model_quality_roc_auc, …).
+        self.quality = {
+            name: Gauge(
+                f"driftwood_model_quality_{name}",
+                f"{name} of the model on the newest labelled window",
+                QUALITY_LABELS,
+                registry=r,
+            )
+            for name in QUALITY_METRICS.values()
+        }
+        self.quality_rows = Gauge(
+            "driftwood_model_quality_labelled_rows",
+            "Predictions with a label in the newest labelled window",
+            QUALITY_LABELS,
+            registry=r,
+        )
+        self.quality_window_end = Gauge(
+            "driftwood_model_quality_window_end_timestamp_seconds",
+            "End of the window the quality gauges describe",
+            QUALITY_LABELS,
+            registry=r,
+        )
         r.register(IngestResultCollector(results_dir))
+
+    def publish_quality(
+        self, labels: dict[str, str], values: dict[str, float], rows: int, end: float
+    ) -> None:
+        for g in (*self.quality.values(), self.quality_rows, self.quality_window_end):
+            g.clear()
+        for name, value in values.items():
+            self.quality[name].labels(**labels).set(value)
+        self.quality_rows.labels(**labels).set(rows)
+        self.quality_window_end.labels(**labels).set(end)
 
     def publish(
         self, labels: dict[str, str], summary: DriftSummary, current_rows: int, reference_rows: int

@@ -15,13 +15,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from .champion import ChampionReference, resolve_champion, verify_snapshot
 from .config import MonitorConfig
 from .decision import Decision, LastTrigger, WindowOutcome, decide_retrain
 from .drift import run_report
 from .errors import MonitorError
 from .metrics import MonitorMetrics
-from .prediction_log import Window, read_window, window_ending
-from .reference import ReferenceCache, prepare, sample
+from .prediction_log import LogWindow, Window, read_window, window_ending
+from .quality import complete_until, join_labels, read_labels, run_quality
+from .reference import PreparedReference, ReferenceCache, prepare, sample
 from .webhook import Delivery, deliver
 
 log = logging.getLogger("driftwood.monitor")
@@ -34,6 +36,7 @@ class MonitorDeps:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     send: Callable[..., Delivery] = deliver
     lock: threading.Lock = field(default_factory=threading.Lock)
+    resolve: Callable[..., ChampionReference] = resolve_champion
 
 
 def report_id(dataset: str, window: Window) -> str:
@@ -87,13 +90,18 @@ def latest_report_dir(config: MonitorConfig) -> Path | None:
     return path if path.is_dir() else None
 
 
-def run_drift_check(config: MonitorConfig, deps: MonitorDeps, end: datetime | None = None) -> dict[str, Any]:
-    """Runs one check for the window ending at ``end`` (default: the last complete window). Reruns
-    of the same window overwrite its report and replace its place in the k-of-n history."""
+def run_drift_check(
+    config: MonitorConfig, deps: MonitorDeps, end: datetime | None = None, start: datetime | None = None
+) -> dict[str, Any]:
+    """Runs one check for the window ending at ``end`` (default: the last complete window), of
+    ``window_minutes`` or from ``start`` (a replay or backfill of an exact interval). Reruns of the
+    same window overwrite its report and replace its place in the k-of-n history."""
+    if start is not None and (end is None or start >= end):
+        raise MonitorError("BAD_REQUEST", "field start: needs an end after it")
     if not deps.lock.acquire(blocking=False):
         raise MonitorError("RUN_IN_PROGRESS", "a drift run is already in progress; try again when it ends")
     try:
-        return _run(config, deps, end)
+        return _run(config, deps, end, start)
     except Exception:
         deps.metrics.runs.labels(dataset=config.dataset, outcome="error").inc()
         raise
@@ -101,11 +109,52 @@ def run_drift_check(config: MonitorConfig, deps: MonitorDeps, end: datetime | No
         deps.lock.release()
 
 
-def _run(config: MonitorConfig, deps: MonitorDeps, end: datetime | None) -> dict[str, Any]:
+def _reference(
+    config: MonitorConfig, deps: MonitorDeps, served: tuple[str, str]
+) -> tuple[PreparedReference, dict[str, Any]]:
+    """The reference for a window: with ``champion`` set, the training snapshot of the version that
+    served the window (or of the alias's version when the log does not say); else the file."""
+    args = (config.prediction_column, config.numerical, config.categorical, config.max_rows)
+    if config.champion is None:
+        ref = deps.cache.get(config.reference, *args)
+        return ref, {
+            "uri": config.reference,
+            "hash": ref.hash,
+            "rows": ref.rows_total,
+            "sampled": ref.sampled,
+        }
+    name, version = served
+    champion = deps.resolve(
+        config.champion,
+        config.lake_dir,
+        config.dataset,
+        version if name == config.champion.model_name and version != "unknown" else None,
+    )
+    ref = deps.cache.get(
+        champion.uri, *args, key=champion.snapshot_id, on_miss=lambda: verify_snapshot(champion)
+    )
+    return ref, {
+        "uri": champion.uri,
+        "hash": ref.hash,
+        "rows": ref.rows_total,
+        "sampled": ref.sampled,
+        "source": "mlflow",
+        "snapshot_id": champion.snapshot_id,
+        "model_version": champion.version,
+        "run_id": champion.run_id,
+    }
+
+
+def _run(
+    config: MonitorConfig, deps: MonitorDeps, end: datetime | None, start: datetime | None
+) -> dict[str, Any]:
     t0 = time.perf_counter()
     now = deps.clock()
     size = timedelta(minutes=config.window_minutes)
-    window = Window(end - size, end) if end is not None else window_ending(now, config.window_minutes)
+    if end is None:
+        window = window_ending(now, config.window_minutes)
+    else:
+        window = Window(start if start is not None else end - size, end)
     rid = report_id(config.dataset, window)
     timings: dict[str, float] = {}
     mark = time.perf_counter()
@@ -120,9 +169,7 @@ def _run(config: MonitorConfig, deps: MonitorDeps, end: datetime | None) -> dict
         config.predictions_dir, window, config.features, config.prediction_column, config.served_only
     )
     lap("read_log")
-    ref = deps.cache.get(
-        config.reference, config.prediction_column, config.numerical, config.categorical, config.max_rows
-    )
+    ref, reference_record = _reference(config, deps, (cur.model_name, cur.model_version))
     lap("reference")
     rows = len(cur.frame)
     labels = {
@@ -139,12 +186,7 @@ def _run(config: MonitorConfig, deps: MonitorDeps, end: datetime | None) -> dict
         "rows": rows,
         "skipped_lines": cur.skipped_lines,
         "model": {"name": cur.model_name, "version": cur.model_version},
-        "reference": {
-            "uri": config.reference,
-            "hash": ref.hash,
-            "rows": ref.rows_total,
-            "sampled": ref.sampled,
-        },
+        "reference": reference_record,
         "dataset_drift": False,
     }
     summary = None
@@ -169,6 +211,7 @@ def _run(config: MonitorConfig, deps: MonitorDeps, end: datetime | None) -> dict
             pred_col,
             config.drift_share,
             mode=config.report_mode,
+            reference_stats=ref.stats,
             metadata={
                 "report_id": rid,
                 "reference_hash": ref.hash,
@@ -198,6 +241,15 @@ def _run(config: MonitorConfig, deps: MonitorDeps, end: datetime | None) -> dict
         _write_atomic(out / "summary.json", json.dumps(record, indent=2))
         _write_atomic(config.reports_dir / "LATEST", rid)
         deps.metrics.publish(labels, summary, len(current), len(ref.frame))
+
+    if config.labels is not None:
+        try:
+            record["quality"] = _quality(config, deps, window, cur)
+        except MonitorError as err:
+            # Quality is a second opinion: a missing warehouse or key is recorded, drift still decides.
+            log.warning("quality of %s not scored: %s", rid, err)
+            record["quality"] = {"status": "error", "reason": str(err)}
+        lap("quality")
 
     outcome = WindowOutcome(window.end, rows, bool(record["dataset_drift"]), rid)
     history, last_trigger = _history(read_decisions(config))
@@ -246,3 +298,58 @@ def _run(config: MonitorConfig, deps: MonitorDeps, end: datetime | None) -> dict
         decision.reason,
     )
     return record
+
+
+def _quality(config: MonitorConfig, deps: MonitorDeps, window: Window, cur: LogWindow) -> dict[str, Any]:
+    """Scores the newest window whose labels are all in: this one when it is old enough (a
+    backfill), else the last aligned window that ends before the label feed's horizon."""
+    assert config.labels is not None
+    labels = read_labels(config.labels)
+    until = complete_until(labels, config.labels)
+    if until is None:
+        return {"status": "pending", "reason": "no labels in the warehouse yet"}
+    if window.end <= until:
+        qwin, logged = window, cur
+    else:
+        qwin = window_ending(until, config.window_minutes)
+        logged = read_window(
+            config.predictions_dir, qwin, config.features, config.prediction_column, config.served_only
+        )
+    rid = report_id(config.dataset, qwin)
+    base = {"window_start": qwin.start.isoformat(), "window_end": qwin.end.isoformat(), "report_id": rid}
+    frame = logged.frame[logged.frame[config.prediction_column].notna()]
+    labelled = join_labels(frame, labels, config.labels.horizon_hours)
+    positives = int(labelled["churned"].sum()) if len(labelled) else 0
+    base.update(rows=len(labelled), positives=positives, labels_until=until.isoformat())
+    if len(labelled) < config.labels.min_rows:
+        reason = f"{len(labelled)} labelled predictions, fewer than labels.min_rows={config.labels.min_rows}"
+        return {"status": "skipped", **base, "reason": reason}
+    if positives in (0, len(labelled)):
+        return {"status": "skipped", **base, "reason": "every labelled prediction has the same label"}
+    snapshot, values = run_quality(
+        labelled,
+        config.prediction_column,
+        {
+            "report_id": rid,
+            "dataset": config.dataset,
+            "model_name": logged.model_name,
+            "model_version": logged.model_version,
+        },
+    )
+    out = config.reports_dir / rid
+    out.mkdir(parents=True, exist_ok=True)
+    snapshot.save_html(str(out / "quality.html"))
+    snapshot.save_json(str(out / "quality.json"))
+    gauge_labels = {
+        "dataset": config.dataset,
+        "model_name": logged.model_name,
+        "model_version": logged.model_version,
+    }
+    deps.metrics.publish_quality(gauge_labels, values, len(labelled), qwin.end.timestamp())
+    return {
+        "status": "scored",
+        **base,
+        "model": {"name": logged.model_name, "version": logged.model_version},
+        "metrics": values,
+        "report_dir": str(out),
+    }

@@ -9,7 +9,9 @@ serving/src/predictions/log.ts). Fields this reader relies on, per line:
 - ``model.name`` / ``model.version``: which model answered (labels of the gauges);
 - ``served``: false for shadow predictions, left out unless ``served_only: false``.
 
-Anything else (``request_id``, ``customer_token``, ``label``, ``alias``) is ignored. Bad lines are
+- ``customer_token``: the tokenised customer id, kept (with ``ts`` in ms) to join delayed labels.
+
+Anything else (``request_id``, ``label``, ``alias``) is ignored. Bad lines are
 counted and skipped, never fatal: one torn write must not stop monitoring.
 """
 
@@ -22,6 +24,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.json as pa_json
+
+# Columns the reader adds beside the features and the score.
+TOKEN, TS_MS = "customer_token", "ts_ms"
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,98 @@ def _parse_ts(value: object) -> datetime | None:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
+def _read_file_fast(
+    path: Path, window: Window, features: tuple[str, ...], prediction_column: str, served_only: bool
+) -> tuple[pd.DataFrame, Counter[tuple[str, str]], int]:
+    """Arrow's multi-threaded JSON reader: about ten times faster than a Python loop on 100k lines.
+    It refuses a file with a torn line or a field of two types; the caller then reads it line by line."""
+    table = pa_json.read_json(path, read_options=pa_json.ReadOptions(block_size=1 << 24))
+    names = set(table.column_names)
+
+    def column(name: str) -> pd.Series:
+        return table.column(name).to_pandas() if name in names else pd.Series([None] * table.num_rows)
+
+    raw_ts = column("ts")
+    # Arrow turns whole-second ISO times into timestamps itself (of any unit); others stay text.
+    if pd.api.types.is_datetime64_any_dtype(raw_ts):
+        ts = raw_ts if raw_ts.dt.tz is not None else raw_ts.dt.tz_localize("UTC")
+    else:
+        ts = pd.to_datetime(raw_ts, utc=True, format="ISO8601", errors="coerce")
+    ts = ts.dt.tz_convert("UTC").dt.as_unit("ms")
+    skipped = int(ts.isna().sum())
+    keep = ts.notna() & (ts >= pd.Timestamp(window.start)) & (ts < pd.Timestamp(window.end))
+    if served_only and "served" in names:
+        keep &= column("served").ne(False)
+    idx = keep.to_numpy().nonzero()[0]
+    out = pd.DataFrame(index=range(len(idx)))
+    struct = table.column("features").combine_chunks() if "features" in names else None
+    fields = (
+        {struct.type.field(i).name for i in range(struct.type.num_fields)} if struct is not None else set()
+    )
+    for name in features:
+        out[name] = struct.field(name).to_pandas().iloc[idx].to_numpy() if name in fields else None
+    prob = column("probability")
+    out[prediction_column] = pd.to_numeric(prob.iloc[idx], errors="coerce").to_numpy()
+    out[TOKEN] = column(TOKEN).iloc[idx].to_numpy()
+    out[TS_MS] = ts.iloc[idx].astype("int64").to_numpy()
+    models: Counter[tuple[str, str]] = Counter()
+    if "model" in names and len(idx):
+        model = table.column("model").combine_chunks()
+        kinds = {model.type.field(i).name for i in range(model.type.num_fields)}
+        mname = (
+            model.field("name").to_pandas() if "name" in kinds else pd.Series(["unknown"] * table.num_rows)
+        )
+        mver = (
+            model.field("version").to_pandas()
+            if "version" in kinds
+            else pd.Series(["unknown"] * table.num_rows)
+        )
+        pairs = zip(
+            mname.iloc[idx].fillna("unknown").astype(str),
+            mver.iloc[idx].fillna("unknown").astype(str),
+            strict=True,
+        )
+        models.update(pairs)
+    elif len(idx):
+        models[("unknown", "unknown")] += len(idx)
+    return out, models, skipped
+
+
+def _read_file_lines(
+    path: Path, window: Window, features: tuple[str, ...], prediction_column: str, served_only: bool
+) -> tuple[pd.DataFrame, Counter[tuple[str, str]], int]:
+    rows: list[dict[str, object]] = []
+    models: Counter[tuple[str, str]] = Counter()
+    skipped = 0
+    with path.open("rb") as fh:
+        for raw in fh:
+            try:
+                rec = json.loads(raw)
+            except ValueError:
+                skipped += 1
+                continue
+            ts = _parse_ts(rec.get("ts")) if isinstance(rec, dict) else None
+            if ts is None:
+                skipped += 1
+                continue
+            if not window.start <= ts < window.end:
+                continue
+            if served_only and rec.get("served") is False:
+                continue
+            feats = rec.get("features")
+            feats = feats if isinstance(feats, dict) else {}
+            row = {name: feats.get(name) for name in features}
+            prob = rec.get("probability")
+            row[prediction_column] = prob if isinstance(prob, int | float) else None
+            token = rec.get("customer_token")
+            row[TOKEN] = token if isinstance(token, str) else None
+            row[TS_MS] = int(ts.timestamp() * 1000)
+            rows.append(row)
+            model = rec.get("model") if isinstance(rec.get("model"), dict) else {}
+            models[(str(model.get("name", "unknown")), str(model.get("version", "unknown")))] += 1
+    return pd.DataFrame(rows, columns=[*features, prediction_column, TOKEN, TS_MS]), models, skipped
+
+
 def read_window(
     predictions_dir: Path,
     window: Window,
@@ -74,7 +173,7 @@ def read_window(
     prediction_column: str,
     served_only: bool = True,
 ) -> LogWindow:
-    rows: list[dict[str, object]] = []
+    parts: list[pd.DataFrame] = []
     models: Counter[tuple[str, str]] = Counter()
     skipped = files = 0
     for part in partitions(window):
@@ -82,30 +181,15 @@ def read_window(
         if not path.is_file():
             continue
         files += 1
-        with path.open("rb") as fh:
-            for raw in fh:
-                try:
-                    rec = json.loads(raw)
-                except ValueError:
-                    skipped += 1
-                    continue
-                ts = _parse_ts(rec.get("ts")) if isinstance(rec, dict) else None
-                if ts is None:
-                    skipped += 1
-                    continue
-                if not window.start <= ts < window.end:
-                    continue
-                if served_only and rec.get("served") is False:
-                    continue
-                feats = rec.get("features")
-                feats = feats if isinstance(feats, dict) else {}
-                row = {name: feats.get(name) for name in features}
-                prob = rec.get("probability")
-                row[prediction_column] = prob if isinstance(prob, int | float) else None
-                rows.append(row)
-                model = rec.get("model") if isinstance(rec.get("model"), dict) else {}
-                models[(str(model.get("name", "unknown")), str(model.get("version", "unknown")))] += 1
-    frame = pd.DataFrame(rows, columns=[*features, prediction_column])
+        try:
+            frame, seen, bad = _read_file_fast(path, window, features, prediction_column, served_only)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError, TypeError, ValueError):
+            frame, seen, bad = _read_file_lines(path, window, features, prediction_column, served_only)
+        parts.append(frame)
+        models.update(seen)
+        skipped += bad
+    columns = [*features, prediction_column, TOKEN, TS_MS]
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     # Several versions can answer in one window (canary); the gauges carry the one that served most.
     (name, version), _ = models.most_common(1)[0] if models else (("unknown", "unknown"), 0)
-    return LogWindow(frame, name, version, skipped, files)
+    return LogWindow(frame[columns], name, version, skipped, files)

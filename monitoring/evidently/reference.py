@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import MonitorError
@@ -95,11 +96,34 @@ def sample(frame: pd.DataFrame, max_rows: int, seed: int) -> tuple[pd.DataFrame,
 
 
 @dataclass(frozen=True)
+class ColumnStats:
+    """What Evidently's default test choice reads from a reference column, computed once per
+    reference instead of on every run: its finite values and, when there are at most five distinct
+    ones, which."""
+
+    count: int
+    small_uniques: frozenset[object] | None
+
+
+def column_stats(frame: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, ColumnStats]:
+    out = {}
+    for c in columns:
+        col = frame[c]
+        if pd.api.types.is_numeric_dtype(col):
+            col = col.replace([np.inf, -np.inf], np.nan)
+        col = col.dropna()
+        few = col.nunique() <= 5
+        out[c] = ColumnStats(len(col), frozenset(col.unique().tolist()) if few else None)
+    return out
+
+
+@dataclass(frozen=True)
 class PreparedReference:
     hash: str
     frame: pd.DataFrame
     rows_total: int
     sampled: bool
+    stats: dict[str, ColumnStats] = field(default_factory=dict)
 
 
 class ReferenceCache:
@@ -121,8 +145,12 @@ class ReferenceCache:
         numerical: tuple[str, ...],
         categorical: tuple[str, ...],
         max_rows: int,
+        key: str | None = None,
+        on_miss: Callable[[], None] | None = None,
     ) -> PreparedReference:
-        key = reference_hash(uri)
+        """``key`` names content-addressed data (a snapshot id: 16+ hex characters), which then is
+        not re-hashed; ``on_miss`` runs before a load (to verify the file once)."""
+        key = key[:16] if key else reference_hash(uri)
         cache_key = f"{key}:{max_rows}:{','.join(numerical)}:{','.join(categorical)}:{prediction_column}"
         with self._lock:
             hit = self._items.get(cache_key)
@@ -130,6 +158,8 @@ class ReferenceCache:
                 self.hits += 1
                 return hit
         self.misses += 1
+        if on_miss is not None:
+            on_miss()
         raw = self._loader(uri)
         frame = prepare(raw, numerical, categorical)
         # The training data has no model score; prediction drift compares against the champion's
@@ -139,7 +169,9 @@ class ReferenceCache:
                 "float64"
             )
         frame, sampled = sample(frame, max_rows, seed=int(key[:8], 16))
-        prepared = PreparedReference(key, frame, len(raw), sampled)
+        prepared = PreparedReference(
+            key, frame, len(raw), sampled, column_stats(frame, (*numerical, *categorical))
+        )
         with self._lock:
             self._items[cache_key] = prepared
             while len(self._items) > self._keep:

@@ -1,6 +1,7 @@
 """The sidecar's HTTP face (standard library only: four routes do not need a framework).
 
-- ``POST /run`` (optional JSON body ``{"end": "<ISO time>"}``): one drift check now; 409 while one runs.
+- ``POST /run`` (optional JSON body ``{"end": "<ISO time>", "start": "<ISO time>"}``): one drift
+  check now; ``start`` (with ``end``) checks an exact interval, e.g. a replay; 409 while one runs.
 - ``GET /reports/latest``: the latest report's HTML; ``GET /reports/latest.json``: its summary.
 - ``GET /decisions?limit=N``: the last decisions, newest last.
 - ``GET /metrics``: Prometheus text format. ``GET /health``: liveness.
@@ -101,21 +102,33 @@ def _handler(sidecar: Sidecar) -> type[BaseHTTPRequestHandler]:
             if url.path != "/run":
                 return self._json(404, {"error": "NOT_FOUND", "message": f"no route {url.path}"})
             length = int(self.headers.get("Content-Length") or 0)
-            end = None
+            times: dict[str, datetime | None] = {"end": None, "start": None}
             if length:
                 try:
                     body = json.loads(self.rfile.read(length))
-                    end = datetime.fromisoformat(body["end"]) if body.get("end") else None
-                except (ValueError, TypeError, AttributeError) as err:
-                    return self._json(
-                        400, {"error": "BAD_REQUEST", "message": f"field end: expected an ISO time ({err})"}
-                    )
-                if end is not None and end.tzinfo is None:
-                    return self._json(400, {"error": "BAD_REQUEST", "message": "field end: needs a timezone"})
+                except ValueError as err:
+                    return self._json(400, {"error": "BAD_REQUEST", "message": f"body: not JSON ({err})"})
+                for name in times:
+                    try:
+                        value = body.get(name) if isinstance(body, dict) else None
+                        times[name] = datetime.fromisoformat(value) if value else None
+                    except (ValueError, TypeError) as err:
+                        return self._json(
+                            400,
+                            {
+                                "error": "BAD_REQUEST",
+                                "message": f"field {name}: expected an ISO time ({err})",
+                            },
+                        )
+                    parsed = times[name]
+                    if parsed is not None and parsed.tzinfo is None:
+                        return self._json(
+                            400, {"error": "BAD_REQUEST", "message": f"field {name}: needs a timezone"}
+                        )
             try:
-                record = run_drift_check(config, sidecar.deps, end)
+                record = run_drift_check(config, sidecar.deps, times["end"], times["start"])
             except MonitorError as err:
-                status = 409 if err.code == "RUN_IN_PROGRESS" else 422
+                status = {"RUN_IN_PROGRESS": 409, "BAD_REQUEST": 400}.get(err.code, 422)
                 return self._json(status, {"error": err.code, "message": str(err.args[0])})
             except Exception:
                 log.exception("drift check failed")

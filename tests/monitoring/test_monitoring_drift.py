@@ -3,10 +3,12 @@ give the same scores, and the per-column rule follows Evidently's method family.
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 from conftest import CATEGORICAL, NUMERICAL, feature_rows
 
 from monitoring.evidently.drift import _is_drifted, run_report
-from monitoring.evidently.reference import prepare
+from monitoring.evidently.reference import column_stats, prepare
 
 
 def frames(shift: float) -> tuple:
@@ -46,3 +48,29 @@ def test_p_values_drift_below_and_distances_at_or_above_the_threshold() -> None:
     assert _is_drifted("K-S p_value", 0.01, 0.05) and not _is_drifted("K-S p_value", 0.2, 0.05)
     assert _is_drifted("Wasserstein distance (normed)", 0.1, 0.1)
     assert not _is_drifted("Jensen-Shannon distance", 0.09, 0.1)
+
+
+@pytest.mark.parametrize("reference_rows", [600, 2000])
+def test_tests_chosen_from_kept_reference_statistics_match_evidentlys_own_choice(reference_rows: int) -> None:
+    numerical = (*NUMERICAL, "flag", "level")
+    ref_raw = feature_rows(reference_rows, seed=1)
+    cur_raw = feature_rows(800, seed=2, shift=0.3)
+    rng = np.random.default_rng(3)
+    # Few distinct values: Evidently treats these as categories (Z / chi-square / Jensen-Shannon),
+    # and ``level`` gains a sixth value in the current window only, which flips its test.
+    ref_raw["flag"], cur_raw["flag"] = rng.integers(0, 2, reference_rows), rng.integers(0, 2, 800)
+    ref_raw["level"], cur_raw["level"] = rng.integers(0, 5, reference_rows), rng.integers(0, 6, 800)
+    ref, cur = prepare(ref_raw, numerical, CATEGORICAL), prepare(cur_raw, numerical, CATEGORICAL)
+    stats = column_stats(ref, (*numerical, *CATEGORICAL))
+    for mode in ("preset", "drift_only"):
+        auto = run_report(cur, ref, numerical, CATEGORICAL, None, 0.5, {}, mode=mode)[1]
+        chosen = run_report(
+            cur, ref, numerical, CATEGORICAL, None, 0.5, {}, mode=mode, reference_stats=stats
+        )[1]
+        assert [(f.column, f.method, round(f.score, 9), f.drifted) for f in chosen.features] == [
+            (f.column, f.method, round(f.score, 9), f.drifted) for f in auto.features
+        ]
+        assert (chosen.drifted_columns, chosen.drift_share) == (auto.drifted_columns, auto.drift_share)
+    methods = {f.column: f.method for f in auto.features}
+    assert methods["flag"] == ("Z-test p_value" if reference_rows <= 1000 else "Jensen-Shannon distance")
+    assert methods["level"] == ("K-S p_value" if reference_rows <= 1000 else "Wasserstein distance (normed)")

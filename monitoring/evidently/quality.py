@@ -1,0 +1,121 @@
+"""Classification quality once the delayed labels have arrived.
+
+A churn label reaches the warehouse (table ``labels``: ``customer_id``, ``churned_at``,
+``reported_at``, times in ms) a while after the churn, so a window's quality can be judged only
+``horizon_hours + label_delay_hours`` after its end. The prediction log names customers by token
+(``HMAC-SHA256(key, id.strip().lower())``, 32 hex, tasks/src/pii.ts); the sidecar tokenises the
+label's customer ids with the same key and joins on the token. A prediction at ``ts`` is a positive
+when that customer churned in ``[ts, ts + horizon)``; a customer who had churned before ``ts`` is
+left out. Quality is scored with Evidently's ClassificationPreset on the labelled window alone (the
+training snapshot has no model scores to compare with).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from evidently import BinaryClassification, DataDefinition, Dataset, Report
+from evidently.core.report import Snapshot
+from evidently.presets import ClassificationPreset
+
+from .config import LabelsConfig
+from .errors import MonitorError
+
+TARGET = "churned"
+# Evidently's metric (class name) → our gauge suffix.
+QUALITY_METRICS = {
+    "RocAuc": "roc_auc",
+    "Accuracy": "accuracy",
+    "Precision": "precision",
+    "Recall": "recall",
+    "F1Score": "f1",
+    "LogLoss": "log_loss",
+}
+
+
+@dataclass(frozen=True)
+class Labels:
+    # token → churn time (ms); the newest ``reported_at`` says how far the label feed has come.
+    churned_at: dict[str, int]
+    watermark: datetime | None
+
+
+def tokenise(value: str, key: str) -> str:
+    """tasks/src/pii.ts ``tokenise``: the same value and key give the same token."""
+    return hmac.new(key.encode(), value.strip().lower().encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _sqlite_path(url: str) -> Path:
+    if not url.startswith("sqlite://"):
+        raise MonitorError(
+            "CONFIG_INVALID",
+            "setting labels.warehouse_url: the sidecar reads the SQLite warehouse (sqlite://<path>), "
+            f"got {url!r}",
+        )
+    return Path(url[len("sqlite://") :])
+
+
+def read_labels(config: LabelsConfig) -> Labels:
+    path = _sqlite_path(config.warehouse_url)
+    if not path.is_file():
+        raise MonitorError("CONFIG_INVALID", f"setting labels.warehouse_url: no warehouse at {path}")
+    key = config.pii_key()
+    # Read-only: the sidecar never writes the warehouse.
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        rows = con.execute("SELECT customer_id, churned_at, reported_at FROM labels").fetchall()
+    except sqlite3.Error as err:
+        raise MonitorError("CONFIG_INVALID", f"labels: cannot read table labels in {path} ({err})") from err
+    finally:
+        con.close()
+    churned = {tokenise(str(cid), key): int(at) for cid, at, _ in rows}
+    newest = max((int(r[2]) for r in rows), default=None)
+    return Labels(churned, datetime.fromtimestamp(newest / 1000, UTC) if newest is not None else None)
+
+
+def complete_until(labels: Labels, config: LabelsConfig) -> datetime | None:
+    """Predictions made before this time have all their labels in (None: no labels yet)."""
+    if labels.watermark is None:
+        return None
+    return labels.watermark - timedelta(hours=config.horizon_hours + config.label_delay_hours)
+
+
+def join_labels(window: pd.DataFrame, labels: Labels, horizon_hours: int) -> pd.DataFrame:
+    """The window's predictions with a ``churned`` target; rows without a token, or of customers
+    who had already churned, are left out."""
+    frame = window[window["customer_token"].notna()].copy()
+    ts_ms = frame["ts_ms"].astype("int64").to_numpy()
+    churned_at = frame["customer_token"].map(labels.churned_at)
+    horizon_ms = horizon_hours * 3_600_000
+    at = churned_at.fillna(-1).astype("int64").to_numpy()
+    known = churned_at.notna().to_numpy()
+    before = known & (at < ts_ms)
+    positive = known & (at >= ts_ms) & (at < ts_ms + horizon_ms)
+    frame[TARGET] = positive.astype("int64")
+    return frame[~before].reset_index(drop=True)
+
+
+def run_quality(
+    frame: pd.DataFrame, prediction_column: str, metadata: dict[str, str]
+) -> tuple[Snapshot, dict[str, Any]]:
+    definition = DataDefinition(
+        numerical_columns=[prediction_column],
+        classification=[BinaryClassification(target=TARGET, prediction_probas=prediction_column)],
+    )
+    data = frame[[TARGET, prediction_column]].astype({TARGET: "int64", prediction_column: "float64"})
+    snapshot = Report([ClassificationPreset()], metadata=metadata).run(
+        Dataset.from_pandas(data, data_definition=definition), None
+    )
+    values: dict[str, Any] = {}
+    for m in snapshot.dict()["metrics"]:
+        name = str(m["metric_name"]).split("(", 1)[0]
+        if name in QUALITY_METRICS and isinstance(m["value"], int | float):
+            values[QUALITY_METRICS[name]] = float(m["value"])
+    return snapshot, values
