@@ -8,10 +8,10 @@ timeouts, Slack notifications; exit code 99 marks a task *skipped*):
   ``driftwood_btc_source`` (an exchange URL, or the lake key of a dropped file), validates them,
   quarantines what fails and lands one ``raw/btc/dt=…/hr=…/candles.csv`` per hour; ``ingest``
   loads everything landed before the interval's end that is not loaded yet, exactly once.
-* ``btc_retrain`` — every day at 00:30 UTC, ``snapshot → train → promote``: freezes the candles
-  closed by the run's end as a content-addressed snapshot, trains the forecast model on it (the run
-  records the snapshot) and moves the ``champion`` alias when it passes the gate; a gate not passed
-  marks ``promote`` as skipped and the champion stays.
+* ``btc_retrain`` — every day at 00:30 UTC, ``train → promote``: trains the forecast model on the
+  snapshot of the candles closed by the run's end (``--snapshot-as-of``: made first, or reused; the
+  run records it) and moves the ``champion`` alias when it passes the gate; a gate not passed marks
+  ``promote`` as skipped and the champion stays.
 
 Gaps (hours the source did not have) are in the extract report under ``reports/extract/btc/``;
 re-running a DAG run for an hour is safe (the same candles land as the same bytes).
@@ -27,7 +27,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 from driftwood_steps import BTC_STEPS, chain_steps
 
 HOURLY_STEPS = ("extract", "ingest")
-DAILY_STEPS = ("snapshot", "train", "promote")
+DAILY_STEPS = ("train", "promote")
 
 
 @dag(

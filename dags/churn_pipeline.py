@@ -36,6 +36,10 @@ PIPELINE_STEPS = {
     **CHURN_STEPS,
     "ingest": replace(CHURN_STEPS["ingest"], args=("--dataset", "churn", "--until", RUN_END)),
     "snapshot": replace(CHURN_STEPS["snapshot"], args=("--dataset", "churn", "--as-of", RUN_END)),
+    "features": replace(CHURN_STEPS["features"], args=("--dataset", "churn", "--snapshot-as-of", RUN_END)),
+    "train_on_snapshot": replace(
+        CHURN_STEPS["train_on_snapshot"], args=("--dataset", "churn", "--snapshot-as-of", RUN_END)
+    ),
 }
 
 

@@ -1,4 +1,4 @@
-"""Churn retrain: train → promote on demand, from the data already in the warehouse.
+"""Churn retrain: train → promote on demand, on a snapshot of the data already in the warehouse.
 
 No time schedule. A run starts when:
 
@@ -7,20 +7,30 @@ No time schedule. A run starts when:
 * someone triggers it through the REST API (``POST /api/v2/dags/churn_retrain/dagRuns``), e.g. the
   serving API's ``POST /train`` or an operator.
 
-It reuses the pipeline's steps from training on (the same helper, runner and limits); a gate not
-passed marks ``promote`` as skipped and the champion stays. See docs/orchestration.md.
+``train --snapshot-as-of latest`` freezes the newest training table the loaded data allows (the last
+cutoff whose labels are all in) as a snapshot, or reuses it when it exists, and trains on it — so
+the version records the data it saw, which the drift monitor uses as its reference; promote gates
+it. It reuses the pipeline's steps (the same helper, runner and limits). A gate not passed marks
+``promote`` as skipped and the champion stays. See docs/orchestration.md.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from airflow.sdk import Asset, dag
-from driftwood_steps import chain_steps
+from driftwood_steps import CHURN_STEPS, chain_steps
 
 DRIFT_ASSET = Asset(name="churn_drift", uri="driftwood://churn/drift", group="driftwood")
-# snapshot, features and evaluate join this list as they land, ahead of promote.
-STEPS = ("train", "promote")
+STEPS = ("train_on_snapshot", "promote")
+RETRAIN_STEPS = {
+    **CHURN_STEPS,
+    # A retrain has no data interval of its own: it takes the newest data there is.
+    "train_on_snapshot": replace(
+        CHURN_STEPS["train_on_snapshot"], args=("--dataset", "churn", "--snapshot-as-of", "latest")
+    ),
+}
 
 
 @dag(
@@ -34,7 +44,7 @@ STEPS = ("train", "promote")
     default_args={"owner": "driftwood"},
 )
 def churn_retrain() -> None:
-    chain_steps(STEPS)
+    chain_steps(STEPS, RETRAIN_STEPS)
 
 
 churn_retrain()

@@ -82,8 +82,9 @@ CHURN_STEPS: dict[str, Step] = {
         ("--dataset", "churn", "--until", "{{ data_interval_end }}"),
         timeout=timedelta(minutes=20),
     ),
-    # The training table as of the interval's end, immutable and content addressed; the steps after
-    # it read the newest snapshot ("latest"), which is this run's: runs never overlap.
+    # The training table as of the interval's end, immutable and content addressed. The steps after
+    # it name the same as-of time (--snapshot-as-of), which resolves to this very snapshot: "the
+    # newest snapshot" could be a later one somebody else took.
     "snapshot": Step(
         "snapshot",
         ("--dataset", "churn", "--as-of", "{{ data_interval_end }}"),
@@ -91,7 +92,7 @@ CHURN_STEPS: dict[str, Step] = {
     ),
     "features": Step(
         "features",
-        ("--dataset", "churn", "--snapshot", "latest"),
+        ("--dataset", "churn", "--snapshot-as-of", "{{ data_interval_end }}"),
         timeout=timedelta(minutes=30),
         memory=("1Gi", "2Gi"),
     ),
@@ -104,7 +105,7 @@ CHURN_STEPS: dict[str, Step] = {
     ),
     "train_on_snapshot": Step(
         "train",
-        ("--dataset", "churn", "--snapshot", "latest"),
+        ("--dataset", "churn", "--snapshot-as-of", "{{ data_interval_end }}"),
         timeout=timedelta(minutes=60),
         cpu=("1", "2"),
         memory=("2Gi", "4Gi"),
@@ -142,16 +143,11 @@ BTC_STEPS: dict[str, Step] = {
         ("--dataset", "btc", "--until", "{{ data_interval_end }}"),
         timeout=timedelta(minutes=10),
     ),
-    # The candles as of the run's end, immutable and content addressed; train reads the newest
-    # snapshot ("latest"), this run's: runs never overlap.
-    "snapshot": Step(
-        "snapshot",
-        ("--dataset", "btc", "--as-of", "{{ data_interval_end }}"),
-        timeout=timedelta(minutes=10),
-    ),
+    # Trains on the snapshot of the candles closed by the run's end (made first if it is not there
+    # yet); the version records it.
     "train": Step(
         "train",
-        ("--dataset", "btc", "--snapshot", "latest"),
+        ("--dataset", "btc", "--snapshot-as-of", "{{ data_interval_end }}"),
         timeout=timedelta(minutes=60),
         cpu=("1", "2"),
         memory=("2Gi", "4Gi"),

@@ -16,8 +16,10 @@ Commands:
   extract   --dataset btc --source <http(s) URL | lake key> --interval <start>/<end> [--zero-volume keep|drop]
   ingest    --dataset churn [--interval <start>/<end> | --until <ISO time>] [--batch-rows N]
   snapshot  --dataset churn --as-of <ISO time|latest> [--horizon-hours 48] | --list | --show <id>
-  features  --dataset churn [--snapshot ID|latest] [--cutoff <ISO time>]   features/<dataset>/<id>/ in the lake
-  train     --dataset churn [--cutoff <ISO time> | --snapshot ID|latest] [--model logistic|mlp] [--seed S] [--epochs N]
+  features  --dataset churn [--snapshot ID|latest | --snapshot-as-of <ISO time|latest> | --cutoff <ISO time>]
+            features/<dataset>/<id>/ in the lake; --snapshot-as-of takes (or first makes) the snapshot as of a time
+  train     --dataset churn [--cutoff <ISO time> | --snapshot ID|latest | --snapshot-as-of <ISO time|latest>]
+            [--model logistic|mlp] [--seed S] [--epochs N]
             [--learning-rate R] [--batch-size N] [--l2 X] [--hidden-units 32,16] [--patience N] [--no-class-weights] [--no-monotonic]
             a sequence_forecast dataset (--dataset btc) trains the LSTM forecaster; promote --dataset btc gates it
   tune      --dataset churn [--strategy grid|random] [--max-trials N] [--space 'learningRate=0.01,0.05;kind=logistic,mlp']
@@ -85,13 +87,31 @@ async function trainingDeps(config: Config, log: Logger, db: Warehouse, dataset:
   };
 }
 
-/** The snapshot `--snapshot <id|latest>` names: its manifest and rows, read from the lake. */
-async function snapshotFrom(config: Config, dataset: string, ref: string) {
+/**
+ * The snapshot `--snapshot <id|latest>` or `--snapshot-as-of <time|latest>` names (see
+ * snapshot/ref.ts), with its rows read from the lake; undefined when neither flag is given.
+ */
+async function snapshotFrom(config: Config, log: Logger, db: Warehouse, values: Values) {
   const { openObjectStore } = await import('./lake/object-store.js');
-  const { resolveSnapshot, readSnapshotRows } = await import('./snapshot/index.js');
+  const { readSnapshotRows } = await import('./snapshot/index.js');
+  const { snapshotFromFlags } = await import('./snapshot/ref.js');
+  const { gitCommit } = await import('./source.js');
   const lake = openObjectStore(config.lakeUri, config.s3);
-  const manifest = await resolveSnapshot(lake, dataset, ref);
-  return { manifest, rows: await readSnapshotRows(lake, manifest), lakeUri: config.lakeUri };
+  const opt = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const manifest = await snapshotFromFlags(
+    { snapshot: opt('snapshot'), snapshotAsOf: opt('snapshot-as-of'), cutoff: opt('cutoff') },
+    {
+      dataset: str(values, 'dataset', 'churn'),
+      lake,
+      db,
+      log,
+      commit: gitCommit() ?? null,
+      horizonHours: int(values, 'horizon-hours', 48),
+      ...contractsDirOf(config),
+    },
+  );
+  if (!manifest) return {};
+  return { snapshot: { manifest, rows: await readSnapshotRows(lake, manifest), lakeUri: config.lakeUri } };
 }
 
 const COMMANDS: Record<
@@ -227,6 +247,7 @@ const COMMANDS: Record<
     options: {
       dataset: { type: 'string' },
       snapshot: { type: 'string' },
+      'snapshot-as-of': { type: 'string' },
       cutoff: { type: 'string' },
       seed: { type: 'string' },
       'horizon-hours': { type: 'string' },
@@ -239,9 +260,7 @@ const COMMANDS: Record<
         runFeatures(
           {
             dataset: str(values, 'dataset', 'churn'),
-            ...(typeof values.snapshot === 'string'
-              ? { snapshot: await snapshotFrom(config, str(values, 'dataset', 'churn'), values.snapshot) }
-              : {}),
+            ...(await snapshotFrom(config, log, db, values)),
             ...(typeof values.cutoff === 'string' ? { cutoff: parseTime(values.cutoff, '--cutoff') } : {}),
             horizonHours: int(values, 'horizon-hours', 48),
             labelDelayHours: 24,
@@ -261,6 +280,7 @@ const COMMANDS: Record<
       dataset: { type: 'string' },
       cutoff: { type: 'string' },
       snapshot: { type: 'string' },
+      'snapshot-as-of': { type: 'string' },
       ...MODEL_FLAGS,
       'horizon-hours': { type: 'string' },
     },
@@ -282,9 +302,7 @@ const COMMANDS: Record<
             experiment: experimentFor(config, str(values, 'dataset', 'churn')),
             modelName: modelNameFor(config, str(values, 'dataset', 'churn')),
             ...(typeof values.cutoff === 'string' ? { cutoff: parseTime(values.cutoff, '--cutoff') } : {}),
-            ...(typeof values.snapshot === 'string'
-              ? { snapshot: await snapshotFrom(config, str(values, 'dataset', 'churn'), values.snapshot) }
-              : {}),
+            ...(await snapshotFrom(config, log, db, values)),
             horizonHours: int(values, 'horizon-hours', 48),
             labelDelayHours: 24,
             params: modelParamsFromFlags(values),

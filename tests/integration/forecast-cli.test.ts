@@ -96,6 +96,6 @@ describe('driftwood CLI on a sequence_forecast dataset', () => {
       env,
     );
     expect(both.code).toBe(2);
-    expect(both.stderr).toMatch(/--cutoff and --snapshot: give one/);
+    expect(both.stderr).toMatch(/--snapshot and --cutoff: give one/);
   });
 });

@@ -11,8 +11,10 @@ import {
   listSnapshots,
   readManifest,
   runSnapshot,
+  type SnapshotManifest,
   snapshotDatasetInput,
 } from '../../tasks/src/snapshot/index.js';
+import { snapshotFromFlags } from '../../tasks/src/snapshot/ref.js';
 import { mlflowClient, runCli, silentLog, tempHome, uniqueName } from '../support/env.js';
 
 const PII_KEY = 'test-key-0123456789abcdef';
@@ -182,5 +184,29 @@ describe('data snapshots', () => {
       runSnapshot({ ...snap, asOf: 'latest' }, { ...deps(empty), lake: latestLake }),
     ).rejects.toThrow(/no churn data in the warehouse: ingest first/);
     await empty.destroy();
+  });
+
+  it('--snapshot-as-of names the snapshot of that time, made once and reused, whatever came later', async () => {
+    const refLake = openObjectStore(`file://${path.join(home, 'lake-ref')}`);
+    const ctx = {
+      dataset: 'churn',
+      lake: refLake,
+      db: sqlite,
+      log: silentLog,
+      commit: null,
+      horizonHours: 48,
+    };
+    const first = (await snapshotFromFlags({ snapshotAsOf: '2026-11-09T00:00Z' }, ctx)) as SnapshotManifest;
+    expect(first.asOf).toBe('2026-11-09T00:00:00.000Z');
+    const again = (await snapshotFromFlags({ snapshotAsOf: '2026-11-09T00:00Z' }, ctx)) as SnapshotManifest;
+    expect(again).toEqual(first);
+    // Somebody takes a later snapshot: "latest" moves to it, the as-of still names the first.
+    await runSnapshot({ ...snap, asOf: AS_OF + 24 * 3_600_000 }, { ...deps(sqlite), lake: refLake });
+    expect((await snapshotFromFlags({ snapshot: 'latest' }, ctx))?.id).not.toBe(first.id);
+    expect((await snapshotFromFlags({ snapshotAsOf: '2026-11-09T00:00Z' }, ctx))?.id).toBe(first.id);
+    expect(await snapshotFromFlags({}, ctx)).toBeUndefined();
+    await expect(snapshotFromFlags({ snapshot: 'latest', cutoff: '2026-11-09T00:00Z' }, ctx)).rejects.toThrow(
+      /--snapshot and --cutoff: give one/,
+    );
   });
 });

@@ -209,6 +209,10 @@ def test_a_rest_trigger_runs_churn_retrain_to_a_new_model_version_in_mlflow(stac
     assert version["run_id"] == train["runId"]
     mlflow_run = _mlflow_get(stack["mlflow"], f"/api/2.0/mlflow/runs/get?run_id={train['runId']}")["run"]
     assert mlflow_run["info"]["status"] == "FINISHED"
+    # Trained on the snapshot of the newest data, materialised in the lake: the version names it.
+    tags = {t["key"]: t["value"] for t in mlflow_run["data"].get("tags", [])}
+    lake = Path(stack["step_env"]["DRIFTWOOD_HOME"]) / "lake"
+    assert (lake / "snapshots" / "churn" / tags["driftwood.snapshot_id"] / "manifest.json").is_file()
     aliases = version.get("aliases", [])
     assert ("champion" in aliases) == (tis["promote"]["state"] == "success")
 

@@ -64,7 +64,7 @@ def test_no_cycles_and_the_expected_order(dagbag: DagBag) -> None:
     assert [t.task_id for t in hourly.topological_sort()] == ["extract", "ingest"]
     assert hourly.get_task("ingest").upstream_task_ids == {"extract"}
     daily = dagbag.dags["btc_retrain"]
-    assert [t.task_id for t in daily.topological_sort()] == ["snapshot", "train", "promote"]
+    assert [t.task_id for t in daily.topological_sort()] == ["train", "promote"]
 
 
 def test_hourly_runs_cover_the_hour_that_closed_and_retrain_is_daily(dagbag: DagBag) -> None:
@@ -89,10 +89,9 @@ def test_process_runner_renders_each_command(dagbag: DagBag) -> None:
         tasks["ingest"].bash_command
         == f"node {cli} ingest --dataset btc --until '{{{{ data_interval_end }}}}'"
     )
-    assert tasks["snapshot"].bash_command == (
-        f"node {cli} snapshot --dataset btc --as-of '{{{{ data_interval_end }}}}'"
+    assert tasks["train"].bash_command == (
+        f"node {cli} train --dataset btc --snapshot-as-of '{{{{ data_interval_end }}}}'"
     )
-    assert tasks["train"].bash_command == f"node {cli} train --dataset btc --snapshot latest"
     assert tasks["promote"].bash_command == f"node {cli} promote --dataset btc"
     assert tasks["extract"].execution_timeout == timedelta(minutes=10)
     assert tasks["train"].execution_timeout == timedelta(minutes=60)
@@ -119,7 +118,7 @@ def test_kubernetes_runner_renders_train_with_its_resources(monkeypatch: pytest.
     train = driftwood_steps.step_task(driftwood_steps.BTC_STEPS["train"], runner="kubernetes")
     assert type(train).__name__ == "KubernetesPodOperator"
     assert train.cmds == ["node", "/app/tasks/dist/cli.js"]
-    assert train.arguments == ["train", "--dataset", "btc", "--snapshot", "latest"]
+    assert train.arguments == ["train", "--dataset", "btc", "--snapshot-as-of", "{{ data_interval_end }}"]
     assert train.container_resources.limits == {"cpu": "2", "memory": "4Gi"}
     ingest = driftwood_steps.step_task(driftwood_steps.BTC_STEPS["ingest"], runner="kubernetes")
     assert ingest.arguments == ["ingest", "--dataset", "btc", "--until", "{{ data_interval_end }}"]

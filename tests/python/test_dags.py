@@ -4,16 +4,18 @@ each runner with secrets kept out of arguments and rendered fields."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import driftwood_notify
 import driftwood_steps
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from airflow.serialization.serialized_objects import DagSerialization
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED_DAGS = {"churn_pipeline", "churn_retrain"}
+EXPECTED_DAGS = {"churn_pipeline", "churn_retrain", "btc_forecast", "btc_retrain"}
 SECRET_VALUES = {
     "DRIFTWOOD_PII_KEY": "pii-key-do-not-leak",
     "DRIFTWOOD_WAREHOUSE_URL": "postgres://driftwood:hunter2-do-not-leak@db/driftwood",
@@ -45,7 +47,7 @@ def test_every_dag_imports(dagbag: DagBag) -> None:
 def test_dags_are_tagged_documented_and_safe(dagbag: DagBag) -> None:
     for dag_id, dag in dagbag.dags.items():
         assert "driftwood" in dag.tags, f"{dag_id} has no driftwood tag"
-        assert dag.doc_md and dag.doc_md.strip().startswith("Churn"), (
+        assert dag.doc_md and dag.doc_md.strip().startswith(("Churn", "BTC")), (
             f"{dag_id} has no doc_md from its docstring"
         )
         assert dag.catchup is False, f"{dag_id} must not catch up by itself"
@@ -73,15 +75,26 @@ def test_no_cycles_and_the_expected_order(dagbag: DagBag) -> None:
         "promote",
     ]
     train = pipeline.get_task("train")
-    assert train.bash_command.endswith("train --dataset churn --snapshot latest")
+    run_end = "{{ (dag_run.data_interval_end or dag_run.run_after).isoformat() }}"
+    assert train.bash_command.endswith(f"train --dataset churn --snapshot-as-of '{run_end}'")
     retrain = dagbag.dags["churn_retrain"]
     assert [t.task_id for t in retrain.topological_sort()] == ["train", "promote"]
+    assert retrain.get_task("train").bash_command.endswith("train --dataset churn --snapshot-as-of latest")
 
 
 def test_schedules_hourly_pipeline_and_asset_triggered_retrain(dagbag: DagBag) -> None:
     pipeline = dagbag.dags["churn_pipeline"]
-    assert pipeline.schedule == "@hourly"
-    assert type(pipeline.timetable).__name__ == "CronTriggerTimetable"
+    # Every hour, and whenever new raw data lands (an event on the raw prefix's asset).
+    assert type(pipeline.timetable).__name__ == "AssetOrTimeSchedule"
+    hourly = pipeline.timetable.timetable
+    assert type(hourly).__name__ == "CronTriggerTimetable"
+    assert hourly.expression == "0 * * * *"
+    raw = pipeline.timetable.asset_condition.objects
+    assert [(a.name, a.uri) for a in raw] == [("churn_raw", "driftwood://churn/raw")]
+    # What the scheduler reads back from the serialized DAG: both triggers survive.
+    stored = DagSerialization.from_dict(DagSerialization.to_dict(pipeline)).timetable
+    assert stored.description == "Triggered by assets or Every hour"
+    assert "driftwood://churn/raw" in repr(stored.asset_condition)
     retrain = dagbag.dags["churn_retrain"]
     assets = retrain.timetable.asset_condition.objects
     assert [(a.name, a.uri) for a in assets] == [("churn_drift", "driftwood://churn/drift")]
@@ -98,8 +111,32 @@ def test_per_task_limits_and_notifications(dagbag: DagBag) -> None:
 
 
 def test_ingest_loads_up_to_the_end_of_the_data_interval(dagbag: DagBag) -> None:
+    pipeline = dagbag.dags["churn_pipeline"]
+    run_end = "{{ (dag_run.data_interval_end or dag_run.run_after).isoformat() }}"
+    assert pipeline.get_task("ingest").bash_command.endswith(f"ingest --dataset churn --until '{run_end}'")
+    assert pipeline.get_task("snapshot").bash_command.endswith(
+        f"snapshot --dataset churn --as-of '{run_end}'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("interval_end", "expected"),
+    [
+        # An hourly run: the end of its data interval.
+        (datetime(2026, 11, 3, 10, tzinfo=UTC), "--until '2026-11-03T10:00:00+00:00'"),
+        # A run triggered by a raw-data asset event has no data interval: the time it was triggered.
+        (None, "--until '2026-11-03T10:17:00+00:00'"),
+    ],
+)
+def test_ingest_renders_for_hourly_and_asset_triggered_runs(
+    dagbag: DagBag, interval_end: datetime | None, expected: str
+) -> None:
     ingest = dagbag.dags["churn_pipeline"].get_task("ingest")
-    assert ingest.bash_command.endswith("ingest --dataset churn --until '{{ data_interval_end }}'")
+    dag_run = SimpleNamespace(
+        data_interval_end=interval_end, run_after=datetime(2026, 11, 3, 10, 17, tzinfo=UTC)
+    )
+    rendered = ingest.render_template(ingest.bash_command, {"dag_run": dag_run})
+    assert rendered.endswith(f"ingest --dataset churn {expected}")
 
 
 def test_process_runner_runs_the_cli_and_maps_the_gate_to_skipped(

@@ -2,6 +2,7 @@ import { type Config, experimentFor, modelNameFor } from '../config.js';
 import type { Contract } from '../contracts/types.js';
 import { DriftwoodError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Warehouse } from '../warehouse/db.js';
 import type { LstmParams } from './lstm.js';
 
 type Values = Record<string, string | boolean | undefined>;
@@ -47,13 +48,30 @@ export function lstmParamsFromFlags(v: Values): Partial<LstmParams> {
   return out;
 }
 
-/** The candles of the snapshot `--snapshot <id|latest>` names, with its manifest. */
-async function snapshotCandles(config: Config, dataset: string, ref: string) {
+/** The candles of the snapshot `--snapshot` or `--snapshot-as-of` names (see snapshot/ref.ts). */
+async function snapshotCandles(config: Config, log: Logger, db: Warehouse, values: Values, dataset: string) {
   const { openObjectStore } = await import('../lake/object-store.js');
-  const { resolveSnapshot, readSnapshotCandles } = await import('../snapshot/index.js');
+  const { readSnapshotCandles } = await import('../snapshot/index.js');
+  const { snapshotFromFlags } = await import('../snapshot/ref.js');
+  const { gitCommit } = await import('../source.js');
   const lake = openObjectStore(config.lakeUri, config.s3);
-  const manifest = await resolveSnapshot(lake, dataset, ref);
-  return { manifest, candles: await readSnapshotCandles(lake, manifest), lakeUri: config.lakeUri };
+  const opt = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const manifest = await snapshotFromFlags(
+    { snapshot: opt('snapshot'), snapshotAsOf: opt('snapshot-as-of'), cutoff: opt('cutoff') },
+    {
+      dataset,
+      lake,
+      db,
+      log,
+      commit: gitCommit() ?? null,
+      horizonHours: 48,
+      ...(config.contractsDir ? { contractsDir: config.contractsDir } : {}),
+    },
+  );
+  if (!manifest) return {};
+  return {
+    snapshot: { manifest, candles: await readSnapshotCandles(lake, manifest), lakeUri: config.lakeUri },
+  };
 }
 
 export async function forecastTrainCommand(config: Config, log: Logger, values: Values, contract: Contract) {
@@ -63,8 +81,6 @@ export async function forecastTrainCommand(config: Config, log: Logger, values: 
   const { readContractSource } = await import('../train/contract.js');
   const { parseTime } = await import('../time.js');
   const { runForecastTrain } = await import('./train.js');
-  if (typeof values.cutoff === 'string' && typeof values.snapshot === 'string')
-    throw new DriftwoodError('USAGE', '--cutoff and --snapshot: give one (a snapshot has its own cutoff)');
   const params = lstmParamsFromFlags(values);
   const contractSource = await readContractSource(contract.dataset, config.contractsDir);
   const db = await openWarehouse(config.warehouseUrl);
@@ -75,9 +91,7 @@ export async function forecastTrainCommand(config: Config, log: Logger, values: 
         experiment: experimentFor(config, contract.dataset),
         modelName: modelNameFor(config, contract.dataset),
         ...(typeof values.cutoff === 'string' ? { cutoff: parseTime(values.cutoff, '--cutoff') } : {}),
-        ...(typeof values.snapshot === 'string'
-          ? { snapshot: await snapshotCandles(config, contract.dataset, values.snapshot) }
-          : {}),
+        ...(await snapshotCandles(config, log, db, values, contract.dataset)),
         params,
       },
       {
