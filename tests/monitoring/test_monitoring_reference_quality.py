@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 import uuid
@@ -31,6 +31,10 @@ from monitoring.evidently.metrics import MonitorMetrics
 from monitoring.evidently.monitor import MonitorDeps, run_drift_check
 from monitoring.evidently.quality import tokenise
 
+# The orchestration tests' helpers are plain standard-library code: one MLflow fixture for both venvs.
+sys.path.insert(0, str(ROOT / "tests" / "python"))
+from orchestration_support import mlflow_server
+
 T0 = datetime(2026, 11, 20, 8, tzinfo=UTC)
 MLFLOW_PORT = 7652
 PII_KEY = "reference-quality-key-0123456789"
@@ -38,18 +42,8 @@ PII_KEY = "reference-quality-key-0123456789"
 
 @pytest.fixture(scope="module")
 def mlflow() -> Iterator[str]:
-    given = os.environ.get("DRIFTWOOD_TEST_MLFLOW_URI")
-    if given:
-        yield given
-        return
-    script = str(ROOT / "scripts" / "mlflow.sh")
-    folder = ROOT / ".driftwood" / "test" / f"mlflow-{MLFLOW_PORT}"
-    started = subprocess.run([script, "start", str(MLFLOW_PORT), str(folder)], capture_output=True, text=True)
-    assert started.returncode == 0, started.stderr[-3000:]
-    try:
-        yield f"http://127.0.0.1:{MLFLOW_PORT}"
-    finally:
-        subprocess.run([script, "stop", str(MLFLOW_PORT)], capture_output=True, check=False)
+    with mlflow_server(MLFLOW_PORT) as uri:
+        yield uri
 
 
 def rest(base: str, path: str, body: dict[str, Any]) -> dict[str, Any]:

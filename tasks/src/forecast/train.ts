@@ -1,16 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { Contract } from '../contracts/types.js';
 import { DriftwoodError } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { MlflowClient } from '../mlflow/client.js';
 import type { Metric } from '../mlflow/types.js';
 import { saveModelFiles } from '../models/artifact.js';
 import { initTf } from '../models/tf.js';
 import { type SnapshotManifest, snapshotDatasetInput } from '../snapshot/index.js';
 import { HOUR_MS } from '../time.js';
 import type { ContractSource } from '../train/contract.js';
+import type { TrainDeps } from '../train/index.js';
 import { mlmodelFile } from '../train/mlmodel.js';
-import type { Warehouse } from '../warehouse/db.js';
 import { CANDLE_COLUMNS, type Candle } from './candles.js';
 import {
   DEFAULT_LSTM_PARAMS,
@@ -56,14 +54,8 @@ export interface ForecastTrainOptions {
   params: Partial<LstmParams>;
 }
 
-export interface ForecastTrainDeps {
-  db: Warehouse;
-  mlflow: MlflowClient;
-  log: Logger;
-  now: () => number;
-  source: { commit: string | undefined; user: string; packages: Record<string, string> };
-  contractSource?: ContractSource;
-}
+/** The same clients, clock and source identity as the classifier's training. */
+export type ForecastTrainDeps = Omit<TrainDeps, 'contract'> & { contractSource?: ContractSource };
 
 export interface ForecastEvaluation {
   model: ForecastMetrics;
