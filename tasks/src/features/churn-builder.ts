@@ -1,5 +1,6 @@
 import { DAY_MS, HOUR_MS } from '../time.js';
 import type { Warehouse } from '../warehouse/db.js';
+import type { LabelledRow } from './rows.js';
 
 /**
  * The raw, customer-level fields a churn model sees; the API takes the same fields. Windows end at
@@ -36,13 +37,7 @@ export const CHURN_NUMERIC = [
 ] as const;
 export const CHURN_CATEGORICAL = ['plan', 'region'] as const;
 
-export type RawFeatures = Record<string, number | string | null>;
-
-export interface LabelledRow {
-  customerId: string;
-  features: RawFeatures;
-  label: 0 | 1;
-}
+export type { LabelledRow, RawFeatures } from './rows.js';
 
 const WINDOWS_DAYS = { d3: 3, d7: 7, d30: 30, d90: 90, prev30Start: 37 } as const;
 

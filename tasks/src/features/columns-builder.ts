@@ -3,7 +3,7 @@ import { DriftwoodError } from '../errors.js';
 import { storedName } from '../ingest/schema.js';
 import { HOUR_MS, hourOfKey, partitionOf } from '../time.js';
 import type { Warehouse } from '../warehouse/db.js';
-import type { LabelledRow, RawFeatures } from './churn-builder.js';
+import type { LabelledRow, RawFeatures } from './rows.js';
 
 /**
  * The `columns` builder: a flat table whose feature columns go to the model as they are. Its shape

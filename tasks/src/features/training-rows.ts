@@ -1,9 +1,9 @@
 import { DriftwoodError } from '../errors.js';
 import type { SnapshotRows } from '../snapshot/index.js';
-import { splitOf } from '../train/split.js';
 import type { Warehouse } from '../warehouse/db.js';
-import type { LabelledRow } from './churn-builder.js';
 import type { TabularProfile } from './profile.js';
+import type { LabelledRow } from './rows.js';
+import { splitOf } from './split.js';
 import { fitTransform, type TransformOptions, type TransformState } from './transform.js';
 
 export type Split = 'train' | 'validation' | 'holdout';

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Contract } from '../contracts/types.js';
 import { DriftwoodError } from '../errors.js';
-import type { LabelledRow } from '../features/churn-builder.js';
 import { loadTabularProfile, type TabularProfile } from '../features/profile.js';
+import type { LabelledRow } from '../features/rows.js';
 import { loadRows, splitAndFit } from '../features/training-rows.js';
 import { type TransformState, transformRows } from '../features/transform.js';
 import type { Logger } from '../log.js';
