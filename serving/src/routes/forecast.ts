@@ -1,14 +1,15 @@
 import {
+  type Backtest,
+  backtestForecast,
   type Candle,
   candlesNeeded,
   forecastFromRows,
   forecastNext,
   isDriftwoodError,
   type MlflowClient,
-  TEST_CANDLES_ARTIFACT,
+  versionTestCandles,
 } from '@driftwood/tasks';
 import type { FastifyPluginAsync } from 'fastify';
-import { type Backtest, backtest } from '../forecast/backtest.js';
 import type { ForecastHolder } from '../forecast/holder.js';
 import { errorResponses, modelRefSchema } from '../schemas.js';
 
@@ -159,15 +160,15 @@ export const forecastRoutes: FastifyPluginAsync<ForecastRoutesOptions> = async (
       let result = backtests.get(held.version);
       if (!result) {
         const mv = await opts.mlflow.getModelVersion(held.name, held.version);
-        if (!mv.run_id)
-          return reply
-            .status(503)
-            .send({ error: 'data_missing', message: `version ${held.version} has no training run` });
-        const run = await opts.mlflow.getRun(mv.run_id);
-        const candles = JSON.parse(
-          (await opts.mlflow.downloadArtifact(run.info.artifact_uri, TEST_CANDLES_ARTIFACT)).toString('utf8'),
-        ) as Candle[];
-        result = backtest(held.model, candles);
+        let candles: Candle[];
+        try {
+          candles = await versionTestCandles(opts.mlflow, mv);
+        } catch (err) {
+          // A version without its run's test candles has nothing to replay: say so, not a 500.
+          if (!isDriftwoodError(err, 'MODEL_INVALID')) throw err;
+          return reply.status(503).send({ error: 'data_missing', message: err.message });
+        }
+        result = backtestForecast(held.model, candles);
         backtests.set(held.version, result);
       }
       return { model: { name: held.name, version: held.version, alias: held.alias }, ...result };

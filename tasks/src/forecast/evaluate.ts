@@ -46,7 +46,7 @@ export interface ForecastPromoteResult {
 }
 
 /** The test-period candles the version's training run recorded. */
-async function versionTestCandles(mlflow: MlflowClient, mv: ModelVersion): Promise<Candle[]> {
+export async function versionTestCandles(mlflow: MlflowClient, mv: ModelVersion): Promise<Candle[]> {
   if (!mv.run_id)
     throw new DriftwoodError('MODEL_INVALID', `version ${mv.version} has no run: its test period is unknown`);
   const run = await mlflow.getRun(mv.run_id);
