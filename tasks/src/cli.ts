@@ -92,25 +92,18 @@ async function trainingDeps(config: Config, log: Logger, db: Warehouse, dataset:
  * snapshot/ref.ts), with its rows read from the lake; undefined when neither flag is given.
  */
 async function snapshotFrom(config: Config, log: Logger, db: Warehouse, values: Values) {
-  const { openObjectStore } = await import('./lake/object-store.js');
   const { readSnapshotRows } = await import('./snapshot/index.js');
-  const { snapshotFromFlags } = await import('./snapshot/ref.js');
-  const { gitCommit } = await import('./source.js');
-  const lake = openObjectStore(config.lakeUri, config.s3);
-  const opt = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
-  const manifest = await snapshotFromFlags(
-    { snapshot: opt('snapshot'), snapshotAsOf: opt('snapshot-as-of'), cutoff: opt('cutoff') },
-    {
-      dataset: str(values, 'dataset', 'churn'),
-      lake,
-      db,
-      log,
-      commit: gitCommit() ?? null,
-      horizonHours: int(values, 'horizon-hours', 48),
-      ...contractsDirOf(config),
-    },
+  const { snapshotFromArgs } = await import('./snapshot/ref.js');
+  const found = await snapshotFromArgs(
+    config,
+    log,
+    db,
+    values,
+    str(values, 'dataset', 'churn'),
+    int(values, 'horizon-hours', 48),
   );
-  if (!manifest) return {};
+  if (!found) return {};
+  const { manifest, lake } = found;
   return { snapshot: { manifest, rows: await readSnapshotRows(lake, manifest), lakeUri: config.lakeUri } };
 }
 

@@ -50,25 +50,11 @@ export function lstmParamsFromFlags(v: Values): Partial<LstmParams> {
 
 /** The candles of the snapshot `--snapshot` or `--snapshot-as-of` names (see snapshot/ref.ts). */
 async function snapshotCandles(config: Config, log: Logger, db: Warehouse, values: Values, dataset: string) {
-  const { openObjectStore } = await import('../lake/object-store.js');
   const { readSnapshotCandles } = await import('../snapshot/index.js');
-  const { snapshotFromFlags } = await import('../snapshot/ref.js');
-  const { gitCommit } = await import('../source.js');
-  const lake = openObjectStore(config.lakeUri, config.s3);
-  const opt = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
-  const manifest = await snapshotFromFlags(
-    { snapshot: opt('snapshot'), snapshotAsOf: opt('snapshot-as-of'), cutoff: opt('cutoff') },
-    {
-      dataset,
-      lake,
-      db,
-      log,
-      commit: gitCommit() ?? null,
-      horizonHours: 48,
-      ...(config.contractsDir ? { contractsDir: config.contractsDir } : {}),
-    },
-  );
-  if (!manifest) return {};
+  const { snapshotFromArgs } = await import('../snapshot/ref.js');
+  const found = await snapshotFromArgs(config, log, db, values, dataset, 48);
+  if (!found) return {};
+  const { manifest, lake } = found;
   return {
     snapshot: { manifest, candles: await readSnapshotCandles(lake, manifest), lakeUri: config.lakeUri },
   };

@@ -161,7 +161,11 @@ async function snapshotTable(
 }
 
 /** The newest as-of time the warehouse's data of the dataset allows. */
-async function latestAsOf(contract: Contract, options: SnapshotOptions, db: Warehouse): Promise<number> {
+export async function latestAsOf(
+  contract: Contract,
+  options: Pick<SnapshotOptions, 'dataset' | 'horizonHours' | 'labelDelayHours'>,
+  db: Warehouse,
+): Promise<number> {
   let asOf: number | undefined;
   if (contract.builder === 'time_windows') {
     const last = (await loadLatestCandles(db, 1, forecastConfig(contract).table))[0];
