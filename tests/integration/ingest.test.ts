@@ -5,6 +5,8 @@ import { type ObjectStore, openObjectStore, openWarehouse, type Warehouse } from
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import knexFactory from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateContract } from '../../tasks/src/contracts/index.js';
+import type { Contract } from '../../tasks/src/contracts/types.js';
 import { runIngest } from '../../tasks/src/ingest/index.js';
 import { runSimulate } from '../../tasks/src/simulate/index.js';
 import { runCli, silentLog, tempHome } from '../support/env.js';
@@ -489,5 +491,135 @@ describe.each(backends)('ingest into $name', (backend) => {
         await db.destroy();
       }
     });
+  });
+});
+
+// PostgreSQL loads through a binary COPY when every column pairs naturally with its table type, and
+// through a CSV COPY otherwise (a table created beforehand with other types): the same file must
+// store the same values either way.
+describe('PostgreSQL COPY formats', () => {
+  const pg = postgres();
+  afterAll(() => pg.cleanup());
+  const columns = [
+    { name: 'id', type: 'integer', role: 'id', nullable: false, on_anomaly: 'quarantine_file' },
+    {
+      name: 'email',
+      type: 'string',
+      role: 'pii',
+      store_as: 'email_token',
+      nullable: true,
+      on_anomaly: 'coerce',
+    },
+    { name: 'at', type: 'timestamp', role: 'timestamp', nullable: false, on_anomaly: 'drop_row' },
+    {
+      name: 'plan',
+      type: 'string',
+      role: 'feature',
+      nullable: false,
+      allowed: ['basic', 'pro'],
+      on_anomaly: 'drop_row',
+    },
+    { name: 'price', type: 'number', role: 'feature', nullable: true, on_anomaly: 'coerce' },
+    { name: 'count', type: 'integer', role: 'feature', nullable: true, on_anomaly: { default: 0 } },
+    { name: 'active', type: 'boolean', role: 'feature', nullable: true, on_anomaly: 'coerce' },
+    { name: 'note', type: 'string', role: 'feature', nullable: true },
+  ];
+  const csv = [
+    'id,email,at,plan,price,count,active,note',
+    '1,A@example.com,2026-11-01T00:00:00Z,pro,19.5,3,true,"say ""hi"""',
+    '2,,2026-11-01T00:00:01.250Z,basic,-0,,false,é',
+    '3,b@example.org,2026-11-01 02:00,basic, 42 ,x,,',
+    '4,,2026-11-01T03:00:00+02:00,gold,1,1,true,dropped',
+    '5,,2026-11-01T04:00:00Z,pro,1e3,-7,TRUE,',
+    '6,,2026-11-01T05:00:00Z,pro,0.1,9007199254740991,false,long',
+    '7,,2026-11-01T06:00:00Z,basic,123456789.123456789,,,',
+  ].join('\n');
+
+  async function ingestInto(url: string, before?: string) {
+    const db = await openWarehouse(url);
+    if (before) await db.raw(before);
+    const lake = openObjectStore(`file://${path.join(tempHome('driftwood-copy-formats-'), 'lake')}`);
+    await lake.put('raw/items/dt=2026-11-01/hr=00/items.csv', `${csv}\n`);
+    const contract = {
+      ...(await validateContract(
+        {
+          dataset: 'items',
+          version: 1,
+          task: 'regression',
+          builder: 'columns',
+          tables: [{ name: 'items', files: ['items.csv'], key: 'id', columns }],
+        },
+        'items (test)',
+      )),
+      digest: 'test',
+    } as Contract;
+    try {
+      const r = await runIngest({ ...opts, dataset: 'items', contract }, { lake, db, log: silentLog });
+      const rows = await db('items').select('*').orderBy('id');
+      return { r, rows };
+    } finally {
+      await db.destroy();
+    }
+  }
+
+  it('stores the same rows through a binary COPY as through a CSV COPY', async () => {
+    const binary = await ingestInto(await pg.url('bin'));
+    // `price numeric` has no binary pair here: the whole file goes through the CSV COPY.
+    const text = await ingestInto(
+      await pg.url('csv'),
+      'CREATE TABLE items (id bigint primary key, email_token varchar(64), at bigint not null, plan varchar(512) not null, price numeric, count bigint, active boolean, note varchar(512), source_key varchar(512) not null)',
+    );
+    for (const { r } of [binary, text]) expect(r).toMatchObject({ rowsRead: 7, rowsLoaded: 6 });
+    const norm = (rows: Record<string, unknown>[]) =>
+      rows.map((row) => ({
+        ...row,
+        id: Number(row.id),
+        at: Number(row.at),
+        price: row.price === null ? null : Number(row.price),
+        count: row.count === null ? null : Number(row.count),
+      }));
+    expect(norm(binary.rows)).toEqual(norm(text.rows));
+    const [one, two, three, five, six, seven] = norm(binary.rows);
+    expect(one).toMatchObject({
+      id: 1,
+      at: Date.parse('2026-11-01T00:00:00Z'),
+      plan: 'pro',
+      price: 19.5,
+      count: 3,
+      active: true,
+      note: 'say "hi"',
+    });
+    expect(one?.email_token).toMatch(/^[0-9a-f]{32}$/);
+    expect(two).toMatchObject({
+      email_token: null,
+      at: Date.parse('2026-11-01T00:00:01.250Z'),
+      price: 0,
+      count: null,
+      active: false,
+      note: 'é',
+    });
+    expect(Object.is(two?.price, -0)).toBe(false);
+    // Corrected by policy (coerce, default) on the general path, then sent in the same format.
+    expect(three).toMatchObject({ price: 42, count: 0, active: null, note: null });
+    expect(five).toMatchObject({ id: 5, price: 1000, count: -7, active: true });
+    expect(six).toMatchObject({ price: 0.1, count: 9007199254740991 });
+    expect(seven?.price).toBe(Number('123456789.123456789'));
+  });
+
+  it('a value the table type cannot hold fails the file with the column named, and loads nothing', async () => {
+    // `count integer` still pairs with a binary int4, but row 6's count is past 2^31.
+    const url = await pg.url('narrow');
+    const narrow = ingestInto(
+      url,
+      'CREATE TABLE items (id bigint primary key, email_token varchar(64), at bigint not null, plan varchar(512) not null, price double precision, count integer, active boolean, note text, source_key varchar(512) not null)',
+    );
+    await expect(narrow).rejects.toThrow(/table items: column count \(int4\) cannot hold 9007199254740991/);
+    const db = await openWarehouse(url);
+    try {
+      expect(await count(db, 'items')).toBe(0);
+      expect(await count(db, 'ingest_ledger')).toBe(0);
+    } finally {
+      await db.destroy();
+    }
   });
 });

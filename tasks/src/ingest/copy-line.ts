@@ -38,8 +38,11 @@ function plainDecimal(s: string): number {
 }
 const ISO_LIKE = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+)?(Z|[+-]\d{2}:?\d{2})?$/;
 
+/** Whether a text has the shape of an ISO 8601 date or date-time. */
+export const isoLike = (s: string): boolean => ISO_LIKE.test(s);
+
 /** Exactly `s !== s.trim()`, without trimming when both ends are visible ASCII (nearly always). */
-function padded(s: string): boolean {
+export function padded(s: string): boolean {
   const a = s.charCodeAt(0);
   const b = s.charCodeAt(s.length - 1);
   if (a > 32 && a < 128 && b > 32 && b < 128) return false;
@@ -104,7 +107,7 @@ function cellWriter(col: ColumnContract, piiKey: string | undefined): CellWriter
         if (s === '') return required ? undefined : '';
         if (padded(s)) return undefined;
         const t = Date.parse(s);
-        return Number.isFinite(t) && ISO_LIKE.test(s) && inRange(t) ? String(t) : undefined;
+        return Number.isFinite(t) && isoLike(s) && inRange(t) ? String(t) : undefined;
       };
   }
 }

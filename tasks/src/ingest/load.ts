@@ -8,11 +8,11 @@ import type { Logger } from '../log.js';
 import { tokenise } from '../pii.js';
 import { csvRow, type FileFormat, formatOfKey, openRows, ReaderError } from '../readers/index.js';
 import type { Warehouse } from '../warehouse/db.js';
-import { compileCopyLine } from './copy-line.js';
+import { binaryTypes } from './copy-binary.js';
 import { isKeyClash, PgCopyLoader } from './pg-copy.js';
 import { maskProblem, RejectedRows } from './rejected.js';
 import { storedName } from './schema.js';
-import { CopySink, type RowSink, UpsertSink } from './sinks.js';
+import { BinaryCopySink, CopySink, type RowSink, UpsertSink } from './sinks.js';
 
 /** Where a crash can happen during a load; the ingest tests kill the process at each of them. */
 export type KillPoint = 'file_start' | 'mid_rows' | 'after_rows' | 'after_quarantine' | 'after_commit';
@@ -174,20 +174,27 @@ export async function loadObject(
       } else {
         // PostgreSQL: one COPY straight into the table; a key already there (or repeated in the file)
         // makes it fail, and the file is loaded again through a staging table and a merge.
+        // Binary when every column pairs naturally with its table type, else CSV text.
+        const types = await binaryTypes(trx, table, columns);
+        const copySink = (mode: 'direct' | 'staged'): RowSink =>
+          types
+            ? new BinaryCopySink(
+                new PgCopyLoader(trx, table.name, columns, keyColumn, mode, 'binary'),
+                columns,
+                types,
+                table.name,
+              )
+            : new CopySink(new PgCopyLoader(trx, table.name, columns, keyColumn, mode), columns);
         await trx.raw('SAVEPOINT dw_direct_copy');
         try {
-          hash = await pass(
-            new CopySink(new PgCopyLoader(trx, table.name, columns, keyColumn, 'direct'), columns),
-          );
+          hash = await pass(copySink('direct'));
           await trx.raw('RELEASE SAVEPOINT dw_direct_copy');
         } catch (err) {
           if (!(err instanceof KeyClash)) throw err;
           await trx.raw('ROLLBACK TO SAVEPOINT dw_direct_copy');
           deps.log.debug({ key: obj.key }, 'ingest: keys already loaded, merging through a staging table');
           resetCounts();
-          hash = await pass(
-            new CopySink(new PgCopyLoader(trx, table.name, columns, keyColumn, 'staged'), columns),
-          );
+          hash = await pass(copySink('staged'));
         }
       }
       ctx.checkpoint?.('after_rows', obj.key);
@@ -303,9 +310,9 @@ interface PassState {
 /**
  * One pass over a file's rows into a sink: opens the object (hashing it as it streams), checks its
  * columns, validates each row per the contract and sends the accepted ones on in batches. CSV rows
- * are read a chunk at a time, and a row whose every value is clean is written as a COPY line by the
- * per-column functions compiled from the contract (compileCopyLine), with no record per row; any
- * other row goes through validateRow. Throws FileRejected when the file must be quarantined.
+ * are read a chunk at a time, and a row whose every value is clean is written by the per-column
+ * functions the sink compiles from the contract (a binary tuple or a CSV line), with no record per
+ * row; any other row goes through validateRow. Throws FileRejected when the file must be quarantined.
  */
 async function readRows(
   obj: ObjectInfo,
@@ -344,7 +351,7 @@ async function readRows(
 
   const pii = new Set(table.columns.filter((c) => c.role === 'pii').map((c) => c.name));
   const refused = (err: unknown): Error => {
-    if (sink.copyLines && isKeyClash(err)) return new KeyClash();
+    if (sink.copies && isKeyClash(err)) return new KeyClash();
     // The driver's message carries the whole statement with its values: keep it out of logs.
     return new DriftwoodError(
       'SCHEMA_MISMATCH',
@@ -404,17 +411,14 @@ async function readRows(
   try {
     if (source.textBatches) {
       const header = source.columns;
-      const fast = sink.copyLines ? compileCopyLine(table, header, obj.key, ctx.piiKey) : undefined;
+      const fast = sink.fastRecords?.(table, header, obj.key, ctx.piiKey);
       for await (const b of source.textBatches) {
         for (let k = 0; k < b.records.length; k++) {
           const fields = b.records[k] as string[];
           const row = b.lines[k] as number;
           report.rowsRead++;
-          const line = fields.length === header.length ? fast?.(fields) : undefined;
-          if (line !== undefined) {
-            report.rowsGood++;
-            sink.addLine(line);
-          } else {
+          if (fields.length === header.length && fast?.(fields)) report.rowsGood++;
+          else {
             const raw = csvRow(header, row, fields);
             if (raw.values) take(raw.values, row);
             else malformed(row, raw.error, fields);

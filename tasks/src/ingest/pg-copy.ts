@@ -104,11 +104,17 @@ export class PgCopyLoader {
     private readonly columns: readonly string[],
     private readonly key: string,
     readonly mode: 'direct' | 'staged',
+    private readonly format: 'csv' | 'binary' = 'csv',
   ) {
     this.target = mode === 'direct' ? table : `dw_stage_${table}`;
   }
 
-  /** Sends one chunk of CSV lines (copied by the driver, so the caller may reuse it); the first call starts the COPY. */
+  /** Whether the COPY has begun (a first chunk was written). */
+  get started(): boolean {
+    return this.copy !== undefined;
+  }
+
+  /** Sends one chunk of the body (copied by the driver, so the caller may reuse it); the first call starts the COPY. */
   async write(body: Buffer): Promise<void> {
     if (!this.copy) {
       if (this.mode === 'staged')
@@ -117,7 +123,7 @@ export class PgCopyLoader {
         );
       const conn = (await this.trx.client.acquireConnection()) as { query(s: CopyIn): unknown };
       this.copy = new CopyIn(
-        `COPY ${q(this.target)} (${this.columns.map(q).join(', ')}) FROM STDIN WITH (FORMAT csv)`,
+        `COPY ${q(this.target)} (${this.columns.map(q).join(', ')}) FROM STDIN WITH (FORMAT ${this.format})`,
       );
       conn.query(this.copy);
     }

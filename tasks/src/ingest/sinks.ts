@@ -1,17 +1,38 @@
+import type { TableContract } from '../contracts/types.js';
 import type { Warehouse } from '../warehouse/db.js';
-import { copyCell } from './copy-line.js';
+import {
+  BINARY_HEADER,
+  BINARY_TRAILER,
+  type BinaryType,
+  compileBinaryRecord,
+  encodeRow,
+  TupleBuffer,
+} from './copy-binary.js';
+import { compileCopyLine, copyCell } from './copy-line.js';
 import type { PgCopyLoader } from './pg-copy.js';
+
+/** A clean CSV record written straight into the sink (true), or left for the full check (false). */
+export type FastRecord = (fields: readonly string[]) => boolean;
 
 /**
  * Where a file's accepted rows go, a chunk at a time: the caller adds rows and flushes when `size`
  * reaches its batch size, then finishes (or aborts, when the file is rejected part-way).
  */
 export interface RowSink {
-  /** Takes rows already written as COPY lines (the CSV fast path). */
-  readonly copyLines: boolean;
+  /** Whether rows go through a COPY (a key clash then means: load again through a merge). */
+  readonly copies: boolean;
   /** Rows waiting for the next flush. */
   readonly size: number;
-  addLine(line: string): void;
+  /**
+   * The CSV fast path for a file's header, compiled once per file: a record whose every value is
+   * clean is written with no record object; undefined when the sink has none.
+   */
+  fastRecords?(
+    table: TableContract,
+    header: readonly string[],
+    sourceKey: string,
+    piiKey: string | undefined,
+  ): FastRecord;
   /** A row by stored column name (PII already tokenised), with its key value. */
   add(key: unknown, row: Record<string, unknown>): void;
   flush(): Promise<void>;
@@ -27,7 +48,7 @@ const COPY_CHUNK = 1 << 20;
  * reused buffer (the driver copies what it sends), so no batch of lines lives on as strings.
  */
 export class CopySink implements RowSink {
-  readonly copyLines = true;
+  readonly copies = true;
   private buffer = Buffer.allocUnsafe(COPY_CHUNK);
   private used = 0;
   size = 0;
@@ -37,7 +58,21 @@ export class CopySink implements RowSink {
     private readonly columns: readonly string[],
   ) {}
 
-  addLine(line: string): void {
+  fastRecords(
+    table: TableContract,
+    header: readonly string[],
+    sourceKey: string,
+    piiKey: string | undefined,
+  ): FastRecord {
+    const line = compileCopyLine(table, header, sourceKey, piiKey);
+    return (fields) => {
+      const text = line(fields);
+      if (text === undefined) return false;
+      this.addLine(text);
+      return true;
+    };
+  }
+  private addLine(line: string): void {
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
     if (this.used + line.length * 3 > this.buffer.length) this.grow(line.length * 3);
     this.used += this.buffer.write(line, this.used, 'utf8');
@@ -70,6 +105,62 @@ export class CopySink implements RowSink {
   }
 }
 
+/**
+ * PostgreSQL, binary COPY: every row becomes a tuple of one streamed `COPY … (FORMAT binary)`, so
+ * the server parses no text. Tuples are encoded into one reused buffer; the header goes before the
+ * first tuple and the trailer after the last.
+ */
+export class BinaryCopySink implements RowSink {
+  readonly copies = true;
+  private readonly out = new TupleBuffer(COPY_CHUNK + (COPY_CHUNK >> 2));
+  size = 0;
+
+  constructor(
+    private readonly copier: PgCopyLoader,
+    private readonly columns: readonly string[],
+    private readonly types: readonly BinaryType[],
+    private readonly table: string,
+  ) {
+    this.out.ensure(BINARY_HEADER.length);
+    BINARY_HEADER.copy(this.out.buf);
+    this.out.used = BINARY_HEADER.length;
+  }
+
+  fastRecords(
+    table: TableContract,
+    header: readonly string[],
+    sourceKey: string,
+    piiKey: string | undefined,
+  ): FastRecord {
+    const record = compileBinaryRecord(table, this.types, header, sourceKey, piiKey);
+    return (fields) => {
+      if (!record(fields, this.out)) return false;
+      this.size++;
+      return true;
+    };
+  }
+  add(_key: unknown, row: Record<string, unknown>): void {
+    encodeRow(row, this.columns, this.types, this.table, this.out);
+    this.size++;
+  }
+  async flush(): Promise<void> {
+    if (this.size === 0) return;
+    const body = this.out.buf.subarray(0, this.out.used);
+    this.out.used = 0;
+    this.size = 0;
+    await this.copier.write(body);
+  }
+  async finish(): Promise<void> {
+    await this.flush();
+    if (!this.copier.started) return;
+    await this.copier.write(BINARY_TRAILER);
+    await this.copier.finish();
+  }
+  async abort(): Promise<void> {
+    await this.copier.abort('the file was rejected');
+  }
+}
+
 /** Rows per statement: SQLite binds at most 32766 parameters, PostgreSQL 65535. */
 const MAX_PARAMS = 30_000;
 
@@ -80,7 +171,7 @@ const MAX_PARAMS = 30_000;
  * insert for SQLite runs into.
  */
 export class UpsertSink implements RowSink {
-  readonly copyLines = false;
+  readonly copies = false;
   private batch = new Map<unknown, Record<string, unknown>>();
 
   constructor(
@@ -92,9 +183,6 @@ export class UpsertSink implements RowSink {
 
   get size(): number {
     return this.batch.size;
-  }
-  addLine(): void {
-    throw new Error('UpsertSink takes rows, not COPY lines');
   }
   add(key: unknown, row: Record<string, unknown>): void {
     this.batch.set(key, row);
