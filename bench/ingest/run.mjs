@@ -5,7 +5,17 @@
 // nothing. Usage: node bench/ingest/run.mjs  (BENCH_ROWS=1000000 by default)
 // Needs `npx tsc -b tasks` first and the local PostgreSQL (DRIFTWOOD_BENCH_PG, default db test).
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, createWriteStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
@@ -61,6 +71,28 @@ out.end();
 await once(out, 'finish');
 const mb = (statSync(file).size / 1e6).toFixed(1);
 console.log(`file: ${ROWS} rows x ${COLS.length} columns, ${mb} MB CSV`);
+// CPU seconds of every PostgreSQL server process (backends, WAL writer, checkpointer) from /proc:
+// the server's share of a load, which moves far less than wall time on a shared machine.
+const pgCpu = () => {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (!stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).startsWith('postgres')) continue;
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // The process ended while being read.
+    }
+  }
+  return ticks / 100;
+};
+const ownCpu = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+const cpu = (s) => `${s.toFixed(1)} s`;
 const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 console.log(`load average before: ${load()} (${os.cpus().length} cores)`);
 
@@ -75,23 +107,27 @@ try {
   const sampler = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage().rss);
   }, 100);
+  const pg0 = pgCpu();
+  const own0 = ownCpu();
   const a = performance.now();
   const r = await runIngest(
     { dataset: 'bench', piiKey: undefined, now: Date.now, contractsDir: contracts, batchRows: 5000 },
     { lake: openObjectStore(`file://${lakeDir}`), db, log: createLogger('warn') },
   );
   const ours = performance.now() - a;
+  const oursCpu = { node: ownCpu() - own0, pg: pgCpu() - pg0 };
   clearInterval(sampler);
   if (r.rowsLoaded !== ROWS) throw new Error(`loaded ${r.rowsLoaded} of ${ROWS}`);
-  console.log(`driftwood ingest: ${rate(ours)} rows/s (${(ours / 1000).toFixed(1)} s), peak RSS ${(peak / 1e6).toFixed(0)} MB`);
+  console.log(`driftwood ingest: ${rate(ours)} rows/s (${(ours / 1000).toFixed(1)} s), peak RSS ${(peak / 1e6).toFixed(0)} MB; CPU: node ${cpu(oursCpu.node)}, PostgreSQL ${cpu(oursCpu.pg)}`);
 
   // 2. psql \copy into a table of the same shape.
   await db.raw('CREATE TABLE copy_rows (LIKE bench_rows INCLUDING ALL)');
   await db.raw('ALTER TABLE copy_rows ALTER COLUMN at TYPE text, ALTER COLUMN source_key DROP NOT NULL');
+  const pg1 = pgCpu();
   const b = performance.now();
   execFileSync('psql', [url.replace(/\?.*$/, ''), '-v', 'ON_ERROR_STOP=1', '-c', `SET search_path=${SCHEMA}`, '-c', `\\copy copy_rows (${COLS.join(',')}) FROM '${file}' CSV HEADER`], { stdio: 'ignore' });
   const psql = performance.now() - b;
-  console.log(`psql \\copy:       ${rate(psql)} rows/s (${(psql / 1000).toFixed(1)} s)`);
+  console.log(`psql \\copy:       ${rate(psql)} rows/s (${(psql / 1000).toFixed(1)} s); CPU: PostgreSQL ${cpu(pgCpu() - pg1)}`);
 
   // 3. knex batchInsert of the parsed rows (no validation), 1000 per statement.
   await db.raw('CREATE TABLE knex_rows (LIKE copy_rows INCLUDING ALL)');
