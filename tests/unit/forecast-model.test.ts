@@ -90,8 +90,22 @@ describe('candle validation for a forecast request', () => {
       (r) => [...r.slice(0, 3), ...r.slice(4), { ...r[4], open_time: new Date(START + 9 * H).toISOString() }],
       /candles\[3\]\.open_time: expected 2026-03-01T03:00:00\.000Z \(consecutive hours\)/,
     ],
-    ['high below close', (r) => r.with(4, { ...r[4], high: 100.5 }), /candles\[4\]\.high: 100\.5 is below/],
-    ['low above open', (r) => r.with(4, { ...r[4], low: 100.5 }), /candles\[4\]\.low: 100\.5 is above/],
+    // The extract step's rules and words (candleRule): the value outside [low, high] is named.
+    [
+      'high below close',
+      (r) => r.with(4, { ...r[4], high: 100.5 }),
+      /candles\[4\]\.close: close 101 is outside \[low 99, high 100\.5\]/,
+    ],
+    [
+      'low above open',
+      (r) => r.with(4, { ...r[4], low: 100.5 }),
+      /candles\[4\]\.open: open 100 is outside \[low 100\.5, high 102\]/,
+    ],
+    [
+      'high below low',
+      (r) => r.with(4, { ...r[4], high: 98 }),
+      /candles\[4\]\.high: high 98 is below low 99/,
+    ],
   ];
   for (const [name, mutate, message] of cases)
     it(`names the row and field: ${name}`, () => {

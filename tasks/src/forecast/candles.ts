@@ -1,4 +1,5 @@
 import { DriftwoodError } from '../errors.js';
+import { candleRule } from '../sources/validate.js';
 import { HOUR_MS } from '../time.js';
 
 /** The columns of a candle table and file, in order. */
@@ -52,7 +53,7 @@ function readNumber(raw: unknown, where: string, positive: boolean): number {
 /**
  * Checks the candles of a forecast request and reads them as Candles: each row has `open_time`
  * (ISO or epoch ms, on the hour), positive `open`/`high`/`low`/`close` with `low ≤ open, close ≤ high`,
- * and a non-negative `volume`; the rows are consecutive hours in ascending order, at least
+ * and a non-negative `volume` (the extract step's candle rules, candleRule); the rows are consecutive hours in ascending order, at least
  * `minRows` of them. The error names the row and field (`candles[3].close`).
  */
 export function validateForecastCandles(rows: unknown, minRows: number, field = 'candles'): Candle[] {
@@ -84,20 +85,11 @@ export function validateForecastCandles(rows: unknown, minRows: number, field = 
       close,
       volume: readNumber(r.volume, `${where}.volume`, false),
     };
-    if (high < Math.max(open, close, low))
-      throw new DriftwoodError(
-        'SCHEMA_MISMATCH',
-        `${where}.high: ${high} is below the candle's open, close or low`,
-        { field: `${where}.high` },
-      );
-    if (low > Math.min(open, close))
-      throw new DriftwoodError(
-        'SCHEMA_MISMATCH',
-        `${where}.low: ${low} is above the candle's open or close`,
-        {
-          field: `${where}.low`,
-        },
-      );
+    const broken = candleRule(candle, { interval: { start: 0, end: 0 }, zeroVolume: 'keep' });
+    if (broken)
+      throw new DriftwoodError('SCHEMA_MISMATCH', `${where}.${broken.column}: ${broken.detail}`, {
+        field: `${where}.${broken.column}`,
+      });
     const prev = out[i - 1];
     if (prev && candle.openTime !== prev.openTime + HOUR_MS)
       throw new DriftwoodError(

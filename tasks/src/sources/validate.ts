@@ -1,3 +1,4 @@
+import type { Candle as ForecastCandle } from '../forecast/candles.js';
 import { HOUR_MS } from '../time.js';
 import type { Candle } from './candles.js';
 
@@ -54,8 +55,15 @@ export interface CandleCheck {
 const sameValues = (a: Candle, b: Candle): boolean =>
   a.open === b.open && a.high === b.high && a.low === b.low && a.close === b.close && a.volume === b.volume;
 
-/** The first rule a candle breaks on its own, the column at fault and the values that break it. */
-function ruleOf(c: Candle, policy: CandlePolicy): Omit<RejectedCandle, 'candle'> | undefined {
+/**
+ * The first rule a candle breaks on its own, the column at fault and the values that break it. The
+ * extract step quarantines by it and the forecast API refuses a request's candle by it, so both
+ * name the same column for the same candle.
+ */
+export function candleRule(
+  c: ForecastCandle,
+  policy: CandlePolicy,
+): Omit<RejectedCandle, 'candle'> | undefined {
   if (c.openTime % HOUR_MS !== 0)
     return {
       rule: 'not_on_hour',
@@ -138,7 +146,7 @@ export function validateCandles(candles: readonly Candle[], policy: CandlePolicy
       out.outsideInterval.push(c.row);
       continue;
     }
-    const broken = ruleOf(c, policy);
+    const broken = candleRule(c, policy);
     if (broken) rejected.set(c, { candle: c, ...broken });
     else survivors.push(c);
   }
