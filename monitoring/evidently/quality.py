@@ -52,29 +52,50 @@ def tokenise(value: str, key: str) -> str:
     return hmac.new(key.encode(), value.strip().lower().encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _sqlite_path(url: str) -> Path:
-    if not url.startswith("sqlite://"):
-        raise MonitorError(
-            "CONFIG_INVALID",
-            "setting labels.warehouse_url: the sidecar reads the SQLite warehouse (sqlite://<path>), "
-            f"got {url!r}",
-        )
-    return Path(url[len("sqlite://") :])
+def _label_rows(url: str) -> list[tuple[Any, Any, Any]]:
+    """``(customer_id, churned_at, reported_at)`` of every label, read-only, from the SQLite or
+    PostgreSQL warehouse the platform writes (``sqlite://<path>`` or ``postgres://…``; a schema is
+    chosen as the platform does, ``?options=-c%20search_path%3D<schema>``)."""
+    query = "SELECT customer_id, churned_at, reported_at FROM labels"
+    if url.startswith("sqlite://"):
+        path = Path(url[len("sqlite://") :])
+        if not path.is_file():
+            raise MonitorError("CONFIG_INVALID", f"setting labels.warehouse_url: no warehouse at {path}")
+        # Read-only: the sidecar never writes the warehouse.
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            return con.execute(query).fetchall()
+        except sqlite3.Error as err:
+            raise MonitorError(
+                "CONFIG_INVALID", f"labels: cannot read table labels in {path} ({err})"
+            ) from err
+        finally:
+            con.close()
+    if url.startswith(("postgres://", "postgresql://")):
+        import psycopg  # only a PostgreSQL warehouse needs the driver
+
+        where = url.split("@", 1)[-1]  # the address, without credentials
+        try:
+            with psycopg.connect(url, connect_timeout=10) as pg:
+                pg.read_only = True
+                with pg.cursor() as cur:
+                    cur.execute(query)
+                    return cur.fetchall()
+        except psycopg.Error as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise MonitorError(
+                "CONFIG_INVALID", f"labels: cannot read table labels at {where} ({reason})"
+            ) from err
+    raise MonitorError(
+        "CONFIG_INVALID",
+        "setting labels.warehouse_url: expected sqlite://<path> or postgres://…, "
+        f"got {url.split('@', 1)[-1]!r}",
+    )
 
 
 def read_labels(config: LabelsConfig) -> Labels:
-    path = _sqlite_path(config.warehouse_url)
-    if not path.is_file():
-        raise MonitorError("CONFIG_INVALID", f"setting labels.warehouse_url: no warehouse at {path}")
     key = config.pii_key()
-    # Read-only: the sidecar never writes the warehouse.
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-    try:
-        rows = con.execute("SELECT customer_id, churned_at, reported_at FROM labels").fetchall()
-    except sqlite3.Error as err:
-        raise MonitorError("CONFIG_INVALID", f"labels: cannot read table labels in {path} ({err})") from err
-    finally:
-        con.close()
+    rows = _label_rows(config.warehouse_url)
     churned = {tokenise(str(cid), key): int(at) for cid, at, _ in rows}
     newest = max((int(r[2]) for r in rows), default=None)
     return Labels(churned, datetime.fromtimestamp(newest / 1000, UTC) if newest is not None else None)

@@ -25,11 +25,11 @@ import pytest
 from conftest import CATEGORICAL, NUMERICAL, ROOT, feature_rows, write_predictions
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitoring.evidently.config import parse_config
+from monitoring.evidently.config import LabelsConfig, parse_config
 from monitoring.evidently.errors import MonitorError
 from monitoring.evidently.metrics import MonitorMetrics
 from monitoring.evidently.monitor import MonitorDeps, run_drift_check
-from monitoring.evidently.quality import tokenise
+from monitoring.evidently.quality import read_labels, tokenise
 
 # The orchestration tests' helpers are plain standard-library code: one MLflow fixture for both venvs.
 sys.path.insert(0, str(ROOT / "tests" / "python"))
@@ -285,3 +285,61 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
     pos, neg = scores[positive], scores[~positive]
     greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
     return float(greater / (len(pos) * len(neg)))
+
+
+PG_URL = "postgres://postgres@127.0.0.1:5432/test"
+
+
+def test_labels_read_alike_from_a_sqlite_and_a_postgresql_warehouse(tmp_path: Path) -> None:
+    import psycopg
+
+    key_file = tmp_path / "pii-key"
+    key_file.write_text(PII_KEY + "\n")
+    rows = [
+        (f"C{i:06d}", T0 + timedelta(hours=i), T0 + timedelta(hours=i + 24, minutes=i)) for i in range(1, 40)
+    ]
+    db = tmp_path / "warehouse.db"
+    write_labels(db, rows)
+    schema = f"dwq_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_URL, autocommit=True) as pg:
+        pg.execute(f"CREATE SCHEMA {schema}")
+        try:
+            # The table as the platform's migration creates it on PostgreSQL.
+            pg.execute(
+                f"CREATE TABLE {schema}.labels (customer_id varchar(32) primary key, "
+                "churned_at bigint not null, reported_at bigint not null, source_key varchar(512) not null)"
+            )
+            with pg.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO {schema}.labels VALUES (%s, %s, %s, 'raw/churn/labels.csv')",
+                    [(c, int(a.timestamp() * 1000), int(r.timestamp() * 1000)) for c, a, r in rows],
+                )
+            url = f"{PG_URL}?options=-c%20search_path%3D{schema}"
+            from_pg = read_labels(LabelsConfig(warehouse_url=url, pii_key_file=str(key_file)))
+            from_sqlite = read_labels(
+                LabelsConfig(warehouse_url=f"sqlite://{db}", pii_key_file=str(key_file))
+            )
+            assert from_pg == from_sqlite
+            assert from_pg.churned_at[tokenise("C000007", PII_KEY)] == int(
+                (T0 + timedelta(hours=7)).timestamp() * 1000
+            )
+            assert from_pg.watermark == T0 + timedelta(hours=39 + 24, minutes=39)
+
+            # A schema without the table, or a server that does not answer: a clear error, no secret in it.
+            empty = f"{PG_URL}?options=-c%20search_path%3Dpublic_{schema}"
+            with pytest.raises(
+                MonitorError, match=r"labels: cannot read table labels at 127\.0\.0\.1:5432/test"
+            ):
+                read_labels(LabelsConfig(warehouse_url=empty, pii_key_file=str(key_file)))
+            with pytest.raises(MonitorError, match="cannot read table labels") as refused:
+                read_labels(
+                    LabelsConfig(
+                        warehouse_url="postgres://someone:s3cret-pw@127.0.0.1:1/test",
+                        pii_key_file=str(key_file),
+                    )
+                )
+            assert "s3cret-pw" not in str(refused.value)
+            with pytest.raises(MonitorError, match="expected sqlite://<path> or postgres://"):
+                read_labels(LabelsConfig(warehouse_url="mysql://db/labels", pii_key_file=str(key_file)))
+        finally:
+            pg.execute(f"DROP SCHEMA {schema} CASCADE")
