@@ -121,6 +121,8 @@ describe('forecast training and gate', () => {
     expect(promoted.evaluation.challenger.rmse).toBeCloseTo(a.metrics.model.rmse, 6);
     expect(promoted.evaluation.persistence.rmse).toBeCloseTo(a.metrics.persistence.rmse, 6);
     expect((await mlflow.getVersionByAlias(modelName, 'champion'))?.version).toBe(a.modelVersion);
+    // Through staging first: loaded by its alias and asked for a forecast before champion moved.
+    expect((await mlflow.getVersionByAlias(modelName, 'staging'))?.version).toBe(a.modelVersion);
     const tags = (await mlflow.getModelVersion(modelName, a.modelVersion)).tags ?? [];
     expect(tags.find((t) => t.key === 'driftwood.gate_reason')?.value).toMatch(
       /^promoted: challenger RMSE .* < persistence RMSE/,
@@ -133,6 +135,7 @@ describe('forecast training and gate', () => {
     expect(isDriftwoodError(refused, 'GATE_NOT_PASSED')).toBe(true);
     expect(isDriftwoodError(refused) && refused.exitCode).toBe(99);
     expect((await mlflow.getVersionByAlias(modelName, 'champion'))?.version).toBe(a.modelVersion);
+    expect((await mlflow.getVersionByAlias(modelName, 'staging'))?.version).toBe(a.modelVersion);
     const bTags = (await mlflow.getModelVersion(modelName, b.modelVersion)).tags ?? [];
     expect(bTags.find((t) => t.key === 'driftwood.gate_reason')?.value).toMatch(
       new RegExp(`beats_champion failed .* >= champion v${a.modelVersion} RMSE`),

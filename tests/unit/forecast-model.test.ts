@@ -4,6 +4,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CONTRACTS_DIR, loadContract } from '../../tasks/src/contracts/index.js';
 import { type Candle, validateForecastCandles } from '../../tasks/src/forecast/candles.js';
+import { lastConsecutive } from '../../tasks/src/forecast/evaluate.js';
 import { DEFAULT_LSTM_PARAMS, trainLstm } from '../../tasks/src/forecast/lstm.js';
 import { forecastFromRows, forecastNext, loadForecastModel } from '../../tasks/src/forecast/predict.js';
 import { forecastConfig } from '../../tasks/src/forecast/settings.js';
@@ -188,5 +189,16 @@ describe('the LSTM forecaster', () => {
     } finally {
       loaded.dispose();
     }
+  });
+});
+
+describe('the staging smoke check', () => {
+  const at = (hours: number[]) =>
+    hours.map((h) => ({ openTime: START + h * H, open: 1, high: 1, low: 1, close: 1, volume: 1 }));
+  it('forecasts from the newest candles in consecutive hours, past a gap near the end', () => {
+    const hours = (cs: readonly { openTime: number }[]) => cs.map((c) => (c.openTime - START) / H);
+    expect(hours(lastConsecutive(at([0, 1, 2, 3, 4, 5]), 3))).toEqual([3, 4, 5]);
+    expect(hours(lastConsecutive(at([0, 1, 2, 3, 7, 8]), 3))).toEqual([1, 2, 3]);
+    expect(hours(lastConsecutive(at([0, 1, 2, 5, 6, 7, 9]), 3))).toEqual([5, 6, 7]);
   });
 });

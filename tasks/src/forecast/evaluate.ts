@@ -1,7 +1,9 @@
 import { DriftwoodError, isDriftwoodError } from '../errors.js';
+import type { Logger } from '../log.js';
 import type { MlflowClient } from '../mlflow/client.js';
 import type { ModelVersion } from '../mlflow/types.js';
 import { moveAlias, type PromoteDeps } from '../promote/index.js';
+import { HOUR_MS } from '../time.js';
 import type { Candle } from './candles.js';
 import {
   DEFAULT_FORECAST_POLICY,
@@ -10,7 +12,7 @@ import {
   type ForecastGatePolicy,
 } from './gate.js';
 import { type ForecastMetrics, forecastMetrics, persistenceForecast } from './metrics.js';
-import { type ForecastModel, loadForecastVersion } from './predict.js';
+import { candlesNeeded, type ForecastModel, forecastNext, loadForecastVersion } from './predict.js';
 import { modelPrices, TEST_CANDLES_ARTIFACT } from './train.js';
 import { buildWindows, type Window } from './windows.js';
 
@@ -174,7 +176,9 @@ export async function runForecastPromote(
         { result },
       );
     }
-    if (previous !== mv.version)
+    if (previous !== mv.version) {
+      if (options.alias === 'champion')
+        await stageAndSmokeTest(mlflow, options.modelName, mv.version, candles, deps.log);
       await moveAlias(
         mlflow,
         {
@@ -188,12 +192,54 @@ export async function runForecastPromote(
         },
         options.modelName,
       );
+    }
     deps.log.info(result, `promote: ${options.alias} is version ${mv.version}`);
     return result;
   } finally {
     challenger.dispose();
     champion?.dispose();
   }
+}
+
+/**
+ * `staging` first, as for the churn models: the version is loaded through its alias the way serving
+ * loads it and forecasts the hour after its last recorded candles; a load failure or a price that
+ * is not a finite positive number stops the promotion before `champion` moves.
+ */
+async function stageAndSmokeTest(
+  mlflow: MlflowClient,
+  name: string,
+  version: string,
+  candles: readonly Candle[],
+  log: Logger,
+): Promise<void> {
+  await mlflow.setAlias(name, 'staging', version);
+  const mv = await mlflow.getVersionByAlias(name, 'staging');
+  if (mv?.version !== version)
+    throw new DriftwoodError(
+      'MODEL_INVALID',
+      `staging resolved to version ${mv?.version}, expected ${version}`,
+    );
+  const staged = await loadForecastVersion(mlflow, mv);
+  try {
+    const next = forecastNext(staged, lastConsecutive(candles, candlesNeeded(staged.state)));
+    if (!(Number.isFinite(next.price) && next.price > 0))
+      throw new DriftwoodError(
+        'MODEL_INVALID',
+        `version ${version} on staging forecast ${next.price}, not a positive price`,
+      );
+    log.info({ version, forecast: next }, 'promote: staging smoke check passed');
+  } finally {
+    staged.dispose();
+  }
+}
+
+/** The newest `n` candles in consecutive hours (the recorded test candles may have gaps). */
+export function lastConsecutive(candles: readonly Candle[], n: number): readonly Candle[] {
+  let end = candles.length;
+  for (let i = candles.length - 1; i > 0 && end - i < n; i--)
+    if ((candles[i] as Candle).openTime !== (candles[i - 1] as Candle).openTime + HOUR_MS) end = i;
+  return candles.slice(Math.max(0, end - n), end);
 }
 
 /** MLflow caps tag values at 8000 characters. */
