@@ -2,10 +2,11 @@ import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fast
 import fp from 'fastify-plugin';
 
 /**
- * Helmet 8's default headers, less its Content-Security-Policy. They do not depend on the request,
- * so they are built once here rather than by helmet's middleware on every request.
+ * The pages a browser renders (/docs, /ui) get helmet 8's default set, CSP included. They do not
+ * depend on the request, so they are built once here rather than by helmet's middleware on every
+ * request.
  */
-const COMMON: Readonly<Record<string, string>> = {
+const BROWSER: Readonly<Record<string, string>> = {
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-resource-policy': 'same-origin',
   'origin-agent-cluster': '?1',
@@ -28,8 +29,21 @@ export const HTML_CSP =
 /** A JSON answer loads nothing and is never framed: the strictest policy there is. */
 export const JSON_CSP = "default-src 'none'; frame-ancestors 'none'";
 
-export const HTML_HEADERS = Object.freeze({ 'content-security-policy': HTML_CSP, ...COMMON });
-export const JSON_HEADERS = Object.freeze({ 'content-security-policy': JSON_CSP, ...COMMON });
+export const HTML_HEADERS = Object.freeze({ 'content-security-policy': HTML_CSP, ...BROWSER });
+
+/**
+ * The API's answers are read by programs, not rendered: the OWASP REST Security Cheat Sheet's set.
+ * Helmet's other headers (COOP, CORP, Origin-Agent-Cluster, X-DNS-Prefetch-Control, …) govern how a
+ * browser treats a document and its subresources, which a JSON answer is not; each header line also
+ * costs the server and every client a parse per response.
+ */
+export const JSON_HEADERS = Object.freeze({
+  'cache-control': 'no-store',
+  'content-security-policy': JSON_CSP,
+  'strict-transport-security': 'max-age=31536000; includeSubDomains',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+});
 
 /** Whether a URL is one of the HTML areas (Swagger UI under /docs, the dashboard under /ui). */
 export function isHtmlPath(url: string): boolean {
@@ -41,8 +55,8 @@ export function isHtmlPath(url: string): boolean {
 
 /**
  * Security headers on every response that passes onRequest, 404s and errors included: helmet's
- * defaults everywhere, with helmet's CSP on the HTML areas and a deny-all CSP on JSON routes.
- * A route may still set its own CSP (Swagger UI's static files do).
+ * defaults on the HTML areas, the REST set on everything else. A route may still set its own
+ * Cache-Control or CSP (Swagger UI's static files, the dashboard's assets and drift report do).
  */
 export const securityHeadersPlugin = fp(
   async (app) => {
