@@ -1,5 +1,4 @@
 import type { Candle, MlflowClient } from '@driftwood/tasks';
-import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import underPressure from '@fastify/under-pressure';
@@ -9,11 +8,13 @@ import type { CredentialStore } from './auth/credentials.js';
 import type { JwtOptions } from './auth/jwt.js';
 import { errorHandler } from './errors.js';
 import { ForecastHolder } from './forecast/holder.js';
+import { lazyChildLogger } from './lazy-logger.js';
 import { authPlugin } from './plugins/auth.js';
 import { dashboardPlugin } from './plugins/dashboard.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { type ModelLoader, modelRegistryPlugin } from './plugins/model-registry.js';
 import { predictionLogPlugin } from './plugins/prediction-log.js';
+import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { securityHeadersPlugin } from './plugins/security-headers.js';
 import { adminRoutes } from './routes/admin.js';
 import { type DashboardDataOptions, dashboardDataRoutes } from './routes/dashboard.js';
@@ -94,7 +95,9 @@ export interface AppOptions {
  */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
-    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    ...(options.logger
+      ? { loggerInstance: options.logger, childLoggerFactory: lazyChildLogger }
+      : { logger: false }),
     bodyLimit: options.bodyLimit ?? 64 * 1024,
     // One log line per request costs throughput; metrics and the prediction log cover traffic.
     logController: new LogController({ disableRequestLogging: true }),
@@ -103,6 +106,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setErrorHandler(errorHandler);
   const challengerMode = options.challenger?.mode ?? 'off';
 
+  // First: metrics, auth and the rate limit act through onRoute hooks, so they are registered
+  // before any route (Swagger UI's included).
+  await app.register(metricsPlugin, { defaultMetrics: options.defaultMetrics ?? false });
   await app.register(swagger, {
     openapi: {
       info: {
@@ -113,8 +119,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       components: { securitySchemes: { basicAuth: { type: 'http', scheme: 'basic' } } },
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
-  await app.register(metricsPlugin, { defaultMetrics: options.defaultMetrics ?? false });
   // Shed load before doing any work, auth's scrypt included.
   const p = options.pressure ?? {};
   await app.register(underPressure, {
@@ -126,14 +130,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(securityHeadersPlugin);
   await app.register(authPlugin, { credentials: options.credentials, jwt: options.jwt });
-  // After auth (preHandler), so the limit is counted per credential rather than per IP.
-  await app.register(rateLimit, {
-    global: true,
-    hook: 'preHandler',
-    max: options.rateLimitPerMinute ?? 6000,
-    timeWindow: 60_000,
-    keyGenerator: (req) => (req.principal ? `${req.principal.kind}:${req.principal.user}` : `ip:${req.ip}`),
-  });
+  // After auth's hook, so the limit is counted per credential rather than per IP.
+  await app.register(rateLimitPlugin, { max: options.rateLimitPerMinute ?? 6000, windowMs: 60_000 });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   await app.register(modelRegistryPlugin, {
     mlflow: options.mlflow,
     modelName: options.modelName,

@@ -153,6 +153,8 @@ describe('the prediction API over a model registered in a live MLflow server', (
 
     it('exposes Prometheus metrics: requests, latency, errors by code, predictions by version and label, loads', async () => {
       await post('/v1/predict', { ...sampleCustomer, plan: 1 });
+      await app.inject({ method: 'GET', url: '/no/such/route' });
+      await app.inject({ method: 'GET', url: '/docs/json' });
       const res = await app.inject({ method: 'GET', url: '/metrics', headers: { authorization: OPERATOR } });
       expect(res.statusCode).toBe(200);
       expect(res.headers['content-type']).toMatch(/text\/plain/);
@@ -164,6 +166,14 @@ describe('the prediction API over a model registered in a live MLflow server', (
         /driftwood_http_request_duration_seconds_bucket\{le="0.005",method="POST",route="\/v1\/predict"\}/,
       );
       expect(text).toMatch(/driftwood_http_errors_total\{status_code="400"\} [1-9]/);
+      // Unknown URLs are counted under one label, never their raw path; Swagger UI's routes by pattern.
+      expect(text).toMatch(
+        /driftwood_http_requests_total\{method="GET",route="unmatched",status_code="404"\} [1-9]/,
+      );
+      expect(text).not.toContain('/no/such/route');
+      expect(text).toMatch(
+        /driftwood_http_requests_total\{method="GET",route="\/docs\/json",status_code="200"\} [1-9]/,
+      );
       expect(text).toMatch(
         new RegExp(
           `driftwood_predictions_total\\{model_name="${modelName}",model_version="${registered.version}",alias="champion",served="true",label="[01]"\\} [1-9]`,
@@ -294,12 +304,20 @@ describe('the prediction API over a model registered in a live MLflow server', (
   });
 
   describe('protection', () => {
-    it('sends secure headers', async () => {
+    it('sends the REST set of secure headers on JSON answers and the browser set on /docs', async () => {
       const res = await app.inject({ method: 'GET', url: '/health/live' });
-      expect(res.headers['x-content-type-options']).toBe('nosniff');
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'");
       expect(res.headers['strict-transport-security']).toMatch(/max-age=/);
-      expect(res.headers['content-security-policy']).toBeDefined();
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+      expect(res.headers['x-frame-options']).toBe('DENY');
       expect(res.headers['x-powered-by']).toBeUndefined();
+      // Headers about how a browser treats a document are left to the pages a browser renders.
+      expect(res.headers['cross-origin-opener-policy']).toBeUndefined();
+      const docs = await app.inject({ method: 'GET', url: '/docs/json' });
+      expect(docs.headers['cross-origin-opener-policy']).toBe('same-origin');
+      expect(docs.headers['x-frame-options']).toBe('SAMEORIGIN');
+      expect(docs.headers['content-security-policy']).toMatch(/^default-src 'self'/);
     });
 
     it('limits the rate per credential: one user’s 429 does not block another', async () => {
@@ -314,11 +332,17 @@ describe('the prediction API over a model registered in a live MLflow server', (
       try {
         const call = (authorization: string) =>
           limited.inject({ method: 'GET', url: '/v1/model', headers: { authorization } });
-        for (let i = 0; i < 3; i++) expect((await call(PREDICTOR)).statusCode).toBe(200);
+        for (let i = 0; i < 3; i++) {
+          const ok = await call(PREDICTOR);
+          expect(ok.statusCode).toBe(200);
+          expect(ok.headers.ratelimit).toMatch(new RegExp(`^limit=3, remaining=${2 - i}, reset=\\d+$`));
+        }
         const over = await call(PREDICTOR);
         expect(over.statusCode).toBe(429);
         expect(over.json().error).toBe('rate_limited');
         expect(Number(over.headers['retry-after'])).toBeGreaterThan(0);
+        expect(over.headers.ratelimit).toMatch(/^limit=3, remaining=0, reset=\d+$/);
+        expect(over.headers['ratelimit-policy']).toBe('3;w=60');
         // A different credential (the operator has no predict role: 403, not 429) has its own budget.
         expect((await call(OPERATOR)).statusCode).toBe(403);
         // Health checks are never rate limited.

@@ -11,6 +11,7 @@ import {
   parsePasswordHash,
 } from '../../serving/src/auth/credentials.js';
 import { contractProblem, planSwap } from '../../serving/src/plugins/model-registry.js';
+import { RateLimiter } from '../../serving/src/plugins/rate-limit.js';
 import {
   customerToken,
   loggableFeatures,
@@ -38,6 +39,22 @@ describe('credentials', () => {
     expect(await verify(basic('ana', 'wrong'))).toBeUndefined();
     expect(await verify(basic('carl', 'correct horse battery'))).toBeUndefined();
     expect(await verify(undefined)).toBeUndefined();
+  });
+
+  it('admits a header verified moments ago without scrypt, per connection without rehashing, until it expires', async () => {
+    const hash = await hashPassword('correct horse battery', CHEAP);
+    const verify = createVerifier(parseCredentials(`ana:predict:${hash}`), { cacheMs: 50 });
+    const good = basic('ana', 'correct horse battery');
+    const connection = {};
+    expect(verify.cached(good, connection)).toBeUndefined(); // never verified: scrypt first
+    expect((await verify(good))?.user).toBe('ana');
+    expect(verify.cached(good, connection)?.user).toBe('ana');
+    expect(verify.cached(good, connection)?.user).toBe('ana'); // the connection's last header
+    expect(verify.cached(good, {})?.user).toBe('ana'); // another connection: by the keyed hash
+    expect(verify.cached(basic('ana', 'wrong'), connection)).toBeUndefined();
+    expect(verify.cached(good, connection)?.user).toBe('ana');
+    await new Promise((r) => setTimeout(r, 80));
+    expect(verify.cached(good, connection)).toBeUndefined(); // expired, even for the same connection
   });
 
   it.each([
@@ -265,6 +282,50 @@ describe('prediction log', () => {
     ).toEqual(['r0', 'r1', 'r2']);
     const next = readFileSync(path.join(dir, 'dt=2026-11-23/hr=11/predictions.jsonl'), 'utf8');
     expect(JSON.parse(next).request_id).toBe('r5');
+  });
+  it('takes a formatted text of several lines at once, keeping only what fits in the buffer', async () => {
+    const dir = tempHome('driftwood-log-lines-');
+    const log = new PredictionLog({ dir, maxBuffered: 3, flushMs: 60_000 });
+    const lines = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => `${JSON.stringify({ request_id: `r${from + i}` })}\n`).join('');
+    expect(log.appendLines('dt=2026-11-23/hr=10', lines(0, 2), 2)).toBe(2);
+    expect(log.appendLines('dt=2026-11-23/hr=10', lines(2, 2), 2)).toBe(1);
+    expect(log.appendLines('dt=2026-11-23/hr=10', lines(4, 1), 1)).toBe(0);
+    await log.close();
+    expect(log).toMatchObject({ written: 3, dropped: 2 });
+    const text = readFileSync(path.join(dir, 'dt=2026-11-23/hr=10/predictions.jsonl'), 'utf8');
+    expect(
+      text
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).request_id),
+    ).toEqual(['r0', 'r1', 'r2']);
+  });
+});
+
+describe('rate limiter', () => {
+  it('counts per key in fixed windows and starts a key afresh when its window ends', () => {
+    const limiter = new RateLimiter(2, 60_000);
+    expect(limiter.hit('basic:alice', 0)).toEqual({ count: 1, resetAt: 60_000 });
+    expect(limiter.hit('basic:alice', 10_000).count).toBe(2);
+    expect(limiter.hit('basic:alice', 20_000).count).toBe(3);
+    // Another key has its own budget.
+    expect(limiter.hit('basic:bob', 20_000)).toEqual({ count: 1, resetAt: 80_000 });
+    expect(limiter.hit('basic:alice', 60_000)).toEqual({ count: 1, resetAt: 120_000 });
+  });
+
+  it('sweeps ended windows and, when full, forgets the oldest window first', () => {
+    const limiter = new RateLimiter(10, 1_000, 2);
+    limiter.hit('a', 0);
+    limiter.hit('b', 500);
+    limiter.sweep(1_000);
+    expect(limiter.size).toBe(1);
+    limiter.hit('c', 1_200);
+    limiter.hit('d', 1_300);
+    expect(limiter.size).toBe(2);
+    // 'b' was the oldest: it was forgotten, so it starts a new window; 'c' keeps counting.
+    expect(limiter.hit('c', 1_400).count).toBe(2);
+    expect(limiter.hit('b', 1_400).count).toBe(1);
   });
 });
 

@@ -104,8 +104,12 @@ const DUMMY: PasswordHash = { ...DEFAULT_COST, salt: Buffer.alloc(16), hash: Buf
 /** Checks an `Authorization: Basic …` header; undefined when it is absent, malformed or wrong. */
 export interface BasicVerifier {
   (header: string | undefined): Promise<Credential | undefined>;
-  /** The credential this very header was verified as in the last `cacheMs`, without scrypt; else undefined. */
-  cached(header: string | undefined): Credential | undefined;
+  /**
+   * The credential this very header was verified as in the last `cacheMs`, without scrypt; else
+   * undefined. With `connection` (the request's socket), a header equal to the one the same
+   * connection sent last skips the keyed hash as well.
+   */
+  cached(header: string | undefined, connection?: object): Credential | undefined;
 }
 
 /**
@@ -147,8 +151,18 @@ export function createVerifier(
     cache.set(key, { credential, until: Date.now() + cacheMs });
     return credential;
   };
-  return Object.assign(verify, {
-    cached: (header: string | undefined) =>
-      header === undefined || cache.size === 0 ? undefined : hitFor(cacheKey(header)),
-  });
+  // A keep-alive client sends the same header on every request of its connection. The connection
+  // remembers its last header and that header's cache key: comparing the two strings involves no
+  // one else's secret, and the entry goes with the socket.
+  const lastOf = new WeakMap<object, { header: string; key: string }>();
+  const cached = (header: string | undefined, connection?: object): Credential | undefined => {
+    if (header === undefined || cache.size === 0) return undefined;
+    const last = connection === undefined ? undefined : lastOf.get(connection);
+    if (last !== undefined && last.header === header) return hitFor(last.key);
+    const key = cacheKey(header);
+    const hit = hitFor(key);
+    if (hit && connection !== undefined) lastOf.set(connection, { header, key });
+    return hit;
+  };
+  return Object.assign(verify, { cached });
 }

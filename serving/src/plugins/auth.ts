@@ -1,7 +1,8 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import { type CredentialStore, createVerifier, type Principal, type Role } from '../auth/credentials.js';
 import { createJwtVerifier, type JwtOptions } from '../auth/jwt.js';
+import { hooksOf } from './route-hooks.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -31,10 +32,10 @@ export interface AuthOptions {
 }
 
 /**
- * HTTP Basic (and optionally OAuth2 bearer) auth with roles. Runs first (onRequest), before rate
- * limiting, so limits count per principal. 401 (with WWW-Authenticate) without or with wrong
- * credentials; 403 for a known principal without the route's role. The Authorization header is
- * never logged.
+ * HTTP Basic (and optionally OAuth2 bearer) auth with roles, as an onRequest hook of each route that
+ * names a role (register the plugin before the routes). Runs before rate limiting, so limits count
+ * per principal. 401 (with WWW-Authenticate) without or with wrong credentials; 403 for a known
+ * principal without the route's role. The Authorization header is never logged.
  */
 export const authPlugin = fp<AuthOptions>(
   async (app, opts) => {
@@ -70,18 +71,23 @@ export const authPlugin = fp<AuthOptions>(
         return new AuthError(403, 'forbidden', `'${principal.user}' lacks the '${role}' role for this route`);
       return undefined;
     };
-    // A callback hook: a Basic credential verified moments ago is admitted synchronously, without a
-    // promise or a trip through the microtask queue; anything else takes the async path.
-    app.addHook('onRequest', (req, reply, done) => {
-      const role = req.routeOptions.config?.role;
-      if (!role) return done();
-      const header = req.headers.authorization;
-      const known = basic?.cached(header);
-      if (known) return done(admit(req, reply, role, known));
-      authenticate(header).then(
-        (principal) => done(admit(req, reply, role, principal)),
-        (err: Error) => done(err),
-      );
+    // A route-level callback hook, added only to routes that need a role (the role is bound once, not
+    // read from the route's options per request). A Basic credential verified moments ago is admitted
+    // synchronously, without a promise or a trip through the microtask queue; anything else takes the
+    // async path.
+    const gate = (role: Role): onRequestHookHandler =>
+      function authenticateRequest(req, reply, done) {
+        const header = req.headers.authorization;
+        const known = basic?.cached(header, req.raw.socket);
+        if (known) return done(admit(req, reply, role, known));
+        authenticate(header).then(
+          (principal) => done(admit(req, reply, role, principal)),
+          (err: Error) => done(err),
+        );
+      };
+    app.addHook('onRoute', (route) => {
+      const role = route.config?.role;
+      if (role) route.onRequest = [...hooksOf(route.onRequest), gate(role)];
     });
   },
   { name: 'driftwood-auth' },

@@ -1,5 +1,7 @@
+import type { onResponseHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { hooksOf } from './route-hooks.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,6 +19,14 @@ export interface ApiMetrics {
   servedVersion: Gauge<'alias' | 'version'>;
   predictionLogDropped: Counter;
   canaryRollbacks: Counter<'version'>;
+  /** Adds counts kept outside prom-client to the counters before they are read. */
+  onCollect(flush: () => void): void;
+}
+
+interface RouteMeter {
+  labels: { method: string; route: string };
+  /** Responses since the last scrape, by status code. */
+  byStatus: Map<number, number>;
 }
 
 /**
@@ -26,12 +36,18 @@ export interface ApiMetrics {
 export const metricsPlugin = fp<{ defaultMetrics?: boolean }>(
   async (app, opts) => {
     const registry = new Registry();
+    // Counts kept in plain Maps on the request path, handed to the counters when they are read.
+    const flushers: (() => void)[] = [];
+    const collect = () => {
+      for (const flush of flushers) flush();
+    };
     if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'driftwood_api_' });
     const metrics: ApiMetrics = {
       registry,
       requests: new Counter({
         name: 'driftwood_http_requests_total',
         help: 'HTTP requests answered, by method, route pattern and status code',
+        collect,
         labelNames: ['method', 'route', 'status_code'],
         registers: [registry],
       }),
@@ -45,12 +61,14 @@ export const metricsPlugin = fp<{ defaultMetrics?: boolean }>(
       errors: new Counter({
         name: 'driftwood_http_errors_total',
         help: 'Responses with a 4xx or 5xx status, by status code',
+        collect,
         labelNames: ['status_code'],
         registers: [registry],
       }),
       predictions: new Counter({
         name: 'driftwood_predictions_total',
         help: 'Predictions made, by model version, alias, whether returned (served) or shadow, and label',
+        collect,
         labelNames: ['model_name', 'model_version', 'alias', 'served', 'label'],
         registers: [registry],
       }),
@@ -77,18 +95,56 @@ export const metricsPlugin = fp<{ defaultMetrics?: boolean }>(
         help: 'Prediction log lines dropped because the buffer was full or the disk failed',
         registers: [registry],
       }),
+      onCollect: (flush) => flushers.push(flush),
     };
     app.decorate('metrics', metrics);
     // Fastify times every request from routing to the last byte (reply.elapsedTime), so no hook of
-    // our own is needed at the start; one callback hook at the end counts and times the request.
+    // our own is needed at the start. At the end, each route's own onResponse hook counts into a
+    // plain Map per status code (no label hashing per request); the counters take those counts when
+    // scraped. Its latency labels are built once, when the route is. Unknown URLs are counted by a
+    // global hook as route `unmatched`.
+    const meters: RouteMeter[] = [];
+    const meterFor = (method: string, route: string): RouteMeter => {
+      const m: RouteMeter = { labels: { method, route }, byStatus: new Map() };
+      meters.push(m);
+      return m;
+    };
+    const errors = new Map<number, number>();
+    const count = (m: RouteMeter, code: number, seconds: number) => {
+      m.byStatus.set(code, (m.byStatus.get(code) ?? 0) + 1);
+      metrics.latency.observe(m.labels, seconds);
+      if (code >= 400) errors.set(code, (errors.get(code) ?? 0) + 1);
+    };
+    flushers.push(() => {
+      for (const m of meters) {
+        for (const [code, n] of m.byStatus)
+          metrics.requests.inc({ ...m.labels, status_code: String(code) }, n);
+        m.byStatus.clear();
+      }
+      for (const [code, n] of errors) metrics.errors.inc({ status_code: String(code) }, n);
+      errors.clear();
+    });
+    app.addHook('onRoute', (route) => {
+      const methods = Array.isArray(route.method) ? route.method : [route.method];
+      const byMethod = new Map(methods.map((method) => [method, meterFor(method, route.url)]));
+      const one = byMethod.size === 1 ? (byMethod.values().next().value as RouteMeter) : undefined;
+      const countRoute: onResponseHookHandler = function countRoute(req, reply, done) {
+        const m = one ?? byMethod.get(req.method) ?? meterFor(req.method, route.url);
+        count(m, reply.statusCode, reply.elapsedTime / 1000);
+        done();
+      };
+      route.onResponse = [...hooksOf(route.onResponse), countRoute];
+    });
+    const unmatched = new Map<string, RouteMeter>();
     app.addHook('onResponse', (req, reply, done) => {
-      const method = req.method;
-      const route = req.routeOptions.url ?? 'unmatched';
-      const code = reply.statusCode;
-      const status = String(code);
-      metrics.requests.inc({ method, route, status_code: status });
-      metrics.latency.observe({ method, route }, reply.elapsedTime / 1000);
-      if (code >= 400) metrics.errors.inc({ status_code: status });
+      if (req.is404) {
+        let m = unmatched.get(req.method);
+        if (!m) {
+          m = meterFor(req.method, 'unmatched');
+          unmatched.set(req.method, m);
+        }
+        count(m, reply.statusCode, reply.elapsedTime / 1000);
+      }
       done();
     });
   },

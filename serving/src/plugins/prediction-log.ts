@@ -30,6 +30,7 @@ export interface PredictionLogPluginOptions {
 }
 
 type Labels = { model_name: string; model_version: string; alias: string; served: string; label: string };
+type Tally = { labels: Labels; n: number };
 
 /**
  * Counts every prediction per model version and label, and queues it for the prediction log. The
@@ -58,34 +59,43 @@ export const predictionLogPlugin = fp<PredictionLogPluginOptions>(
       : undefined;
     if (log && !opts.piiKey)
       app.log.warn('prediction log: DRIFTWOOD_PII_KEY is not set, so customer ids are left out of the log');
-    // The four label sets of a served version (served or shadow × label 0 or 1), built once.
-    const labelSets = new WeakMap<ServedModel['info'], Labels[]>();
-    const labelsOf = (info: ServedModel['info'], served: boolean, label: number): Labels => {
+    // The four label sets of a served version (served or shadow × label 0 or 1), built once, each
+    // with its count since the last scrape: a prediction adds one to a number, and the counter takes
+    // the counts when it is read.
+    const labelSets = new WeakMap<ServedModel['info'], Tally[]>();
+    const tallies: Tally[] = [];
+    const tallyOf = (info: ServedModel['info'], served: boolean, label: 0 | 1): Tally => {
       let sets = labelSets.get(info);
       if (!sets) {
         const base = { model_name: info.name, model_version: info.version, alias: info.alias };
         sets = [false, true].flatMap((s) =>
-          ['0', '1'].map((l) => ({ ...base, served: String(s), label: l })),
+          ['0', '1'].map((l) => ({ labels: { ...base, served: String(s), label: l }, n: 0 })),
         );
         labelSets.set(info, sets);
+        tallies.push(...sets);
       }
-      return sets[(served ? 2 : 0) + label] as Labels;
+      return sets[(served ? 2 : 0) + label] as Tally;
     };
+    app.metrics.onCollect(() => {
+      for (const t of tallies)
+        if (t.n > 0) {
+          app.metrics.predictions.inc(t.labels, t.n);
+          t.n = 0;
+        }
+    });
     let droppedSeen = 0;
     app.decorate('predictionLog', log);
     app.decorate('recordPrediction', ({ model, row, source, probability, label, served, requestId }) => {
       const { info } = model;
-      app.metrics.predictions.inc(
-        label === 0 || label === 1
-          ? labelsOf(info, served, label)
-          : {
-              model_name: info.name,
-              model_version: info.version,
-              alias: info.alias,
-              served: String(served),
-              label: String(label),
-            },
-      );
+      if (label === 0 || label === 1) tallyOf(info, served, label).n++;
+      else
+        app.metrics.predictions.inc({
+          model_name: info.name,
+          model_version: info.version,
+          alias: info.alias,
+          served: String(served),
+          label: String(label),
+        });
       if (!formatter || !log) return;
       formatter.enqueue({
         ts: now(),

@@ -48,7 +48,9 @@ export interface PredictionLogOptions {
  * The buffer is bounded, so a slow disk costs dropped log lines (counted), never request latency.
  */
 export class PredictionLog {
-  private buffer: { partition: string; line: string }[] = [];
+  /** Text to append per partition, in order; `lines` is how many lines each text holds. */
+  private buffer: { partition: string; text: string; lines: number }[] = [];
+  private bufferedLines = 0;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   written = 0;
@@ -65,12 +67,29 @@ export class PredictionLog {
 
   /** Queues a line already formatted (newline included) for its `dt=…/hr=…` partition. */
   appendLine(partition: string, line: string): boolean {
-    if (this.buffer.length >= (this.options.maxBuffered ?? 10_000)) {
-      this.dropped++;
-      return false;
+    return this.appendLines(partition, line, 1) === 1;
+  }
+
+  /**
+   * Queues `count` formatted lines of one partition as one text (each line ends with a newline);
+   * returns how many were kept. Past `maxBuffered` lines the rest are dropped and counted.
+   */
+  appendLines(partition: string, text: string, count: number): number {
+    const room = (this.options.maxBuffered ?? 10_000) - this.bufferedLines;
+    if (count <= room) {
+      this.buffer.push({ partition, text, lines: count });
+      this.bufferedLines += count;
+      return count;
     }
-    this.buffer.push({ partition, line });
-    return true;
+    if (room <= 0) {
+      this.dropped += count;
+      return 0;
+    }
+    const lines = text.split(/(?<=\n)/);
+    this.buffer.push({ partition, text: lines.slice(0, room).join(''), lines: room });
+    this.bufferedLines += room;
+    this.dropped += count - room;
+    return room;
   }
 
   /** Counts lines lost before they reached the buffer (a formatter that failed). */
@@ -88,20 +107,22 @@ export class PredictionLog {
     if (this.buffer.length === 0) return;
     const batch = this.buffer;
     this.buffer = [];
-    const byPartition = new Map<string, string[]>();
-    for (const { partition, line } of batch) {
-      const lines = byPartition.get(partition) ?? [];
-      lines.push(line);
-      byPartition.set(partition, lines);
+    this.bufferedLines = 0;
+    const byPartition = new Map<string, { texts: string[]; lines: number }>();
+    for (const { partition, text, lines } of batch) {
+      const p = byPartition.get(partition) ?? { texts: [], lines: 0 };
+      p.texts.push(text);
+      p.lines += lines;
+      byPartition.set(partition, p);
     }
-    for (const [partition, lines] of byPartition) {
+    for (const [partition, { texts, lines }] of byPartition) {
       const dir = path.join(this.options.dir, partition);
       try {
         await mkdir(dir, { recursive: true });
-        await appendFile(path.join(dir, 'predictions.jsonl'), lines.join(''));
-        this.written += lines.length;
+        await appendFile(path.join(dir, 'predictions.jsonl'), texts.join(''));
+        this.written += lines;
       } catch (err) {
-        this.dropped += lines.length;
+        this.dropped += lines;
         this.options.onFlushError?.(err);
       }
     }
