@@ -1,3 +1,5 @@
+import type { DriftState, PipelineRun, SourceStatus } from '../../serving/src/routes/dashboard-types.js';
+
 /** The API client: every call carries the signed-in user's Basic credentials; nothing is cached. */
 
 const KEY = 'driftwood.auth';
@@ -145,62 +147,15 @@ export async function image(path: string): Promise<string | null> {
   });
 }
 
-/** A source outside this API (Airflow, the drift sidecar) as the API found it. */
-export interface SourceStatus<T> {
-  state: 'ok' | 'not_configured' | 'unreachable' | 'error';
-  source: string | null;
-  message: string | null;
-  data: T | null;
-}
-
-export interface PipelineRun {
-  dagId: string;
-  runId: string;
-  state: string;
-  runType: string | null;
-  triggeredBy: string | null;
-  queuedAt: string | null;
-  startedAt: string | null;
-  endedAt: string | null;
-  runAfter: string | null;
-}
-
-export interface FeatureDrift {
-  column: string;
-  method: string;
-  threshold: number | null;
-  score: number | null;
-  drifted: boolean;
-}
-
-export interface DriftState {
-  report: {
-    reportId: string;
-    windowStart: string | null;
-    windowEnd: string | null;
-    rows: number | null;
-    model: { name: string | null; version: string | null };
-    datasetDrift: boolean;
-    driftShare: number | null;
-    driftedColumns: number | null;
-    features: FeatureDrift[];
-    prediction: FeatureDrift | null;
-    action: string | null;
-    reason: string | null;
-  } | null;
-  decisions: {
-    decidedAt: string | null;
-    reportId: string | null;
-    windowEnd: string | null;
-    rows: number | null;
-    datasetDrift: boolean;
-    action: string;
-    reason: string | null;
-    delivered: boolean;
-    delivery: { ok: boolean; status: number | null; detail: string | null } | null;
-    airflowRunId: string | null;
-  }[];
-}
+// The data routes' shapes, as the API builds them (types only: nothing of the API's code is bundled).
+export type {
+  DriftReport,
+  DriftState,
+  FeatureDrift,
+  PipelineRun,
+  RetrainDecision,
+  SourceStatus,
+} from '../../serving/src/routes/dashboard-types.js';
 
 export interface PromoteResult {
   alias: string;

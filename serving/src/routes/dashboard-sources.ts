@@ -1,5 +1,23 @@
 import { type HttpOptions, httpRequest, isDriftwoodError } from '@driftwood/tasks';
 import type { AirflowOptions } from '../airflow/trigger.js';
+import type {
+  DriftReport,
+  DriftState,
+  FeatureDrift,
+  PipelineRun,
+  RetrainDecision,
+  SourceStatus,
+} from './dashboard-types.js';
+
+export type {
+  DriftReport,
+  DriftState,
+  FeatureDrift,
+  PipelineRun,
+  RetrainDecision,
+  SourceState,
+  SourceStatus,
+} from './dashboard-types.js';
 
 /**
  * The dashboard's other sources — Airflow's REST API and the Evidently sidecar — read on request,
@@ -7,16 +25,6 @@ import type { AirflowOptions } from '../airflow/trigger.js';
  * with recorded replies); the readers only fetch. Nothing is cached and nothing is made up: a
  * source that is not configured or does not answer is reported as such.
  */
-
-export type SourceState = 'ok' | 'not_configured' | 'unreachable' | 'error';
-
-export interface SourceStatus<T> {
-  state: SourceState;
-  /** Where the figures come from (the configured base URL), null when not configured. */
-  source: string | null;
-  message: string | null;
-  data: T | null;
-}
 
 /** A reply we could not use; `unreachable` when nothing answered at all. */
 export class SourceError extends Error {
@@ -41,19 +49,6 @@ export async function probe<T>(
       return { state: err.state, source: source.url, message: err.message, data: null };
     throw err;
   }
-}
-
-export interface PipelineRun {
-  dagId: string;
-  runId: string;
-  state: string;
-  runType: string | null;
-  triggeredBy: string | null;
-  queuedAt: string | null;
-  startedAt: string | null;
-  endedAt: string | null;
-  /** When the run was due (Airflow 3 sorts and schedules by it; logical_date may be null). */
-  runAfter: string | null;
 }
 
 const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
@@ -82,30 +77,6 @@ export function mapDagRuns(reply: unknown): PipelineRun[] {
       runAfter: str(r.run_after),
     };
   });
-}
-
-export interface FeatureDrift {
-  column: string;
-  method: string;
-  threshold: number | null;
-  score: number | null;
-  drifted: boolean;
-}
-
-export interface DriftReport {
-  reportId: string;
-  dataset: string | null;
-  windowStart: string | null;
-  windowEnd: string | null;
-  rows: number | null;
-  model: { name: string | null; version: string | null };
-  datasetDrift: boolean;
-  driftShare: number | null;
-  driftedColumns: number | null;
-  features: FeatureDrift[];
-  prediction: FeatureDrift | null;
-  action: string | null;
-  reason: string | null;
 }
 
 function mapFeature(f: unknown, where: string): FeatureDrift {
@@ -141,21 +112,6 @@ export function mapDriftSummary(reply: unknown): DriftReport {
     action: str(reply.action),
     reason: str(decision.reason),
   };
-}
-
-export interface RetrainDecision {
-  decidedAt: string | null;
-  reportId: string | null;
-  windowEnd: string | null;
-  rows: number | null;
-  datasetDrift: boolean;
-  /** trigger, no_drift, insufficient_rows or cooldown (monitoring/evidently/decision.py). */
-  action: string;
-  reason: string | null;
-  delivered: boolean;
-  delivery: { ok: boolean; status: number | null; detail: string | null } | null;
-  /** The Airflow run a trigger asks for (the sidecar derives it from the report id). */
-  airflowRunId: string | null;
 }
 
 /** The sidecar's `GET /decisions` (oldest first) → decisions, newest first. Pure. */
@@ -253,12 +209,6 @@ export async function readAirflowRuns(opts: AirflowOptions, limit: number): Prom
   if (runs.status !== 200)
     throw new SourceError('error', `Airflow answered HTTP ${runs.status}: ${detailOf(runs.body)}`);
   return mapDagRuns(parseJson('Airflow', runs.body));
-}
-
-export interface DriftState {
-  /** null: the sidecar answers but has not written a report yet. */
-  report: DriftReport | null;
-  decisions: RetrainDecision[];
 }
 
 export async function readDrift(baseUrl: string, http: HttpOptions, decisions: number): Promise<DriftState> {
