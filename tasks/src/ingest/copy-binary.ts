@@ -280,6 +280,15 @@ export function compileBinaryRecord(
 /** A text's number as the server would read it; NaN for anything else. */
 const numberOf = (v: unknown): number => (typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN);
 
+/** A text's boolean as the server reads one (a contract default may be written as text). */
+function boolOf(v: unknown): boolean | undefined {
+  if (typeof v !== 'string') return undefined;
+  const t = v.trim().toLowerCase();
+  if (['t', 'true', 'y', 'yes', 'on', '1'].includes(t)) return true;
+  if (['f', 'false', 'n', 'no', 'off', '0'].includes(t)) return false;
+  return undefined;
+}
+
 /**
  * Writes one validated row (by stored column name, PII already tokenised) as a tuple. A value the
  * column cannot hold is refused with the column's name, as the server would refuse it.
@@ -311,10 +320,12 @@ export function encodeRow(
       case 'text':
         out.text(String(v));
         break;
-      case 'bool':
-        if (typeof v !== 'boolean') refuse();
-        out.bool(v as boolean);
+      case 'bool': {
+        const b = typeof v === 'boolean' ? v : boolOf(v);
+        if (b === undefined) refuse();
+        out.bool(b as boolean);
         break;
+      }
       case 'float8': {
         // A number is stored as it is (NaN and infinities too, as the CSV COPY stores them).
         const n = typeof v === 'number' ? v : numberOf(v);
