@@ -6,6 +6,7 @@ import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import type { Warehouse } from '../warehouse/db.js';
 import { alertMessage, decideAlerts, postAlert } from './alert.js';
+import type { BinaryType } from './copy-binary.js';
 import { type FileReport, type KillPoint, loadObject } from './load.js';
 import { type LedgerEntry, planIngest } from './plan.js';
 import { ensureContractTables, migrateIngest } from './schema.js';
@@ -99,6 +100,7 @@ export async function runIngest(
     durationMs: 0,
     rowsPerSecond: 0,
   };
+  const binaryTypes = new Map<string, BinaryType[] | null>();
   for (const obj of plan.load) {
     const f = await loadObject(
       obj,
@@ -108,6 +110,7 @@ export async function runIngest(
         piiKey: options.piiKey,
         now: options.now,
         batchRows,
+        binaryTypes,
         ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
       },
       deps,

@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import { tokenise } from '../pii.js';
 import { csvRow, type FileFormat, formatOfKey, openRows, ReaderError } from '../readers/index.js';
 import type { Warehouse } from '../warehouse/db.js';
-import { binaryTypes } from './copy-binary.js';
+import { type BinaryType, binaryTypes } from './copy-binary.js';
 import { isKeyClash, PgCopyLoader } from './pg-copy.js';
 import { maskProblem, RejectedRows } from './rejected.js';
 import { storedName } from './schema.js';
@@ -40,6 +40,8 @@ export interface LoadContext {
   piiKey: string | undefined;
   now: () => number;
   batchRows: number;
+  /** Each PostgreSQL table's binary COPY types (null: CSV COPY), as found during this run. */
+  binaryTypes?: Map<string, BinaryType[] | null>;
   /** Called at each kill point; the CLI wires it to a fault-injection setting, tests to SIGKILL. */
   checkpoint?: (point: KillPoint, key: string) => void;
 }
@@ -175,7 +177,12 @@ export async function loadObject(
         // PostgreSQL: one COPY straight into the table; a key already there (or repeated in the file)
         // makes it fail, and the file is loaded again through a staging table and a merge.
         // Binary when every column pairs naturally with its table type, else CSV text.
-        const types = await binaryTypes(trx, table, columns);
+        // Looked up once per table and run: a run's files mostly share a few tables.
+        let types = ctx.binaryTypes?.get(table.name);
+        if (types === undefined) {
+          types = (await binaryTypes(trx, table, columns)) ?? null;
+          ctx.binaryTypes?.set(table.name, types);
+        }
         const copySink = (mode: 'direct' | 'staged'): RowSink =>
           types
             ? new BinaryCopySink(

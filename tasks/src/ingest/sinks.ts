@@ -14,6 +14,14 @@ import type { PgCopyLoader } from './pg-copy.js';
 /** A clean CSV record written straight into the sink (true), or left for the full check (false). */
 export type FastRecord = (fields: readonly string[]) => boolean;
 
+/** Compiles a sink's FastRecord for one file's header. */
+export type CompileFastRecord = (
+  table: TableContract,
+  header: readonly string[],
+  sourceKey: string,
+  piiKey: string | undefined,
+) => FastRecord;
+
 /**
  * Where a file's accepted rows go, a chunk at a time: the caller adds rows and flushes when `size`
  * reaches its batch size, then finishes (or aborts, when the file is rejected part-way).
@@ -27,12 +35,7 @@ export interface RowSink {
    * The CSV fast path for a file's header, compiled once per file: a record whose every value is
    * clean is written with no record object; undefined when the sink has none.
    */
-  fastRecords?(
-    table: TableContract,
-    header: readonly string[],
-    sourceKey: string,
-    piiKey: string | undefined,
-  ): FastRecord;
+  fastRecords?: CompileFastRecord;
   /** A row by stored column name (PII already tokenised), with its key value. */
   add(key: unknown, row: Record<string, unknown>): void;
   flush(): Promise<void>;
@@ -58,12 +61,7 @@ export class CopySink implements RowSink {
     private readonly columns: readonly string[],
   ) {}
 
-  fastRecords(
-    table: TableContract,
-    header: readonly string[],
-    sourceKey: string,
-    piiKey: string | undefined,
-  ): FastRecord {
+  readonly fastRecords: CompileFastRecord = (table, header, sourceKey, piiKey) => {
     const line = compileCopyLine(table, header, sourceKey, piiKey);
     return (fields) => {
       const text = line(fields);
@@ -71,7 +69,7 @@ export class CopySink implements RowSink {
       this.addLine(text);
       return true;
     };
-  }
+  };
   private addLine(line: string): void {
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
     if (this.used + line.length * 3 > this.buffer.length) this.grow(line.length * 3);
@@ -126,19 +124,14 @@ export class BinaryCopySink implements RowSink {
     this.out.used = BINARY_HEADER.length;
   }
 
-  fastRecords(
-    table: TableContract,
-    header: readonly string[],
-    sourceKey: string,
-    piiKey: string | undefined,
-  ): FastRecord {
+  readonly fastRecords: CompileFastRecord = (table, header, sourceKey, piiKey) => {
     const record = compileBinaryRecord(table, this.types, header, sourceKey, piiKey);
     return (fields) => {
       if (!record(fields, this.out)) return false;
       this.size++;
       return true;
     };
-  }
+  };
   add(_key: unknown, row: Record<string, unknown>): void {
     encodeRow(row, this.columns, this.types, this.table, this.out);
     this.size++;
