@@ -148,14 +148,7 @@ export async function image(path: string): Promise<string | null> {
 }
 
 // The data routes' shapes, as the API builds them (types only: nothing of the API's code is bundled).
-export type {
-  DriftReport,
-  DriftState,
-  FeatureDrift,
-  PipelineRun,
-  RetrainDecision,
-  SourceStatus,
-} from '../../serving/src/routes/dashboard-types.js';
+export type { DriftState, PipelineRun };
 
 export interface PromoteResult {
   alias: string;

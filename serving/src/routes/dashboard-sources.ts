@@ -9,16 +9,6 @@ import type {
   SourceStatus,
 } from './dashboard-types.js';
 
-export type {
-  DriftReport,
-  DriftState,
-  FeatureDrift,
-  PipelineRun,
-  RetrainDecision,
-  SourceState,
-  SourceStatus,
-} from './dashboard-types.js';
-
 /**
  * The dashboard's other sources — Airflow's REST API and the Evidently sidecar — read on request,
  * and their replies mapped to the few fields the pages show. The mappers are pure (unit-tested
