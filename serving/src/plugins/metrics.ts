@@ -1,6 +1,7 @@
 import type { onResponseHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { LatencyHistogram, type LatencySeries } from './latency-histogram.js';
 import { hooksOf } from './route-hooks.js';
 
 declare module 'fastify' {
@@ -12,7 +13,7 @@ declare module 'fastify' {
 export interface ApiMetrics {
   registry: Registry;
   requests: Counter<'method' | 'route' | 'status_code'>;
-  latency: Histogram<'method' | 'route'>;
+  latency: LatencyHistogram;
   errors: Counter<'status_code'>;
   predictions: Counter<'model_name' | 'model_version' | 'alias' | 'served' | 'label'>;
   modelLoads: Counter<'alias' | 'version' | 'outcome'>;
@@ -25,6 +26,8 @@ export interface ApiMetrics {
 
 interface RouteMeter {
   labels: { method: string; route: string };
+  /** Latency counts for these labels, observed without label hashing. */
+  latency: LatencySeries;
   /** Responses since the last scrape, by status code. */
   byStatus: Map<number, number>;
 }
@@ -51,10 +54,9 @@ export const metricsPlugin = fp<{ defaultMetrics?: boolean }>(
         labelNames: ['method', 'route', 'status_code'],
         registers: [registry],
       }),
-      latency: new Histogram({
+      latency: new LatencyHistogram({
         name: 'driftwood_http_request_duration_seconds',
         help: 'Time from request to response, by method and route pattern',
-        labelNames: ['method', 'route'],
         buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
         registers: [registry],
       }),
@@ -100,19 +102,23 @@ export const metricsPlugin = fp<{ defaultMetrics?: boolean }>(
     app.decorate('metrics', metrics);
     // Fastify times every request from routing to the last byte (reply.elapsedTime), so no hook of
     // our own is needed at the start. At the end, each route's own onResponse hook counts into a
-    // plain Map per status code (no label hashing per request); the counters take those counts when
-    // scraped. Its latency labels are built once, when the route is. Unknown URLs are counted by a
-    // global hook as route `unmatched`.
+    // plain Map per status code and its latency into the route's own histogram series (no label
+    // hashing per request); the counters take those counts when scraped. Unknown URLs are counted by
+    // a global hook as route `unmatched`.
     const meters: RouteMeter[] = [];
     const meterFor = (method: string, route: string): RouteMeter => {
-      const m: RouteMeter = { labels: { method, route }, byStatus: new Map() };
+      const m: RouteMeter = {
+        labels: { method, route },
+        latency: metrics.latency.series(method, route),
+        byStatus: new Map(),
+      };
       meters.push(m);
       return m;
     };
     const errors = new Map<number, number>();
     const count = (m: RouteMeter, code: number, seconds: number) => {
       m.byStatus.set(code, (m.byStatus.get(code) ?? 0) + 1);
-      metrics.latency.observe(m.labels, seconds);
+      m.latency.observe(seconds);
       if (code >= 400) errors.set(code, (errors.get(code) ?? 0) + 1);
     };
     flushers.push(() => {
