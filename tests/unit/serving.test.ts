@@ -283,23 +283,22 @@ describe('prediction log', () => {
     const next = readFileSync(path.join(dir, 'dt=2026-11-23/hr=11/predictions.jsonl'), 'utf8');
     expect(JSON.parse(next).request_id).toBe('r5');
   });
-  it('takes a formatted text of several lines at once, keeping only what fits in the buffer', async () => {
+  it('appends formatted lines to their partitions in order, across partition changes', async () => {
     const dir = tempHome('driftwood-log-lines-');
-    const log = new PredictionLog({ dir, maxBuffered: 3, flushMs: 60_000 });
-    const lines = (from: number, n: number) =>
-      Array.from({ length: n }, (_, i) => `${JSON.stringify({ request_id: `r${from + i}` })}\n`).join('');
-    expect(log.appendLines('dt=2026-11-23/hr=10', lines(0, 2), 2)).toBe(2);
-    expect(log.appendLines('dt=2026-11-23/hr=10', lines(2, 2), 2)).toBe(1);
-    expect(log.appendLines('dt=2026-11-23/hr=10', lines(4, 1), 1)).toBe(0);
+    const log = new PredictionLog({ dir, maxBuffered: 5, flushMs: 60_000 });
+    const line = (i: number) => `${JSON.stringify({ request_id: `r${i}` })}\n`;
+    const hours = ['10', '10', '11', '10', '11', '11'];
+    const kept = hours.map((h, i) => log.appendLine(`dt=2026-11-23/hr=${h}`, line(i)));
+    expect(kept).toEqual([true, true, true, true, true, false]);
     await log.close();
-    expect(log).toMatchObject({ written: 3, dropped: 2 });
-    const text = readFileSync(path.join(dir, 'dt=2026-11-23/hr=10/predictions.jsonl'), 'utf8');
-    expect(
-      text
+    expect(log).toMatchObject({ written: 5, dropped: 1 });
+    const ids = (h: string) =>
+      readFileSync(path.join(dir, `dt=2026-11-23/hr=${h}/predictions.jsonl`), 'utf8')
         .trim()
         .split('\n')
-        .map((l) => JSON.parse(l).request_id),
-    ).toEqual(['r0', 'r1', 'r2']);
+        .map((l) => JSON.parse(l).request_id);
+    expect(ids('10')).toEqual(['r0', 'r1', 'r3']);
+    expect(ids('11')).toEqual(['r2', 'r4']);
   });
 });
 

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import { PredictionFormatter } from '../predictions/formatter.js';
+import { PredictionLines } from '../predictions/line.js';
 import { PredictionLog } from '../predictions/log.js';
 import type { ServedModel } from './model-registry.js';
 
@@ -33,9 +33,9 @@ type Labels = { model_name: string; model_version: string; alias: string; served
 type Tally = { labels: Labels; n: number };
 
 /**
- * Counts every prediction per model version and label, and queues it for the prediction log. The
- * request path only queues (the body text, the score and who answered); a worker thread formats the
- * lines (tokenised customer id, features) and the log appends them in batches.
+ * Counts every prediction per model version and label, and queues its line for the prediction log:
+ * the line is formatted on the request path (about a microsecond: `PredictionLines`), and the log
+ * appends the queued lines in batches, off it.
  */
 export const predictionLogPlugin = fp<PredictionLogPluginOptions>(
   async (app, opts) => {
@@ -49,14 +49,7 @@ export const predictionLogPlugin = fp<PredictionLogPluginOptions>(
           onFlushError: onError,
         })
       : undefined;
-    const formatter = log
-      ? new PredictionFormatter(log, {
-          piiKey: opts.piiKey,
-          maxPending: opts.maxBuffered,
-          postMs: Math.min(opts.flushMs ?? 1000, 100),
-          onError,
-        })
-      : undefined;
+    const lines = new PredictionLines(opts.piiKey);
     if (log && !opts.piiKey)
       app.log.warn('prediction log: DRIFTWOOD_PII_KEY is not set, so customer ids are left out of the log');
     // The four label sets of a served version (served or shadow × label 0 or 1), built once, each
@@ -96,24 +89,22 @@ export const predictionLogPlugin = fp<PredictionLogPluginOptions>(
           served: String(served),
           label: String(label),
         });
-      if (!formatter || !log) return;
-      formatter.enqueue({
-        ts: now(),
-        requestId,
-        model: info,
-        served,
-        probability,
-        label,
-        body: source?.body ?? JSON.stringify(row),
-        index: source?.index ?? -1,
-      });
+      if (!log) return;
+      let line: string;
+      try {
+        line = lines.format({ ts: now(), requestId, model: info, served, probability, label, row, source });
+      } catch (err) {
+        log.countDropped(1);
+        onError(err);
+        return;
+      }
+      log.appendLine(lines.partition, line);
       if (log.dropped > droppedSeen) {
         app.metrics.predictionLogDropped.inc(log.dropped - droppedSeen);
         droppedSeen = log.dropped;
       }
     });
     app.addHook('onClose', async () => {
-      await formatter?.close();
       await log?.close();
       if (log && log.dropped > droppedSeen) app.metrics.predictionLogDropped.inc(log.dropped - droppedSeen);
     });

@@ -47,9 +47,21 @@ export interface PredictionLogOptions {
  * request path: `append` only queues; a timer (or `flush`) writes each partition with one append.
  * The buffer is bounded, so a slow disk costs dropped log lines (counted), never request latency.
  */
+/** Bytes per buffer chunk: lines are encoded into chunks as they come, off the JS heap. */
+const CHUNK_BYTES = 256 * 1024;
+
 export class PredictionLog {
-  /** Text to append per partition, in order; `lines` is how many lines each text holds. */
-  private buffer: { partition: string; text: string; lines: number }[] = [];
+  /**
+   * Encoded lines waiting for the disk, in order, in runs of one partition. Lines are written into
+   * byte chunks when queued, so the heap does not hold thousands of strings for the collector to
+   * copy until the next flush.
+   */
+  private runs: { partition: string; parts: Buffer[]; lines: number }[] = [];
+  private chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  /** Bytes of `chunk` used, and where the part not yet in `runs` starts. */
+  private used = 0;
+  private sealed = 0;
+  private partition: string | undefined;
   private bufferedLines = 0;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
@@ -65,34 +77,34 @@ export class PredictionLog {
     return this.appendLine(partitionOf(ts), `${JSON.stringify(record)}\n`);
   }
 
-  /** Queues a line already formatted (newline included) for its `dt=…/hr=…` partition. */
-  appendLine(partition: string, line: string): boolean {
-    return this.appendLines(partition, line, 1) === 1;
-  }
-
   /**
-   * Queues `count` formatted lines of one partition as one text (each line ends with a newline);
-   * returns how many were kept. Past `maxBuffered` lines the rest are dropped and counted.
+   * Queues a line already formatted (newline included) for its `dt=…/hr=…` partition; false when
+   * the buffer holds `maxBuffered` lines already (the line is dropped and counted).
    */
-  appendLines(partition: string, text: string, count: number): number {
-    const room = (this.options.maxBuffered ?? 10_000) - this.bufferedLines;
-    if (count <= room) {
-      this.buffer.push({ partition, text, lines: count });
-      this.bufferedLines += count;
-      return count;
+  appendLine(partition: string, line: string): boolean {
+    if (this.bufferedLines >= (this.options.maxBuffered ?? 10_000)) {
+      this.dropped++;
+      return false;
     }
-    if (room <= 0) {
-      this.dropped += count;
-      return 0;
+    if (partition !== this.partition) {
+      this.seal();
+      this.partition = partition;
+      this.runs.push({ partition, parts: [], lines: 0 });
     }
-    const lines = text.split(/(?<=\n)/);
-    this.buffer.push({ partition, text: lines.slice(0, room).join(''), lines: room });
-    this.bufferedLines += room;
-    this.dropped += count - room;
-    return room;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    if (line.length * 3 > this.chunk.length - this.used) {
+      this.seal();
+      this.chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, line.length * 3));
+      this.used = 0;
+      this.sealed = 0;
+    }
+    this.used += this.chunk.write(line, this.used);
+    (this.runs[this.runs.length - 1] as { lines: number }).lines++;
+    this.bufferedLines++;
+    return true;
   }
 
-  /** Counts lines lost before they reached the buffer (a formatter that failed). */
+  /** Counts lines lost before they reached the buffer (one that could not be formatted). */
   countDropped(n: number): void {
     this.dropped += n;
   }
@@ -103,23 +115,34 @@ export class PredictionLog {
     return this.flushing;
   }
 
-  private async writeBuffered(): Promise<void> {
-    if (this.buffer.length === 0) return;
-    const batch = this.buffer;
-    this.buffer = [];
-    this.bufferedLines = 0;
-    const byPartition = new Map<string, { texts: string[]; lines: number }>();
-    for (const { partition, text, lines } of batch) {
-      const p = byPartition.get(partition) ?? { texts: [], lines: 0 };
-      p.texts.push(text);
-      p.lines += lines;
-      byPartition.set(partition, p);
+  /** Moves the bytes queued since the last seal into the current run. */
+  private seal(): void {
+    if (this.used > this.sealed) {
+      this.runs[this.runs.length - 1]?.parts.push(this.chunk.subarray(this.sealed, this.used));
+      this.sealed = this.used;
     }
-    for (const [partition, { texts, lines }] of byPartition) {
+  }
+
+  private async writeBuffered(): Promise<void> {
+    this.seal();
+    if (this.runs.length === 0) return;
+    const runs = this.runs;
+    this.runs = [];
+    this.partition = undefined;
+    this.bufferedLines = 0;
+    const byPartition = new Map<string, { parts: Buffer[]; lines: number }>();
+    for (const { partition, parts, lines } of runs) {
+      const p = byPartition.get(partition);
+      if (p) {
+        p.parts.push(...parts);
+        p.lines += lines;
+      } else byPartition.set(partition, { parts, lines });
+    }
+    for (const [partition, { parts, lines }] of byPartition) {
       const dir = path.join(this.options.dir, partition);
       try {
         await mkdir(dir, { recursive: true });
-        await appendFile(path.join(dir, 'predictions.jsonl'), texts.join(''));
+        await appendFile(path.join(dir, 'predictions.jsonl'), Buffer.concat(parts));
         this.written += lines;
       } catch (err) {
         this.dropped += lines;

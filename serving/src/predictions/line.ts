@@ -1,0 +1,102 @@
+import { tokenise } from '@driftwood/tasks';
+import { loggableFeatures } from './log.js';
+import { batchRows, bodyRow, cuttable, type RowText, rowText } from './row-text.js';
+
+/** One prediction to log, as the request path has it. */
+export interface ServedPrediction {
+  ts: number;
+  requestId: string;
+  /** Only name, version and alias are logged; the same object for every prediction of a version. */
+  model: { name: string; version: string; alias: string };
+  served: boolean;
+  probability: number;
+  label: number;
+  /** The validated row. */
+  row: Record<string, unknown>;
+  /** The request body's JSON text the row came from: the row itself (index -1) or `rows[index]`. */
+  source?: { body: string; index: number };
+}
+
+const ID = 'customer_id';
+/** Customer tokens remembered at most, then forgotten all at once. */
+const MAX_TOKENS = 50_000;
+
+/**
+ * Formats prediction log lines (`PredictionRecord`, one JSON object and a newline) on the request
+ * path. It is cheap enough there: a row's features are cut from the body's text (`row-text.ts`:
+ * a fraction of what `JSON.stringify` of the parsed row costs), the customer token is remembered
+ * per customer and the timestamp per millisecond. Bodies that cannot be cut (an escape, a line
+ * break, a nested value) are serialised from the parsed row instead, to the same record.
+ */
+export class PredictionLines {
+  private lastMs = Number.NaN;
+  private second = Number.NaN;
+  /** `YYYY-MM-DDTHH:MM:SS.` of the current second. */
+  private isoSecond = '';
+  private iso = '';
+  /** `dt=YYYY-MM-DD/hr=HH` of the last line formatted. */
+  partition = '';
+  private readonly tokens = new Map<string, string>();
+  private readonly models = new WeakMap<object, string>();
+  /** The batch body last seen and its rows' starts and ends, so a batch is scanned once. */
+  private batchBody: string | undefined;
+  private batchRows: number[] | undefined;
+
+  constructor(private readonly piiKey: string | undefined) {}
+
+  /** The line of one prediction, newline included; `partition` is then the line's partition. */
+  format(p: ServedPrediction): string {
+    if (p.ts !== this.lastMs) {
+      this.lastMs = p.ts;
+      // toISOString once a second; within it only the milliseconds change.
+      const second = Math.floor(p.ts / 1000);
+      if (second !== this.second) {
+        this.second = second;
+        this.isoSecond = new Date(second * 1000).toISOString().slice(0, 20);
+        this.partition = `dt=${this.isoSecond.slice(0, 10)}/hr=${this.isoSecond.slice(11, 13)}`;
+      }
+      this.iso = `${this.isoSecond}${String(p.ts - second * 1000).padStart(3, '0')}Z`;
+    }
+    const r = (p.source && this.fromText(p.source)) ?? {
+      features: JSON.stringify(loggableFeatures(p.row)),
+      customerId: p.row[ID],
+    };
+    const token = typeof r.customerId === 'string' && this.piiKey ? `"${this.token(r.customerId)}"` : 'null';
+    return `{"ts":"${this.iso}","request_id":${JSON.stringify(p.requestId)},"model":${this.modelJson(p.model)},"served":${p.served},"customer_token":${token},"features":${r.features},"probability":${JSON.stringify(p.probability)},"label":${JSON.stringify(p.label)}}\n`;
+  }
+
+  private fromText({ body, index }: { body: string; index: number }): RowText | undefined {
+    if (!cuttable(body)) return undefined;
+    if (index < 0) {
+      const row = bodyRow(body);
+      return row === undefined ? undefined : rowText(row);
+    }
+    if (body !== this.batchBody) {
+      this.batchBody = body;
+      this.batchRows = batchRows(body);
+    }
+    const rows = this.batchRows;
+    return rows && 2 * index + 1 < rows.length
+      ? rowText(body.slice(rows[2 * index], rows[2 * index + 1]))
+      : undefined;
+  }
+
+  private token(id: string): string {
+    let t = this.tokens.get(id);
+    if (t === undefined) {
+      if (this.tokens.size >= MAX_TOKENS) this.tokens.clear();
+      t = tokenise(id, this.piiKey as string);
+      this.tokens.set(id, t);
+    }
+    return t;
+  }
+
+  private modelJson(model: ServedPrediction['model']): string {
+    let json = this.models.get(model);
+    if (json === undefined) {
+      json = JSON.stringify({ name: model.name, version: model.version, alias: model.alias });
+      this.models.set(model, json);
+    }
+    return json;
+  }
+}
