@@ -19,7 +19,8 @@ interface DenseLayer {
 /**
  * A forward pass for chains of Dense layers on typed arrays. For one row this is far cheaper than
  * TF.js op dispatch; it is built from the model's own weights and checked against TF.js in tests.
- * Returns undefined for models it cannot run (then callers use TF.js).
+ * Returns undefined for models it cannot run (then callers use TF.js). The array it returns is reused
+ * by its next call.
  */
 export function compileDenseChain(model: tf.LayersModel): ((x: Float32Array) => Float32Array) | undefined {
   const layers: DenseLayer[] = [];
@@ -45,10 +46,14 @@ export function compileDenseChain(model: tf.LayersModel): ((x: Float32Array) => 
     });
   }
   if (layers.length === 0) return undefined;
+  // Each layer writes into its own buffer, allocated once: the returned array is overwritten by the
+  // next call, so callers read it before scoring again (one row at a time, as serving does).
+  const outputs = layers.map((l) => new Float32Array(l.units));
   return (x) => {
     let cur = x;
-    for (const l of layers) {
-      const out = new Float32Array(l.units);
+    for (let k = 0; k < layers.length; k++) {
+      const l = layers[k] as DenseLayer;
+      const out = outputs[k] as Float32Array;
       for (let j = 0; j < l.units; j++) {
         let s = l.bias[j] as number;
         for (let i = 0; i < l.inputs; i++) s += (cur[i] as number) * (l.kernel[i * l.units + j] as number);

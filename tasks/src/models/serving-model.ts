@@ -68,8 +68,10 @@ export async function loadModelVersion(
   const fast = compileDenseChain(model);
   const width = transform.outputs.length;
   const vector = (row: Row): Float32Array => transformRow(transform, row);
+  // Scoring is synchronous, so one input buffer serves every row.
+  const input = new Float32Array(width);
   const score = (row: Row): number => {
-    const x = vector(row);
+    const x = transformRow(transform, row, input);
     if (fast) return fast(x)[0] as number;
     return tf.tidy(() => (model.predict(tf.tensor2d(x, [1, width])) as tf.Tensor).dataSync()[0] as number);
   };
