@@ -6,6 +6,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { AirflowOptions } from './airflow/trigger.js';
 import type { CredentialStore } from './auth/credentials.js';
 import type { JwtOptions } from './auth/jwt.js';
+import type { PeerLink } from './cluster.js';
 import { errorHandler } from './errors.js';
 import { ForecastHolder } from './forecast/holder.js';
 import { lazyChildLogger } from './lazy-logger.js';
@@ -85,6 +86,15 @@ export interface AppOptions {
   };
   /** The dashboard's drift sidecar and UI links; pipelines come from `airflow`. */
   dashboard?: Omit<DashboardDataOptions, 'airflow'>;
+  /** The other API processes, when this one is a cluster worker (`cluster.ts`). */
+  peers?: PeerLink;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The other API processes of a cluster; undefined for a single process. */
+    peers: PeerLink | undefined;
+  }
 }
 
 /**
@@ -104,6 +114,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     ajv: { customOptions: { allErrors: false, coerceTypes: false, removeAdditional: false } },
   });
   app.setErrorHandler(errorHandler);
+  app.decorate('peers', options.peers);
   const challengerMode = options.challenger?.mode ?? 'off';
 
   // First: metrics, auth and the rate limit act through onRoute hooks, so they are registered

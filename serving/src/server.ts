@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import path from 'node:path';
 import type { Config, Logger } from '@driftwood/tasks';
 import {
@@ -9,15 +10,22 @@ import {
 } from '@driftwood/tasks';
 import { buildApp } from './app.js';
 import { parseCredentials } from './auth/credentials.js';
+import { runPrimary, workerLink } from './cluster.js';
 
-/** Starts the API and closes it with grace on SIGTERM/SIGINT (stop accepting, finish in-flight). */
+/**
+ * Starts the API and closes it with grace on SIGTERM/SIGINT (stop accepting, finish in-flight).
+ * With `DRIFTWOOD_API_WORKERS` above 1 this process becomes the primary of that many API processes
+ * sharing the port (`cluster.ts`), each of which runs this function again as a worker.
+ */
 export async function startServer(
   config: Config,
   log: Logger,
 ): Promise<{ url: string; close: () => Promise<void> }> {
   const s = config.serving;
   const credentials = s.credentials === undefined ? undefined : parseCredentials(s.credentials);
-  if (!credentials && !s.jwt)
+  if (s.workers > 1 && cluster.isPrimary) return runPrimary({ workers: s.workers, log });
+  const peers = cluster.isWorker ? workerLink(s.workers) : undefined;
+  if (!credentials && !s.jwt && !peers)
     log.warn(
       'serve: neither DRIFTWOOD_API_CREDENTIALS nor DRIFTWOOD_API_JWT_ISSUER is set, so every route is open (fine only on a laptop)',
     );
@@ -34,6 +42,7 @@ export async function startServer(
     jwt: s.jwt ? { issuer: s.jwt.issuer, jwksUrl: s.jwt.jwksUrl, audience: s.jwt.audience } : undefined,
     metricsAuth: s.metricsAuth,
     rateLimitPerMinute: s.rateLimitPerMinute,
+    peers,
     pressure: { maxEventLoopDelayMs: 1000, retryAfterSeconds: 10 },
     pollMs: s.pollMs,
     challenger: { alias: 'challenger', mode: s.challengerMode, canaryPercent: s.canaryPercent },
@@ -53,13 +62,18 @@ export async function startServer(
         }
       : {}),
   });
+  peers?.shareMetrics(app.metrics.registry);
   const url = await app.listen({ host: config.api.host, port: config.api.port });
   log.info({ url, docs: `${url}/docs` }, 'serve: listening');
   const close = async () => {
     await app.close();
     await warehouses.db?.then((db) => db.destroy()).catch(() => undefined);
   };
+  let stopping = false;
   const onSignal = (signal: string) => {
+    // A worker may get the terminal's SIGINT and the primary's SIGTERM: stop once.
+    if (stopping) return;
+    stopping = true;
     log.info({ signal }, 'serve: shutting down, finishing in-flight requests');
     const timer = setTimeout(() => {
       log.error('serve: in-flight requests did not finish within 10 s; exiting');
@@ -74,8 +88,8 @@ export async function startServer(
       },
     );
   };
-  process.once('SIGTERM', () => onSignal('SIGTERM'));
-  process.once('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
   return { url, close };
 }
 

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { DriftwoodError } from './errors.js';
@@ -38,6 +39,8 @@ export interface ServingConfig {
   bodyLimitBytes: number;
   maxBatchRows: number;
   rateLimitPerMinute: number;
+  /** API processes sharing the port (node:cluster): 1 runs in this process; `auto` is one per core. */
+  workers: number;
   pollMs: number;
   challengerMode: 'off' | 'canary' | 'shadow';
   canaryPercent: number;
@@ -195,6 +198,7 @@ function readServing(env: Env, cwd: string): ServingConfig {
     bodyLimitBytes: readInt(env, 'DRIFTWOOD_API_BODY_LIMIT', 64 * 1024, 1024, 16 * 1024 * 1024),
     maxBatchRows: readInt(env, 'DRIFTWOOD_API_MAX_BATCH', 100, 1, 10_000),
     rateLimitPerMinute: readInt(env, 'DRIFTWOOD_API_RATE_LIMIT', 6000, 1, 10_000_000),
+    workers: readWorkers(env),
     pollMs: readInt(env, 'DRIFTWOOD_API_POLL_MS', 30_000, 0, 3_600_000),
     challengerMode: oneOf('DRIFTWOOD_API_CHALLENGER_MODE', ['off', 'canary', 'shadow'], 'off'),
     canaryPercent: readInt(env, 'DRIFTWOOD_API_CANARY_PERCENT', 10, 0, 100),
@@ -204,6 +208,14 @@ function readServing(env: Env, cwd: string): ServingConfig {
     dashboard: readDashboard(env),
     forecastModel: readForecastModel(env),
   };
+}
+
+function readWorkers(env: Env): number {
+  const raw = env.DRIFTWOOD_API_WORKERS?.trim();
+  if (raw === 'auto') return availableParallelism();
+  if (raw !== undefined && !/^\d+$/.test(raw))
+    fail('DRIFTWOOD_API_WORKERS', "an integer from 1 to 64 or 'auto'", raw);
+  return readInt(env, 'DRIFTWOOD_API_WORKERS', 1, 1, 64);
 }
 
 function readForecastModel(env: Env): string | undefined {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { DriftwoodError, loadConfig, tokenise } from '@driftwood/tasks';
 import fc from 'fast-check';
@@ -336,6 +337,7 @@ describe('serving settings', () => {
       bodyLimitBytes: 65_536,
       maxBatchRows: 100,
       rateLimitPerMinute: 6000,
+      workers: 1,
       pollMs: 30_000,
       challengerMode: 'off',
       canaryPercent: 10,
@@ -345,6 +347,10 @@ describe('serving settings', () => {
       forecastModel: 'btc',
     });
     expect(loadConfig({ DRIFTWOOD_FORECAST_MODEL: 'off' }, '/tmp').serving.forecastModel).toBeUndefined();
+    expect(loadConfig({ DRIFTWOOD_API_WORKERS: '3' }, '/tmp').serving.workers).toBe(3);
+    expect(loadConfig({ DRIFTWOOD_API_WORKERS: 'auto' }, '/tmp').serving.workers).toBe(
+      availableParallelism(),
+    );
   });
 
   it.each([
@@ -352,6 +358,8 @@ describe('serving settings', () => {
     ['DRIFTWOOD_API_CANARY_PERCENT', '140', 'an integer from 0 to 100'],
     ['DRIFTWOOD_API_METRICS_AUTH', 'yes', 'one of true, false'],
     ['DRIFTWOOD_API_MAX_BATCH', '0', 'an integer from 1 to 10000'],
+    ['DRIFTWOOD_API_WORKERS', 'many', "an integer from 1 to 64 or 'auto'"],
+    ['DRIFTWOOD_API_WORKERS', '0', 'an integer from 1 to 64'],
     ['DRIFTWOOD_FORECAST_MODEL', 'btc usd', "letters, digits, _ - . or 'off'"],
     ['DRIFTWOOD_API_CREDENTIALS_FILE', '/nonexistent/creds', 'the path of a readable file'],
     ['DRIFTWOOD_API_WEBHOOK_SECRET_FILE', '/nonexistent/secret', 'the path of a readable file'],

@@ -84,6 +84,8 @@ export const metricsPlugin = fp<{ defaultMetrics?: boolean }>(
         name: 'driftwood_model_served',
         help: '1 for the model version serving each alias',
         labelNames: ['alias', 'version'],
+        // In a cluster every worker reports its own; a version any worker serves shows as 1.
+        aggregator: 'max',
         registers: [registry],
       }),
       canaryRollbacks: new Counter({

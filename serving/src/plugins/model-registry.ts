@@ -53,6 +53,8 @@ export interface ModelHolder {
   lastError(): string | undefined;
   /** Reads the aliases now and swaps in whatever changed (the poller calls this too). */
   refresh(): Promise<RefreshOutcome[]>;
+  /** `refresh()`, and in a cluster the other API processes are told to refresh as well. */
+  refreshEverywhere(): Promise<RefreshOutcome[]>;
 }
 
 export type ModelLoader = (mlflow: MlflowClient, mv: ModelVersion, alias: string) => Promise<ServingModel>;
@@ -240,8 +242,15 @@ export const modelRegistryPlugin = fp<ModelRegistryOptions>(
         })();
         return inFlight;
       },
+      refreshEverywhere: () => {
+        app.peers?.announceRefresh();
+        return holder.refresh();
+      },
     };
     app.decorate('models', holder);
+    app.peers?.onRefresh(() => {
+      holder.refresh().catch((err) => app.log.error({ err }, 'model registry: refresh failed'));
+    });
 
     // Load before the routes are built, so their schemas come from the served model's transform.
     await holder.refresh();

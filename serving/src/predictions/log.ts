@@ -1,4 +1,4 @@
-import { appendFile, mkdir } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import { tokenise } from '@driftwood/tasks';
 
@@ -142,7 +142,7 @@ export class PredictionLog {
       const dir = path.join(this.options.dir, partition);
       try {
         await mkdir(dir, { recursive: true });
-        await appendFile(path.join(dir, 'predictions.jsonl'), Buffer.concat(parts));
+        await appendParts(path.join(dir, 'predictions.jsonl'), parts);
         this.written += lines;
       } catch (err) {
         this.dropped += lines;
@@ -155,5 +155,22 @@ export class PredictionLog {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.flush();
+  }
+}
+
+/**
+ * Appends each part (whole lines, at most a chunk) with one write to a file opened for appending:
+ * the API's worker processes append to the same files, and on a local file system one O_APPEND
+ * write is not interleaved with another's, so their lines never mix mid-line.
+ */
+async function appendParts(file: string, parts: Buffer[]): Promise<void> {
+  const handle = await open(file, 'a');
+  try {
+    for (const part of parts) {
+      let done = 0;
+      while (done < part.length) done += (await handle.write(part, done)).bytesWritten;
+    }
+  } finally {
+    await handle.close();
   }
 }

@@ -368,7 +368,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
           { modelName, alias: opts.alias, version: body.version, reason: body.reason },
           { mlflow, log: quiet, now: Date.now, user },
         );
-        await app.models.refresh();
+        await app.models.refreshEverywhere();
         return { ...result, served: app.models.champion()?.info.version ?? null };
       } catch (err) {
         // Nothing to roll back to, an unknown version, or a target that does not load: the alias did not move.
@@ -421,7 +421,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
           },
           { mlflow, log: quiet, now: Date.now, user: req.principal?.user ?? 'api' },
         );
-        await app.models.refresh();
+        await app.models.refreshEverywhere();
         return { ...result, served: app.models.champion()?.info.version ?? null };
       } catch (err) {
         if (isDriftwoodError(err, 'GATE_NOT_PASSED')) {

@@ -42,11 +42,21 @@ export const healthRoutes: FastifyPluginAsync<{ metricsRole?: 'admin' }> = async
     '/metrics',
     {
       config: { ...open, role: opts.metricsRole },
-      schema: { tags: ['health'], summary: 'Prometheus metrics', response: errorResponses(401, 403) },
+      schema: { tags: ['health'], summary: 'Prometheus metrics', response: errorResponses(401, 403, 503) },
     },
     async (_req, reply) => {
+      // In a cluster, every worker's counts, summed; a scrape must not see one process's share.
+      let text: string;
+      try {
+        text = app.peers ? await app.peers.metrics() : await app.metrics.registry.metrics();
+      } catch (err) {
+        return reply
+          .status(503)
+          .header('retry-after', '5')
+          .send({ error: 'metrics_unavailable', message: (err as Error).message });
+      }
       reply.header('content-type', app.metrics.registry.contentType);
-      return app.metrics.registry.metrics();
+      return text;
     },
   );
 };

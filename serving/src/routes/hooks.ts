@@ -70,7 +70,9 @@ export const hookRoutes: FastifyPluginAsync<HookRoutesOptions> = async (app, opt
         event.data?.name === opts.modelName &&
         opts.aliases.includes(event.data?.alias ?? '');
       if (refresh) {
-        app.models.refresh().catch((err) => app.log.error({ err }, 'mlflow webhook: refresh failed'));
+        app.models
+          .refreshEverywhere()
+          .catch((err) => app.log.error({ err }, 'mlflow webhook: refresh failed'));
       }
       return { accepted: true, refresh };
     },

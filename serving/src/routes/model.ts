@@ -89,7 +89,7 @@ export const modelRoutes: FastifyPluginAsync<ModelRoutesOptions> = async (app, o
       },
     },
     async () => ({
-      outcomes: (await app.models.refresh()).map((o) => ({ ...o, version: o.version ?? null })),
+      outcomes: (await app.models.refreshEverywhere()).map((o) => ({ ...o, version: o.version ?? null })),
     }),
   );
 };
