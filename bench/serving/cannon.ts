@@ -40,9 +40,12 @@ export interface LoadResult {
   answered: number;
   /** The generator's own CPU time per measured answer (µs), so its share of the cores shows. */
   generatorCpuUsPerRequest: number;
-  /** Filled in by run.ts from /proc: the server's CPU time per answer (µs), all processes / main thread. */
+  /**
+   * Filled in by run.ts from /proc: the server's CPU time per answer (µs), all its processes, and
+   * for a Node server the main threads (event loops) of its processes (cpu.ts).
+   */
   serverCpuUsPerRequest?: number;
-  serverMainThreadCpuUsPerRequest?: number;
+  serverMainThreadsCpuUsPerRequest?: number;
 }
 
 function quantile(sorted: Float64Array, q: number): number {

@@ -2,12 +2,19 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
 /**
- * CPU time of a server, read from /proc (Linux): the whole process group (a Python server's workers
- * are child processes) and the main thread alone (a Node server's event loop). Seconds, user + system.
+ * CPU time of a server, read from /proc (Linux), seconds, user + system: the whole process group and
+ * the main threads of its processes. run.ts starts each server detached, so it leads a process group
+ * of its own, and the processes it forks stay in that group: a Python server's workers, and the
+ * workers of a node:cluster primary (cluster.fork does not detach them).
  */
 export interface CpuSample {
   group: number;
-  mainThread: number;
+  /**
+   * The main threads of all processes of the group: for a Node server its event loops. A single
+   * process: its one event loop. A node:cluster: the workers' event loops plus the primary's, which
+   * only hands new connections to the workers (few: the load keeps its connections alive).
+   */
+  mainThreads: number;
 }
 
 const ticksPerSecond = (() => {
@@ -34,13 +41,15 @@ const readStat = (file: string) => {
 
 /** undefined where /proc is not there (not Linux): the table then leaves the CPU columns out. */
 export function sampleCpu(pid: number): CpuSample | undefined {
-  const main = readStat(`/proc/${pid}/task/${pid}/stat`);
-  if (!main) return undefined;
+  if (!readStat(`/proc/${pid}/stat`)) return undefined;
   let group = 0;
+  let mainThreads = 0;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const s = readStat(`/proc/${entry}/stat`);
-    if (s?.pgrp === pid) group += s.seconds;
+    if (s?.pgrp !== pid) continue;
+    group += s.seconds;
+    mainThreads += readStat(`/proc/${entry}/task/${entry}/stat`)?.seconds ?? 0;
   }
-  return { group, mainThread: main.seconds };
+  return { group, mainThreads };
 }

@@ -1,15 +1,17 @@
 /**
  * Serving benchmark, side by side in one run on the same churn model and the same request mix:
- *   1. our API: `driftwood serve` with Basic auth on and the prediction log on, POST /v1/predict
+ *   1. our API: `driftwood serve` with Basic auth on and the prediction log on, POST /v1/predict,
+ *      with BENCH_WORKERS processes (DRIFTWOOD_API_WORKERS; default one per core)
  *   2. our API, POST /v1/predict/batch with 100 rows a request (rows/s = req/s × 100)
  *   3. `mlflow models serve` (2 uvicorn workers) with the scikit-learn twin of the model
- *   4. a Fastify route that returns a constant (the ceiling for any Node API here)
+ *   4. a Fastify route that returns a constant (the ceiling for any Node API here), in one process
+ *      and under node:cluster with as many workers as the API (like for like)
  * plus, in process, one-row scoring with the typed-array fast path against tf.predict.
  * Load comes from autocannon in a process of its own (cannon.ts), with the same connections, warm-up
  * and duration for every target; each target's CPU time per request is read from /proc beside it.
  *
  *   make bench-serving       (BENCH_SECONDS, BENCH_WARMUP, BENCH_PRIME, BENCH_ROUNDS, BENCH_CONCURRENCY,
- *                             BENCH_PORT_BASE, MLFLOW_TRACKING_URI to reuse a server)
+ *                             BENCH_WORKERS, BENCH_PORT_BASE, MLFLOW_TRACKING_URI to reuse a server)
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -42,9 +44,22 @@ const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
 // work on a shared machine does not land on one target only.
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const prime = Number(process.env.BENCH_PRIME ?? 10);
-// BENCH_PORT_BASE moves all four ports (base, +1, +2, +10) off ports something else holds.
+// Processes of our API and of the cluster constant route: by default one per core, as a production
+// deployment on this machine would run. 1 runs each in a single process.
+const workers = Number(process.env.BENCH_WORKERS ?? availableParallelism());
+if (!Number.isInteger(workers) || workers < 1 || workers > 64)
+  throw new Error(`BENCH_WORKERS must be an integer from 1 to 64, not ${process.env.BENCH_WORKERS}`);
+const workersName = `${workers} worker${workers === 1 ? '' : 's'}`;
+// BENCH_PORT_BASE moves all five ports (API base, mlflow models serve +1, constant route +2, its
+// cluster form +3, MLflow +10) off ports something else holds.
 const portBase = Number(process.env.BENCH_PORT_BASE ?? 7250);
-const PORTS = { api: portBase, mlflowServe: portBase + 1, constant: portBase + 2, mlflow: portBase + 10 };
+const PORTS = {
+  api: portBase,
+  mlflowServe: portBase + 1,
+  constant: portBase + 2,
+  constantCluster: portBase + 3,
+  mlflow: portBase + 10,
+};
 const dir = path.join(root, '.driftwood', 'bench', 'serving');
 rmSync(dir, { recursive: true, force: true });
 mkdirSync(dir, { recursive: true });
@@ -240,7 +255,7 @@ async function main() {
     encoding: 'utf8',
   }).stdout.trim();
 
-  log('starting the three servers');
+  log(`starting the four servers (our API and the cluster constant route with ${workersName})`);
   const api = start(
     'node',
     [path.join(root, 'tasks', 'dist', 'cli.js'), 'serve'],
@@ -250,6 +265,7 @@ async function main() {
       MLFLOW_TRACKING_URI: trackingUri,
       DRIFTWOOD_MODEL_NAME: name,
       DRIFTWOOD_API_PORT: String(PORTS.api),
+      DRIFTWOOD_API_WORKERS: String(workers),
       DRIFTWOOD_API_CREDENTIALS: `bench:predict:${hash}`,
       // The limiter stays on (counted per credential); its ceiling is raised so that the benchmark
       // measures serving rather than 429s: 6000/min, the default, is 100 req/s.
@@ -277,15 +293,18 @@ async function main() {
     { PATH: `${venv}:${process.env.PATH}` },
     'mlflow-serve',
   );
-  const constant = start(
+  const constantJs = path.join(root, '.driftwood', 'bench-build', 'serving', 'constant-server.js');
+  const constant = start('node', [constantJs, String(PORTS.constant)], {}, 'constant');
+  const constantCluster = start(
     'node',
-    [path.join(root, '.driftwood', 'bench-build', 'serving', 'constant-server.js'), String(PORTS.constant)],
+    [constantJs, String(PORTS.constantCluster), String(workers)],
     {},
-    'constant',
+    'constant-cluster',
   );
   await waitFor(`http://127.0.0.1:${PORTS.api}/health/ready`, api);
   await waitFor(`http://127.0.0.1:${PORTS.mlflowServe}/ping`, mlflowServe);
   await waitFor(`http://127.0.0.1:${PORTS.constant}/health`, constant);
+  await waitFor(`http://127.0.0.1:${PORTS.constantCluster}/health`, constantCluster);
 
   // The same 500 customers, in the same order, for every target.
   const mix = rows.slice(0, 500);
@@ -295,10 +314,16 @@ async function main() {
   const batches = Array.from({ length: 5 }, (_, b) =>
     JSON.stringify({ rows: mix.slice(b * 100, b * 100 + 100) }),
   );
-  // `node`: a single event loop, whose main thread's CPU time is shown apart.
-  const targets: (LoadTarget & { pid: number | undefined; node: boolean })[] = [
+  // `node`: a Node server, whose main threads' CPU time (its event loops, summed over the processes
+  // of a cluster: cpu.ts) is shown apart. `key` names the runs the ratios below compare.
+  const targets: (LoadTarget & {
+    key: 'constant' | 'constantCluster' | 'ours' | 'batch' | 'mlflow';
+    pid: number | undefined;
+    node: boolean;
+  })[] = [
     {
-      name: 'constant Fastify route',
+      key: 'constant',
+      name: 'constant Fastify route (1 process)',
       origin: `http://127.0.0.1:${PORTS.constant}`,
       path: '/v1/predict',
       headers: {},
@@ -307,6 +332,17 @@ async function main() {
       node: true,
     },
     {
+      key: 'constantCluster',
+      name: `constant Fastify route (${workersName})`,
+      origin: `http://127.0.0.1:${PORTS.constantCluster}`,
+      path: '/v1/predict',
+      headers: {},
+      bodies: one,
+      pid: constantCluster.pid,
+      node: true,
+    },
+    {
+      key: 'ours',
       name: 'Driftwood /v1/predict (auth + log)',
       origin: `http://127.0.0.1:${PORTS.api}`,
       path: '/v1/predict',
@@ -316,6 +352,7 @@ async function main() {
       node: true,
     },
     {
+      key: 'batch',
       name: 'Driftwood /v1/predict/batch ×100',
       origin: `http://127.0.0.1:${PORTS.api}`,
       path: '/v1/predict/batch',
@@ -325,6 +362,7 @@ async function main() {
       node: true,
     },
     {
+      key: 'mlflow',
       name: 'mlflow models serve (sklearn, 2 workers)',
       origin: `http://127.0.0.1:${PORTS.mlflowServe}`,
       path: '/invocations',
@@ -353,7 +391,7 @@ async function main() {
       if (before && after && r.answered > 0) {
         r.serverCpuUsPerRequest = ((after.group - before.group) * 1e6) / r.answered;
         if (t.node)
-          r.serverMainThreadCpuUsPerRequest = ((after.mainThread - before.mainThread) * 1e6) / r.answered;
+          r.serverMainThreadsCpuUsPerRequest = ((after.mainThreads - before.mainThreads) * 1e6) / r.answered;
       }
       perTarget[i]?.push(r);
     }
@@ -372,27 +410,27 @@ async function main() {
   const say = (line = '') => process.stdout.write(`${line}\n`);
   say();
   say(
-    `Serving benchmark — autocannon, ${concurrency} connections, ${prime} s priming, ${warmup} s warm-up, median of ${rounds} rounds of ${seconds} s (node ${process.version}, ${availableParallelism()} cores, load average ${loadavg()[0]?.toFixed(1)})`,
+    `Serving benchmark — autocannon, ${concurrency} connections, ${prime} s priming, ${warmup} s warm-up, median of ${rounds} rounds of ${seconds} s, BENCH_WORKERS=${workers} (node ${process.version}, ${availableParallelism()} cores, load average ${loadavg()[0]?.toFixed(1)})`,
   );
   say();
   say(
     `${pad('target', 44)}${'req/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'errors'.padStart(8)}` +
-      `${'server CPU µs/req'.padStart(19)}${'(main thread)'.padStart(14)}${'generator CPU µs/req'.padStart(22)}`,
+      `${'server CPU µs/req'.padStart(19)}${'(main threads)'.padStart(16)}${'generator CPU µs/req'.padStart(22)}`,
   );
   for (const r of results)
     say(
       `${pad(r.name, 44)}${fmt(r.rps)}${fmt(r.p50ms, 2)}${fmt(r.p99ms, 2)}${fmt(r.errors, 0, 8)}` +
-        `${fmt(r.serverCpuUsPerRequest, 1, 19)}${fmt(r.serverMainThreadCpuUsPerRequest, 1, 14)}${fmt(r.generatorCpuUsPerRequest, 1, 22)}`,
+        `${fmt(r.serverCpuUsPerRequest, 1, 19)}${fmt(r.serverMainThreadsCpuUsPerRequest, 1, 16)}${fmt(r.generatorCpuUsPerRequest, 1, 22)}`,
     );
-  const [constantRuns, oursRuns, batchRuns, mlflowRuns] = perTarget as [
-    LoadResult[],
-    LoadResult[],
-    LoadResult[],
-    LoadResult[],
-  ];
+  const runsOf = (key: (typeof targets)[number]['key']) =>
+    perTarget[targets.findIndex((t) => t.key === key)] as LoadResult[];
+  const [constantRuns, constantClusterRuns, oursRuns, batchRuns, mlflowRuns] = (
+    ['constant', 'constantCluster', 'ours', 'batch', 'mlflow'] as const
+  ).map(runsOf) as [LoadResult[], LoadResult[], LoadResult[], LoadResult[], LoadResult[]];
   // Each round loads the targets one after the other, so a round's ratios compare like with like.
   const perRound = oursRuns.map((o, i) => ({
     vsConstant: o.rps / (constantRuns[i] as LoadResult).rps,
+    vsConstantCluster: o.rps / (constantClusterRuns[i] as LoadResult).rps,
     vsMlflow: o.rps / (mlflowRuns[i] as LoadResult).rps,
     p99VsMlflow: o.p99ms / (mlflowRuns[i] as LoadResult).p99ms,
   }));
@@ -409,14 +447,24 @@ async function main() {
       )}`,
     );
   say();
+  const ratioLabels = {
+    constant: 'ours / constant route (1 process):',
+    constantCluster: `ours / constant route (${workersName}, like for like):`,
+    mlflow: 'ours / mlflow models serve:',
+  };
+  const w = Math.max(...Object.values(ratioLabels).map((l) => l.length)) + 1;
+  for (const [label, key] of [
+    [ratioLabels.constant, 'vsConstant'],
+    [ratioLabels.constantCluster, 'vsConstantCluster'],
+  ] as const)
+    say(
+      `${pad(label, w)}${pct(median(perRound.map((r) => r[key])))} of req/s (median of rounds; rounds ${list(
+        perRound.map((r) => r[key]),
+        pct,
+      )})`,
+    );
   say(
-    `ours / constant route:      ${pct(median(perRound.map((r) => r.vsConstant)))} of req/s (median of rounds; rounds ${list(
-      perRound.map((r) => r.vsConstant),
-      pct,
-    )})`,
-  );
-  say(
-    `ours / mlflow models serve: ${times(median(perRound.map((r) => r.vsMlflow)))} req/s, p99 ${median(perRound.map((r) => r.p99VsMlflow)).toFixed(2)}× (rounds ${list(
+    `${pad(ratioLabels.mlflow, w)}${times(median(perRound.map((r) => r.vsMlflow)))} req/s, p99 ${median(perRound.map((r) => r.p99VsMlflow)).toFixed(2)}× (rounds ${list(
       perRound.map((r) => r.vsMlflow),
       times,
     )})`,
@@ -427,7 +475,7 @@ async function main() {
     say(`${pad(s.label, 50)}${fmt(s.rowsPerSecond)} rows/s ${s.microsPerRow.toFixed(2).padStart(8)} µs/row`);
   writeFileSync(
     path.join(dir, 'results.json'),
-    `${JSON.stringify({ concurrency, warmup, seconds, rounds, results, perRound, allRounds: perTarget, scoring }, null, 2)}\n`,
+    `${JSON.stringify({ concurrency, warmup, seconds, rounds, workers, results, perRound, allRounds: perTarget, scoring }, null, 2)}\n`,
   );
 }
 
