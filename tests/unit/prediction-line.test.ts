@@ -122,8 +122,11 @@ describe('prediction log lines', () => {
         const rows = (JSON.parse(body) as { rows: Record<string, unknown>[] }).rows;
         const p = { ts: TS, model, ...m };
         rows.forEach((row, index) => {
-          const line = lines.format({ ...p, row, source: { body, index } });
+          const line = lines.format({ ...p, row, source: { body, index, rows: rows.length } });
           expect(JSON.parse(line)).toEqual(expected(row, p));
+          // A count that does not match the cut (never the case for a validated body) is not trusted.
+          const wrong = lines.format({ ...p, row, source: { body, index, rows: rows.length + 1 } });
+          expect(JSON.parse(wrong)).toEqual(expected(row, p));
         });
       }),
       { numRuns: 1000 },

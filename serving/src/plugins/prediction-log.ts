@@ -8,8 +8,8 @@ declare module 'fastify' {
     recordPrediction(p: {
       model: ServedModel;
       row: Record<string, unknown>;
-      /** The request body's JSON text the row came from (index -1) or, for a batch, its `rows[index]`. */
-      source?: { body: string; index: number };
+      /** The body text the row came from (index -1), or a batch body: `rows[index]` of `rows` rows. */
+      source?: { body: string; index: number; rows?: number };
       probability: number;
       label: number;
       served: boolean;

@@ -13,8 +13,11 @@ export interface ServedPrediction {
   label: number;
   /** The validated row. */
   row: Record<string, unknown>;
-  /** The request body's JSON text the row came from: the row itself (index -1) or `rows[index]`. */
-  source?: { body: string; index: number };
+  /**
+   * The request body's JSON text the row came from: the row itself (index -1) or `rows[index]` of a
+   * batch of `rows` rows (the count guards the cut: a batch cut into another count is not used).
+   */
+  source?: { body: string; index: number; rows?: number };
 }
 
 const ID = 'customer_id';
@@ -65,7 +68,11 @@ export class PredictionLines {
     return `{"ts":"${this.iso}","request_id":${JSON.stringify(p.requestId)},"model":${this.modelJson(p.model)},"served":${p.served},"customer_token":${token},"features":${r.features},"probability":${JSON.stringify(p.probability)},"label":${JSON.stringify(p.label)}}\n`;
   }
 
-  private fromText({ body, index }: { body: string; index: number }): RowText | undefined {
+  private fromText({
+    body,
+    index,
+    rows: count,
+  }: NonNullable<ServedPrediction['source']>): RowText | undefined {
     if (!cuttable(body)) return undefined;
     if (index < 0) {
       const row = bodyRow(body);
@@ -76,7 +83,7 @@ export class PredictionLines {
       this.batchRows = batchRows(body);
     }
     const rows = this.batchRows;
-    return rows && 2 * index + 1 < rows.length
+    return rows && rows.length === 2 * (count ?? Number.NaN) && 2 * index + 1 < rows.length
       ? rowText(body.slice(rows[2 * index], rows[2 * index + 1]))
       : undefined;
   }

@@ -13,7 +13,7 @@ export interface PredictRoutesOptions {
 }
 
 type Row = Record<string, unknown>;
-type Source = { body: string; index: number };
+type Source = { body: string; index: number; rows?: number };
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -198,7 +198,7 @@ export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (ap
       }
       const body = req.rawBody;
       const predictions = rows.map((row, index) =>
-        predict(champion, row, req.id, body === undefined ? undefined : { body, index }),
+        predict(champion, row, req.id, body === undefined ? undefined : { body, index, rows: rows.length }),
       );
       return { count: predictions.length, predictions };
     },
