@@ -1,11 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { hashPassword } from '../../serving/src/auth/credentials.js';
-import { mlflowClient, ROOT, tempHome, uniqueName } from '../support/env.js';
-import { eventually, registerTestModel, sampleCustomer } from '../support/serving-model.js';
+import { mlflowClient, tempHome, uniqueName } from '../support/env.js';
+import { eventually, registerTestModel, sampleCustomer, spawnServe } from '../support/serving-model.js';
 
 const PORT = 7233;
 const AUTH = `Basic ${Buffer.from('ops:cluster-password').toString('base64')}`;
@@ -73,14 +73,14 @@ describe('driftwood serve with two API workers', () => {
   const modelName = uniqueName('churn-cluster');
   let primary: ChildProcess;
   let home: string;
-  let output = '';
+  let output: () => string = () => '';
   let exit: Promise<number | null>;
   let v1: string;
   let workers: number[] = [];
 
   /** Pids of the workers that logged `serve: listening` (pino JSON lines on stderr). */
   const listening = (): number[] =>
-    output
+    output()
       .split('\n')
       .filter((l) => l.includes('"msg":"serve: listening"'))
       .map((l) => JSON.parse(l).pid as number);
@@ -94,29 +94,22 @@ describe('driftwood serve with two API workers', () => {
     }));
     const hash = await hashPassword('cluster-password', { N: 1024, r: 8, p: 1 });
     home = tempHome('driftwood-cluster-');
-    primary = spawn('node', [path.join(ROOT, 'tasks', 'dist', 'cli.js'), 'serve'], {
-      cwd: home,
-      env: {
-        ...process.env,
-        LOG_LEVEL: 'info',
-        DRIFTWOOD_HOME: home,
-        MLFLOW_TRACKING_URI: inject('mlflowUri'),
-        DRIFTWOOD_MODEL_NAME: modelName,
-        DRIFTWOOD_API_PORT: String(PORT),
+    ({
+      child: primary,
+      output,
+      exit,
+    } = spawnServe({
+      home,
+      port: PORT,
+      modelName,
+      mlflowUri: inject('mlflowUri'),
+      extraEnv: {
         DRIFTWOOD_API_WORKERS: '2',
         DRIFTWOOD_API_POLL_MS: '0',
         DRIFTWOOD_API_CREDENTIALS: `ops:predict,admin:${hash}`,
         DRIFTWOOD_PII_KEY: 'cluster-key-0123456789',
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    primary.stdout?.on('data', (d) => {
-      output += d;
-    });
-    primary.stderr?.on('data', (d) => {
-      output += d;
-    });
-    exit = new Promise((resolve) => primary.on('exit', (code) => resolve(code)));
+    }));
     await eventually(ready, 60_000);
     // The first worker up answers already; the start-up is over once both logged they listen.
     await eventually(async () => (listening().length === 2 ? true : undefined));
@@ -203,7 +196,7 @@ describe('driftwood serve with two API workers', () => {
     const fresh = replaced.find((pid) => pid !== survivor) as number;
     await eventually(async () => (listening().includes(fresh) ? true : undefined), 30_000);
     await eventually(ready, 30_000);
-    expect(output).toContain('serve: a worker died');
+    expect(output()).toContain('serve: a worker died');
   });
 
   it('stops the primary and every worker on SIGTERM, exiting 0', async () => {

@@ -1,10 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { mlflowClient, ROOT, tempHome, uniqueName } from '../support/env.js';
-import { eventually, registerTestModel, sampleCustomer } from '../support/serving-model.js';
+import { mlflowClient, tempHome, uniqueName } from '../support/env.js';
+import { eventually, registerTestModel, sampleCustomer, spawnServe } from '../support/serving-model.js';
 
 const PORT = 7231;
 const BASE = `http://127.0.0.1:${PORT}`;
@@ -16,7 +16,7 @@ const BASE = `http://127.0.0.1:${PORT}`;
 describe('driftwood serve shuts down with grace on SIGTERM', () => {
   let child: ChildProcess;
   let home: string;
-  let stderr = '';
+  let logOf: () => string = () => '';
   let exit: Promise<number | null>;
 
   beforeAll(async () => {
@@ -29,23 +29,15 @@ describe('driftwood serve shuts down with grace on SIGTERM', () => {
       alias: 'champion',
     });
     home = tempHome('driftwood-serve-');
-    child = spawn('node', [path.join(ROOT, 'tasks', 'dist', 'cli.js'), 'serve'], {
-      cwd: home,
-      env: {
-        ...process.env,
-        LOG_LEVEL: 'info',
-        DRIFTWOOD_HOME: home,
-        MLFLOW_TRACKING_URI: inject('mlflowUri'),
-        DRIFTWOOD_MODEL_NAME: modelName,
-        DRIFTWOOD_API_PORT: String(PORT),
-        DRIFTWOOD_PII_KEY: 'sigterm-key-0123456789',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stderr?.on('data', (d) => {
-      stderr += d;
-    });
-    exit = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+    let output: () => string;
+    ({ child, output, exit } = spawnServe({
+      home,
+      port: PORT,
+      modelName,
+      mlflowUri: inject('mlflowUri'),
+      extraEnv: { DRIFTWOOD_PII_KEY: 'sigterm-key-0123456789' },
+    }));
+    logOf = output;
     await eventually(async () => {
       const res = await fetch(`${BASE}/health/ready`).catch(() => undefined);
       return res?.status === 200 ? true : undefined;
@@ -72,7 +64,7 @@ describe('driftwood serve shuts down with grace on SIGTERM', () => {
     socket.write(body.slice(0, 40));
     await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGTERM');
-    await eventually(async () => (stderr.includes('shutting down') ? true : undefined));
+    await eventually(async () => (logOf().includes('shutting down') ? true : undefined));
     // The listener is closed: a new connection is refused while the old request is still open.
     const fresh = await fetch(`${BASE}/health/live`).then(
       (r) => r.status,

@@ -1,7 +1,10 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
 import { fitTransform, initTf, type MlflowClient, type Row, tf } from '@driftwood/tasks';
 import { saveModelFiles } from '../../tasks/src/models/artifact.js';
 import { Rng } from '../../tasks/src/random.js';
 import { mlmodelYaml } from '../../tasks/src/train/mlmodel.js';
+import { ROOT } from './env.js';
 
 /**
  * Registers a small but real TF.js churn model in MLflow the way `driftwood train` does (a run with
@@ -159,4 +162,39 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
     if (Date.now() > until) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * The real `driftwood serve` process (the built CLI, as Docker and Kubernetes run it) in `home`,
+ * serving `modelName` on `port` from the test MLflow; `extraEnv` adds or overrides settings. Its
+ * log lines (stdout and stderr) are collected in `output()`; `exit` resolves with its exit code.
+ */
+export function spawnServe(opts: {
+  home: string;
+  port: number;
+  modelName: string;
+  mlflowUri: string;
+  extraEnv?: Record<string, string>;
+}): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
+  const child = spawn('node', [path.join(ROOT, 'tasks', 'dist', 'cli.js'), 'serve'], {
+    cwd: opts.home,
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'info',
+      DRIFTWOOD_HOME: opts.home,
+      MLFLOW_TRACKING_URI: opts.mlflowUri,
+      DRIFTWOOD_MODEL_NAME: opts.modelName,
+      DRIFTWOOD_API_PORT: String(opts.port),
+      ...opts.extraEnv,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  const collect = (d: Buffer) => {
+    text += d;
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => text, exit };
 }
