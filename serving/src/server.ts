@@ -23,12 +23,13 @@ export async function startServer(
 ): Promise<{ url: string; close: () => Promise<void> }> {
   const s = config.serving;
   const credentials = s.credentials === undefined ? undefined : parseCredentials(s.credentials);
-  if (s.workers > 1 && cluster.isPrimary) return runPrimary({ workers: s.workers, log });
-  const peers = cluster.isWorker ? workerLink(s.workers) : undefined;
-  if (!credentials && !s.jwt && !peers)
+  // Said once: by the single process, or by the primary of several.
+  if (!credentials && !s.jwt && !cluster.isWorker)
     log.warn(
       'serve: neither DRIFTWOOD_API_CREDENTIALS nor DRIFTWOOD_API_JWT_ISSUER is set, so every route is open (fine only on a laptop)',
     );
+  if (s.workers > 1 && cluster.isPrimary) return runPrimary({ workers: s.workers, log });
+  const peers = cluster.isWorker ? workerLink(s.workers) : undefined;
   // The warehouse is opened on the first forecast that needs its candles, not at start.
   const warehouses: { db: Promise<Warehouse> | undefined } = { db: undefined };
   const app = await buildApp({
