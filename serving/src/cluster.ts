@@ -23,8 +23,6 @@ const isMessage = (m: unknown): m is Message =>
 
 /** What a worker's app needs of the other workers. */
 export interface PeerLink {
-  /** Worker processes in all. */
-  workers: number;
   /** Prometheus text of every worker's registry, summed. */
   metrics(): Promise<string>;
   /** Tells the other workers to read the model registry now. */
@@ -36,7 +34,7 @@ export interface PeerLink {
 }
 
 /** The link of this worker process to the others, through the primary. */
-export function workerLink(workers: number, timeoutMs = 5_000): PeerLink {
+export function workerLink(timeoutMs = 5_000): PeerLink {
   const pending = new Map<number, { resolve: (text: string) => void; reject: (err: Error) => void }>();
   const refreshListeners: (() => void)[] = [];
   let next = 0;
@@ -51,7 +49,6 @@ export function workerLink(workers: number, timeoutMs = 5_000): PeerLink {
     }
   });
   return {
-    workers,
     metrics: () =>
       new Promise((resolve, reject) => {
         const id = next++;

@@ -29,7 +29,7 @@ export async function startServer(
       'serve: neither DRIFTWOOD_API_CREDENTIALS nor DRIFTWOOD_API_JWT_ISSUER is set, so every route is open (fine only on a laptop)',
     );
   if (s.workers > 1 && cluster.isPrimary) return runPrimary({ workers: s.workers, log });
-  const peers = cluster.isWorker ? workerLink(s.workers) : undefined;
+  const peers = cluster.isWorker ? workerLink() : undefined;
   // The warehouse is opened on the first forecast that needs its candles, not at start.
   const warehouses: { db: Promise<Warehouse> | undefined } = { db: undefined };
   const app = await buildApp({

@@ -13,12 +13,8 @@ import {
 } from '../../serving/src/auth/credentials.js';
 import { contractProblem, planSwap } from '../../serving/src/plugins/model-registry.js';
 import { RateLimiter } from '../../serving/src/plugins/rate-limit.js';
-import {
-  customerToken,
-  loggableFeatures,
-  PredictionLog,
-  partitionOf,
-} from '../../serving/src/predictions/log.js';
+import { PredictionLines } from '../../serving/src/predictions/line.js';
+import { loggableFeatures, PredictionLog, partitionOf } from '../../serving/src/predictions/log.js';
 import { customerBucket, planRoute } from '../../serving/src/routing/canary.js';
 import { CanaryGuard, DEFAULT_ROLLBACK, decideRollback } from '../../serving/src/routing/guard.js';
 import { featureRowSchema } from '../../serving/src/schemas.js';
@@ -249,9 +245,19 @@ describe('prediction log', () => {
   it('drops the customer id from features and tokenises it with the PII key', () => {
     const row = { customer_id: 'C1', plan: 'basic' };
     expect(loggableFeatures(row)).toEqual({ plan: 'basic' });
-    expect(customerToken(row, 'k-0123456789abcdef')).toBe(tokenise('C1', 'k-0123456789abcdef'));
-    expect(customerToken(row, undefined)).toBeNull();
-    expect(customerToken({ plan: 'basic' }, 'k-0123456789abcdef')).toBeNull();
+    const p = {
+      ts: 0,
+      requestId: 'r',
+      model: { name: 'm', version: '1', alias: 'a' },
+      served: true,
+      probability: 0.5,
+      label: 1,
+    };
+    const tokenOf = (key: string | undefined, r: Record<string, unknown>) =>
+      JSON.parse(new PredictionLines(key).format({ ...p, row: r })).customer_token;
+    expect(tokenOf('k-0123456789abcdef', row)).toBe(tokenise('C1', 'k-0123456789abcdef'));
+    expect(tokenOf(undefined, row)).toBeNull();
+    expect(tokenOf('k-0123456789abcdef', { plan: 'basic' })).toBeNull();
   });
 
   it('keeps a bounded buffer: past it, lines are dropped and counted, the rest written in order', async () => {
@@ -268,10 +274,11 @@ describe('prediction log', () => {
       probability: 0.5,
       label: 1,
     });
-    const accepted = [0, 1, 2, 3, 4].map((i) => log.append(record(i), ts));
+    const line = (i: number) => `${JSON.stringify(record(i))}\n`;
+    const accepted = [0, 1, 2, 3, 4].map((i) => log.appendLine(partitionOf(ts), line(i)));
     expect(accepted).toEqual([true, true, true, false, false]);
     await log.flush();
-    expect(log.append(record(5), ts + 3_600_000)).toBe(true);
+    expect(log.appendLine(partitionOf(ts + 3_600_000), line(5))).toBe(true);
     await log.close();
     expect(log).toMatchObject({ written: 4, dropped: 2 });
     const first = readFileSync(path.join(dir, 'dt=2026-11-23/hr=10/predictions.jsonl'), 'utf8');

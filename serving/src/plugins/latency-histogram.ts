@@ -81,10 +81,6 @@ export class LatencyHistogram {
     return s;
   }
 
-  observe(labels: LatencyLabels, seconds: number): void {
-    this.series(labels.method, labels.route).observe(seconds);
-  }
-
   reset(): void {
     for (const s of this.seen) s.reset();
     this.seen.length = 0;

@@ -1,5 +1,5 @@
 import { tokenise } from '@driftwood/tasks';
-import { loggableFeatures } from './log.js';
+import { loggableFeatures, partitionOf } from './log.js';
 import { batchRows, bodyRow, cuttable, type RowText, rowText } from './row-text.js';
 
 /** One prediction to log, as the request path has it. */
@@ -56,7 +56,7 @@ export class PredictionLines {
       if (second !== this.second) {
         this.second = second;
         this.isoSecond = new Date(second * 1000).toISOString().slice(0, 20);
-        this.partition = `dt=${this.isoSecond.slice(0, 10)}/hr=${this.isoSecond.slice(11, 13)}`;
+        this.partition = partitionOf(second * 1000);
       }
       this.iso = `${this.isoSecond}${String(p.ts - second * 1000).padStart(3, '0')}Z`;
     }

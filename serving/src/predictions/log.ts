@@ -1,6 +1,5 @@
 import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
-import { tokenise } from '@driftwood/tasks';
 
 /** One line of `predictions.jsonl` (the format is documented in docs/api.md). */
 export interface PredictionRecord {
@@ -26,11 +25,6 @@ export function partitionOf(ts: number): string {
 export function loggableFeatures(row: Record<string, unknown>): Record<string, unknown> {
   const { customer_id: _omitted, ...features } = row;
   return features;
-}
-
-export function customerToken(row: Record<string, unknown>, piiKey: string | undefined): string | null {
-  const id = row.customer_id;
-  return typeof id === 'string' && piiKey ? tokenise(id, piiKey) : null;
 }
 
 export interface PredictionLogOptions {
@@ -71,10 +65,6 @@ export class PredictionLog {
   constructor(private readonly options: PredictionLogOptions) {
     this.timer = setInterval(() => void this.flush(), options.flushMs ?? 1000);
     this.timer.unref();
-  }
-
-  append(record: PredictionRecord, ts: number): boolean {
-    return this.appendLine(partitionOf(ts), `${JSON.stringify(record)}\n`);
   }
 
   /**
