@@ -76,6 +76,17 @@ down: ## stop what `make up` started
 
 .PHONY: up down
 
+stack: system-deps ## the whole stack as containers (podman or Docker; compose, profile full), a first champion, then URLs and logins
+	scripts/stack.sh up
+
+stack-down: ## stop the container stack; its named volumes (runs, warehouse, champion) are kept
+	scripts/stack.sh down
+
+images: ## build the five images (offline stand-in bases where the pinned ones cannot be pulled); prints times and sizes
+	scripts/container-engine.sh start >/dev/null && DOCKER_HOST=$$(scripts/container-engine.sh env | sed 's/^DOCKER_HOST=//') docker/build-images.sh
+
+.PHONY: stack stack-down images
+
 clean: ## stop services and remove build output and local state
 	-scripts/mlflow.sh stop
 	rm -rf tasks/dist serving/dist *.tsbuildinfo tasks/*.tsbuildinfo serving/*.tsbuildinfo .driftwood

@@ -6,19 +6,30 @@
 ARG NODE_IMAGE=node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0
 
 FROM ${NODE_IMAGE} AS build
+# better-sqlite3 is compiled here: its install script would download a prebuilt binary, which a
+# build with access to the package registries alone cannot. node-gyp gets a toolchain and Node's
+# own headers (npm_config_nodedir), so it downloads nothing either.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+ENV npm_config_nodedir=/usr/local
 WORKDIR /src
 # Manifests first: the dependency layer is reused until a package.json or the lock changes.
 COPY package.json package-lock.json tsconfig.base.json ./
 COPY tasks/package.json tasks/
 COPY serving/package.json serving/
 # Install scripts stay off (tfjs-node's libtensorflow download must not run: TF.js uses its wasm
-# backend); the one native addon, better-sqlite3, is then built on its own.
-RUN npm ci --ignore-scripts --no-audit --no-fund \
- && npm rebuild better-sqlite3
+# backend); the one native addon, better-sqlite3, is then built on its own. `npm install` with the
+# committed lock rather than `npm ci`, as in the Makefile: mirrors that carry only some platforms'
+# optional packages leave them out of the lock, which `npm ci` refuses.
+RUN npm install --ignore-scripts --no-audit --no-fund --loglevel=error \
+ && npm rebuild better-sqlite3 \
+ && node -e "require('better-sqlite3')(':memory:').close()"
 COPY tasks/ tasks/
 COPY serving/ serving/
 RUN npx tsc -b tasks serving \
- && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+ && npm prune --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
 
 FROM ${NODE_IMAGE} AS runtime
 ARG VCS_REF=unknown
