@@ -5,7 +5,9 @@ The DAG files only wire steps together; this module decides *how* a step runs:
 * ``process`` (the embedded default): ``node tasks/dist/cli.js <step> ...`` on the worker;
 * ``docker``: a ``DockerOperator`` running the tasks image;
 * ``kubernetes``: a ``KubernetesPodOperator`` running the tasks image in a namespace, with requests and
-  limits, a service account and the secrets mounted as environment from a Kubernetes secret.
+  limits, a service account and the secrets mounted as environment from a Kubernetes secret; its
+  pods meet Pod Security Admission ``restricted`` and run in ``DRIFTWOOD_K8S_NAMESPACE``, else in
+  Terraform's ``driftwood-<DRIFTWOOD_ENV>`` (``driftwood-production`` when DRIFTWOOD_ENV is unset).
 
 The runner comes from, in order: the ``runner`` argument, the ``DRIFTWOOD_RUNNER`` environment
 variable, the Airflow Variable ``driftwood_runner`` (which Airflow also reads from
@@ -51,6 +53,10 @@ PASSTHROUGH_ENV = (
     "DRIFTWOOD_TF_BACKEND",
     "MLFLOW_TRACKING_URI",
     "LOG_LEVEL",
+    "DRIFTWOOD_S3_ENDPOINT",
+    "DRIFTWOOD_S3_REGION",
+    "DRIFTWOOD_S3_PATH_STYLE",
+    "DRIFTWOOD_CONTRACTS_DIR",
 )
 # Secrets: environment variable → key in the Kubernetes secret (DRIFTWOOD_K8S_SECRET). The process
 # runner inherits them from the worker; Docker gets them as private (never rendered) environment.
@@ -58,6 +64,8 @@ SECRET_ENV = {
     "DRIFTWOOD_PII_KEY": "pii-key",
     "DRIFTWOOD_WAREHOUSE_URL": "warehouse-url",
     "MLFLOW_TRACKING_TOKEN": "mlflow-tracking-token",
+    # A Slack incoming-webhook URL is a credential: whoever has it can post to the channel.
+    "DRIFTWOOD_INGEST_ALERT_WEBHOOK": "ingest-alert-webhook",
 }
 
 
@@ -179,7 +187,34 @@ def step_env() -> dict[str, str]:
 
 
 def secret_env() -> dict[str, str]:
-    return {k: os.environ[k] for k in SECRET_ENV if k in os.environ}
+    """The secrets the worker holds, each from its variable or from the file its ``*_FILE`` names
+    (a container secret); a file that cannot be read is left out, and the step then says which
+    setting it misses."""
+    out: dict[str, str] = {}
+    for name in SECRET_ENV:
+        if os.environ.get(name):
+            out[name] = os.environ[name]
+        elif path := os.environ.get(f"{name}_FILE"):
+            try:
+                out[name] = Path(path).read_text().strip()
+            except OSError:
+                continue
+    return out
+
+
+def docker_mounts() -> list[Any]:
+    """``DRIFTWOOD_DOCKER_VOLUMES``: ``volume:/path[,volume:/path…]``, named volumes every step
+    container mounts (the compose stack's shared ``driftwood-data``)."""
+    from docker.types import Mount
+
+    spec = os.environ.get("DRIFTWOOD_DOCKER_VOLUMES", "").strip()
+    mounts = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        source, sep, target = item.partition(":")
+        if not sep or not source or not target.startswith("/"):
+            raise ValueError(f"DRIFTWOOD_DOCKER_VOLUMES: expected volume:/path, got {item!r}")
+        mounts.append(Mount(target=target, source=source, type="volume"))
+    return mounts
 
 
 def step_task(
@@ -245,21 +280,48 @@ def _process_operator(spec: Step, common: dict[str, Any]) -> Any:
 def _docker_operator(spec: Step, image: str, common: dict[str, Any]) -> Any:
     from airflow.providers.docker.operators.docker import DockerOperator
 
+    # The container gets the secrets' values, never the worker's paths to them.
+    env = {k: v for k, v in step_env().items() if not (k.endswith("_FILE") and k[:-5] in SECRET_ENV)}
     return DockerOperator(
         image=image,
         command=[spec.name, *spec.args],
-        environment=step_env(),
+        environment=env,
         # Not a template field: never rendered into the UI or the metadata database.
         private_environment=secret_env(),
         # Unset: the provider falls back to DOCKER_HOST, then the local socket.
         docker_url=os.environ.get("DRIFTWOOD_DOCKER_URL"),
         # The network where MLflow and the warehouse answer (the Compose project's network).
         network_mode=os.environ.get("DRIFTWOOD_DOCKER_NETWORK"),
+        mounts=docker_mounts(),
+        labels={"app.kubernetes.io/part-of": "driftwood", "driftwood.step": spec.name},
         auto_remove="success",
         mount_tmp_dir=False,
         skip_on_exit_code=EXIT_GATE_NOT_PASSED,
         **common,
     )
+
+
+# Terraform's environments (terraform/modules/k8s-app: namespace `driftwood-<environment>`).
+K8S_ENVIRONMENTS = ("staging", "production")
+# The tasks image's user and writable home (docker/tasks.Dockerfile: USER 1000:1000).
+POD_UID = 1000
+POD_HOME = "/var/lib/driftwood"
+# Worker paths that mean nothing in the pod: the image's DRIFTWOOD_HOME applies, and the secrets
+# come from the Kubernetes secret (a *_FILE setting would take precedence over them).
+WORKER_ONLY_ENV = ("DRIFTWOOD_HOME", *(f"{name}_FILE" for name in SECRET_ENV))
+
+
+def k8s_namespace() -> str:
+    """The step pods' namespace: DRIFTWOOD_K8S_NAMESPACE, else Terraform's ``driftwood-<env>``."""
+    if namespace := os.environ.get("DRIFTWOOD_K8S_NAMESPACE"):
+        return namespace
+    env = os.environ.get("DRIFTWOOD_ENV") or "production"
+    if env not in K8S_ENVIRONMENTS:
+        raise ValueError(
+            f"DRIFTWOOD_ENV: expected one of {', '.join(K8S_ENVIRONMENTS)} "
+            f"(or set DRIFTWOOD_K8S_NAMESPACE), got {env!r}"
+        )
+    return f"driftwood-{env}"
 
 
 def _kubernetes_operator(spec: Step, image: str, common: dict[str, Any]) -> Any:
@@ -268,18 +330,48 @@ def _kubernetes_operator(spec: Step, image: str, common: dict[str, Any]) -> Any:
     from kubernetes.client import models as k8s
 
     secret_name = os.environ.get("DRIFTWOOD_K8S_SECRET", "driftwood-tasks")
+    seccomp = k8s.V1SeccompProfile(type="RuntimeDefault")
     return KubernetesPodOperator(
         image=image,
         cmds=["node", IMAGE_CLI],
         arguments=[spec.name, *spec.args],
-        namespace=os.environ.get("DRIFTWOOD_K8S_NAMESPACE", "driftwood"),
+        namespace=k8s_namespace(),
         service_account_name=os.environ.get("DRIFTWOOD_K8S_SERVICE_ACCOUNT", "driftwood-tasks"),
-        env_vars=step_env(),
+        # The steps never call the Kubernetes API (IRSA injects its own token for AWS).
+        automount_service_account_token=False,
+        env_vars={k: v for k, v in step_env().items() if k not in WORKER_ONLY_ENV},
         secrets=[Secret("env", name, secret_name, key) for name, key in SECRET_ENV.items()],
         container_resources=k8s.V1ResourceRequirements(
             requests={"cpu": spec.cpu[0], "memory": spec.memory[0]},
             limits={"cpu": spec.cpu[1], "memory": spec.memory[1]},
         ),
+        # Pod Security Admission `restricted`, which the Terraform namespace enforces.
+        security_context=k8s.V1PodSecurityContext(
+            run_as_non_root=True,
+            run_as_user=POD_UID,
+            run_as_group=POD_UID,
+            fs_group=POD_UID,
+            seccomp_profile=seccomp,
+        ),
+        container_security_context=k8s.V1SecurityContext(
+            run_as_non_root=True,
+            run_as_user=POD_UID,
+            run_as_group=POD_UID,
+            allow_privilege_escalation=False,
+            privileged=False,
+            read_only_root_filesystem=True,
+            capabilities=k8s.V1Capabilities(drop=["ALL"]),
+            seccomp_profile=seccomp,
+        ),
+        # The root filesystem is read-only: the step writes only its home and the temp folder.
+        volumes=[
+            k8s.V1Volume(name="home", empty_dir=k8s.V1EmptyDirVolumeSource()),
+            k8s.V1Volume(name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource()),
+        ],
+        volume_mounts=[
+            k8s.V1VolumeMount(name="home", mount_path=POD_HOME),
+            k8s.V1VolumeMount(name="tmp", mount_path="/tmp"),
+        ],
         name=f"driftwood-{spec.name}",
         labels={"app.kubernetes.io/part-of": "driftwood", "driftwood/step": spec.name},
         get_logs=True,

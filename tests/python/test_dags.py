@@ -20,6 +20,7 @@ SECRET_VALUES = {
     "DRIFTWOOD_PII_KEY": "pii-key-do-not-leak",
     "DRIFTWOOD_WAREHOUSE_URL": "postgres://driftwood:hunter2-do-not-leak@db/driftwood",
     "MLFLOW_TRACKING_TOKEN": "token-do-not-leak",
+    "DRIFTWOOD_INGEST_ALERT_WEBHOOK": "https://hooks.slack.com/services/T0/B0/webhook-do-not-leak",
 }
 
 
@@ -32,6 +33,17 @@ def dagbag() -> DagBag:
 def secrets_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in SECRET_VALUES.items():
         monkeypatch.setenv(name, value)
+        monkeypatch.delenv(f"{name}_FILE", raising=False)
+
+
+@pytest.fixture
+def docker_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No secret, secret file or volume setting from the worker running the tests."""
+    for name in driftwood_steps.SECRET_ENV:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(f"{name}_FILE", raising=False)
+    monkeypatch.delenv("DRIFTWOOD_DOCKER_VOLUMES", raising=False)
+    return monkeypatch
 
 
 def _leaks(rendered: object) -> list[str]:
@@ -173,6 +185,35 @@ def test_docker_runner_renders_a_docker_operator(
     assert _leaks(rendered) == []
 
 
+def test_docker_runner_mounts_the_configured_volumes(docker_env: pytest.MonkeyPatch) -> None:
+    docker_env.setenv("DRIFTWOOD_DOCKER_VOLUMES", "driftwood-data:/var/lib/driftwood")
+    task = driftwood_steps.step_task("ingest", runner="docker")
+    assert [(m["Type"], m["Source"], m["Target"]) for m in task.mounts] == [
+        ("volume", "driftwood-data", "/var/lib/driftwood")
+    ]
+
+
+@pytest.mark.parametrize("value", ["driftwood-data", "driftwood-data:relative/path", ":/var/lib/driftwood"])
+def test_docker_runner_refuses_a_malformed_volume_setting(docker_env: pytest.MonkeyPatch, value: str) -> None:
+    docker_env.setenv("DRIFTWOOD_DOCKER_VOLUMES", value)
+    with pytest.raises(ValueError, match=r"^DRIFTWOOD_DOCKER_VOLUMES: expected volume:/path"):
+        driftwood_steps.step_task("ingest", runner="docker")
+
+
+@pytest.mark.parametrize("name", ["DRIFTWOOD_PII_KEY", "DRIFTWOOD_WAREHOUSE_URL"])
+def test_docker_runner_reads_a_secret_from_its_file(
+    docker_env: pytest.MonkeyPatch, tmp_path: Path, name: str
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text(f"{SECRET_VALUES[name]}\n")
+    docker_env.setenv(f"{name}_FILE", str(secret))
+    task = driftwood_steps.step_task("ingest", runner="docker")
+    # The container gets the file's content as private environment, not the worker's path to it.
+    assert task._private_environment == {name: SECRET_VALUES[name]}
+    assert f"{name}_FILE" not in task.environment
+    assert str(secret) not in repr({field: getattr(task, field) for field in task.template_fields})
+
+
 def test_kubernetes_runner_renders_a_pod_operator(
     monkeypatch: pytest.MonkeyPatch, secrets_in_env: None
 ) -> None:
@@ -198,6 +239,7 @@ def test_kubernetes_runner_renders_a_pod_operator(
         "DRIFTWOOD_PII_KEY": ("driftwood-staging-secrets", "pii-key"),
         "DRIFTWOOD_WAREHOUSE_URL": ("driftwood-staging-secrets", "warehouse-url"),
         "MLFLOW_TRACKING_TOKEN": ("driftwood-staging-secrets", "mlflow-tracking-token"),
+        "DRIFTWOOD_INGEST_ALERT_WEBHOOK": ("driftwood-staging-secrets", "ingest-alert-webhook"),
     }
     assert all(s.deploy_type == "env" for s in task.secrets)
     rendered = {name: getattr(task, name) for name in task.template_fields}
@@ -207,10 +249,18 @@ def test_kubernetes_runner_renders_a_pod_operator(
 def test_the_pod_spec_carries_secret_refs_and_resources(
     monkeypatch: pytest.MonkeyPatch, secrets_in_env: None
 ) -> None:
+    for name in (
+        "DRIFTWOOD_K8S_NAMESPACE",
+        "DRIFTWOOD_ENV",
+        "DRIFTWOOD_K8S_SERVICE_ACCOUNT",
+        "DRIFTWOOD_K8S_SECRET",
+    ):
+        monkeypatch.delenv(name, raising=False)
     task = driftwood_steps.step_task(driftwood_steps.CHURN_STEPS["promote"], runner="kubernetes")
     pod = task.build_pod_request_obj(dry_run=True)
     container = pod.spec.containers[0]
-    assert pod.metadata.namespace == "driftwood"
+    # Terraform's production namespace when DRIFTWOOD_ENV is unset.
+    assert pod.metadata.namespace == "driftwood-production"
     assert pod.spec.service_account_name == "driftwood-tasks"
     assert container.resources.requests == {"cpu": "250m", "memory": "512Mi"}
     refs = {e.name: e.value_from.secret_key_ref.name for e in container.env if e.value_from}

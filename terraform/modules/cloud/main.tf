@@ -13,7 +13,10 @@ locals {
     environment = var.environment
     managed-by  = "terraform"
   }
-  secret_names = ["pii-key", "api-users", "warehouse-url", "mlflow-db-url", "airflow-db-password"]
+  secret_names = [
+    "pii-key", "api-users", "warehouse-url", "mlflow-db-url", "airflow-db-password",
+    "mlflow-tracking-token", "ingest-alert-webhook",
+  ]
 }
 
 # ---- encryption key ---------------------------------------------------------------------------------
@@ -347,7 +350,10 @@ data "aws_iam_policy_document" "tasks" {
   }
   statement {
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [for k in ["pii-key", "warehouse-url"] : aws_secretsmanager_secret.this[k].arn]
+    resources = [
+      for k in ["pii-key", "warehouse-url", "mlflow-tracking-token", "ingest-alert-webhook"] :
+      aws_secretsmanager_secret.this[k].arn
+    ]
   }
   statement {
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]

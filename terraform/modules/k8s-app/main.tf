@@ -24,6 +24,7 @@ resource "kubernetes_namespace_v1" "this" {
       # Pod Security Admission: only pods meeting the restricted profile are admitted.
       "pod-security.kubernetes.io/enforce" = "restricted"
       "pod-security.kubernetes.io/audit"   = "restricted"
+      "pod-security.kubernetes.io/warn"    = "restricted"
     })
   }
 }
@@ -171,9 +172,11 @@ resource "kubernetes_manifest" "secret_store" {
 
 resource "kubernetes_manifest" "external_secret" {
   for_each = {
-    # Each workload's secret holds files mounted under /run/secrets (the app reads *_FILE settings).
+    # The API and MLflow mount theirs as files under /run/secrets (the app reads *_FILE settings);
+    # the step pods read theirs as environment (SECRET_ENV in dags/driftwood_steps.py): every key
+    # they reference must be here, or the pod fails to start.
     api    = ["pii-key", "api-users"]
-    tasks  = ["pii-key", "warehouse-url"]
+    tasks  = ["pii-key", "warehouse-url", "mlflow-tracking-token", "ingest-alert-webhook"]
     mlflow = ["mlflow-db-url"]
   }
   manifest = {
