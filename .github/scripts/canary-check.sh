@@ -16,14 +16,20 @@ here=$(dirname "$0")
 echo "canary at ${weight}%: soaking ${soak}s"
 sleep "$soak"
 
-# `track` is the pod label driftwood.io/track (stable | canary), relabelled by the Prometheus scrape config.
+# `track` is the pod label driftwood.io/track (stable | canary), relabelled by the Prometheus scrape config
+# monitoring/prometheus/prometheus-kubernetes.yml; tests/monitoring/test_monitoring_canary_track.py runs
+# these queries, taken from this file, against it.
 query() {
   curl -fsS --max-time 20 -G --data-urlencode "query=$1" "${PROMETHEUS_URL%/}/api/v1/query" |
     python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "nan")'
 }
 window=$(( soak / 60 > 1 ? soak / 60 : 1 ))m
-errors=$(query "sum(rate(driftwood_http_requests_total{track=\"canary\",status_code=~\"5..\"}[${window}])) / sum(rate(driftwood_http_requests_total{track=\"canary\"}[${window}]))")
-p99=$(query "histogram_quantile(0.99, sum by (le) (rate(driftwood_http_request_duration_seconds_bucket{track=\"canary\"}[${window}])))")
+# Probe and scrape requests are left out, as in monitoring/prometheus/rules/driftwood.yml: a /health/ready
+# answering 503 while the model loads is not a failed request. A canary that never answered a 5xx has
+# no 5xx series, so its 5xx rate is 0, not empty (which would read as no traffic).
+canary="track=\"canary\",route!~\"/metrics|/health/.*\""
+errors=$(query "(sum(rate(driftwood_http_requests_total{${canary},status_code=~\"5..\"}[${window}])) or vector(0)) / sum(rate(driftwood_http_requests_total{${canary}}[${window}]))")
+p99=$(query "histogram_quantile(0.99, sum by (le) (rate(driftwood_http_request_duration_seconds_bucket{${canary}}[${window}])))")
 echo "canary at ${weight}%: 5xx ratio ${errors}, p99 ${p99}s (limits ${max_error_ratio}, ${max_p99_seconds}s)"
 python3 - "$errors" "$p99" "$max_error_ratio" "$max_p99_seconds" "$weight" <<'PY'
 import math, sys
