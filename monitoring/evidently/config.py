@@ -37,9 +37,22 @@ class WebhookConfig:
 class LabelsConfig:
     warehouse_url: str
     pii_key_file: str | None = None
+    # A file holding the URL (a container secret: the URL carries the warehouse password), read
+    # when labels are read, so that the file may appear after the sidecar starts.
+    warehouse_url_file: str | None = None
     horizon_hours: int = 48
     label_delay_hours: int = 24
     min_rows: int = 100
+
+    def resolved_url(self) -> str:
+        if not self.warehouse_url_file:
+            return self.warehouse_url
+        try:
+            return Path(self.warehouse_url_file).read_text().strip()
+        except OSError as err:
+            raise MonitorError(
+                "CONFIG_INVALID", f"setting labels.warehouse_url_file: cannot read {self.warehouse_url_file}"
+            ) from err
 
     def pii_key(self) -> str:
         """The tokeniser key: ``pii_key_file``, else ``DRIFTWOOD_PII_KEY_FILE`` or ``DRIFTWOOD_PII_KEY``
@@ -205,12 +218,19 @@ def parse_config(raw: Any, base_dir: Path) -> MonitorConfig:
     if "labels" in raw:
         lb = _require(raw, "labels", dict, "")
         labels = LabelsConfig(
-            warehouse_url=_expand(_require(lb, "warehouse_url", str, "labels.")),
+            warehouse_url=_expand(str(lb["warehouse_url"])) if lb.get("warehouse_url") else "",
+            warehouse_url_file=_expand(str(lb["warehouse_url_file"]))
+            if lb.get("warehouse_url_file")
+            else None,
             pii_key_file=str(path_of(lb["pii_key_file"])) if lb.get("pii_key_file") else None,
             horizon_hours=_optional(lb, "horizon_hours", int, 48, "labels."),
             label_delay_hours=_optional(lb, "label_delay_hours", int, 24, "labels."),
             min_rows=_optional(lb, "min_rows", int, 100, "labels."),
         )
+        if not labels.warehouse_url and not labels.warehouse_url_file:
+            raise MonitorError(
+                "CONFIG_INVALID", "setting labels.warehouse_url (or labels.warehouse_url_file): required"
+            )
         if labels.horizon_hours <= 0 or labels.label_delay_hours < 0 or labels.min_rows < 1:
             raise MonitorError(
                 "CONFIG_INVALID",

@@ -95,7 +95,7 @@ def _label_rows(url: str) -> list[tuple[Any, Any, Any]]:
 
 def read_labels(config: LabelsConfig) -> Labels:
     key = config.pii_key()
-    rows = _label_rows(config.warehouse_url)
+    rows = _label_rows(config.resolved_url())
     churned = {tokenise(str(cid), key): int(at) for cid, at, _ in rows}
     newest = max((int(r[2]) for r in rows), default=None)
     return Labels(churned, datetime.fromtimestamp(newest / 1000, UTC) if newest is not None else None)

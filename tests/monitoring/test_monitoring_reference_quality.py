@@ -343,3 +343,21 @@ def test_labels_read_alike_from_a_sqlite_and_a_postgresql_warehouse(tmp_path: Pa
                 read_labels(LabelsConfig(warehouse_url="mysql://db/labels", pii_key_file=str(key_file)))
         finally:
             pg.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def test_the_warehouse_url_may_come_from_a_secret_file(tmp_path: Path) -> None:
+    secret = tmp_path / "warehouse_url"
+    config = config_for(
+        tmp_path,
+        {"reference": "ref.parquet", "labels": {"warehouse_url_file": str(secret)}},
+    )
+    assert config.labels is not None
+    # Read when labels are read: a secret mounted after the start is found.
+    with pytest.raises(MonitorError, match=r"labels\.warehouse_url_file: cannot read"):
+        config.labels.resolved_url()
+    secret.write_text("postgres://warehouse:s3cret@postgres:5432/driftwood\n")
+    assert config.labels.resolved_url() == "postgres://warehouse:s3cret@postgres:5432/driftwood"
+    with pytest.raises(
+        MonitorError, match=r"labels\.warehouse_url \(or labels\.warehouse_url_file\): required"
+    ):
+        config_for(tmp_path, {"reference": "ref.parquet", "labels": {"min_rows": 5}})

@@ -55,3 +55,52 @@ describe('loadConfig', () => {
     );
   });
 });
+
+describe('DRIFTWOOD_WAREHOUSE_URL_FILE', () => {
+  const withFile = async (content: string) => {
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const dir = await mkdtemp(path.join(tmpdir(), 'dw-warehouse-'));
+    const file = path.join(dir, 'warehouse_url');
+    await writeFile(file, content);
+    return file;
+  };
+
+  it('reads the URL from the file, trimmed', async () => {
+    const file = await withFile('postgres://warehouse:s3cret@postgres:5432/driftwood\n');
+    expect(load({ DRIFTWOOD_WAREHOUSE_URL_FILE: file }).warehouseUrl).toBe(
+      'postgres://warehouse:s3cret@postgres:5432/driftwood',
+    );
+  });
+
+  it('names the setting, never the secret, when the file holds no valid URL', async () => {
+    const file = await withFile('mysql://warehouse:s3cret@db/x');
+    let message = '';
+    try {
+      load({ DRIFTWOOD_WAREHOUSE_URL_FILE: file });
+    } catch (err) {
+      expect(err).toBeInstanceOf(DriftwoodError);
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/DRIFTWOOD_WAREHOUSE_URL_FILE/);
+    expect(message).not.toMatch(/s3cret/);
+  });
+});
+
+describe('DRIFTWOOD_INGEST_ALERT_WEBHOOK_FILE', () => {
+  it('reads the webhook URL from the file', async () => {
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const file = path.join(await mkdtemp(path.join(tmpdir(), 'dw-hook-')), 'slack');
+    await writeFile(file, 'https://hooks.example.org/services/T/B/X\n');
+    expect(load({ DRIFTWOOD_INGEST_ALERT_WEBHOOK_FILE: file }).ingestAlertWebhook).toBe(
+      'https://hooks.example.org/services/T/B/X',
+    );
+    await writeFile(file, 'not a url');
+    expect(() => load({ DRIFTWOOD_INGEST_ALERT_WEBHOOK_FILE: file })).toThrow(
+      /DRIFTWOOD_INGEST_ALERT_WEBHOOK_FILE: expected a file holding an http\(s\) URL, got '<file content>'/,
+    );
+  });
+});
