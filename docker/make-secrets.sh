@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Creates the compose stack's secret files under .driftwood/secrets/ (git-ignored, excluded from the
+# Creates the compose stack's secret files under .driftwood/secrets/ or $DRIFTWOOD_SECRETS_DIR (the
+# same setting docker-compose.yml reads; git-ignored by default, excluded from the
 # image build context by .dockerignore) with random values. Existing files are kept, so it is safe
 # to run again. The folder is private (700); the files are readable by the containers' users, which
 # read them through read-only bind mounts. Usage: docker/make-secrets.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dir=.driftwood/secrets
+dir="${DRIFTWOOD_SECRETS_DIR:-.driftwood/secrets}"
 mkdir -p "$dir" && chmod 700 "$dir"
 rand() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 put() { # name value
@@ -17,6 +18,7 @@ for name in postgres_password mlflow_db_password airflow_db_password warehouse_d
   put "$name" "$(rand)"
 done
 put minio_root_user driftwood-admin
+put warehouse_url "postgres://warehouse:$(cat "$dir/warehouse_db_password")@postgres:5432/driftwood"
 put airflow_db_url "postgresql+psycopg2://airflow:$(cat "$dir/airflow_db_password")@postgres:5432/airflow"
 put minio_credentials "$(printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
   "$(cat "$dir/minio_root_user")" "$(cat "$dir/minio_root_password")")"

@@ -11,7 +11,8 @@
 #   localhost/driftwood-offline/services:bookworm    PostgreSQL, Redis, Prometheus, Alertmanager,
 #                                                    nginx (docker-compose.offline.yml); Debian has no statsd exporter
 #   localhost/driftwood-offline/s3:moto              an S3 server (moto) in place of MinIO
-# Each is built once and kept; the registry settings and CA that builds need on this machine go into
+# The Debian root is made once and kept; the others are rebuilt from their layer cache on every call
+# (seconds when nothing changed), so a changed Containerfile takes effect. The registry settings and CA that builds need on this machine go into
 # the stand-ins only, never into the product images. Talks to the engine at DOCKER_HOST.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -21,6 +22,13 @@ DEBIAN_MIRROR="${DRIFTWOOD_DEBIAN_MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
 say() { echo "  $*" >&2; }
+# `docker build` quietly: its output only when it fails (the legacy builder's notice is noise here).
+build() {
+  local log
+  log=$(mktemp)
+  docker build -q "$@" >"$log" 2>&1 || { tail -40 "$log" >&2; rm -f "$log"; exit 1; }
+  rm -f "$log"
+}
 have() { docker image inspect "$1" >/dev/null 2>&1; }
 # The Dockerfiles' default base, read from their ARG line, so there is one place that pins it.
 pinned() { sed -n "s/^ARG $1=//p" "$ROOT/docker/$2.Dockerfile" | head -1; }
@@ -60,7 +68,6 @@ context() {
 
 node_base() {
   local tag="$PREFIX/node:20-bookworm"
-  have "$tag" && { echo "$tag"; return 0; }
   local node prefix dir
   node=$(readlink -f "$(command -v node)")
   prefix=$(dirname "$(dirname "$node")")
@@ -70,32 +77,27 @@ node_base() {
   cp "$node" "$dir/node/bin/node"
   cp -r "$(npm root -g)/npm" "$dir/node/lib/node_modules/npm"
   cp -r "$prefix/include/node" "$dir/node/include/node"
-  say "building $tag (Node $(node --version) from this machine)"
-  docker build -q -f "$HERE/node.Containerfile" -t "$tag" "$dir" >/dev/null
+  have "$tag" || say "building $tag (Node $(node --version) from this machine)"
+  build -f "$HERE/node.Containerfile" -t "$tag" "$dir"
   rm -rf "$dir"
   echo "$tag"
 }
 
 python_base() {
   local tag="$PREFIX/python:3.11-bookworm"
-  have "$tag" && { echo "$tag"; return 0; }
   local dir
   dir=$(context)
-  say "building $tag (Debian's Python 3.11)"
-  docker build -q -f "$HERE/python.Containerfile" -t "$tag" "$dir" >/dev/null
+  have "$tag" || say "building $tag (Debian's Python 3.11)"
+  build -f "$HERE/python.Containerfile" -t "$tag" "$dir"
   rm -rf "$dir"
   echo "$tag"
 }
 
 service_images() {
-  if ! have "$PREFIX/services:bookworm"; then
-    say "building $PREFIX/services:bookworm (PostgreSQL, Redis, Prometheus, Alertmanager, nginx)"
-    docker build -q -f "$HERE/services.Containerfile" -t "$PREFIX/services:bookworm" "$HERE" >/dev/null
-  fi
-  if ! have "$PREFIX/s3:moto"; then
-    say "building $PREFIX/s3:moto (S3 server)"
-    docker build -q -f "$HERE/s3.Containerfile" -t "$PREFIX/s3:moto" "$HERE" >/dev/null
-  fi
+  have "$PREFIX/services:bookworm" || say "building $PREFIX/services:bookworm (PostgreSQL, Redis, Prometheus, Alertmanager, nginx)"
+  build -f "$HERE/services.Containerfile" -t "$PREFIX/services:bookworm" "$HERE"
+  have "$PREFIX/s3:moto" || say "building $PREFIX/s3:moto (S3 server)"
+  build -f "$HERE/s3.Containerfile" -t "$PREFIX/s3:moto" "$HERE"
 }
 
 node_pin=$(pinned NODE_IMAGE serving)

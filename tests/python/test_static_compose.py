@@ -36,8 +36,10 @@ STACK = {
     "alertmanager",
     "grafana",
 }
-ONE_SHOT = {"minio-init", "airflow-init"}
-MINIMAL = {"postgres", "minio", "minio-init", "mlflow", "api-blue"}
+ONE_SHOT = {"minio-init", "airflow-init", "volume-init"}
+MINIMAL = {"postgres", "minio", "minio-init", "mlflow", "api-blue", "volume-init"}
+# Secret files: in DRIFTWOOD_SECRETS_DIR, by default the git-ignored folder.
+SECRETS_DEFAULT = "${DRIFTWOOD_SECRETS_DIR:-./.driftwood/secrets}/"
 
 
 def compose_bin() -> str:
@@ -104,7 +106,7 @@ def test_secrets_are_files_never_environment_values(spec: dict) -> None:
             source = secret["source"] if isinstance(secret, dict) else secret
             assert source in spec["secrets"], f"{name}: secret {source} is not declared"
     for secret, decl in spec["secrets"].items():
-        assert decl["file"].startswith("./.driftwood/secrets/"), (
+        assert decl["file"].startswith(SECRETS_DEFAULT), (
             f"secret {secret} must live in the git-ignored folder"
         )
 
@@ -116,7 +118,7 @@ def test_make_secrets_creates_every_secret_file_and_config_then_resolves(tmp_pat
     assert r.returncode == 0, r.stderr
     spec = yaml.safe_load(COMPOSE.read_text())
     for secret, decl in spec["secrets"].items():
-        f = tmp_path / decl["file"]
+        f = tmp_path / ".driftwood" / "secrets" / decl["file"].removeprefix(SECRETS_DEFAULT)
         assert f.is_file() and f.stat().st_size > 0, (
             f"make-secrets.sh did not create {decl['file']} ({secret})"
         )
@@ -193,7 +195,14 @@ def test_the_sidecar_config_is_accepted_by_the_sidecar() -> None:
         "c = load_config('docker/evidently/monitor.yaml'); "
         "print(c.webhook.url, c.webhook.password_file)"
     )
-    env = {**os.environ, "DRIFTWOOD_HOME": "/var/lib/driftwood", "PYTHONPATH": str(ROOT)}
+    # As the stack sets them (x-driftwood-env): the config names the registry and model through them.
+    env = {
+        **os.environ,
+        "DRIFTWOOD_HOME": "/var/lib/driftwood",
+        "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+        "DRIFTWOOD_MODEL_NAME": "churn",
+        "PYTHONPATH": str(ROOT),
+    }
     r = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["http://airflow-apiserver:8080", "/run/secrets/airflow_monitor_password"]
