@@ -203,11 +203,17 @@ def _run(
             "max_rows": str(config.max_rows),
             "report_mode": config.report_mode,
         }
+        # A feature with no value in the whole window (callers that never send an optional field)
+        # cannot be compared, and Evidently refuses an empty column: it is left out and named.
+        empty = [c for c in config.features if c not in current or current[c].isna().all()]
+        record["columns_without_values"] = empty
+        numerical = tuple(c for c in config.numerical if c not in empty)
+        categorical = tuple(c for c in config.categorical if c not in empty)
         snapshot, summary = run_report(
             current,
             ref.frame,
-            config.numerical,
-            config.categorical,
+            numerical,
+            categorical,
             pred_col,
             config.drift_share,
             mode=config.report_mode,

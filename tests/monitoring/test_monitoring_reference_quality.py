@@ -361,3 +361,15 @@ def test_the_warehouse_url_may_come_from_a_secret_file(tmp_path: Path) -> None:
         MonitorError, match=r"labels\.warehouse_url \(or labels\.warehouse_url_file\): required"
     ):
         config_for(tmp_path, {"reference": "ref.parquet", "labels": {"min_rows": 5}})
+
+
+def test_a_feature_no_caller_sent_is_left_out_and_named_not_fatal(tmp_path: Path) -> None:
+    feature_rows(2000, seed=1).to_parquet(tmp_path / "reference.parquet")
+    config = config_for(tmp_path, {"reference": str(tmp_path / "reference.parquet")})
+    traffic = feature_rows(600, seed=2, shift=0.6)
+    traffic["sessions_30d"] = np.nan  # an optional field that no request carried
+    write_predictions(tmp_path / "predictions", traffic, T0, 60)
+    record = run_drift_check(config, MonitorDeps(metrics=MonitorMetrics()), T0 + timedelta(hours=1))
+    assert record["columns_without_values"] == ["sessions_30d"]
+    assert "sessions_30d" not in {f["column"] for f in record["features"]}
+    assert record["dataset_drift"] is True
