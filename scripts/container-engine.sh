@@ -31,6 +31,8 @@ sudo_cmd() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 install_podman() {
   local want=()
   command -v podman >/dev/null || want+=(podman uidmap slirp4netns containernetworking-plugins iptables)
+  # Containers find each other by service name only with the CNI dnsname plugin.
+  [ -x /usr/lib/cni/dnsname ] || want+=(golang-github-containernetworking-plugin-dnsname)
   command -v runc >/dev/null || want+=(runc)
   # The `docker` client the scripts use; podman-docker's is a wrapper of podman itself.
   command -v docker >/dev/null || want+=(podman-docker)
@@ -91,10 +93,12 @@ health_loop() {
       [ "$state" = starting ] && interval=$HEALTH_INTERVAL
       if [ $(( now - ${last[$id]:-0} )) -ge "$interval" ]; then
         last[$id]=$now
-        timeout 60 podman healthcheck run "$id" >/dev/null 2>&1 || true
+        # In parallel: one slow check (Airflow's CLI takes seconds) must not hold the others back.
+        timeout 120 podman healthcheck run "$id" >/dev/null 2>&1 &
       fi
     done < <(podman ps --filter health=starting --filter health=healthy --filter health=unhealthy \
                --format '{{.ID}} {{.Status}}' 2>/dev/null | sed -E 's/^([0-9a-f]+) .*\((starting|healthy|unhealthy)\).*/\1 \2/')
+    wait
     sleep 2
   done
 }
