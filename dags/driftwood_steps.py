@@ -330,7 +330,13 @@ def _kubernetes_operator(spec: Step, image: str, common: dict[str, Any]) -> Any:
     from kubernetes.client import models as k8s
 
     secret_name = os.environ.get("DRIFTWOOD_K8S_SECRET", "driftwood-tasks")
-    seccomp = k8s.V1SeccompProfile(type="RuntimeDefault")
+    # Who the step runs as, set on the pod and on its container alike.
+    identity: dict[str, Any] = {
+        "run_as_non_root": True,
+        "run_as_user": POD_UID,
+        "run_as_group": POD_UID,
+        "seccomp_profile": k8s.V1SeccompProfile(type="RuntimeDefault"),
+    }
     return KubernetesPodOperator(
         image=image,
         cmds=["node", IMAGE_CLI],
@@ -346,22 +352,13 @@ def _kubernetes_operator(spec: Step, image: str, common: dict[str, Any]) -> Any:
             limits={"cpu": spec.cpu[1], "memory": spec.memory[1]},
         ),
         # Pod Security Admission `restricted`, which the Terraform namespace enforces.
-        security_context=k8s.V1PodSecurityContext(
-            run_as_non_root=True,
-            run_as_user=POD_UID,
-            run_as_group=POD_UID,
-            fs_group=POD_UID,
-            seccomp_profile=seccomp,
-        ),
+        security_context=k8s.V1PodSecurityContext(**identity, fs_group=POD_UID),
         container_security_context=k8s.V1SecurityContext(
-            run_as_non_root=True,
-            run_as_user=POD_UID,
-            run_as_group=POD_UID,
+            **identity,
             allow_privilege_escalation=False,
             privileged=False,
             read_only_root_filesystem=True,
             capabilities=k8s.V1Capabilities(drop=["ALL"]),
-            seccomp_profile=seccomp,
         ),
         # The root filesystem is read-only: the step writes only its home and the temp folder.
         volumes=[
