@@ -12,14 +12,6 @@ RUN python -m venv /opt/airflow-venv \
  && /opt/airflow-venv/bin/pip install --no-cache-dir -r /tmp/airflow.lock
 
 FROM ${PYTHON_IMAGE} AS runtime
-ARG VCS_REF=unknown
-ARG VERSION=0.0.0-dev
-LABEL org.opencontainers.image.title="driftwood-airflow" \
-      org.opencontainers.image.description="Airflow with the Driftwood DAGs" \
-      org.opencontainers.image.source="https://github.com/driftwood-mlops/driftwood" \
-      org.opencontainers.image.revision="${VCS_REF}" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.licenses="Apache-2.0"
 # uid 50000 as in the official apache/airflow image, so volume permissions carry over.
 RUN useradd --uid 50000 --gid 0 --create-home --home-dir /opt/airflow airflow
 ENV PATH=/opt/airflow-venv/bin:$PATH \
@@ -37,3 +29,12 @@ HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=5 \
   CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/api/v2/monitor/health', timeout=5).status == 200 else 1)"]
 ENTRYPOINT ["airflow"]
 CMD ["api-server"]
+# Last, so that a new revision changes only this layer and every other one comes from the cache.
+ARG VCS_REF=unknown
+ARG VERSION=0.0.0-dev
+LABEL org.opencontainers.image.title="driftwood-airflow" \
+      org.opencontainers.image.description="Airflow with the Driftwood DAGs" \
+      org.opencontainers.image.source="https://github.com/driftwood-mlops/driftwood" \
+      org.opencontainers.image.revision="${VCS_REF}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"

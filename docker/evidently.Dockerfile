@@ -12,14 +12,6 @@ RUN python -m venv /opt/evidently-venv \
  && /opt/evidently-venv/bin/pip install --no-cache-dir -r /tmp/evidently.lock
 
 FROM ${PYTHON_IMAGE} AS runtime
-ARG VCS_REF=unknown
-ARG VERSION=0.0.0-dev
-LABEL org.opencontainers.image.title="driftwood-evidently" \
-      org.opencontainers.image.description="Driftwood drift sidecar (Evidently)" \
-      org.opencontainers.image.source="https://github.com/driftwood-mlops/driftwood" \
-      org.opencontainers.image.revision="${VCS_REF}" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.licenses="Apache-2.0"
 RUN groupadd --gid 10002 sidecar && useradd --uid 10002 --gid 10002 --create-home --home-dir /home/sidecar sidecar
 ENV PATH=/opt/evidently-venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -37,3 +29,12 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 # Same image as monitoring/evidently/Dockerfile, with the OCI labels the release pipeline sets.
 # The configuration file is mounted by the platform at DRIFTWOOD_MONITOR_CONFIG.
 ENTRYPOINT ["python", "-m", "monitoring.evidently"]
+# Last, so that a new revision changes only this layer and every other one comes from the cache.
+ARG VCS_REF=unknown
+ARG VERSION=0.0.0-dev
+LABEL org.opencontainers.image.title="driftwood-evidently" \
+      org.opencontainers.image.description="Driftwood drift sidecar (Evidently)" \
+      org.opencontainers.image.source="https://github.com/driftwood-mlops/driftwood" \
+      org.opencontainers.image.revision="${VCS_REF}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"

@@ -11,14 +11,6 @@ RUN python -m venv /opt/mlflow-venv \
  && /opt/mlflow-venv/bin/pip install --no-cache-dir -r /tmp/mlflow.lock
 
 FROM ${PYTHON_IMAGE} AS runtime
-ARG VCS_REF=unknown
-ARG VERSION=0.0.0-dev
-LABEL org.opencontainers.image.title="driftwood-mlflow" \
-      org.opencontainers.image.description="MLflow tracking server for Driftwood" \
-      org.opencontainers.image.source="https://github.com/driftwood-mlops/driftwood" \
-      org.opencontainers.image.revision="${VCS_REF}" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.licenses="Apache-2.0"
 RUN groupadd --gid 10001 mlflow && useradd --uid 10001 --gid 10001 --create-home --home-dir /home/mlflow mlflow
 ENV PATH=/opt/mlflow-venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -33,3 +25,12 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=5 \
 # MLFLOW_BACKEND_STORE_URI, MLFLOW_ARTIFACTS_DESTINATION, MLFLOW_SERVER_ALLOWED_HOSTS.
 ENTRYPOINT ["mlflow", "server"]
 CMD ["--host", "0.0.0.0", "--port", "5000", "--serve-artifacts"]
+# Last, so that a new revision changes only this layer and every other one comes from the cache.
+ARG VCS_REF=unknown
+ARG VERSION=0.0.0-dev
+LABEL org.opencontainers.image.title="driftwood-mlflow" \
+      org.opencontainers.image.description="MLflow tracking server for Driftwood" \
+      org.opencontainers.image.source="https://github.com/driftwood-mlops/driftwood" \
+      org.opencontainers.image.revision="${VCS_REF}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"

@@ -31,14 +31,6 @@ RUN npx tsc -b tasks serving \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
 
 FROM ${NODE_IMAGE} AS runtime
-ARG VCS_REF=unknown
-ARG VERSION=0.0.0-dev
-LABEL org.opencontainers.image.title="driftwood-serving" \
-      org.opencontainers.image.description="Driftwood prediction API" \
-      org.opencontainers.image.source="https://github.com/driftwood-mlops/driftwood" \
-      org.opencontainers.image.revision="${VCS_REF}" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.licenses="Apache-2.0"
 ENV NODE_ENV=production \
     DRIFTWOOD_HOME=/tmp/driftwood \
     DRIFTWOOD_TF_BACKEND=wasm \
@@ -58,3 +50,12 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8080/health/live').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["node", "/app/tasks/dist/cli.js"]
 CMD ["serve"]
+# Last, so that a new revision changes only this layer and every other one comes from the cache.
+ARG VCS_REF=unknown
+ARG VERSION=0.0.0-dev
+LABEL org.opencontainers.image.title="driftwood-serving" \
+      org.opencontainers.image.description="Driftwood prediction API" \
+      org.opencontainers.image.source="https://github.com/driftwood-mlops/driftwood" \
+      org.opencontainers.image.revision="${VCS_REF}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"

@@ -32,14 +32,6 @@ RUN npx tsc -b tasks serving \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
 
 FROM ${NODE_IMAGE} AS runtime
-ARG VCS_REF=unknown
-ARG VERSION=0.0.0-dev
-LABEL org.opencontainers.image.title="driftwood-tasks" \
-      org.opencontainers.image.description="Driftwood pipeline steps (the driftwood CLI)" \
-      org.opencontainers.image.source="https://github.com/driftwood-mlops/driftwood" \
-      org.opencontainers.image.revision="${VCS_REF}" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.licenses="Apache-2.0"
 ENV NODE_ENV=production \
     DRIFTWOOD_HOME=/var/lib/driftwood \
     DRIFTWOOD_TF_BACKEND=wasm
@@ -58,3 +50,12 @@ USER 1000:1000
 HEALTHCHECK --interval=30s --timeout=5s --retries=3 CMD ["node", "/app/tasks/dist/cli.js", "--help"]
 ENTRYPOINT ["node", "/app/tasks/dist/cli.js"]
 CMD ["--help"]
+# Last, so that a new revision changes only this layer and every other one comes from the cache.
+ARG VCS_REF=unknown
+ARG VERSION=0.0.0-dev
+LABEL org.opencontainers.image.title="driftwood-tasks" \
+      org.opencontainers.image.description="Driftwood pipeline steps (the driftwood CLI)" \
+      org.opencontainers.image.source="https://github.com/driftwood-mlops/driftwood" \
+      org.opencontainers.image.revision="${VCS_REF}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"

@@ -134,7 +134,9 @@ seed() {
   docker run --rm --network "$DRIFTWOOD_STACK" -v "$DRIFTWOOD_STACK-data:/var/lib/driftwood" \
     -e DRIFTWOOD_HOME=/var/lib/driftwood -e DRIFTWOOD_LAKE_URI=file:///var/lib/driftwood/lake \
     "${DRIFTWOOD_REGISTRY:-ghcr.io/driftwood-mlops}/driftwood-tasks:${DRIFTWOOD_TAG:-dev}" \
-    simulate --dataset churn --start "$start" --hours "$SEED_HOURS" --seed 42 --customers 2000 >/dev/null
+    simulate --dataset churn --start "$start" --hours "$SEED_HOURS" --seed 42 --customers 2000 \
+    >/dev/null 2>"$DRIFTWOOD_HOME/stack/seed-simulate.log" \
+    || { tail -20 "$DRIFTWOOD_HOME/stack/seed-simulate.log" >&2; return 1; }
   done_stage
 
   stage "churn_pipeline through Airflow's REST API"
