@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every suite — TypeScript (vitest: unit, integration, e2e) and Python (pytest: DAGs) — and
+# Runs every suite — TypeScript (vitest: unit, integration, e2e), Python (pytest: DAGs, monitoring)
+# and the container stack (pytest: images, compose, the loop in containers) — and
 # prints one summary line, `N passed, N failed`, as its last line. Each suite starts the services it
 # needs once (vitest's global setup starts one MLflow server) and stops them when it ends.
 #   scripts/test.sh [vitest filters…]
@@ -30,13 +31,23 @@ monitoring_rc=0
 (cd "$ROOT" && .venvs/evidently/bin/python -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning --junitxml="$out/pytest-monitoring.xml" tests/monitoring) || monitoring_rc=$?
 done_stage
 
+# The images and the compose stack in real containers (podman where no Docker engine answers): one
+# stack for the whole suite. The engine is stopped afterwards only if this run started it.
+stage "Container stack suite (pytest, tests/stack)"
+stack_rc=0
+engine_was_up=0
+"$ROOT/scripts/container-engine.sh" env >/dev/null 2>&1 && engine_was_up=1
+(cd "$ROOT" && .venvs/airflow/bin/python -m pytest -q -p no:cacheprovider -s --junitxml="$out/pytest-stack.xml" tests/stack) || stack_rc=$?
+[ "$engine_was_up" = 1 ] || "$ROOT/scripts/container-engine.sh" stop >/dev/null 2>&1 || true
+done_stage
+
 # Count from the reporters' files, not from the exit codes: a suite that crashed before reporting
 # counts as one failure, and skipped tests count as neither passed nor failed.
-read -r passed failed < <(python3 - "$out" "$vitest_rc" "$pytest_rc" "$monitoring_rc" <<'PY'
+read -r passed failed < <(python3 - "$out" "$vitest_rc" "$pytest_rc" "$monitoring_rc" "$stack_rc" <<'PY'
 import json, sys, xml.etree.ElementTree as ET
 from pathlib import Path
 out = Path(sys.argv[1])
-vitest_rc, pytest_rc, monitoring_rc = (int(a) for a in sys.argv[2:5])
+vitest_rc, pytest_rc, monitoring_rc, stack_rc = (int(a) for a in sys.argv[2:6])
 passed = failed = 0
 try:
     v = json.loads((out / "vitest.json").read_text())
@@ -44,7 +55,7 @@ try:
     failed += v["numFailedTests"] + (1 if vitest_rc and v["numFailedTests"] == 0 else 0)
 except (OSError, ValueError, KeyError):
     failed += 1
-for name, rc in (("pytest.xml", pytest_rc), ("pytest-monitoring.xml", monitoring_rc)):
+for name, rc in (("pytest.xml", pytest_rc), ("pytest-monitoring.xml", monitoring_rc), ("pytest-stack.xml", stack_rc)):
     try:
         root = ET.parse(out / name).getroot()
     except (OSError, ET.ParseError):
