@@ -395,11 +395,11 @@ def test_both_prometheus_configs_are_checked() -> None:
     assert {p.name for p in CONFIGS} >= {COMPOSE_CONFIG.name, KUBERNETES_CONFIG.name}
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
+# Debian's promtool is built without kubernetes_sd: the Kubernetes config is checked with its pod
+# discovery swapped for file discovery (the next test), every other config as it is.
+@pytest.mark.parametrize("config", [c for c in CONFIGS if c != KUBERNETES_CONFIG], ids=lambda p: p.name)
 def test_promtool_check_config(config: Path) -> None:
     res = promtool(config)
-    if "field kubernetes_sd_configs not found" in res.stdout + res.stderr:
-        pytest.skip("this promtool is built without kubernetes_sd (Debian's); see the file_sd check")
     assert res.returncode == 0 and "SUCCESS" in res.stdout, res.stdout + res.stderr
 
 
