@@ -186,6 +186,13 @@ def step_env() -> dict[str, str]:
     return {k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ}
 
 
+def container_env(*drop: str) -> dict[str, str]:
+    """The plain settings for a step in its own container: never the worker's paths to secret files
+    (the container gets the values, or a *_FILE setting would take precedence over them)."""
+    worker_only = {*(f"{name}_FILE" for name in SECRET_ENV), *drop}
+    return {k: v for k, v in step_env().items() if k not in worker_only}
+
+
 def secret_env() -> dict[str, str]:
     """The secrets the worker holds, each from its variable or from the file its ``*_FILE`` names
     (a container secret); a file that cannot be read is left out, and the step then says which
@@ -280,12 +287,10 @@ def _process_operator(spec: Step, common: dict[str, Any]) -> Any:
 def _docker_operator(spec: Step, image: str, common: dict[str, Any]) -> Any:
     from airflow.providers.docker.operators.docker import DockerOperator
 
-    # The container gets the secrets' values, never the worker's paths to them.
-    env = {k: v for k, v in step_env().items() if not (k.endswith("_FILE") and k[:-5] in SECRET_ENV)}
     return DockerOperator(
         image=image,
         command=[spec.name, *spec.args],
-        environment=env,
+        environment=container_env(),
         # Not a template field: never rendered into the UI or the metadata database.
         private_environment=secret_env(),
         # Unset: the provider falls back to DOCKER_HOST, then the local socket.
@@ -306,9 +311,6 @@ K8S_ENVIRONMENTS = ("staging", "production")
 # The tasks image's user and writable home (docker/tasks.Dockerfile: USER 1000:1000).
 POD_UID = 1000
 POD_HOME = "/var/lib/driftwood"
-# Worker paths that mean nothing in the pod: the image's DRIFTWOOD_HOME applies, and the secrets
-# come from the Kubernetes secret (a *_FILE setting would take precedence over them).
-WORKER_ONLY_ENV = ("DRIFTWOOD_HOME", *(f"{name}_FILE" for name in SECRET_ENV))
 
 
 def k8s_namespace() -> str:
@@ -345,7 +347,8 @@ def _kubernetes_operator(spec: Step, image: str, common: dict[str, Any]) -> Any:
         service_account_name=os.environ.get("DRIFTWOOD_K8S_SERVICE_ACCOUNT", "driftwood-tasks"),
         # The steps never call the Kubernetes API (IRSA injects its own token for AWS).
         automount_service_account_token=False,
-        env_vars={k: v for k, v in step_env().items() if k not in WORKER_ONLY_ENV},
+        # The image's DRIFTWOOD_HOME (an emptyDir), not the worker's.
+        env_vars=container_env("DRIFTWOOD_HOME"),
         secrets=[Secret("env", name, secret_name, key) for name, key in SECRET_ENV.items()],
         container_resources=k8s.V1ResourceRequirements(
             requests={"cpu": spec.cpu[0], "memory": spec.memory[0]},
