@@ -132,8 +132,18 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       env.DRIFTWOOD_CONTRACTS_DIR === undefined
         ? undefined
         : path.resolve(cwd, readString(env, 'DRIFTWOOD_CONTRACTS_DIR', '')),
-    ingestAlertWebhook: readIngestAlertWebhook(env, cwd),
-    warehouseUrl: readWarehouseUrl(env, cwd, `sqlite://${path.join(home, 'warehouse.db')}`),
+    ingestAlertWebhook:
+      env.DRIFTWOOD_INGEST_ALERT_WEBHOOK === undefined &&
+      env.DRIFTWOOD_INGEST_ALERT_WEBHOOK_FILE === undefined
+        ? undefined
+        : readSecretUrl(env, cwd, 'DRIFTWOOD_INGEST_ALERT_WEBHOOK', '', ['http:', 'https:']),
+    warehouseUrl: readSecretUrl(
+      env,
+      cwd,
+      'DRIFTWOOD_WAREHOUSE_URL',
+      `sqlite://${path.join(home, 'warehouse.db')}`,
+      ['sqlite:', 'postgres:', 'postgresql:'],
+    ),
     mlflow: {
       trackingUri: readUrl(env, 'MLFLOW_TRACKING_URI', 'http://127.0.0.1:5000', ['http:', 'https:']),
       experiment: readString(env, 'DRIFTWOOD_EXPERIMENT', 'driftwood-churn'),
@@ -156,33 +166,19 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   };
 }
 
-/** A Slack incoming-webhook URL is a secret too: DRIFTWOOD_INGEST_ALERT_WEBHOOK or its *_FILE. */
-function readIngestAlertWebhook(env: Env, cwd: string): string | undefined {
-  const name = 'DRIFTWOOD_INGEST_ALERT_WEBHOOK';
-  if (env[`${name}_FILE`] === undefined)
-    return env[name] === undefined ? undefined : readUrl(env, name, '', ['http:', 'https:']);
+/**
+ * A URL that may carry a credential (the warehouse's password, a Slack webhook's token): the setting,
+ * or a file named by its *_FILE (a container secret), checked alike. A bad file names the setting,
+ * never the file's content.
+ */
+function readSecretUrl(env: Env, cwd: string, name: string, fallback: string, protocols: string[]): string {
+  if (env[`${name}_FILE`] === undefined) return readUrl(env, name, fallback, protocols);
   const value = readSecret(env, name, cwd) ?? '';
   try {
-    return readUrl({ [`${name}_FILE`]: value }, `${name}_FILE`, '', ['http:', 'https:']);
+    return readUrl({ [`${name}_FILE`]: value }, `${name}_FILE`, fallback, protocols);
   } catch {
-    return fail(`${name}_FILE`, 'a file holding an http(s) URL', '<file content>');
-  }
-}
-
-/**
- * The warehouse URL may carry a password, so it may also come from a file (DRIFTWOOD_WAREHOUSE_URL_FILE,
- * e.g. a container secret) and is then checked like the plain setting.
- */
-function readWarehouseUrl(env: Env, cwd: string, fallback: string): string {
-  const protocols = ['sqlite:', 'postgres:', 'postgresql:'];
-  if (env.DRIFTWOOD_WAREHOUSE_URL_FILE === undefined)
-    return readUrl(env, 'DRIFTWOOD_WAREHOUSE_URL', fallback, protocols);
-  const value = readSecret(env, 'DRIFTWOOD_WAREHOUSE_URL', cwd) ?? '';
-  try {
-    return readUrl({ DRIFTWOOD_WAREHOUSE_URL_FILE: value }, 'DRIFTWOOD_WAREHOUSE_URL_FILE', fallback, protocols);
-  } catch {
-    // The value is a secret: the error names the setting, never the file's content.
-    return fail('DRIFTWOOD_WAREHOUSE_URL_FILE', `a file holding a URL starting with ${protocols.join('// or ')}//`, '<file content>');
+    const starts = protocols.map((p) => `${p}//`).join(' or ');
+    return fail(`${name}_FILE`, `a file holding a URL starting with ${starts}`, '<file content>');
   }
 }
 

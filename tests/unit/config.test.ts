@@ -100,7 +100,7 @@ describe('DRIFTWOOD_INGEST_ALERT_WEBHOOK_FILE', () => {
     );
     await writeFile(file, 'not a url');
     expect(() => load({ DRIFTWOOD_INGEST_ALERT_WEBHOOK_FILE: file })).toThrow(
-      /DRIFTWOOD_INGEST_ALERT_WEBHOOK_FILE: expected a file holding an http\(s\) URL, got '<file content>'/,
+      /DRIFTWOOD_INGEST_ALERT_WEBHOOK_FILE: expected a file holding a URL starting with http:\/\/ or https:\/\/, got '<file content>'/,
     );
   });
 });
