@@ -68,9 +68,9 @@ champion_version() {
 }
 
 # The DAG processor parses the DAG files after its start: a DAG is there once the API knows it.
-wait_dag() {
+wait_dag() { # dag_id token
   for _ in $(seq 1 120); do
-    curl -fsS -o /dev/null -H "authorization: Bearer $(airflow_token)" "http://127.0.0.1:$AIRFLOW_PORT/api/v2/dags/$1" && return 0
+    curl -fsS -o /dev/null -H "authorization: Bearer $2" "http://127.0.0.1:$AIRFLOW_PORT/api/v2/dags/$1" && return 0
     sleep 2
   done
   echo "  DAG $1 did not appear in Airflow" >&2
@@ -142,7 +142,7 @@ seed() {
   stage "churn_pipeline through Airflow's REST API"
   token=$(airflow_token)
   # Unpaused, so that the scheduler runs what is triggered; churn_retrain is the sidecar's target.
-  wait_dag churn_pipeline && wait_dag churn_retrain
+  wait_dag churn_pipeline "$token" && wait_dag churn_retrain "$token"
   for dag in churn_pipeline churn_retrain; do
     curl -fsS -X PATCH -H "authorization: Bearer $token" -H 'content-type: application/json' \
       -d '{"is_paused": false}' "http://127.0.0.1:$AIRFLOW_PORT/api/v2/dags/$dag" >/dev/null
@@ -155,7 +155,6 @@ seed() {
   state=queued
   for _ in $(seq 1 360); do
     sleep 5
-    token=$(airflow_token)
     state=$(curl -fsS -H "authorization: Bearer $token" "http://127.0.0.1:$AIRFLOW_PORT/api/v2/dags/churn_pipeline/dagRuns/$run" \
       | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
     [ "$state" = success ] || [ "$state" = failed ] && break

@@ -32,11 +32,12 @@ ROOT = Path(__file__).resolve().parents[2]
 HOME = Path(os.environ.get("DRIFTWOOD_HOME", ROOT / ".driftwood"))
 WORK = HOME / "test" / "stack"
 PROJECT = "dwtest"
-TASKS_IMAGE = "ghcr.io/driftwood-mlops/driftwood-tasks:dev"
-IMAGES = [
-    f"ghcr.io/driftwood-mlops/driftwood-{c}:dev"
-    for c in ("tasks", "serving", "mlflow", "evidently", "airflow")
-]
+# The names docker/build-images.sh gives and docker-compose.yml runs (same settings).
+REGISTRY = os.environ.get("DRIFTWOOD_REGISTRY", "ghcr.io/driftwood-mlops")
+TAG = os.environ.get("DRIFTWOOD_TAG", "dev")
+COMPONENTS = ("tasks", "serving", "mlflow", "evidently", "airflow")
+IMAGES = [f"{REGISTRY}/driftwood-{c}:{TAG}" for c in COMPONENTS]
+TASKS_IMAGE = IMAGES[0]
 PIPELINE_TASKS = ("ingest", "snapshot", "features", "train", "evaluate", "promote")
 
 
@@ -92,14 +93,19 @@ class Stack:
             return status, raw.decode(errors="replace")
 
     def airflow(self, method: str, path: str, body: Any = None) -> Any:
-        users = json.loads((self.secrets / "airflow_users.json").read_text())
-        status, token = self.http(
-            "POST", "airflow", "/auth/token", {"username": "admin", "password": users["admin"]}
-        )
-        assert status in (200, 201), token
-        status, out = self.http(
-            method, "airflow", path, body, {"authorization": f"Bearer {token['access_token']}"}
-        )
+        """One call to Airflow's REST API as admin; the token is kept and renewed when refused."""
+        for fresh in (False, True):
+            if fresh or "airflow_token" not in self.state:
+                users = json.loads((self.secrets / "airflow_users.json").read_text())
+                status, token = self.http(
+                    "POST", "airflow", "/auth/token", {"username": "admin", "password": users["admin"]}
+                )
+                assert status in (200, 201), token
+                self.state["airflow_token"] = token["access_token"]
+            auth = {"authorization": f"Bearer {self.state['airflow_token']}"}
+            status, out = self.http(method, "airflow", path, body, auth)
+            if status != 401:
+                break
         assert status < 300, f"{method} {path}: {status} {out}"
         return out
 
@@ -241,7 +247,7 @@ def test_the_five_images_build_and_a_second_build_reuses_every_layer(stack: Stac
         user = stack.sh("docker", "image", "inspect", image, "--format", "{{.Config.User}}").stdout.strip()
         assert user and user.split(":")[0] not in ("", "root", "0"), f"{image} runs as {user!r}"
     # Every RUN of the second build came from the cache: no layer was rebuilt.
-    for component in ("tasks", "serving", "mlflow", "evidently", "airflow"):
+    for component in COMPONENTS:
         log = (HOME / "images" / f"build-{component}.log").read_text()
         steps = [line for line in log.splitlines() if " STEP " in line and " RUN " in line]
         cached = log.count("Using cache")
