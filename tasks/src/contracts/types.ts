@@ -47,6 +47,31 @@ export interface ForecastSettings {
   split?: { validation?: number; test?: number };
 }
 
+/** Where a dataset's runs and versions live in MLflow (the contract's `model` section). */
+export interface ModelSettings {
+  name?: string;
+  experiment?: string;
+}
+
+/** How a tabular dataset becomes training rows (the contract's `training` section). */
+export interface TrainingSettings {
+  id_column?: string;
+  target?: string;
+  horizon_hours?: number;
+  label_delay_hours?: number;
+  split?: { validation?: number; test?: number };
+}
+
+/** One of the dataset's DAGs (the contract's `orchestration` section; read by dags/driftwood_dags.py). */
+export interface DagSettings {
+  dag_id?: string;
+  schedule?: string | null;
+  steps?: string[];
+  on_new_data?: boolean;
+  on_drift?: boolean;
+  enabled?: boolean;
+}
+
 export interface Contract {
   dataset: string;
   version: number;
@@ -57,6 +82,9 @@ export interface Contract {
   file_rules: FileRules;
   tables: TableContract[];
   forecast?: ForecastSettings;
+  model?: ModelSettings;
+  training?: TrainingSettings;
+  orchestration?: { pipeline?: DagSettings; retrain?: DagSettings };
   /** sha256 of the contract file's bytes: recorded with every load and snapshot. */
   digest: string;
 }
