@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { DriftwoodError } from '../errors.js';
 import type { Contract, TableContract } from './types.js';
 
+export * from './settings.js';
 export type * from './types.js';
 
 /** contracts/ at the repository root, seen from tasks/src/contracts or tasks/dist/contracts. */
@@ -97,6 +98,9 @@ export async function validateContract(
       if (!table?.columns.some((col) => col.name === c.forecast?.[key]))
         bad(`/forecast/${key}`, `'${c.forecast[key]}' is not a column of table '${c.forecast.table}'`);
   }
+  const idColumn = c.training?.id_column;
+  if (idColumn !== undefined && !c.tables.some((t) => t.columns.some((col) => col.name === idColumn)))
+    bad('/training/id_column', `'${idColumn}' is not a column of any table`);
   return {
     ...c,
     alert_threshold: c.alert_threshold ?? 0.05,
@@ -131,6 +135,12 @@ export async function loadContract(dataset: string, dir: string = DEFAULT_CONTRA
       `contract ${file}: /dataset: expected '${dataset}', got '${contract.dataset}'`,
     );
   return { ...contract, digest: createHash('sha256').update(text).digest('hex') };
+}
+
+/** Every contract in a folder (`<dataset>.yaml`), validated; sorted by dataset name. */
+export async function loadAllContracts(dir: string = DEFAULT_CONTRACTS_DIR): Promise<Contract[]> {
+  const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => /^[a-z][a-z0-9_]*\.yaml$/.test(f));
+  return Promise.all(files.sort().map((f) => loadContract(f.slice(0, -'.yaml'.length), dir)));
 }
 
 /** The table whose rows a partition file holds, by its file name. */
