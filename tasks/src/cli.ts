@@ -2,7 +2,15 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Config, environmentWithDotenv, experimentFor, loadConfig, modelNameFor } from './config.js';
+import {
+  type Config,
+  environmentWithDotenv,
+  experimentFor,
+  loadConfig,
+  modelNameFor,
+  overridesIgnored,
+} from './config.js';
+import type { DatasetSettings } from './contracts/settings.js';
 import { DriftwoodError, EXIT_OK, EXIT_RETRYABLE, EXIT_USAGE, isDriftwoodError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
 import { MODEL_FLAGS, POLICY_FLAGS } from './train/cli-options.js';
@@ -15,7 +23,7 @@ Commands:
             [--drift price:0.3,plan:0.5,activity:0.6 --drift-start <ISO hour>]
   extract   --dataset btc --source <http(s) URL | lake key> --interval <start>/<end> [--zero-volume keep|drop]
   ingest    --dataset churn [--interval <start>/<end> | --until <ISO time>] [--batch-rows N]
-  snapshot  --dataset churn --as-of <ISO time|latest> [--horizon-hours 48] | --list | --show <id>
+  snapshot  --dataset churn --as-of <ISO time|latest> [--horizon-hours N] | --list | --show <id>
   features  --dataset churn [--snapshot ID|latest | --snapshot-as-of <ISO time|latest> | --cutoff <ISO time>]
             features/<dataset>/<id>/ in the lake; --snapshot-as-of takes (or first makes) the snapshot as of a time
   train     --dataset churn [--cutoff <ISO time> | --snapshot ID|latest | --snapshot-as-of <ISO time|latest>]
@@ -32,6 +40,10 @@ Commands:
   forget    --customer <id> [--dataset churn]   erases a customer from the warehouse and the lake
   replay    --dataset churn --from <snapshot id|latest|lake key> --api <URL> [--rate N] [--batch N] [--limit N]
             sends stored rows through the API (Basic auth from DRIFTWOOD_REPLAY_AUTH=user:password)
+
+--dataset defaults to DRIFTWOOD_DATASET, else to the one tabular contract in the contracts folder
+(for extract: the one sequence_forecast contract); a dataset's model name, experiment, label window
+and split come from its contract.
 
 Every command prints its result as JSON on stdout and writes it to <DRIFTWOOD_HOME>/results/<command>.json
 (and to --output FILE). Logs go to stderr. Exit codes: 0 ok, 1 retryable fault, 2 usage or
@@ -70,6 +82,45 @@ async function withWarehouse<T>(config: Config, step: (db: Warehouse) => Promise
   }
 }
 
+/** The settings the contract of `--dataset` declares (model name, experiment, label window, split). */
+async function settingsOf(config: Config, values: Values): Promise<DatasetSettings> {
+  const { loadContract, datasetSettings } = await import('./contracts/index.js');
+  return datasetSettings(await loadContract(str(values, 'dataset'), config.contractsDir));
+}
+
+/** The contract's label window; `--horizon-hours` overrides the horizon for one run. */
+async function labelWindow(config: Config, values: Values) {
+  const settings = await settingsOf(config, values);
+  return {
+    horizonHours: int(values, 'horizon-hours', settings.horizonHours),
+    labelDelayHours: settings.labelDelayHours,
+  };
+}
+
+async function splitFractions(config: Config, values: Values) {
+  const { split } = await settingsOf(config, values);
+  return { holdoutFraction: split.test, validationFraction: split.validation };
+}
+
+/**
+ * The dataset a command means when `--dataset` is not given: DRIFTWOOD_DATASET, else the one contract
+ * of the command's kind in the contracts folder (`extract` fetches sequences; the others default to
+ * the tabular one). More than one, or none: the flag is required, and the error lists the choices.
+ */
+async function defaultDataset(config: Config, command: string): Promise<string> {
+  if (config.dataset !== undefined) return config.dataset;
+  const { loadAllContracts, DEFAULT_CONTRACTS_DIR } = await import('./contracts/index.js');
+  const all = await loadAllContracts(config.contractsDir ?? DEFAULT_CONTRACTS_DIR);
+  const wanted = all.filter((c) => (c.task === 'sequence_forecast') === (command === 'extract'));
+  if (wanted.length === 1) return (wanted[0] as { dataset: string }).dataset;
+  throw new DriftwoodError(
+    'USAGE',
+    `--dataset is required: DRIFTWOOD_DATASET is unset and the contracts folder has ${
+      all.length === 0 ? 'no contract' : all.map((c) => c.dataset).join(', ')
+    }`,
+  );
+}
+
 const contractsDirOf = (config: Config) => (config.contractsDir ? { contractsDir: config.contractsDir } : {});
 
 /** What train and tune record a run with: MLflow, the source identity and the dataset contract. */
@@ -99,8 +150,8 @@ async function snapshotFrom(config: Config, log: Logger, db: Warehouse, values: 
     log,
     db,
     values,
-    str(values, 'dataset', 'churn'),
-    int(values, 'horizon-hours', 48),
+    str(values, 'dataset'),
+    await labelWindow(config, values),
   );
   if (!found) return {};
   const { manifest, lake } = found;
@@ -130,12 +181,16 @@ const COMMANDS: Record<
       const { parseTime } = await import('./time.js');
       return runSimulate(
         {
-          dataset: str(values, 'dataset', 'churn'),
+          dataset: str(values, 'dataset'),
           start: parseTime(str(values, 'start'), '--start'),
           hours: int(values, 'hours', 24),
           seed: int(values, 'seed', 42),
           customers: int(values, 'customers', 1000),
-          labelDelayHours: int(values, 'label-delay-hours', 24),
+          labelDelayHours: int(
+            values,
+            'label-delay-hours',
+            (await settingsOf(config, values)).labelDelayHours,
+          ),
           ...(typeof values.anomalies === 'string' ? { anomalies: Number(values.anomalies) } : {}),
           ...(typeof values.drift === 'string'
             ? { driftSpec: parseDrift(values.drift, parseTime(str(values, 'drift-start'), '--drift-start')) }
@@ -162,7 +217,7 @@ const COMMANDS: Record<
         throw new DriftwoodError('USAGE', `--zero-volume: expected keep or drop, got '${zeroVolume}'`);
       return runExtract(
         {
-          dataset: str(values, 'dataset', 'btc'),
+          dataset: str(values, 'dataset'),
           source: str(values, 'source'),
           interval: parseInterval(str(values, 'interval')),
           zeroVolume,
@@ -186,7 +241,7 @@ const COMMANDS: Record<
       return withWarehouse(config, async (db) =>
         runIngest(
           {
-            dataset: str(values, 'dataset', 'churn'),
+            dataset: str(values, 'dataset'),
             ...(typeof values.interval === 'string' ? { interval: parseInterval(values.interval) } : {}),
             // --until T: every hour before T not loaded yet (catch-up), as the hourly DAG passes it.
             ...(typeof values.until === 'string'
@@ -217,7 +272,7 @@ const COMMANDS: Record<
       const { runSnapshot, listSnapshots, readManifest } = await import('./snapshot/index.js');
       const { openObjectStore } = await import('./lake/object-store.js');
       const lake = openObjectStore(config.lakeUri, config.s3);
-      const dataset = str(values, 'dataset', 'churn');
+      const dataset = str(values, 'dataset');
       if (values.list === true) return { dataset, snapshots: await listSnapshots(lake, dataset) };
       if (typeof values.show === 'string') return readManifest(lake, dataset, values.show);
       const { parseTime } = await import('./time.js');
@@ -227,8 +282,7 @@ const COMMANDS: Record<
           {
             dataset,
             asOf: values['as-of'] === 'latest' ? 'latest' : parseTime(str(values, 'as-of'), '--as-of'),
-            horizonHours: int(values, 'horizon-hours', 48),
-            labelDelayHours: 24,
+            ...(await labelWindow(config, values)),
             ...contractsDirOf(config),
           },
           { db, lake, log, commit: gitCommit() ?? null, now: Date.now },
@@ -252,14 +306,12 @@ const COMMANDS: Record<
       return withWarehouse(config, async (db) =>
         runFeatures(
           {
-            dataset: str(values, 'dataset', 'churn'),
+            dataset: str(values, 'dataset'),
             ...(await snapshotFrom(config, log, db, values)),
             ...(typeof values.cutoff === 'string' ? { cutoff: parseTime(values.cutoff, '--cutoff') } : {}),
-            horizonHours: int(values, 'horizon-hours', 48),
-            labelDelayHours: 24,
+            ...(await labelWindow(config, values)),
             seed: int(values, 'seed', 7),
-            holdoutFraction: 0.2,
-            validationFraction: 0.15,
+            ...(await splitFractions(config, values)),
             sampleRows: 20,
             ...contractsDirOf(config),
           },
@@ -280,7 +332,7 @@ const COMMANDS: Record<
     run: async ({ config, log, values }) => {
       // A sequence_forecast dataset (per its contract) trains and gates the LSTM forecaster.
       const forecast = await (await import('./forecast/settings.js')).forecastContract(
-        str(values, 'dataset', 'churn'),
+        str(values, 'dataset'),
         config.contractsDir,
       );
       if (forecast)
@@ -291,19 +343,17 @@ const COMMANDS: Record<
       return withWarehouse(config, async (db) =>
         runTrain(
           {
-            dataset: str(values, 'dataset', 'churn'),
-            experiment: experimentFor(config, str(values, 'dataset', 'churn')),
-            modelName: modelNameFor(config, str(values, 'dataset', 'churn')),
+            dataset: str(values, 'dataset'),
+            experiment: experimentFor(config, await settingsOf(config, values)),
+            modelName: modelNameFor(config, await settingsOf(config, values)),
             ...(typeof values.cutoff === 'string' ? { cutoff: parseTime(values.cutoff, '--cutoff') } : {}),
             ...(await snapshotFrom(config, log, db, values)),
-            horizonHours: int(values, 'horizon-hours', 48),
-            labelDelayHours: 24,
+            ...(await labelWindow(config, values)),
             params: modelParamsFromFlags(values),
-            holdoutFraction: 0.2,
-            validationFraction: 0.15,
+            ...(await splitFractions(config, values)),
             ...contractsDirOf(config),
           },
-          await trainingDeps(config, log, db, str(values, 'dataset', 'churn')),
+          await trainingDeps(config, log, db, str(values, 'dataset')),
         ),
       );
     },
@@ -318,7 +368,7 @@ const COMMANDS: Record<
     run: async ({ config, log, values }) => {
       // A sequence_forecast dataset (per its contract) trains and gates the LSTM forecaster.
       const forecast = await (await import('./forecast/settings.js')).forecastContract(
-        str(values, 'dataset', 'churn'),
+        str(values, 'dataset'),
         config.contractsDir,
       );
       if (forecast)
@@ -329,7 +379,7 @@ const COMMANDS: Record<
       const { currentUser } = await import('./source.js');
       return runPromote(
         {
-          modelName: modelNameFor(config, str(values, 'dataset', 'churn')),
+          modelName: modelNameFor(config, await settingsOf(config, values)),
           ...contractsDirOf(config),
           ...(typeof values.version === 'string' ? { version: values.version } : {}),
           alias: str(values, 'alias', 'champion'),
@@ -352,7 +402,7 @@ const COMMANDS: Record<
       const { MlflowClient } = await import('./mlflow/client.js');
       return runEvaluate(
         {
-          modelName: modelNameFor(config, str(values, 'dataset', 'churn')),
+          modelName: modelNameFor(config, await settingsOf(config, values)),
           ...contractsDirOf(config),
           ...(typeof values.version === 'string' ? { version: values.version } : {}),
           championAlias: str(values, 'alias', 'champion'),
@@ -375,7 +425,7 @@ const COMMANDS: Record<
       const { currentUser } = await import('./source.js');
       return runRollback(
         {
-          modelName: modelNameFor(config, str(values, 'dataset', 'churn')),
+          modelName: modelNameFor(config, await settingsOf(config, values)),
           alias: str(values, 'alias', 'champion'),
           ...(typeof values.version === 'string' ? { version: values.version } : {}),
           ...(typeof values.reason === 'string' ? { reason: values.reason } : {}),
@@ -397,7 +447,7 @@ const COMMANDS: Record<
       const { parseTime } = await import('./time.js');
       return runHistory(
         {
-          modelName: modelNameFor(config, str(values, 'dataset', 'churn')),
+          modelName: modelNameFor(config, await settingsOf(config, values)),
           alias: str(values, 'alias', 'champion'),
           ...(typeof values.at === 'string' ? { at: parseTime(values.at, '--at') } : {}),
         },
@@ -425,16 +475,14 @@ const COMMANDS: Record<
       return withWarehouse(config, async (db) =>
         runTune(
           {
-            dataset: str(values, 'dataset', 'churn'),
-            experiment: experimentFor(config, str(values, 'dataset', 'churn')),
-            modelName: modelNameFor(config, str(values, 'dataset', 'churn')),
+            dataset: str(values, 'dataset'),
+            experiment: experimentFor(config, await settingsOf(config, values)),
+            modelName: modelNameFor(config, await settingsOf(config, values)),
             ...contractsDirOf(config),
             ...(typeof values.cutoff === 'string' ? { cutoff: parseTime(values.cutoff, '--cutoff') } : {}),
-            horizonHours: 48,
-            labelDelayHours: 24,
+            ...(await labelWindow(config, values)),
             params: modelParamsFromFlags(values),
-            holdoutFraction: 0.2,
-            validationFraction: 0.15,
+            ...(await splitFractions(config, values)),
             space: searchSpaceFromFlag(
               str(values, 'space', 'kind=logistic,mlp;learningRate=0.01,0.05;l2=0,0.001'),
             ),
@@ -442,7 +490,7 @@ const COMMANDS: Record<
             maxTrials: int(values, 'max-trials', 8),
             searchSeed: int(values, 'search-seed', 1),
           },
-          await trainingDeps(config, log, db, str(values, 'dataset', 'churn')),
+          await trainingDeps(config, log, db, str(values, 'dataset')),
         ),
       );
     },
@@ -457,7 +505,7 @@ const COMMANDS: Record<
         runForget(
           {
             customerId,
-            dataset: str(values, 'dataset', 'churn'),
+            dataset: str(values, 'dataset'),
             piiKey: config.piiKey,
             now: Date.now,
             predictionsDir: path.join(config.home, 'predictions'),
@@ -484,7 +532,7 @@ const COMMANDS: Record<
       const colon = auth?.indexOf(':') ?? -1;
       return runReplay(
         {
-          dataset: str(values, 'dataset', 'churn'),
+          dataset: str(values, 'dataset'),
           from: str(values, 'from'),
           api: str(values, 'api', `http://${config.api.host}:${config.api.port}`),
           rate: int(values, 'rate', 200),
@@ -532,10 +580,20 @@ async function main(argv: string[]): Promise<number> {
     });
     const config = loadConfig(environmentWithDotenv());
     log = createLogger(config.logLevel);
+    const values = parsed.values as Values;
+    if ('dataset' in spec.options) {
+      if (typeof values.dataset !== 'string') values.dataset = await defaultDataset(config, command);
+      const ignored = overridesIgnored(config, values.dataset as string);
+      if (ignored.length > 0)
+        log.warn(
+          { dataset: values.dataset, ignored, for: config.dataset },
+          `${ignored.join(' and ')} are set for dataset ${config.dataset} (DRIFTWOOD_DATASET), not for ${values.dataset}: its contract's names hold`,
+        );
+    }
     const t0 = performance.now();
     const output = typeof parsed.values.output === 'string' ? parsed.values.output : undefined;
     try {
-      const result = await spec.run({ config, log, values: parsed.values as Values });
+      const result = await spec.run({ config, log, values });
       if (command === 'serve') return EXIT_OK;
       await writeResult(config.home, command, result, output);
       log.info({ command, seconds: Math.round(performance.now() - t0) / 1000 }, `${command}: done`);

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
+import type { DatasetSettings } from './contracts/settings.js';
 import { DriftwoodError } from './errors.js';
 import type { S3Settings } from './lake/s3-store.js';
 
@@ -15,12 +16,17 @@ export interface Config {
   ingestAlertWebhook: string | undefined;
   /** Folder of dataset contracts; unset: contracts/ at the repository root (or next to the image's tasks/). */
   contractsDir: string | undefined;
+  /** DRIFTWOOD_DATASET: the dataset a command or `/v1/predict` means when none is named. */
+  dataset: string | undefined;
   warehouseUrl: string;
   mlflow: {
     trackingUri: string;
     experiment: string;
     modelName: string;
-    /** DRIFTWOOD_MODEL_NAME / DRIFTWOOD_EXPERIMENT were given: they hold for every dataset. */
+    /**
+     * DRIFTWOOD_MODEL_NAME / DRIFTWOOD_EXPERIMENT were given: they replace the contract's names of
+     * DRIFTWOOD_DATASET's dataset (of every dataset when DRIFTWOOD_DATASET is unset).
+     */
     modelNameSet?: boolean;
     experimentSet?: boolean;
   };
@@ -79,6 +85,11 @@ function readString(env: Env, name: string, fallback: string): string {
   return value.trim();
 }
 
+function readDataset(value: string): string {
+  if (!/^[a-z][a-z0-9_]*$/.test(value)) fail('DRIFTWOOD_DATASET', 'a lower-case dataset name', value);
+  return value;
+}
+
 function readInt(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined) return fallback;
@@ -132,6 +143,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       env.DRIFTWOOD_CONTRACTS_DIR === undefined
         ? undefined
         : path.resolve(cwd, readString(env, 'DRIFTWOOD_CONTRACTS_DIR', '')),
+    dataset: env.DRIFTWOOD_DATASET === undefined ? undefined : readDataset(env.DRIFTWOOD_DATASET),
     ingestAlertWebhook:
       env.DRIFTWOOD_INGEST_ALERT_WEBHOOK === undefined &&
       env.DRIFTWOOD_INGEST_ALERT_WEBHOOK_FILE === undefined
@@ -290,12 +302,33 @@ export function environmentWithDotenv(cwd: string = process.cwd(), env: Env = pr
   return { ...parseDotenv(readFileSync(file)), ...env };
 }
 
-/** The registered model of a dataset: DRIFTWOOD_MODEL_NAME when set, else the dataset's own name. */
-export function modelNameFor(config: Pick<Config, 'mlflow'>, dataset: string): string {
-  return config.mlflow.modelNameSet ? config.mlflow.modelName : dataset;
+/**
+ * Whether DRIFTWOOD_MODEL_NAME / DRIFTWOOD_EXPERIMENT speak of this dataset: they are set, and
+ * DRIFTWOOD_DATASET is unset or names it. A `.env` made for one dataset never renames another's model.
+ */
+function overrideHolds(config: Pick<Config, 'dataset'>, dataset: string): boolean {
+  return config.dataset === undefined || config.dataset === dataset;
 }
 
-/** The MLflow experiment of a dataset: DRIFTWOOD_EXPERIMENT when set, else `driftwood-<dataset>`. */
-export function experimentFor(config: Pick<Config, 'mlflow'>, dataset: string): string {
-  return config.mlflow.experimentSet ? config.mlflow.experiment : `driftwood-${dataset}`;
+/** The registered model of a dataset: the contract's (`model.name`), unless overridden for it. */
+export function modelNameFor(config: Pick<Config, 'mlflow' | 'dataset'>, settings: DatasetSettings): string {
+  return config.mlflow.modelNameSet && overrideHolds(config, settings.dataset)
+    ? config.mlflow.modelName
+    : settings.modelName;
+}
+
+/** The MLflow experiment of a dataset: the contract's (`model.experiment`), unless overridden for it. */
+export function experimentFor(config: Pick<Config, 'mlflow' | 'dataset'>, settings: DatasetSettings): string {
+  return config.mlflow.experimentSet && overrideHolds(config, settings.dataset)
+    ? config.mlflow.experiment
+    : settings.experiment;
+}
+
+/** The settings that were given for another dataset than this one, so a step can say it ignored them. */
+export function overridesIgnored(config: Pick<Config, 'mlflow' | 'dataset'>, dataset: string): string[] {
+  if (overrideHolds(config, dataset)) return [];
+  return [
+    ...(config.mlflow.modelNameSet ? ['DRIFTWOOD_MODEL_NAME'] : []),
+    ...(config.mlflow.experimentSet ? ['DRIFTWOOD_EXPERIMENT'] : []),
+  ];
 }

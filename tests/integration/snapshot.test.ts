@@ -195,6 +195,7 @@ describe('data snapshots', () => {
       log: silentLog,
       commit: null,
       horizonHours: 48,
+      labelDelayHours: 24,
     };
     const first = (await snapshotFromFlags({ snapshotAsOf: '2026-11-09T00:00Z' }, ctx)) as SnapshotManifest;
     expect(first.asOf).toBe('2026-11-09T00:00:00.000Z');

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { experimentFor, loadConfig, modelNameFor } from '../../tasks/src/config.js';
+import { experimentFor, loadConfig, modelNameFor, overridesIgnored } from '../../tasks/src/config.js';
+import { loadAllContracts } from '../../tasks/src/contracts/index.js';
+import { datasetSettings } from '../../tasks/src/contracts/settings.js';
 import type { ColumnContract, Contract } from '../../tasks/src/contracts/types.js';
 import { columnsLayout, labelOf } from '../../tasks/src/features/columns-builder.js';
 import { tabularProfile } from '../../tasks/src/features/profile.js';
@@ -87,12 +89,69 @@ describe('the columns builder', () => {
 });
 
 describe('model and experiment names per dataset', () => {
+  const loans = datasetSettings(contract(columns));
   it('default to the dataset’s own, unless set in the environment', () => {
     const plain = loadConfig({}, '/tmp');
-    expect(modelNameFor(plain, 'loans')).toBe('loans');
-    expect(experimentFor(plain, 'loans')).toBe('driftwood-loans');
+    expect(modelNameFor(plain, loans)).toBe('loans');
+    expect(experimentFor(plain, loans)).toBe('driftwood-loans');
     const set = loadConfig({ DRIFTWOOD_MODEL_NAME: 'm', DRIFTWOOD_EXPERIMENT: 'e' }, '/tmp');
-    expect(modelNameFor(set, 'loans')).toBe('m');
-    expect(experimentFor(set, 'loans')).toBe('e');
+    expect(modelNameFor(set, loans)).toBe('m');
+    expect(experimentFor(set, loans)).toBe('e');
+  });
+
+  it('set for another dataset (DRIFTWOOD_DATASET), they leave this one’s alone', () => {
+    const env = { DRIFTWOOD_DATASET: 'churn', DRIFTWOOD_MODEL_NAME: 'churn', DRIFTWOOD_EXPERIMENT: 'x' };
+    const other = loadConfig(env, '/tmp');
+    expect(modelNameFor(other, loans)).toBe('loans');
+    expect(experimentFor(other, loans)).toBe('driftwood-loans');
+    expect(overridesIgnored(other, 'loans')).toEqual(['DRIFTWOOD_MODEL_NAME', 'DRIFTWOOD_EXPERIMENT']);
+    const same = loadConfig({ ...env, DRIFTWOOD_DATASET: 'loans' }, '/tmp');
+    expect(modelNameFor(same, loans)).toBe('churn');
+    expect(overridesIgnored(same, 'loans')).toEqual([]);
+  });
+});
+
+describe('dataset settings from the contract', () => {
+  it('derive every default from the dataset itself', () => {
+    expect(datasetSettings(contract(columns))).toEqual({
+      dataset: 'loans',
+      modelName: 'loans',
+      experiment: 'driftwood-loans',
+      idColumn: 'application_id',
+      target: 'defaulted',
+      horizonHours: 0,
+      labelDelayHours: 0,
+      split: { validation: 0.15, test: 0.2 },
+    });
+  });
+
+  it('take what the contract declares', () => {
+    const declared = contract(columns, {
+      model: { name: 'credit-risk', experiment: 'risk' },
+      training: { target: 'default_90d', label_delay_hours: 72, split: { validation: 0.1, test: 0.25 } },
+    });
+    expect(datasetSettings(declared)).toMatchObject({
+      modelName: 'credit-risk',
+      experiment: 'risk',
+      target: 'default_90d',
+      labelDelayHours: 72,
+      split: { validation: 0.1, test: 0.25 },
+    });
+  });
+
+  it('refuse an activity builder with no label window', () => {
+    expect(() => datasetSettings(contract(columns, { builder: 'churn_activity' }))).toThrow(
+      /contract loans: builder 'churn_activity' needs training.horizon_hours/,
+    );
+  });
+
+  it('read the shipped contracts: each names its own model and experiment', async () => {
+    const all = await loadAllContracts();
+    expect(all.length).toBeGreaterThanOrEqual(2);
+    for (const c of all) {
+      const s = datasetSettings(c);
+      expect(s.modelName).toBe(c.model?.name ?? c.dataset);
+      expect(s.experiment).toBe(c.model?.experiment ?? `driftwood-${c.dataset}`);
+    }
   });
 });

@@ -139,7 +139,9 @@ export async function loadContract(dataset: string, dir: string = DEFAULT_CONTRA
 
 /** Every contract in a folder (`<dataset>.yaml`), validated; sorted by dataset name. */
 export async function loadAllContracts(dir: string = DEFAULT_CONTRACTS_DIR): Promise<Contract[]> {
-  const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => /^[a-z][a-z0-9_]*\.yaml$/.test(f));
+  const files = (await readdir(dir).catch(() => [] as string[])).filter((f) =>
+    /^[a-z][a-z0-9_]*\.yaml$/.test(f),
+  );
   return Promise.all(files.sort().map((f) => loadContract(f.slice(0, -'.yaml'.length), dir)));
 }
 

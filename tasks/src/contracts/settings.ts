@@ -37,7 +37,9 @@ export function datasetSettings(contract: Contract): DatasetSettings {
   const forecast = contract.forecast;
   const table = targetTable(contract);
   const idColumn =
-    training.id_column ?? (forecast ? forecast.time_column : table?.key) ?? bad('name the id column in training.id_column');
+    training.id_column ??
+    (forecast ? forecast.time_column : table?.key) ??
+    bad('name the id column in training.id_column');
   const target =
     training.target ??
     forecast?.target ??
@@ -47,7 +49,9 @@ export function datasetSettings(contract: Contract): DatasetSettings {
   const horizonHours =
     training.horizon_hours ??
     forecast?.horizon_hours ??
-    (contract.builder === 'churn_activity' ? bad(`builder '${contract.builder}' needs training.horizon_hours`) : 0);
+    (contract.builder === 'churn_activity'
+      ? bad(`builder '${contract.builder}' needs training.horizon_hours`)
+      : 0);
   return {
     dataset: contract.dataset,
     modelName: contract.model?.name ?? contract.dataset,

@@ -1,4 +1,5 @@
 import { type Config, experimentFor, modelNameFor } from '../config.js';
+import { datasetSettings } from '../contracts/settings.js';
 import type { Contract } from '../contracts/types.js';
 import { DriftwoodError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -8,9 +9,9 @@ import type { LstmParams } from './lstm.js';
 type Values = Record<string, string | boolean | undefined>;
 
 /**
- * The `train` and `promote` commands for a sequence_forecast dataset. The registered model is named
- * after the dataset (`btc`) and runs go to `driftwood-<dataset>`, unless DRIFTWOOD_MODEL_NAME /
- * DRIFTWOOD_EXPERIMENT are set (config.ts: modelNameFor, experimentFor).
+ * The `train` and `promote` commands for a sequence_forecast dataset. The registered model and the
+ * experiment are the contract's (`model`, default: the dataset's name and `driftwood-<dataset>`),
+ * unless DRIFTWOOD_MODEL_NAME / DRIFTWOOD_EXPERIMENT are set for it (config.ts: modelNameFor).
  */
 
 const whole = (v: Values, flag: string): number | undefined => {
@@ -49,10 +50,16 @@ export function lstmParamsFromFlags(v: Values): Partial<LstmParams> {
 }
 
 /** The candles of the snapshot `--snapshot` or `--snapshot-as-of` names (see snapshot/ref.ts). */
-async function snapshotCandles(config: Config, log: Logger, db: Warehouse, values: Values, dataset: string) {
+async function snapshotCandles(
+  config: Config,
+  log: Logger,
+  db: Warehouse,
+  values: Values,
+  contract: Contract,
+) {
   const { readSnapshotCandles } = await import('../snapshot/index.js');
   const { snapshotFromArgs } = await import('../snapshot/ref.js');
-  const found = await snapshotFromArgs(config, log, db, values, dataset, 48);
+  const found = await snapshotFromArgs(config, log, db, values, contract.dataset, datasetSettings(contract));
   if (!found) return {};
   const { manifest, lake } = found;
   return {
@@ -74,10 +81,10 @@ export async function forecastTrainCommand(config: Config, log: Logger, values: 
     return await runForecastTrain(
       {
         contract,
-        experiment: experimentFor(config, contract.dataset),
-        modelName: modelNameFor(config, contract.dataset),
+        experiment: experimentFor(config, datasetSettings(contract)),
+        modelName: modelNameFor(config, datasetSettings(contract)),
         ...(typeof values.cutoff === 'string' ? { cutoff: parseTime(values.cutoff, '--cutoff') } : {}),
-        ...(await snapshotCandles(config, log, db, values, contract.dataset)),
+        ...(await snapshotCandles(config, log, db, values, contract)),
         params,
       },
       {
@@ -105,7 +112,7 @@ export async function forecastPromoteCommand(
   const { runForecastPromote } = await import('./evaluate.js');
   return runForecastPromote(
     {
-      modelName: modelNameFor(config, contract.dataset),
+      modelName: modelNameFor(config, datasetSettings(contract)),
       ...(typeof values.version === 'string' ? { version: values.version } : {}),
       alias: typeof values.alias === 'string' ? values.alias : 'champion',
     },

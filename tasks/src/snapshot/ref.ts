@@ -32,6 +32,7 @@ export async function snapshotFromFlags(
     commit: string | null;
     contractsDir?: string;
     horizonHours: number;
+    labelDelayHours: number;
   },
 ): Promise<SnapshotManifest | undefined> {
   const given = (['snapshot', 'snapshotAsOf', 'cutoff'] as const).filter((k) => flags[k] !== undefined);
@@ -45,7 +46,7 @@ export async function snapshotFromFlags(
   const options = {
     dataset: ctx.dataset,
     horizonHours: ctx.horizonHours,
-    labelDelayHours: 24,
+    labelDelayHours: ctx.labelDelayHours,
     ...(ctx.contractsDir ? { contractsDir: ctx.contractsDir } : {}),
   };
   const asOf =
@@ -77,7 +78,7 @@ export async function snapshotFromArgs(
   db: Warehouse,
   values: Record<string, unknown>,
   dataset: string,
-  horizonHours: number,
+  window: { horizonHours: number; labelDelayHours: number },
 ): Promise<{ manifest: SnapshotManifest; lake: ObjectStore } | undefined> {
   const lake = openObjectStore(config.lakeUri, config.s3);
   const opt = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
@@ -89,7 +90,7 @@ export async function snapshotFromArgs(
       db,
       log,
       commit: gitCommit() ?? null,
-      horizonHours,
+      ...window,
       ...(config.contractsDir ? { contractsDir: config.contractsDir } : {}),
     },
   );
