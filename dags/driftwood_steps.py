@@ -1,6 +1,7 @@
 """Builds the Airflow task that runs one Driftwood TypeScript step.
 
-The DAG files only wire steps together; this module decides *how* a step runs:
+The DAG factory (``driftwood_dags.py``) only wires steps together; this module says what each step
+kind runs for a dataset (``dataset_steps``) and decides *how* a step runs:
 
 * ``process`` (the embedded default): ``node tasks/dist/cli.js <step> ...`` on the worker;
 * ``docker``: a ``DockerOperator`` running the tasks image;
@@ -81,87 +82,67 @@ class Step:
     memory: tuple[str, str] = ("512Mi", "1Gi")
 
 
-# The churn steps, in pipeline order; each DAG lists the ones it runs. `train_on_snapshot` is the
-# train task (task id `train`) reading the run's snapshot; `train` builds its rows from the warehouse.
-CHURN_STEPS: dict[str, Step] = {
-    "ingest": Step(
-        "ingest",
-        # Everything before the interval's end that is not loaded yet: missed hours load too, once.
-        ("--dataset", "churn", "--until", "{{ data_interval_end }}"),
-        timeout=timedelta(minutes=20),
-    ),
-    # The training table as of the interval's end, immutable and content addressed. The steps after
-    # it name the same as-of time (--snapshot-as-of), which resolves to this very snapshot: "the
-    # newest snapshot" could be a later one somebody else took.
-    "snapshot": Step(
-        "snapshot",
-        ("--dataset", "churn", "--as-of", "{{ data_interval_end }}"),
-        timeout=timedelta(minutes=20),
-    ),
-    "features": Step(
-        "features",
-        ("--dataset", "churn", "--snapshot-as-of", "{{ data_interval_end }}"),
-        timeout=timedelta(minutes=30),
-        memory=("1Gi", "2Gi"),
-    ),
-    "train": Step(
-        "train",
-        ("--dataset", "churn"),
-        timeout=timedelta(minutes=60),
-        cpu=("1", "2"),
-        memory=("2Gi", "4Gi"),
-    ),
-    "train_on_snapshot": Step(
-        "train",
-        ("--dataset", "churn", "--snapshot-as-of", "{{ data_interval_end }}"),
-        timeout=timedelta(minutes=60),
-        cpu=("1", "2"),
-        memory=("2Gi", "4Gi"),
-    ),
-    # Scores challenger and champion on the same holdout; promote applies the gate to the result.
-    "evaluate": Step("evaluate", (), timeout=timedelta(minutes=20)),
-    "promote": Step("promote", ("--alias", "champion"), timeout=timedelta(minutes=10)),
-}
+# The step kinds a contract's DAG may chain, in pipeline order (contracts/contract.schema.json).
+STEP_KINDS = ("extract", "ingest", "snapshot", "features", "train", "evaluate", "promote")
+
+# The end of the data interval, or for an asset-triggered or manual run (no interval) the time it was
+# triggered: what a tabular dataset's steps load and snapshot up to.
+RUN_END = "{{ (dag_run.data_interval_end or dag_run.run_after).isoformat() }}"
+# The end of the run's data interval: a forecast dataset's DAGs always have one (a cron interval).
+INTERVAL_END = "{{ data_interval_end }}"
 
 
-# The Airflow Variable holding the price source of the btc dataset: an http(s) URL of the exchange's
-# candle endpoint (`{start}`/`{end}` or `{start_ms}`/`{end_ms}` are filled with the data interval) or
-# the lake key of a dropped file. Read at run time (a template), never at parse time; Airflow also
-# reads it from AIRFLOW_VAR_DRIFTWOOD_BTC_SOURCE.
-BTC_SOURCE_VARIABLE = "driftwood_btc_source"
+def source_variable(dataset: str) -> str:
+    """The Airflow Variable holding a forecast dataset's source: an http(s) URL of the candle endpoint
+    (``{start}``/``{end}`` or ``{start_ms}``/``{end_ms}`` are filled with the data interval) or the lake
+    key of a dropped file. Read at run time (a template), never at parse time; Airflow also reads it
+    from ``AIRFLOW_VAR_DRIFTWOOD_<DATASET>_SOURCE``."""
+    return f"driftwood_{dataset}_source"
 
-# The btc (hourly Bitcoin price) steps: the hourly DAG extracts the run's hour from the price source
-# and ingests it; the daily one retrains and gates the forecast model.
-BTC_STEPS: dict[str, Step] = {
-    "extract": Step(
-        "extract",
-        (
-            "--dataset",
-            "btc",
-            "--source",
-            '{{ var.value.get("' + BTC_SOURCE_VARIABLE + '", "") }}',
-            "--interval",
-            "{{ data_interval_start }}/{{ data_interval_end }}",
+
+def dataset_steps(dataset: str, as_of: str = RUN_END, train_as_of: str | None = None) -> dict[str, Step]:
+    """Every step kind for one dataset: its CLI arguments (the dataset substituted), timeout and
+    Kubernetes resources. ``as_of`` is the time ingest loads up to and snapshot, features and train
+    name (``--snapshot-as-of`` resolves to the very snapshot the snapshot step took: "the newest
+    snapshot" could be a later one somebody else took); ``train_as_of`` overrides it for train
+    (``latest`` in a retrain with no snapshot step: the newest cutoff whose labels are all in)."""
+    d = ("--dataset", dataset)
+    train_rows = ("--snapshot-as-of", train_as_of or as_of)
+    return {
+        # The run's data interval from the source (a dropped file or an exchange URL) to the lake.
+        "extract": Step(
+            "extract",
+            (
+                *d,
+                "--source",
+                '{{ var.value.get("' + source_variable(dataset) + '", "") }}',
+                "--interval",
+                "{{ data_interval_start }}/{{ data_interval_end }}",
+            ),
+            timeout=timedelta(minutes=10),
         ),
-        timeout=timedelta(minutes=10),
-    ),
-    # Everything landed before the interval's end and not loaded yet: a late hour loads too, once.
-    "ingest": Step(
-        "ingest",
-        ("--dataset", "btc", "--until", "{{ data_interval_end }}"),
-        timeout=timedelta(minutes=10),
-    ),
-    # Trains on the snapshot of the candles closed by the run's end (made first if it is not there
-    # yet); the version records it.
-    "train": Step(
-        "train",
-        ("--dataset", "btc", "--snapshot-as-of", "{{ data_interval_end }}"),
-        timeout=timedelta(minutes=60),
-        cpu=("1", "2"),
-        memory=("2Gi", "4Gi"),
-    ),
-    "promote": Step("promote", ("--dataset", "btc"), timeout=timedelta(minutes=10)),
-}
+        # Everything before `as_of` that is not loaded yet: missed hours load too, once.
+        "ingest": Step("ingest", (*d, "--until", as_of), timeout=timedelta(minutes=20)),
+        # The training table as of `as_of`, immutable and content addressed.
+        "snapshot": Step("snapshot", (*d, "--as-of", as_of), timeout=timedelta(minutes=20)),
+        "features": Step(
+            "features",
+            (*d, "--snapshot-as-of", as_of),
+            timeout=timedelta(minutes=30),
+            memory=("1Gi", "2Gi"),
+        ),
+        "train": Step(
+            "train",
+            (*d, *train_rows),
+            timeout=timedelta(minutes=60),
+            cpu=("1", "2"),
+            memory=("2Gi", "4Gi"),
+        ),
+        # Scores challenger and champion on the same holdout.
+        "evaluate": Step("evaluate", d, timeout=timedelta(minutes=20)),
+        # Moves the alias when the challenger passes the gate; exit 99 (skipped) when it does not.
+        "promote": Step("promote", (*d, "--alias", "champion"), timeout=timedelta(minutes=10)),
+    }
 
 
 def project_root() -> Path:
@@ -381,7 +362,7 @@ def _kubernetes_operator(spec: Step, image: str, common: dict[str, Any]) -> Any:
     )
 
 
-def chain_steps(names: Sequence[str], steps: dict[str, Step] = CHURN_STEPS) -> list[Any]:
+def chain_steps(names: Sequence[str], steps: dict[str, Step]) -> list[Any]:
     """Builds the named steps in order, chained; the last one also reports success."""
     unknown = [n for n in names if n not in steps]
     if unknown:

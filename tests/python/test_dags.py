@@ -59,9 +59,8 @@ def test_every_dag_imports(dagbag: DagBag) -> None:
 def test_dags_are_tagged_documented_and_safe(dagbag: DagBag) -> None:
     for dag_id, dag in dagbag.dags.items():
         assert "driftwood" in dag.tags, f"{dag_id} has no driftwood tag"
-        assert dag.doc_md and dag.doc_md.strip().startswith(("Churn", "BTC")), (
-            f"{dag_id} has no doc_md from its docstring"
-        )
+        assert dag.doc_md and dag.doc_md.startswith(f"# {dag_id}: the "), f"{dag_id} has no doc_md"
+        assert {"scheduled", "retrain"} & set(dag.tags), f"{dag_id} is not tagged scheduled or retrain"
         assert dag.catchup is False, f"{dag_id} must not catch up by itself"
         assert dag.max_active_runs == 1, f"{dag_id} must run one at a time"
         for task in dag.tasks:
@@ -92,6 +91,10 @@ def test_no_cycles_and_the_expected_order(dagbag: DagBag) -> None:
     retrain = dagbag.dags["churn_retrain"]
     assert [t.task_id for t in retrain.topological_sort()] == ["train", "promote"]
     assert retrain.get_task("train").bash_command.endswith("train --dataset churn --snapshot-as-of latest")
+    # evaluate and promote name their dataset too (not the CLI's default).
+    assert pipeline.get_task("evaluate").bash_command.endswith("evaluate --dataset churn")
+    for dag in (pipeline, retrain):
+        assert dag.get_task("promote").bash_command.endswith("promote --dataset churn --alias champion")
 
 
 def test_schedules_hourly_pipeline_and_asset_triggered_retrain(dagbag: DagBag) -> None:
@@ -172,7 +175,8 @@ def test_docker_runner_renders_a_docker_operator(
 ) -> None:
     monkeypatch.setenv("DRIFTWOOD_TASKS_IMAGE", "registry.example/driftwood-tasks:1.2.3")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
-    task = driftwood_steps.step_task(driftwood_steps.CHURN_STEPS["ingest"], runner="docker")
+    ingest = driftwood_steps.dataset_steps("churn", driftwood_steps.INTERVAL_END)["ingest"]
+    task = driftwood_steps.step_task(ingest, runner="docker")
     assert type(task).__name__ == "DockerOperator"
     assert task.image == "registry.example/driftwood-tasks:1.2.3"
     assert task.command == ["ingest", "--dataset", "churn", "--until", "{{ data_interval_end }}"]
@@ -222,13 +226,13 @@ def test_kubernetes_runner_renders_a_pod_operator(
     monkeypatch.setenv("DRIFTWOOD_K8S_SECRET", "driftwood-staging-secrets")
     monkeypatch.setenv("DRIFTWOOD_TASKS_IMAGE", "registry.example/driftwood-tasks:1.2.3")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
-    task = driftwood_steps.step_task(driftwood_steps.CHURN_STEPS["train"], runner="kubernetes")
+    task = driftwood_steps.step_task(driftwood_steps.dataset_steps("churn")["train"], runner="kubernetes")
     assert type(task).__name__ == "KubernetesPodOperator"
     assert task.image == "registry.example/driftwood-tasks:1.2.3"
     assert task.namespace == "driftwood-staging"
     assert task.service_account_name == "driftwood-runner"
     assert task.cmds == ["node", "/app/tasks/dist/cli.js"]
-    assert task.arguments == ["train", "--dataset", "churn"]
+    assert task.arguments == ["train", "--dataset", "churn", "--snapshot-as-of", driftwood_steps.RUN_END]
     assert task.skip_on_exit_code == [99]
     assert task.container_resources.requests == {"cpu": "1", "memory": "2Gi"}
     assert task.container_resources.limits == {"cpu": "2", "memory": "4Gi"}
@@ -256,7 +260,7 @@ def test_the_pod_spec_carries_secret_refs_and_resources(
         "DRIFTWOOD_K8S_SECRET",
     ):
         monkeypatch.delenv(name, raising=False)
-    task = driftwood_steps.step_task(driftwood_steps.CHURN_STEPS["promote"], runner="kubernetes")
+    task = driftwood_steps.step_task(driftwood_steps.dataset_steps("churn")["promote"], runner="kubernetes")
     pod = task.build_pod_request_obj(dry_run=True)
     container = pod.spec.containers[0]
     # Terraform's production namespace when DRIFTWOOD_ENV is unset.
@@ -285,5 +289,5 @@ def test_an_unknown_runner_or_step_is_refused(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.delenv("DRIFTWOOD_RUNNER", raising=False)
     with pytest.raises(ValueError, match="got 'lambda'"):
         driftwood_steps.configured_runner()
-    with pytest.raises(ValueError, match="steps: unknown score; known: ingest, snapshot, features, train"):
-        driftwood_steps.chain_steps(["train", "score"])
+    with pytest.raises(ValueError, match="steps: unknown score; known: extract, ingest, snapshot, features"):
+        driftwood_steps.chain_steps(["train", "score"], driftwood_steps.dataset_steps("churn"))

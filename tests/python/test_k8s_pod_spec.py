@@ -19,8 +19,8 @@ ENVIRONMENTS = ROOT / "terraform" / "environments"
 TASKS_DOCKERFILE = ROOT / "docker" / "tasks.Dockerfile"
 
 STEPS = {
-    **{f"churn.{k}": s for k, s in driftwood_steps.CHURN_STEPS.items()},
-    **{f"btc.{k}": s for k, s in driftwood_steps.BTC_STEPS.items()},
+    **{f"churn.{k}": s for k, s in driftwood_steps.dataset_steps("churn").items()},
+    **{f"btc.{k}": s for k, s in driftwood_steps.dataset_steps("btc", driftwood_steps.INTERVAL_END).items()},
 }
 # PSA `restricted`: the only volume types allowed.
 RESTRICTED_VOLUMES = {
