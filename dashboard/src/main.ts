@@ -3,9 +3,8 @@ import { errorBox, h } from './dom.js';
 import { renderArchitecture } from './pages/architecture.js';
 import { renderModels } from './pages/models.js';
 import { renderOverview } from './pages/overview.js';
+import type { Page } from './pages/page.js';
 import { renderPredict } from './pages/predict.js';
-
-export type Page = (main: HTMLElement, session: Session) => Promise<void>;
 
 const PAGES: Record<string, { title: string; render: Page }> = {
   overview: { title: 'Overview', render: renderOverview },

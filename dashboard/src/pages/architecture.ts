@@ -1,5 +1,5 @@
 import { h, section, table } from '../dom.js';
-import type { Page } from '../main.js';
+import type { Page } from './page.js';
 
 const FLOW: [string, string][] = [
   ['Sources', 'CSV / JSON / parquet drops and APIs, checked against contracts/ (ingest)'],

@@ -10,7 +10,7 @@ import {
 } from 'chart.js';
 import { ApiError, type ModelRef, request } from '../api.js';
 import { empty, errorBox, fmt, h, section, table } from '../dom.js';
-import type { Page } from '../main.js';
+import type { Page } from './page.js';
 
 Chart.register(LineController, LineElement, PointElement, CategoryScale, LinearScale, Legend, Tooltip);
 

@@ -1,6 +1,6 @@
 import { ApiError, image, type Models, type PromoteResult, request } from '../api.js';
 import { age, badge, empty, errorBox, fmt, h, section, table } from '../dom.js';
-import type { Page } from '../main.js';
+import type { Page } from './page.js';
 
 /** The gate's decision: moved or refused, its reason, every check, and the holdout comparison. */
 function gateReport(r: PromoteResult, refused: boolean): HTMLElement {

@@ -12,8 +12,8 @@ import {
 } from 'chart.js';
 import { ApiError, type DriftState, drift, type PipelineRun, pipelines, request } from '../api.js';
 import { age, badge, empty, fmt, h, runTone, section, sourceState, table } from '../dom.js';
-import type { Page } from '../main.js';
 import { parsePrometheus } from '../metrics.js';
+import type { Page } from './page.js';
 
 Chart.register(
   BarController,

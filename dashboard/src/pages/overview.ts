@@ -1,7 +1,7 @@
 import { drift, type Models, pipelines, request } from '../api.js';
 import { age, badge, empty, fmt, h, runTone, section, sourceState, table } from '../dom.js';
-import type { Page } from '../main.js';
 import { parsePrometheus, sum } from '../metrics.js';
+import type { Page } from './page.js';
 
 interface ModelInfo {
   name: string;

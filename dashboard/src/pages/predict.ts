@@ -1,6 +1,6 @@
 import { ApiError, type Explanation, type Inputs, type Prediction, request } from '../api.js';
 import { errorBox, h, section } from '../dom.js';
-import type { Page } from '../main.js';
+import type { Page } from './page.js';
 
 /** The form is generated from the served model's input fields (`GET /v1/inputs`). */
 export const renderPredict: Page = async (main) => {

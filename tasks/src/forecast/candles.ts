@@ -1,19 +1,8 @@
+import { type Candle, candleRule } from '../datasets/btc/candle.js';
 import { DriftwoodError } from '../errors.js';
-import { candleRule } from '../sources/validate.js';
 import { HOUR_MS } from '../time.js';
 
-/** The columns of a candle table and file, in order. */
-export const CANDLE_COLUMNS = ['open_time', 'open', 'high', 'low', 'close', 'volume'] as const;
-
-/** One hourly OHLCV candle; `openTime` is the start of its hour in epoch milliseconds (UTC). */
-export interface Candle {
-  openTime: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-}
+export { CANDLE_COLUMNS, type Candle } from '../datasets/btc/candle.js';
 
 const PRICE_FIELDS = ['open', 'high', 'low', 'close'] as const;
 
@@ -85,7 +74,7 @@ export function validateForecastCandles(rows: unknown, minRows: number, field = 
       close,
       volume: readNumber(r.volume, `${where}.volume`, false),
     };
-    const broken = candleRule(candle, { interval: { start: 0, end: 0 }, zeroVolume: 'keep' });
+    const broken = candleRule(candle, { zeroVolume: 'keep' });
     if (broken)
       throw new DriftwoodError('SCHEMA_MISMATCH', `${where}.${broken.column}: ${broken.detail}`, {
         field: `${where}.${broken.column}`,

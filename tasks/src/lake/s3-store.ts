@@ -1,7 +1,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { DriftwoodError } from '../errors.js';
-import type { ObjectInfo, ObjectStore } from './object-store.js';
+import type { ObjectInfo, ObjectStore } from './types.js';
 
 /** Where the bucket lives. Unset fields fall back to the AWS SDK's own chain (AWS_REGION, profiles, roles). */
 export interface S3Settings {

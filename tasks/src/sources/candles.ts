@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { CANDLE_COLUMNS, type Candle as ForecastCandle } from '../forecast/candles.js';
+import { CANDLE_COLUMNS, type Candle as ForecastCandle } from '../datasets/btc/candle.js';
 import { ReaderError, readCsv, readJsonLines } from '../readers/index.js';
 import type { RawRow } from '../readers/types.js';
 

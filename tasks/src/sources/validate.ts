@@ -1,31 +1,12 @@
-import type { Candle as ForecastCandle } from '../forecast/candles.js';
+import { type CandleProblem, candleRule, isoHour } from '../datasets/btc/candle.js';
 import { HOUR_MS } from '../time.js';
 import type { Candle } from './candles.js';
 
-/** Why a candle is not landed; the words of the reason file and the extract report. */
-export type CandleRule =
-  | 'not_on_hour'
-  | 'non_positive_price'
-  | 'negative_volume'
-  | 'high_below_low'
-  | 'open_outside_range'
-  | 'close_outside_range'
-  | 'zero_volume'
-  | 'conflicting_duplicate'
-  | 'non_monotonic';
+export { type CandleColumn, type CandleRule, candleRule, isoHour } from '../datasets/btc/candle.js';
 
-export type CandleColumn = 'open_time' | 'open' | 'high' | 'low' | 'close' | 'volume';
-
-export interface RejectedCandle {
+export interface RejectedCandle extends CandleProblem {
   candle: Candle;
-  rule: CandleRule;
-  /** The column at fault (for a range rule, the value outside the range). */
-  column: CandleColumn;
-  detail: string;
 }
-
-/** An open time as the reports write it: `2026-11-20T04:00:00Z`. */
-export const isoHour = (t: number): string => new Date(t).toISOString().replace('.000Z', 'Z');
 
 export interface CandlePolicy {
   /** The run's data interval, [start, end): only candles opening inside it are considered. */
@@ -54,45 +35,6 @@ export interface CandleCheck {
 
 const sameValues = (a: Candle, b: Candle): boolean =>
   a.open === b.open && a.high === b.high && a.low === b.low && a.close === b.close && a.volume === b.volume;
-
-/**
- * The first rule a candle breaks on its own, the column at fault and the values that break it. The
- * extract step quarantines by it and the forecast API refuses a request's candle by it, so both
- * name the same column for the same candle.
- */
-export function candleRule(
-  c: ForecastCandle,
-  policy: CandlePolicy,
-): Omit<RejectedCandle, 'candle'> | undefined {
-  if (c.openTime % HOUR_MS !== 0)
-    return {
-      rule: 'not_on_hour',
-      column: 'open_time',
-      detail: `open_time ${isoHour(c.openTime)} is not on the hour`,
-    };
-  for (const col of ['open', 'high', 'low', 'close'] as const)
-    if (c[col] <= 0)
-      return { rule: 'non_positive_price', column: col, detail: `${col} ${c[col]} is not above 0` };
-  if (c.volume < 0)
-    return { rule: 'negative_volume', column: 'volume', detail: `volume ${c.volume} is below 0` };
-  if (c.high < c.low)
-    return { rule: 'high_below_low', column: 'high', detail: `high ${c.high} is below low ${c.low}` };
-  if (c.open < c.low || c.open > c.high)
-    return {
-      rule: 'open_outside_range',
-      column: 'open',
-      detail: `open ${c.open} is outside [low ${c.low}, high ${c.high}]`,
-    };
-  if (c.close < c.low || c.close > c.high)
-    return {
-      rule: 'close_outside_range',
-      column: 'close',
-      detail: `close ${c.close} is outside [low ${c.low}, high ${c.high}]`,
-    };
-  if (c.volume === 0 && policy.zeroVolume === 'drop')
-    return { rule: 'zero_volume', column: 'volume', detail: 'volume 0 (policy: drop)' };
-  return undefined;
-}
 
 /**
  * Indexes of a longest strictly increasing run of open times (patience sorting, O(n log n)): the
