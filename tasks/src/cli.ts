@@ -339,6 +339,7 @@ const COMMANDS: Record<
         return (await import('./forecast/cli.js')).forecastTrainCommand(config, log, values, forecast);
       const { runTrain } = await import('./train/index.js');
       const { modelParamsFromFlags } = await import('./train/cli-options.js');
+      const { openObjectStore } = await import('./lake/object-store.js');
       const { parseTime } = await import('./time.js');
       return withWarehouse(config, async (db) =>
         runTrain(
@@ -353,7 +354,11 @@ const COMMANDS: Record<
             ...(await splitFractions(config, values)),
             ...contractsDirOf(config),
           },
-          await trainingDeps(config, log, db, str(values, 'dataset')),
+          // The features step's artifact, read from the lake (and written there first when missing).
+          {
+            ...(await trainingDeps(config, log, db, str(values, 'dataset'))),
+            lake: openObjectStore(config.lakeUri, config.s3),
+          },
         ),
       );
     },

@@ -39,7 +39,10 @@ describe('driftwood features', () => {
       'manifest.json',
     ]);
     const manifest = JSON.parse(readFileSync(path.join(lake, result.prefix, 'manifest.json'), 'utf8'));
-    expect(manifest).toMatchObject({ format: 'driftwood.features/v1', rows: result.rows, dataset: 'churn' });
+    expect(manifest).toMatchObject({ format: 'driftwood.features/v2', rows: result.rows, dataset: 'churn' });
+    expect(manifest.snapshot).toBeNull();
+    expect(manifest.contract).toMatchObject({ dataset: 'churn', version: expect.any(Number) });
+    expect(manifest.files['features.parquet']).toMatch(/^[0-9a-f]{64}$/);
     expect(result.splits.train + result.splits.validation + result.splits.holdout).toBe(result.rows);
     expect(result.splits.train).toBeGreaterThan(result.splits.holdout);
   });

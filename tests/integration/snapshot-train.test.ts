@@ -6,7 +6,9 @@ import { landAndIngest, mlflowClient, runCli, tempHome, uniqueName } from '../su
 /**
  * Training and features read a data snapshot: `train --snapshot <id> --seed S` twice gives the same
  * metrics, the run names the snapshot (tag and MLflow dataset input), the features folder is named
- * after it, and a snapshot whose data was altered is refused.
+ * after it, training reads that folder (written first by the features step when missing) and refuses
+ * one that was altered or belongs to another snapshot or contract, and a snapshot whose data was
+ * altered is refused.
  */
 describe('training from a snapshot', () => {
   const home = tempHome('driftwood-snapshot-train-');
@@ -49,6 +51,79 @@ describe('training from a snapshot', () => {
     const f = await cli(['features', '--dataset', 'churn', '--snapshot', snapshotId]);
     expect(f.id).toBe(snapshotId);
     expect(f.prefix).toBe(`features/churn/${snapshotId}`);
+  });
+
+  it("trains on the features step's artifact: the same bytes whether train or the features step wrote it", async () => {
+    const dir = path.join(home, 'lake', 'features', 'churn', snapshotId);
+    const written = readFileSync(path.join(dir, 'features.parquet'));
+    const manifest = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+    expect(manifest).toMatchObject({ format: 'driftwood.features/v2', snapshot: snapshotId });
+    expect(manifest.contract).toMatchObject({ dataset: 'churn', version: expect.any(Number) });
+    expect(Object.keys(manifest.files)).toEqual(['features.parquet', 'transform.json']);
+
+    await cli(['features', '--dataset', 'churn', '--snapshot', snapshotId]);
+    expect(readFileSync(path.join(dir, 'features.parquet')).equals(written)).toBe(true);
+
+    const t = await cli(['train', '--dataset', 'churn', '--snapshot', snapshotId, '--epochs', '2']);
+    expect(t.featuresId).toBe(snapshotId);
+    const run = await mlflowClient(inject('mlflowUri')).getRun(t.runId);
+    const tags = Object.fromEntries((run.data.tags ?? []).map((x) => [x.key, x.value]));
+    expect(tags['driftwood.features_id']).toBe(snapshotId);
+    // The run's fitted transform is the artifact's, byte for byte: nothing was refitted.
+    const root = run.info.artifact_uri;
+    const transform = await mlflowClient(inject('mlflowUri')).downloadArtifact(root, 'transform.json');
+    expect(transform.equals(readFileSync(path.join(dir, 'transform.json')))).toBe(true);
+  });
+
+  it('refuses a features artifact that was altered, or made from another snapshot or contract version', async () => {
+    const dir = path.join(home, 'lake', 'features', 'churn', snapshotId);
+    const train = () =>
+      runCli(['train', '--dataset', 'churn', '--snapshot', snapshotId, '--epochs', '2'], env);
+    const refused = async (pattern: RegExp) => {
+      const r = await train();
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(
+        new RegExp(`SCHEMA_MISMATCH: features artifact features/churn/${snapshotId}: `),
+      );
+      expect(r.stderr).toMatch(pattern);
+    };
+    const restore = (file: string) => {
+      const bytes = readFileSync(path.join(dir, file));
+      return () => writeFileSync(path.join(dir, file), bytes);
+    };
+
+    // One flipped byte in the matrix.
+    const parquet = path.join(dir, 'features.parquet');
+    const undoParquet = restore('features.parquet');
+    const bytes = readFileSync(parquet);
+    bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] as number) ^ 0xff;
+    writeFileSync(parquet, bytes);
+    await refused(/features\.parquet does not match the sha256 its manifest records/);
+    undoParquet();
+
+    // A digest in the manifest that the files do not have.
+    const undoManifest = restore('manifest.json');
+    const edit = (change: (m: Record<string, unknown>) => void) => {
+      undoManifest();
+      const m = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+      change(m);
+      writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(m));
+    };
+    edit((m) => {
+      (m.files as Record<string, string>)['transform.json'] = '0'.repeat(64);
+    });
+    await refused(/transform\.json does not match the sha256/);
+    edit((m) => {
+      m.snapshot = 'a'.repeat(64);
+    });
+    await refused(new RegExp(`built from snapshot a{64}, not ${snapshotId}`));
+    edit((m) => {
+      (m.contract as { version: number }).version += 1;
+    });
+    await refused(/built under contract version \d+, the contract is now version \d+/);
+    undoManifest();
+    await cli(['train', '--dataset', 'churn', '--snapshot', snapshotId, '--epochs', '2']);
   });
 
   it('refuses an unknown snapshot and one whose data no longer matches its manifest', async () => {

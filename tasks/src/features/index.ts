@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { parquetWriteBuffer } from 'hyparquet-writer';
+import { loadContract } from '../contracts/index.js';
 import type { Contract } from '../contracts/types.js';
 import { toCsv } from '../csv.js';
 import { DriftwoodError } from '../errors.js';
@@ -7,7 +8,9 @@ import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import type { SnapshotRows } from '../snapshot/index.js';
 import type { Warehouse } from '../warehouse/db.js';
-import { loadTabularProfile } from './profile.js';
+import { FEATURES_FORMAT, type FeaturesManifest, featuresPrefix, sha256 } from './artifact.js';
+import { tabularProfile } from './profile.js';
+import type { LabelledRow } from './rows.js';
 import { loadRows, splitAndFit } from './training-rows.js';
 import { type TransformOptions, transformRows } from './transform.js';
 
@@ -55,7 +58,22 @@ export async function runFeatures(
   options: FeaturesOptions,
   deps: { db: Warehouse; lake: ObjectStore; log: Logger },
 ): Promise<FeaturesResult> {
-  const profile = await loadTabularProfile(options);
+  return (await materialiseFeatures(options, deps)).result;
+}
+
+/** `runFeatures`, also handing back the raw rows it built (training keeps them for its holdout file). */
+export async function materialiseFeatures(
+  options: FeaturesOptions,
+  deps: { db: Warehouse; lake: ObjectStore; log: Logger },
+): Promise<{ result: FeaturesResult; rows: LabelledRow[] }> {
+  const contract = options.contract ?? (await loadContract(options.dataset, options.contractsDir));
+  const profile = tabularProfile(contract);
+  const taken = options.snapshot?.manifest.contract;
+  if (taken && (taken.version !== contract.version || taken.digest !== contract.digest))
+    throw new DriftwoodError(
+      'SCHEMA_MISMATCH',
+      `snapshot ${options.snapshot?.manifest.id} was taken under contract ${contract.dataset} version ${taken.version} (${taken.digest.slice(0, 12)}…), the contract is now version ${contract.version} (${contract.digest.slice(0, 12)}…): take a new snapshot`,
+    );
   const { cutoff, rows } = await loadRows(deps.db, profile, options);
   if (rows.length === 0)
     throw new DriftwoodError(
@@ -72,15 +90,16 @@ export async function runFeatures(
   );
   const width = state.outputs.length;
 
+  // Built from the warehouse, the folder is named by what decides its bytes: rows, horizon and split.
   const id =
     options.snapshot?.manifest.id ??
     createHash('sha256')
-      .update(JSON.stringify([cutoff, options.horizonHours, rows]))
+      .update(JSON.stringify([cutoff, options.horizonHours, options.seed, fractions, rows]))
       .digest('hex')
       .slice(0, 16);
   if (!/^[\w.-]{1,80}$/.test(id))
     throw new DriftwoodError('USAGE', `--snapshot: expected letters, digits, '.', '_' or '-', got '${id}'`);
-  const prefix = `features/${options.dataset}/${id}`;
+  const prefix = featuresPrefix(options.dataset, id);
 
   const columnData = [
     { name: profile.idName, data: rows.map((r) => r.customerId), type: 'STRING' as const },
@@ -114,30 +133,33 @@ export async function runFeatures(
 
   const splits = { train: 0, validation: 0, holdout: 0 };
   for (const s of split) splits[s]++;
-  const manifest = {
-    format: 'driftwood.features/v1',
+  const transformJson = `${JSON.stringify(state, null, 2)}\n`;
+  const manifest: FeaturesManifest = {
+    format: FEATURES_FORMAT,
     dataset: options.dataset,
     id,
     snapshot: options.snapshot?.manifest.id ?? null,
+    contract: { dataset: contract.dataset, version: contract.version, digest: contract.digest },
     cutoff: new Date(cutoff).toISOString(),
     horizonHours: options.horizonHours,
     seed: options.seed,
+    fractions,
     rows: rows.length,
     splits,
     outputs: state.outputs,
     dropped: state.dropped,
-    parquetSha256: createHash('sha256').update(parquet).digest('hex'),
+    files: { 'features.parquet': sha256(parquet), 'transform.json': sha256(transformJson) },
   };
   const files: [string, Buffer | string][] = [
     [`${prefix}/features.parquet`, parquet],
-    [`${prefix}/transform.json`, `${JSON.stringify(state, null, 2)}\n`],
+    [`${prefix}/transform.json`, transformJson],
     [`${prefix}/sample.csv`, toCsv(sampleHeader, sample)],
     // The manifest goes last: its presence says the folder is complete.
     [`${prefix}/manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`],
   ];
   for (const [key, body] of files) await deps.lake.put(key, body);
   deps.log.info({ prefix, rows: rows.length, columns: width }, 'features: written');
-  return {
+  const result: FeaturesResult = {
     dataset: options.dataset,
     id,
     prefix,
@@ -148,4 +170,5 @@ export async function runFeatures(
     dropped: state.dropped.map(({ name, reason }) => ({ name, reason })),
     files: files.map(([k]) => k),
   };
+  return { result, rows };
 }

@@ -1,4 +1,5 @@
 import { confusionPng, prPng, rocPng } from '../evaluate/plots.js';
+import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import type { MlflowClient } from '../mlflow/client.js';
 import type { Metric } from '../mlflow/types.js';
@@ -32,6 +33,8 @@ export interface TrainOptions {
 
 export interface TrainDeps {
   db: Warehouse;
+  /** Where the features step's artifacts live; without one they are made and read in memory. */
+  lake?: ObjectStore;
   mlflow: MlflowClient;
   log: Logger;
   now: () => number;
@@ -57,6 +60,8 @@ export interface TrainResult {
   bestEpoch: number;
   trainSeconds: number;
   dataDigest: string;
+  /** The features artifact the run trained on: `features/<dataset>/<id>/`. */
+  featuresId: string;
 }
 
 export function resolveParams(params: Partial<ModelParams>): ModelParams {
@@ -64,7 +69,7 @@ export function resolveParams(params: Partial<ModelParams>): ModelParams {
 }
 
 /**
- * Builds point-in-time features, fits the transform on the training split, trains a TF.js model
+ * Reads the features step's artifact (matrix, split, fitted transform; see prepareTrainingData), trains a TF.js model
  * (logistic regression or MLP), evaluates it on the holdout and records all of it in MLflow:
  * params, per-epoch metrics, the data as a dataset input, plots, the holdout, the model (an MLflow
  * logged model with an MLmodel file and the fitted transform) and a registered model version with
@@ -123,6 +128,9 @@ export async function trainAndLogRun(
       'driftwood.backend': ctx.backend,
       'driftwood.cutoff': cutoffIso,
       'driftwood.data_digest': data.dataDigest,
+      'driftwood.features_id': data.features.id,
+      'driftwood.features_manifest_sha256': data.features.manifestSha256,
+      'driftwood.contract_digest': data.contract.digest,
       ...(options.snapshot ? { 'driftwood.snapshot_id': options.snapshot.manifest.id } : {}),
       ...(deps.contract
         ? {
@@ -151,6 +159,7 @@ export async function trainAndLogRun(
         cutoff: cutoffIso,
         holdout_fraction: options.holdoutFraction,
         validation_fraction: options.validationFraction,
+        split_seed: data.features.seed,
         features_in: data.profile.numeric.length + data.profile.categorical.length,
         features_out: data.width,
         rows_train: data.parts.train.length,
@@ -225,6 +234,7 @@ export async function trainAndLogRun(
       bestEpoch: fit.bestEpoch,
       trainSeconds: Math.round(fit.trainMs) / 1000,
       dataDigest: data.dataDigest,
+      featuresId: data.features.id,
     };
   } catch (err) {
     await mlflow.finishRun(runId, 'FAILED', deps.now()).catch(() => undefined);
@@ -338,6 +348,7 @@ async function registerModel(
       'driftwood.model_kind': params.kind,
       'driftwood.data_digest': data.dataDigest,
       'driftwood.cutoff': new Date(data.cutoff).toISOString(),
+      'driftwood.features_id': data.features.id,
     },
   });
   await mlflow.waitForVersionReady(options.modelName, mv.version);
