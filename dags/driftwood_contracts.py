@@ -102,6 +102,9 @@ def load_dag_settings(folder: Path | None = None) -> tuple[list[DagSettings], li
     """The enabled DAGs of every contract in ``folder``, in file-name order, and the contracts that
     could not be used (each named, with the first problem found)."""
     folder = folder or contracts_dir()
+    if not folder.is_dir():
+        # Silence here would be a stack without DAGs: say where the contracts were looked for.
+        return [], [ContractProblem(folder, "no contracts folder here (set DRIFTWOOD_CONTRACTS_DIR)")]
     validate = _schema_validator(folder)
     dags: list[DagSettings] = []
     problems: list[ContractProblem] = []
