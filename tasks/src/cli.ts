@@ -31,7 +31,8 @@ Commands:
             [--learning-rate R] [--batch-size N] [--l2 X] [--hidden-units 32,16] [--patience N] [--no-class-weights] [--no-monotonic]
             a sequence_forecast dataset (--dataset btc) trains the LSTM forecaster; promote --dataset btc gates it
   tune      --dataset churn [--strategy grid|random] [--max-trials N] [--space 'learningRate=0.01,0.05;kind=logistic,mlp']
-  evaluate  [--dataset churn] [--version N] [--alias champion]   scores challenger and champion on the same holdout
+  evaluate  [--dataset churn] [--version N] [--alias champion]   scores challenger and champion on the same holdout;
+            the evidence goes to evidence/<alias>.json on the challenger's run, which promote decides from
   promote   [--dataset churn] [--version N] [--alias champion] [--min-auc 0.6] [--margin 0] [--max-regression 0.05]
             [--segment-tolerance 0.05] [--min-segment-size 30]
   rollback  [--dataset churn] [--alias champion] [--version N] [--reason TEXT]
@@ -413,7 +414,7 @@ const COMMANDS: Record<
           championAlias: str(values, 'alias', 'champion'),
           bootstrap: DEFAULT_BOOTSTRAP,
         },
-        { mlflow: new MlflowClient(config.mlflow.trackingUri, config.http), log },
+        { mlflow: new MlflowClient(config.mlflow.trackingUri, config.http), log, now: Date.now },
       );
     },
   },

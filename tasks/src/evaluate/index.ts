@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
+import { loadContract } from '../contracts/index.js';
 import { DriftwoodError, isDriftwoodError } from '../errors.js';
-import { loadTabularProfile } from '../features/profile.js';
+import { tabularProfile } from '../features/profile.js';
 import type { Logger } from '../log.js';
 import type { MlflowClient } from '../mlflow/client.js';
 import type { ModelVersion } from '../mlflow/types.js';
@@ -8,6 +10,7 @@ import { loadModelVersion, type ServingModel } from '../models/serving-model.js'
 import { type HoldoutFile, parseHoldoutFile } from '../train/data.js';
 import type { BehaviourCheck } from './behaviour.js';
 import { type PairedDifference, pairedBootstrapAuc } from './bootstrap.js';
+import { EVIDENCE_FORMAT, type Evidence, evidencePath, evidenceRef, evidenceTagKey } from './evidence.js';
 import { type SegmentMetrics, segmentMetrics } from './segments.js';
 
 export interface EvaluateOptions {
@@ -42,6 +45,8 @@ export interface Evaluation {
    */
   championUnusable: { version: string; reason: string } | null;
   behaviour: BehaviourCheck[];
+  /** The evidence written on the candidate's run: `runs:/<run id>/evidence/<alias>.json`. */
+  evidence: string;
 }
 
 export const tagOf = (mv: ModelVersion, key: string): string | undefined =>
@@ -55,11 +60,13 @@ function thresholdOf(mv: ModelVersion): number {
 /**
  * Scores the candidate and the current champion on the candidate's holdout (the rows its training
  * run set aside, stored as `evaluation/holdout.json`), each model loaded exactly as serving loads
- * it, and runs the behavioural checks on the candidate.
+ * it, runs the behavioural checks and a smoke check on the candidate, and writes all of it, with the
+ * ids of its inputs, as `evidence/<alias>.json` on the candidate's run; the version tag
+ * `driftwood.evidence.<alias>` points at it. Promote decides from that file alone.
  */
 export async function runEvaluate(
   options: EvaluateOptions,
-  deps: { mlflow: MlflowClient; log: Logger },
+  deps: { mlflow: MlflowClient; log: Logger; now?: () => number },
 ): Promise<Evaluation> {
   const { mlflow } = deps;
   const candidateMv = options.version
@@ -78,12 +85,11 @@ export async function runEvaluate(
     );
   const run = await mlflow.getRun(candidateMv.run_id);
   let holdout: HoldoutFile;
+  let holdoutSha256: string;
   try {
-    holdout = parseHoldoutFile(
-      JSON.parse(
-        (await mlflow.downloadArtifact(run.info.artifact_uri, 'evaluation/holdout.json')).toString('utf8'),
-      ),
-    );
+    const bytes = await mlflow.downloadArtifact(run.info.artifact_uri, 'evaluation/holdout.json');
+    holdoutSha256 = createHash('sha256').update(bytes).digest('hex');
+    holdout = parseHoldoutFile(JSON.parse(bytes.toString('utf8')));
   } catch (err) {
     throw new DriftwoodError(
       'DATA_MISSING',
@@ -93,11 +99,10 @@ export async function runEvaluate(
     );
   }
   // The run names its dataset; the dataset's builder names the segments and the behavioural checks.
-  const dataset = run.data?.tags?.find((t) => t.key === 'driftwood.dataset')?.value ?? options.modelName;
-  const profile = await loadTabularProfile({
-    dataset,
-    ...(options.contractsDir ? { contractsDir: options.contractsDir } : {}),
-  });
+  const runTag = (key: string) => run.data?.tags?.find((t) => t.key === key)?.value;
+  const dataset = runTag('driftwood.dataset') ?? options.modelName;
+  const contract = await loadContract(dataset, options.contractsDir);
+  const profile = tabularProfile(contract);
   const championMv = await mlflow.getVersionByAlias(options.modelName, options.championAlias);
   const rows = holdout.rows.map((r) => ({ ...r.features, customer_id: r.customer_id }));
   const labels = holdout.rows.map((r) => r.label);
@@ -123,6 +128,7 @@ export async function runEvaluate(
   const candidate = await score(candidateMv);
   try {
     const behaviour = profile.behaviour(rows, candidate.model.score, candidate.s.threshold);
+    const smoke = smokeCheck(candidate.model);
     let champion: Awaited<ReturnType<typeof score>> | undefined;
     let championUnusable: Evaluation['championUnusable'] = null;
     if (championMv && championMv.version !== candidateMv.version) {
@@ -141,7 +147,8 @@ export async function runEvaluate(
       ? pairedBootstrapAuc(candidate.scores, champion.scores, labels, options.bootstrap)
       : null;
     champion?.model.dispose();
-    const result: Evaluation = {
+    const candidateRunId = candidateMv.run_id;
+    const evaluation = {
       modelName: options.modelName,
       holdout: {
         runId: candidateMv.run_id,
@@ -155,6 +162,45 @@ export async function runEvaluate(
       championUnusable,
       behaviour,
     };
+    const evidence: Evidence = {
+      format: EVIDENCE_FORMAT,
+      createdAt: new Date(deps.now?.() ?? Date.now()).toISOString(),
+      modelName: options.modelName,
+      inputs: {
+        dataset,
+        candidate: { version: candidateMv.version, runId: candidateRunId },
+        champion: {
+          alias: options.championAlias,
+          version: championMv?.version ?? null,
+          runId: championMv?.run_id ?? null,
+        },
+        snapshotId: runTag('driftwood.snapshot_id') ?? null,
+        featuresId: runTag('driftwood.features_id') ?? null,
+        holdoutSha256,
+        contract: { version: contract.version, digest: contract.digest },
+      },
+      holdout: evaluation.holdout,
+      candidate: evaluation.candidate,
+      champion: evaluation.champion,
+      comparison: evaluation.comparison,
+      championUnusable: evaluation.championUnusable,
+      bootstrap: options.bootstrap,
+      behaviour,
+      smoke,
+    };
+    await mlflow.uploadArtifact(
+      run.info.artifact_uri,
+      evidencePath(options.championAlias),
+      `${JSON.stringify(evidence, null, 2)}\n`,
+    );
+    const ref = evidenceRef(candidateRunId, options.championAlias);
+    await mlflow.setModelVersionTag(
+      options.modelName,
+      candidateMv.version,
+      evidenceTagKey(options.championAlias),
+      ref,
+    );
+    const result: Evaluation = { ...evaluation, evidence: ref };
     deps.log.info(
       {
         candidate: candidateMv.version,
@@ -164,10 +210,30 @@ export async function runEvaluate(
         comparison,
         behaviour: behaviour.map((b) => `${b.name}:${b.passed ? 'ok' : 'FAILED'}`),
       },
-      'evaluate: candidate and champion scored on the same holdout',
+      'evaluate: candidate and champion scored on the same holdout; evidence written',
     );
     return result;
   } finally {
     candidate.model.dispose();
+  }
+}
+
+/**
+ * The candidate, loaded the way serving loads it, must answer a probability for a probe row (the
+ * first known value of every categorical input; numeric inputs left out are imputed).
+ */
+function smokeCheck(model: ServingModel): Evidence['smoke'] {
+  try {
+    const p = model.score(
+      Object.fromEntries(model.transform.categorical.map((c) => [c.name, c.categories[0] ?? ''])),
+    );
+    const passed = p >= 0 && p <= 1;
+    return {
+      passed,
+      probability: Number.isFinite(p) ? p : null,
+      detail: passed ? `answered ${p} for a probe row` : `answered ${p}, not a probability`,
+    };
+  } catch (err) {
+    return { passed: false, probability: null, detail: `failed on a probe row: ${(err as Error).message}` };
   }
 }

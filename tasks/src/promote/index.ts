@@ -1,8 +1,16 @@
+import { loadContract } from '../contracts/index.js';
 import { DriftwoodError } from '../errors.js';
-import { type EvaluateOptions, type Evaluation, runEvaluate } from '../evaluate/index.js';
+import {
+  type Evidence,
+  evidenceMismatch,
+  evidenceTagKey,
+  parseEvidence,
+  parseEvidenceRef,
+} from '../evaluate/evidence.js';
+import { type EvaluateOptions, runEvaluate, tagOf } from '../evaluate/index.js';
 import type { Logger } from '../log.js';
 import type { MlflowClient } from '../mlflow/client.js';
-import { loadModelByAlias } from '../models/serving-model.js';
+import type { ModelVersion } from '../mlflow/types.js';
 import { decidePromotion, type GateCheck, type GateEvidence, type PromotionPolicy } from './decide.js';
 import { type AliasEvent, auditTagKey, parseAuditTags } from './history.js';
 
@@ -43,7 +51,10 @@ export interface PromoteResult {
 
 export const DEFAULT_BOOTSTRAP = { samples: 1000, seed: 17, level: 0.95 };
 
-export function toEvidence(e: Evaluation): GateEvidence {
+/** The gate's view of the evaluate step's evidence. Pure. */
+export function toEvidence(
+  e: Pick<Evidence, 'candidate' | 'champion' | 'comparison' | 'behaviour'>,
+): GateEvidence {
   return {
     candidate: {
       version: e.candidate.version,
@@ -61,27 +72,26 @@ export function toEvidence(e: Evaluation): GateEvidence {
 }
 
 /**
- * Evaluates the candidate against the alias's current holder on the candidate's holdout, decides
- * with the gate, and only when it passes moves the alias — through `staging` and a smoke check when
- * the target is `champion`. The decision and its numbers go onto the candidate as version tags
- * either way; every move is appended to the registered model's audit trail.
+ * Decides from the evaluate step's evidence (`driftwood.evidence.<alias>` on the version; evaluate
+ * runs first, through its own code, when there is none) and only when the gate passes moves the
+ * alias — through `staging` when the target is `champion`. Nothing is scored and no model is loaded
+ * here: evidence for another version, another holder of the alias or another contract is refused.
+ * The decision and its numbers go onto the candidate as version tags either way; every move is
+ * appended to the registered model's audit trail.
  */
 export async function runPromote(options: PromoteOptions, deps: PromoteDeps): Promise<PromoteResult> {
   const { mlflow } = deps;
-  const evaluation = await runEvaluate(
-    {
-      modelName: options.modelName,
-      ...(options.version ? { version: options.version } : {}),
-      championAlias: options.alias,
-      bootstrap: options.bootstrap ?? DEFAULT_BOOTSTRAP,
-      ...(options.contractsDir ? { contractsDir: options.contractsDir } : {}),
-    },
-    deps,
-  );
-  const decision = decidePromotion(toEvidence(evaluation), options.policy);
-  const version = evaluation.candidate.version;
+  const candidateMv = await candidateVersion(mlflow, options);
+  const evidence = await evidenceFor(candidateMv, options, deps);
+  const decision = decidePromotion(toEvidence(evidence), options.policy);
+  if (options.alias === 'champion' && decision.promote && !evidence.smoke.passed) {
+    decision.promote = false;
+    decision.checks.push({ name: 'smoke', passed: false, detail: evidence.smoke.detail });
+    decision.reason = `smoke: ${evidence.smoke.detail}`;
+  }
+  const version = candidateMv.version;
   // The version that held the alias, even when it could not be loaded for comparison.
-  const previous = evaluation.champion?.version ?? evaluation.championUnusable?.version ?? null;
+  const previous = evidence.inputs.champion.version;
   const result: PromoteResult = {
     modelName: options.modelName,
     alias: options.alias,
@@ -91,11 +101,11 @@ export async function runPromote(options: PromoteOptions, deps: PromoteDeps): Pr
     reason: decision.reason,
     checks: decision.checks,
     evaluation: {
-      holdoutRows: evaluation.holdout.rows,
-      candidateRocAuc: evaluation.candidate.metrics.roc_auc,
-      championRocAuc: evaluation.champion?.metrics.roc_auc ?? null,
-      diff: evaluation.comparison?.diff ?? null,
-      interval: evaluation.comparison ? [evaluation.comparison.low, evaluation.comparison.high] : null,
+      holdoutRows: evidence.holdout.rows,
+      candidateRocAuc: evidence.candidate.metrics.roc_auc,
+      championRocAuc: evidence.champion?.metrics.roc_auc ?? null,
+      diff: evidence.comparison?.diff ?? null,
+      interval: evidence.comparison ? [evidence.comparison.low, evidence.comparison.high] : null,
     },
   };
   const at = new Date(deps.now()).toISOString();
@@ -124,7 +134,7 @@ export async function runPromote(options: PromoteOptions, deps: PromoteDeps): Pr
     );
   }
   if (previous !== version) {
-    if (options.alias === 'champion') await stageAndSmokeTest(mlflow, options.modelName, version, deps.log);
+    if (options.alias === 'champion') await stage(mlflow, options.modelName, version, deps.log);
     await moveAlias(
       mlflow,
       {
@@ -143,34 +153,86 @@ export async function runPromote(options: PromoteOptions, deps: PromoteDeps): Pr
   return result;
 }
 
-/** `staging` first: the version must load and answer there, the way serving will load it. */
-async function stageAndSmokeTest(
-  mlflow: MlflowClient,
-  name: string,
-  version: string,
-  log: Logger,
-): Promise<void> {
-  await mlflow.setAlias(name, 'staging', version);
-  const staged = await loadModelByAlias(mlflow, name, 'staging');
-  try {
-    if (staged.version !== version)
-      throw new DriftwoodError(
-        'MODEL_INVALID',
-        `staging resolved to version ${staged.version}, expected ${version}`,
-      );
-    // The first known value of every categorical input; numeric inputs left out are imputed.
-    const p = staged.score(
-      Object.fromEntries(staged.transform.categorical.map((c) => [c.name, c.categories[0] ?? ''])),
+async function candidateVersion(mlflow: MlflowClient, options: PromoteOptions): Promise<ModelVersion> {
+  const mv = options.version
+    ? await mlflow.getModelVersion(options.modelName, options.version)
+    : await mlflow.getVersionByAlias(options.modelName, 'challenger');
+  if (!mv)
+    throw new DriftwoodError(
+      'DATA_MISSING',
+      `model '${options.modelName}' has no 'challenger' version: run 'driftwood train' first or pass --version`,
     );
-    if (!(p >= 0 && p <= 1))
-      throw new DriftwoodError(
-        'MODEL_INVALID',
-        `version ${version} on staging answered ${p}, not a probability`,
-      );
-    log.info({ version, probability: p }, 'promote: staging smoke check passed');
-  } finally {
-    staged.dispose();
+  if (!mv.run_id)
+    throw new DriftwoodError('DATA_MISSING', `version ${mv.version} has no source run to read evidence from`);
+  return mv;
+}
+
+/**
+ * The evaluate step's evidence for this version against the alias, checked against the registry
+ * and the contract as they are now. When the version has none, evaluate runs first.
+ */
+async function evidenceFor(mv: ModelVersion, options: PromoteOptions, deps: PromoteDeps): Promise<Evidence> {
+  const { mlflow } = deps;
+  let ref = tagOf(mv, evidenceTagKey(options.alias));
+  if (ref === undefined) {
+    deps.log.info({ version: mv.version }, 'promote: no evidence for the version yet; running evaluate');
+    ref = (
+      await runEvaluate(
+        {
+          modelName: options.modelName,
+          version: mv.version,
+          championAlias: options.alias,
+          bootstrap: options.bootstrap ?? DEFAULT_BOOTSTRAP,
+          ...(options.contractsDir ? { contractsDir: options.contractsDir } : {}),
+        },
+        deps,
+      )
+    ).evidence;
   }
+  const where = `${ref} (version ${mv.version})`;
+  const { runId, path } = parseEvidenceRef(ref);
+  const run = await mlflow.getRun(runId);
+  let evidence: Evidence;
+  try {
+    evidence = parseEvidence(
+      JSON.parse((await mlflow.downloadArtifact(run.info.artifact_uri, path)).toString('utf8')),
+      where,
+    );
+  } catch (err) {
+    if (err instanceof DriftwoodError) throw err;
+    throw new DriftwoodError(
+      'DATA_MISSING',
+      `evidence ${where}: cannot be read (${(err as Error).message}); run 'driftwood evaluate' again`,
+      {},
+      { cause: err },
+    );
+  }
+  const contract = await loadContract(evidence.inputs.dataset, options.contractsDir);
+  const holder = await mlflow.getVersionByAlias(options.modelName, options.alias);
+  const mismatch = evidenceMismatch(evidence, {
+    version: mv.version,
+    runId: mv.run_id as string,
+    alias: options.alias,
+    championVersion: holder?.version ?? null,
+    contract: { version: contract.version, digest: contract.digest },
+  });
+  if (mismatch) throw new DriftwoodError('SCHEMA_MISMATCH', `evidence ${where} refused: ${mismatch}`);
+  return evidence;
+}
+
+/**
+ * `staging` first: the alias must resolve to the version before champion moves. Whether the version
+ * loads and answers the way serving will load it is in the evidence (evaluate's smoke check).
+ */
+async function stage(mlflow: MlflowClient, name: string, version: string, log: Logger): Promise<void> {
+  await mlflow.setAlias(name, 'staging', version);
+  const staged = await mlflow.getVersionByAlias(name, 'staging');
+  if (staged?.version !== version)
+    throw new DriftwoodError(
+      'MODEL_INVALID',
+      `staging resolved to version ${staged?.version ?? '(none)'}, expected ${version}`,
+    );
+  log.info({ version }, 'promote: staged');
 }
 
 /** Applies one alias move and records it: version tags (who, when, why, previous) and the audit trail. */
