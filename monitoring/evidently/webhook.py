@@ -4,6 +4,9 @@ Signature (``kind: signed``): ``X-Driftwood-Timestamp: <unix seconds>`` and
 ``X-Driftwood-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>``. The
 timestamp is inside the signed text, so a receiver rejects replays by refusing old timestamps.
 ``X-Driftwood-Delivery`` is the report id, so a receiver can also drop duplicates.
+
+Both kinds go through the one client in ``airflow_client.py`` (timeouts, bounded retries with
+backoff on failed connections and 429/5xx, never on 4xx; Airflow's login renewed once on 401).
 """
 
 from __future__ import annotations
@@ -11,13 +14,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .airflow_client import AirflowClient, AirflowError, HttpClient, HttpSettings, Unreachable
 from .config import WebhookConfig
 from .errors import MonitorError
 
@@ -51,78 +52,47 @@ def _read_secret(path: str | None, setting: str) -> bytes:
     return secret
 
 
-def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:
-    req = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/json", **headers}
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as res:
-            return res.status, res.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read()
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-        return 0, str(getattr(err, "reason", err)).encode()
+def _http(config: WebhookConfig) -> HttpClient:
+    return HttpClient(HttpSettings.from_env(timeout_seconds=config.timeout_seconds))
 
 
 def send_signed(config: WebhookConfig, payload: dict[str, Any], timestamp: str) -> Delivery:
+    """Retried on a failed connection or a 429/5xx: the receiver drops a repeat by its delivery id."""
     secret = _read_secret(config.secret_file, "webhook.secret_file")
     body = json.dumps(payload, sort_keys=True).encode()
     headers = {
+        "Content-Type": "application/json",
         "X-Driftwood-Timestamp": timestamp,
         "X-Driftwood-Signature": sign(secret, timestamp, body),
         "X-Driftwood-Delivery": str(payload.get("report_id", "")),
     }
-    status, reply = _post(config.url, body, headers, config.timeout_seconds)
-    return Delivery(200 <= status < 300, status, reply[:300].decode(errors="replace"))
-
-
-def _airflow_token(config: WebhookConfig) -> tuple[str | None, Delivery | None]:
-    password = _read_secret(config.password_file, "webhook.password_file").decode()
-    status, reply = _post(
-        f"{config.url.rstrip('/')}/auth/token",
-        json.dumps({"username": config.username, "password": password}).encode(),
-        {},
-        config.timeout_seconds,
-    )
-    if status not in (200, 201):
-        return None, Delivery(False, status, f"auth/token: {reply[:200].decode(errors='replace')}")
-    return str(json.loads(reply)["access_token"]), None
-
-
-def _get(url: str, token: str, timeout: float) -> tuple[int, bytes]:
-    req = urllib.request.Request(
-        url, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"}
-    )
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as res:
-            return res.status, res.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read()
-    except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
-        return 0, str(getattr(err, "reason", err)).encode()
+        reply = _http(config).send("POST", config.url, body, headers)
+    except Unreachable as err:
+        return Delivery(False, 0, str(err))
+    return Delivery(reply.ok, reply.status, reply.text())
+
+
+def _airflow(config: WebhookConfig) -> AirflowClient:
+    password = _read_secret(config.password_file, "webhook.password_file").decode()
+    return AirflowClient(config.url, config.username, password, _http(config))
 
 
 def post_asset_event(config: WebhookConfig, payload: dict[str, Any]) -> Delivery:
-    """An asset event on ``config.asset_uri`` (the asset ``churn_retrain`` is scheduled on), with the
-    report in ``extra``: GET /api/v2/assets?uri_pattern= for its id, then POST /api/v2/assets/events."""
-    token, failed = _airflow_token(config)
-    if token is None:
-        return failed or Delivery(False, 0, "no token")
-    base = config.url.rstrip("/")
-    status, reply = _get(
-        f"{base}/api/v2/assets?{urllib.parse.urlencode({'uri_pattern': config.asset_uri})}",
-        token,
-        config.timeout_seconds,
-    )
-    assets = json.loads(reply).get("assets", []) if status == 200 else []
-    match = [a for a in assets if a.get("uri") == config.asset_uri]
-    if not match:
-        return Delivery(False, status, f"asset {config.asset_uri} not found (is its DAG parsed?)")
-    body = json.dumps({"asset_id": match[0]["id"], "extra": payload}).encode()
-    status, reply = _post(
-        f"{base}/api/v2/assets/events", body, {"Authorization": f"Bearer {token}"}, config.timeout_seconds
-    )
-    return Delivery(200 <= status < 300, status, f"asset event: {reply[:200].decode(errors='replace')}")
+    """An asset event on ``config.asset_uri`` (the asset the dataset's retrain DAG is scheduled on),
+    with the report in ``extra``: GET /api/v2/assets?uri_pattern= for its id, then POST
+    /api/v2/assets/events."""
+    client = _airflow(config)
+    try:
+        asset = client.asset_id(config.asset_uri)
+        if asset is None:
+            return Delivery(False, 200, f"asset {config.asset_uri} not found (is its DAG parsed?)")
+        reply = client.post_asset_event(asset, payload)
+    except AirflowError as err:
+        return Delivery(False, err.status, str(err.args[0]))
+    except Unreachable as err:
+        return Delivery(False, 0, str(err))
+    return Delivery(reply.ok, reply.status, f"asset event: {reply.text(200)}")
 
 
 def trigger_airflow(config: WebhookConfig, payload: dict[str, Any]) -> Delivery:
@@ -132,20 +102,14 @@ def trigger_airflow(config: WebhookConfig, payload: dict[str, Any]) -> Delivery:
     asset event is posted instead."""
     if config.asset_uri:
         return post_asset_event(config, payload)
-    token, failed = _airflow_token(config)
-    if token is None:
-        return failed or Delivery(False, 0, "no token")
-    base = config.url.rstrip("/")
     run_id = "drift__" + "".join(c if c.isalnum() or c in "-_." else "_" for c in str(payload["report_id"]))
-    body = json.dumps({"dag_run_id": run_id, "logical_date": None, "conf": payload}).encode()
-    status, reply = _post(
-        f"{base}/api/v2/dags/{config.dag_id}/dagRuns",
-        body,
-        {"Authorization": f"Bearer {token}"},
-        config.timeout_seconds,
-    )
-    ok = 200 <= status < 300 or status == 409
-    return Delivery(ok, status, f"dag run {run_id}: {reply[:200].decode(errors='replace')}")
+    try:
+        reply = _airflow(config).trigger_dag_run(config.dag_id, run_id, payload)
+    except AirflowError as err:
+        return Delivery(False, err.status, str(err.args[0]))
+    except Unreachable as err:
+        return Delivery(False, 0, str(err))
+    return Delivery(reply.ok or reply.status == 409, reply.status, f"dag run {run_id}: {reply.text(200)}")
 
 
 def deliver(config: WebhookConfig, payload: dict[str, Any], timestamp: str) -> Delivery:

@@ -1,13 +1,15 @@
 """The drift sidecar's retrain request against a real Airflow 3 API server (simple auth manager,
 real JWT): a ``churn_retrain`` DAG run carrying the report id, idempotent per report, and the
 alternative asset event on ``driftwood://churn/drift``. Runs in .venvs/airflow (it needs Airflow);
-the sidecar's webhook module is standard library only."""
+the sidecar's webhook and its Airflow client (monitoring/evidently/airflow_client.py) are standard
+library only."""
 
 from __future__ import annotations
 
 import json
 import secrets
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,8 @@ import pytest
 from orchestration_support import ROOT, AirflowClient, Services, airflow_home, run_airflow, wait_for
 
 sys.path.insert(0, str(ROOT))
+from monitoring.evidently.airflow_client import AirflowClient as SidecarAirflowClient
+from monitoring.evidently.airflow_client import HttpClient, HttpSettings
 from monitoring.evidently.config import WebhookConfig
 from monitoring.evidently.webhook import trigger_airflow
 
@@ -27,6 +31,7 @@ BASE = f"http://127.0.0.1:{API_PORT}"
 def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     secrets_dir = tmp_path_factory.mktemp("monitor-secrets")
     password = secrets.token_urlsafe(18)
+    jwt_secret = secrets.token_hex(32)
     passwords_file = secrets_dir / "passwords.json"
     passwords_file.write_text(json.dumps({"drift-monitor": password}))
     (secrets_dir / "monitor-password").write_text(password + "\n")
@@ -38,7 +43,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "drift-monitor:op",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
             "AIRFLOW__API__BASE_URL": f"{BASE}/",
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+            "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
             "AIRFLOW__API__SECRET_KEY": secrets.token_hex(32),
         },
     )
@@ -60,7 +65,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
             return client.request("GET", "/api/v2/dags/churn_retrain")[0] == 200
 
         wait_for("the Airflow API server with churn_retrain", ready, timeout=240, interval=2)
-        yield {"client": client, "secrets": secrets_dir}
+        yield {"client": client, "secrets": secrets_dir, "password": password, "jwt_secret": jwt_secret}
     finally:
         services.stop()
 
@@ -108,3 +113,22 @@ def test_the_asset_event_mode_posts_on_the_drift_asset(airflow: dict[str, Any]) 
     assert [e["extra"]["report_id"] for e in events] == [PAYLOAD["report_id"]]
     missing = trigger_airflow(hook(airflow["secrets"], asset_uri="driftwood://nope"), PAYLOAD)
     assert not missing.ok and "not found" in missing.detail
+
+
+def test_the_sidecar_client_renews_an_expired_token(airflow: dict[str, Any]) -> None:
+    import jwt
+
+    client = SidecarAirflowClient(
+        BASE, "drift-monitor", airflow["password"], HttpClient(HttpSettings(retries=1))
+    )
+    assert client.asset_id("driftwood://churn/drift") is not None
+    assert client.logins == 1
+    # The same token as Airflow issued it, signed with its secret, but expired an hour ago: 401.
+    header = jwt.get_unverified_header(client.token)
+    claims = jwt.decode(client.token, options={"verify_signature": False})
+    now = int(time.time())
+    claims.update({"iat": now - 7200, "nbf": now - 7200, "exp": now - 3600})
+    client.token = jwt.encode(claims, airflow["jwt_secret"], algorithm=header["alg"], headers=header)
+    reply = client.request("GET", "/api/v2/dags/churn_retrain")
+    assert (reply.status, client.logins) == (200, 2), reply.text()
+    assert reply.json()["dag_id"] == "churn_retrain"
