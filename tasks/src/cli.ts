@@ -72,11 +72,23 @@ interface Context {
   values: Values;
 }
 
-/** Opens the warehouse for one step and closes it whatever the step does. */
-async function withWarehouse<T>(config: Config, step: (db: Warehouse) => Promise<T>): Promise<T> {
+/**
+ * Opens the warehouse for one step and closes it whatever the step does. The tables of the step's
+ * dataset are made from its contract first, so a step that reads before any ingest finds them empty.
+ */
+async function withWarehouse<T>(
+  config: Config,
+  values: Values,
+  step: (db: Warehouse) => Promise<T>,
+): Promise<T> {
   const { openWarehouse } = await import('./warehouse/db.js');
   const db = await openWarehouse(config.warehouseUrl);
   try {
+    if (typeof values.dataset === 'string') {
+      const { loadContract } = await import('./contracts/index.js');
+      const { ensureContractTables } = await import('./ingest/schema.js');
+      await ensureContractTables(db, await loadContract(values.dataset, config.contractsDir));
+    }
     return await step(db);
   } finally {
     await db.destroy();
@@ -239,7 +251,7 @@ const COMMANDS: Record<
       const { runIngest, killAt } = await import('./ingest/index.js');
       const { openObjectStore } = await import('./lake/object-store.js');
       const { parseInterval, parseTime } = await import('./time.js');
-      return withWarehouse(config, async (db) =>
+      return withWarehouse(config, values, async (db) =>
         runIngest(
           {
             dataset: str(values, 'dataset'),
@@ -278,7 +290,7 @@ const COMMANDS: Record<
       if (typeof values.show === 'string') return readManifest(lake, dataset, values.show);
       const { parseTime } = await import('./time.js');
       const { gitCommit } = await import('./source.js');
-      return withWarehouse(config, async (db) =>
+      return withWarehouse(config, values, async (db) =>
         runSnapshot(
           {
             dataset,
@@ -304,7 +316,7 @@ const COMMANDS: Record<
       const { runFeatures } = await import('./features/index.js');
       const { openObjectStore } = await import('./lake/object-store.js');
       const { parseTime } = await import('./time.js');
-      return withWarehouse(config, async (db) =>
+      return withWarehouse(config, values, async (db) =>
         runFeatures(
           {
             dataset: str(values, 'dataset'),
@@ -342,7 +354,7 @@ const COMMANDS: Record<
       const { modelParamsFromFlags } = await import('./train/cli-options.js');
       const { openObjectStore } = await import('./lake/object-store.js');
       const { parseTime } = await import('./time.js');
-      return withWarehouse(config, async (db) =>
+      return withWarehouse(config, values, async (db) =>
         runTrain(
           {
             dataset: str(values, 'dataset'),
@@ -478,7 +490,7 @@ const COMMANDS: Record<
       const strategy = str(values, 'strategy', 'grid');
       if (strategy !== 'grid' && strategy !== 'random')
         throw new DriftwoodError('USAGE', `--strategy: expected grid or random, got '${strategy}'`);
-      return withWarehouse(config, async (db) =>
+      return withWarehouse(config, values, async (db) =>
         runTune(
           {
             dataset: str(values, 'dataset'),
@@ -507,7 +519,7 @@ const COMMANDS: Record<
       const { runForget } = await import('./forget/index.js');
       const { openObjectStore } = await import('./lake/object-store.js');
       const customerId = str(values, 'customer');
-      return withWarehouse(config, async (db) =>
+      return withWarehouse(config, values, async (db) =>
         runForget(
           {
             customerId,

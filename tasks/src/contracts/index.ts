@@ -90,6 +90,11 @@ export async function validateContract(
         bad(`/tables/${i}/columns/${j}/on_anomaly/default`, 'null default on a non-nullable column');
     });
     if (!names.has(t.key)) bad(`/tables/${i}/key`, `'${t.key}' is not one of the table's columns`);
+    t.indexes?.forEach((cols, j) => {
+      const unknown = cols.find((col) => !names.has(col));
+      if (unknown !== undefined)
+        bad(`/tables/${i}/indexes/${j}`, `'${unknown}' is not one of the table's columns`);
+    });
   });
   if (c.forecast) {
     const table = c.tables.find((t) => t.name === c.forecast?.table);

@@ -26,6 +26,8 @@ export interface TableContract {
   /** File names inside an hourly partition that hold this table's rows. */
   files: string[];
   key: string;
+  /** Column lists the warehouse indexes when it creates the table. */
+  indexes?: string[][];
   columns: ColumnContract[];
 }
 

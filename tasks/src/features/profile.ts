@@ -8,7 +8,7 @@ import {
   type Scorer,
 } from '../evaluate/behaviour.js';
 import type { Row } from '../features/transform.js';
-import { storedName } from '../ingest/schema.js';
+import { ensureContractTables, storedName } from '../ingest/schema.js';
 import { HOUR_MS } from '../time.js';
 import { churnSigns } from '../train/directions.js';
 import type { Warehouse } from '../warehouse/db.js';
@@ -49,7 +49,31 @@ export interface TabularProfile {
 
 const hourFloor = (t: number) => Math.floor(t / HOUR_MS) * HOUR_MS;
 
+/**
+ * The profile of a contract, whose reads first make the dataset's tables from the contract (a no-op
+ * once they exist): a warehouse nothing was loaded into yet answers "no data", not a SQL error.
+ */
 export function tabularProfile(contract: Contract): TabularProfile {
+  const profile = profileOf(contract);
+  const ready = (db: Warehouse) => ensureContractTables(db, contract);
+  return {
+    ...profile,
+    defaultCutoff: async (db, horizon, delay) => {
+      await ready(db);
+      return profile.defaultCutoff(db, horizon, delay);
+    },
+    latestAsOf: async (db, horizon, delay) => {
+      await ready(db);
+      return profile.latestAsOf(db, horizon, delay);
+    },
+    build: async (db, cutoff, horizon) => {
+      await ready(db);
+      return profile.build(db, cutoff, horizon);
+    },
+  };
+}
+
+function profileOf(contract: Contract): TabularProfile {
   if (contract.builder === 'churn_activity')
     return {
       dataset: contract.dataset,

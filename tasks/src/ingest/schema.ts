@@ -57,6 +57,8 @@ export async function ensureContractTables(db: Knex, contract: Contract): Promis
       }
       t.string('source_key', 512).notNullable();
       t.index(['source_key']);
+      for (const cols of table.indexes ?? [])
+        t.index(cols.map((name) => storedName(table.columns.find((c) => c.name === name) as ColumnContract)));
     });
   }
 }

@@ -58,32 +58,11 @@ export async function openWarehouse(url: string): Promise<Warehouse> {
  */
 const MIGRATIONS: { id: string; up: (db: Knex) => Promise<void> }[] = [
   {
+    // The project's own tables. A dataset's tables come from its contract (ingest/schema.ts:
+    // ensureContractTables); warehouses made before that keep the tables this step once created.
     id: '0001_core',
     up: async (db) => {
-      await db.schema.createTable('customers', (t) => {
-        t.string('customer_id', 32).primary();
-        t.string('email_token', 64);
-        t.bigInteger('signup_at').notNullable();
-        t.string('plan', 32).notNullable();
-        t.string('region', 32).notNullable();
-        t.double('monthly_charges').notNullable();
-        t.string('source_key', 512).notNullable();
-      });
-      await db.schema.createTable('events', (t) => {
-        t.bigInteger('event_id').primary();
-        t.string('customer_id', 32).notNullable();
-        t.bigInteger('event_time').notNullable();
-        t.string('event_type', 32).notNullable();
-        t.double('value');
-        t.string('source_key', 512).notNullable();
-        t.index(['customer_id', 'event_time']);
-      });
-      await db.schema.createTable('labels', (t) => {
-        t.string('customer_id', 32).primary();
-        t.bigInteger('churned_at').notNullable();
-        t.bigInteger('reported_at').notNullable();
-        t.string('source_key', 512).notNullable();
-      });
+      if (await db.schema.hasTable('ingest_ledger')) return;
       await db.schema.createTable('ingest_ledger', (t) => {
         t.string('object_key', 512).primary();
         t.string('dataset', 64).notNullable();
@@ -100,14 +79,10 @@ const MIGRATIONS: { id: string; up: (db: Knex) => Promise<void> }[] = [
     },
   },
   {
-    // Covers the feature build's scan (customer, time, type, value): the aggregation reads the
-    // index alone instead of jumping to each event row in customer order.
+    // Once an index on a dataset table; contracts declare their indexes now (`indexes`), and
+    // warehouses that ran this step keep the index it made. Kept so the recorded ids stay in step.
     id: '0002_events_feature_index',
-    up: async (db) => {
-      await db.schema.alterTable('events', (t) => {
-        t.index(['customer_id', 'event_time', 'event_type', 'value'], 'events_feature_scan');
-      });
-    },
+    up: async () => {},
   },
 ];
 
