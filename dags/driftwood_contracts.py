@@ -155,8 +155,11 @@ def dag_settings(contract: Mapping[str, Any], path: Path) -> list[DagSettings]:
                 f"got {list(steps)}"
             )
         schedule = merged["schedule"]
-        if schedule is not None and (not isinstance(schedule, str) or not schedule.strip()):
-            raise ValueError(f"/orchestration/{role}/schedule: expected a cron expression, a preset or null")
+        if schedule is not None and not is_cron(schedule):
+            raise ValueError(
+                f"/orchestration/{role}/schedule: expected a cron expression, a preset (@hourly, @daily, …) "
+                f"or null, got {schedule!r}"
+            )
         out.append(
             DagSettings(
                 dataset=dataset,
@@ -174,6 +177,15 @@ def dag_settings(contract: Mapping[str, Any], path: Path) -> list[DagSettings]:
     if len({s.dag_id for s in out}) != len(out):
         raise ValueError("/orchestration: the pipeline and retrain DAGs need different dag_id values")
     return out
+
+
+def is_cron(schedule: Any) -> bool:
+    """A cron expression or preset Airflow's cron trigger takes (checked here, so that a typo costs
+    its own contract's DAGs, not every dataset's)."""
+    from airflow.utils.dates import cron_presets
+    from croniter import croniter
+
+    return isinstance(schedule, str) and croniter.is_valid(cron_presets.get(schedule, schedule))
 
 
 def _read(path: Path, validate: Any) -> Mapping[str, Any]:

@@ -181,6 +181,9 @@ orchestration:
 
 BROKEN = {
     "unparsable.yaml": "dataset: [unclosed\n",
+    "bad_cron.yaml": "dataset: bad_cron\nversion: 1\ntask: regression\nbuilder: columns\n"
+    "orchestration: { retrain: { schedule: 'every hour' } }\n"
+    "tables: [{ name: t, files: [t.csv], key: id, columns: [{ name: id, type: string, role: id }] }]\n",
     "unknown_step.yaml": "dataset: unknown_step\nversion: 1\ntask: regression\nbuilder: columns\n"
     "orchestration: { pipeline: { steps: [ingest, score] } }\n"
     "tables: [{ name: t, files: [t.csv], key: id, columns: [{ name: id, type: string, role: id }] }]\n",
@@ -203,6 +206,7 @@ def test_a_broken_contract_is_an_import_error_naming_it_and_the_others_load(
     assert list(bag.import_errors) == [str(DAGS / "driftwood_contract_errors.py")]
     error = next(iter(bag.import_errors.values()))
     assert f"{folder / 'unparsable.yaml'}: cannot read the contract" in error
+    assert f"{folder / 'bad_cron.yaml'}: /orchestration/retrain/schedule: expected a cron expression" in error
     assert re.search(
         rf"{re.escape(str(folder / 'unknown_step.yaml'))}: /orchestration/pipeline/steps/1: ", error
     )
