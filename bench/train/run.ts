@@ -42,7 +42,7 @@ const lake = openObjectStore(`file://${path.join(dir, 'lake')}`);
 const db = await openWarehouse(`sqlite://${path.join(dir, 'warehouse.db')}`);
 const start = Date.parse('2026-11-01T00:00:00Z');
 await runSimulate(
-  { dataset: 'churn', start, hours, seed: 42, customers, labelDelayHours: 24 },
+  { dataset: 'churn', start, hours, seed: 42, entities: customers, labelDelayHours: 24 },
   { lake, log },
 );
 await runIngest({ dataset: 'churn', piiKey: 'bench-key-0123456789', now: Date.now }, { lake, db, log });

@@ -189,7 +189,6 @@ const COMMANDS: Record<
     },
     run: async ({ config, log, values }) => {
       const { runSimulate } = await import('./simulate/index.js');
-      const { parseDrift } = await import('./simulate/drift.js');
       const { openObjectStore } = await import('./lake/object-store.js');
       const { parseTime } = await import('./time.js');
       return runSimulate(
@@ -198,15 +197,15 @@ const COMMANDS: Record<
           start: parseTime(str(values, 'start'), '--start'),
           hours: int(values, 'hours', 24),
           seed: int(values, 'seed', 42),
-          customers: int(values, 'customers', 1000),
+          entities: int(values, 'customers', 1000),
           labelDelayHours: int(
             values,
             'label-delay-hours',
             (await settingsOf(config, values)).labelDelayHours,
           ),
-          ...(typeof values.anomalies === 'string' ? { anomalies: Number(values.anomalies) } : {}),
+          anomalies: typeof values.anomalies === 'string' ? Number(values.anomalies) : 0,
           ...(typeof values.drift === 'string'
-            ? { driftSpec: parseDrift(values.drift, parseTime(str(values, 'drift-start'), '--drift-start')) }
+            ? { drift: { spec: values.drift, from: parseTime(str(values, 'drift-start'), '--drift-start') } }
             : {}),
           ...contractsDirOf(config),
         },

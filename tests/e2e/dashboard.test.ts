@@ -647,7 +647,7 @@ describe('the dashboard in a browser', () => {
     forecastDb = await openWarehouse(`sqlite://${path.join(home, 'warehouse.db')}`);
     const start = Date.parse('2026-03-01T00:00:00Z');
     await runSimulate(
-      { dataset: 'btc', start, hours: 900, seed: 5, customers: 0, labelDelayHours: 0 },
+      { dataset: 'btc', start, hours: 900, seed: 5, entities: 0, labelDelayHours: 0 },
       { lake, log: silentLog },
     );
     await runIngest(

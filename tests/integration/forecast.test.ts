@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { loadContract } from '../../tasks/src/contracts/index.js';
+import { candleFiles, simulateCandles } from '../../tasks/src/datasets/btc/simulate.js';
 import { isDriftwoodError } from '../../tasks/src/errors.js';
 import { runForecastPromote } from '../../tasks/src/forecast/evaluate.js';
-import { candleFiles, simulateCandles } from '../../tasks/src/forecast/simulate.js';
 import { type ForecastTrainResult, runForecastTrain } from '../../tasks/src/forecast/train.js';
 import { runIngest } from '../../tasks/src/ingest/index.js';
 import { openObjectStore } from '../../tasks/src/lake/object-store.js';
@@ -57,7 +57,7 @@ describe('forecast training and gate', () => {
   beforeAll(async () => {
     const m = await warehouseWith(async (lake) => {
       await runSimulate(
-        { dataset: 'btc', start: START, hours: HOURS, seed: 42, customers: 0, labelDelayHours: 0 },
+        { dataset: 'btc', start: START, hours: HOURS, seed: 42, entities: 0, labelDelayHours: 0 },
         { lake, log: silentLog },
       );
     });

@@ -195,7 +195,7 @@ describe('runForget on a PostgreSQL warehouse', () => {
     db = await openWarehouse(PG_ADMIN.replace(/\/[^/]*$/, `/${name}`));
     const start = Date.parse('2026-11-01T00:00:00Z');
     await runSimulate(
-      { dataset: 'churn', start, hours: 48, seed: 8, customers: 80, labelDelayHours: 24 },
+      { dataset: 'churn', start, hours: 48, seed: 8, entities: 80, labelDelayHours: 24 },
       { lake, log: silentLog },
     );
     await runIngest({ dataset: 'churn', piiKey: PII_KEY, now: Date.now }, { lake, db, log: silentLog });

@@ -99,7 +99,7 @@ describe('the lake on S3 (moto server)', () => {
         start: Date.parse('2026-11-01T00:00:00Z'),
         hours: 6,
         seed: 3,
-        customers: 80,
+        entities: 80,
         labelDelayHours: 1,
       },
       { lake: simLake, log: silentLog },

@@ -47,7 +47,7 @@ describe('the forecast route', () => {
     const lake = openObjectStore(`file://${path.join(home, 'lake')}`);
     db = await openWarehouse(`sqlite://${path.join(home, 'warehouse.db')}`);
     await runSimulate(
-      { dataset: 'btc', start: START, hours: 900, seed: 5, customers: 0, labelDelayHours: 0 },
+      { dataset: 'btc', start: START, hours: 900, seed: 5, entities: 0, labelDelayHours: 0 },
       { lake, log: silentLog },
     );
     await runIngest({ dataset: 'btc', piiKey: undefined, now: Date.now }, { lake, db, log: silentLog });

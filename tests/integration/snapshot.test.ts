@@ -46,7 +46,7 @@ describe('data snapshots', () => {
     lakeDir = path.join(home, 'lake');
     lake = openObjectStore(`file://${lakeDir}`);
     await runSimulate(
-      { dataset: 'churn', start: START, hours: 8 * 24, seed: 11, customers: 300, labelDelayHours: 24 },
+      { dataset: 'churn', start: START, hours: 8 * 24, seed: 11, entities: 300, labelDelayHours: 24 },
       { lake, log: silentLog },
     );
     sqlite = await openWarehouse(`sqlite://${path.join(home, 'warehouse.db')}`);

@@ -92,7 +92,14 @@ export async function seededWarehouse(data: { hours: number; seed: number; custo
   const lake = openObjectStore(`file://${path.join(home, 'lake')}`);
   const db = await openWarehouse(`sqlite://${path.join(home, 'warehouse.db')}`);
   await runSimulate(
-    { dataset: 'churn', start: Date.parse('2026-11-01T00:00:00Z'), labelDelayHours: 24, ...data },
+    {
+      dataset: 'churn',
+      start: Date.parse('2026-11-01T00:00:00Z'),
+      labelDelayHours: 24,
+      hours: data.hours,
+      seed: data.seed,
+      entities: data.customers,
+    },
     { lake, log: silentLog },
   );
   await runIngest(

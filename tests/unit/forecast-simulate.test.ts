@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { loadContract } from '../../tasks/src/contracts/index.js';
 import { validateRow } from '../../tasks/src/contracts/rows.js';
 import { parseCsv } from '../../tasks/src/csv.js';
-import { candleFiles, simulateCandles } from '../../tasks/src/forecast/simulate.js';
+import { candleFiles, simulateCandles } from '../../tasks/src/datasets/btc/simulate.js';
 import { openObjectStore } from '../../tasks/src/lake/object-store.js';
 import { runSimulate } from '../../tasks/src/simulate/index.js';
 import { silentLog, tempHome } from '../support/env.js';
@@ -103,7 +103,7 @@ describe('candle simulator', () => {
   it('lands through runSimulate for a sequence_forecast dataset, and a re-run changes nothing', async () => {
     const home = tempHome('driftwood-forecast-sim-');
     const lake = openObjectStore(`file://${path.join(home, 'lake')}`);
-    const options = { dataset: 'btc', start: START, hours: 48, seed: 7, customers: 0, labelDelayHours: 0 };
+    const options = { dataset: 'btc', start: START, hours: 48, seed: 7, entities: 0, labelDelayHours: 0 };
     const first = await runSimulate(options, { lake, log: silentLog });
     expect(first.files).toBe(simulateCandles({ start: START, hours: 48, seed: 7 }).candles.length);
     expect(first.firstKey).toMatch(/^raw\/btc\/dt=2026-01-01\/hr=\d\d\/candles\.csv$/);

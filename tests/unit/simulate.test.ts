@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parseCsv } from '../../tasks/src/csv.js';
-import { simulateChurn } from '../../tasks/src/simulate/churn.js';
+import { simulateChurn } from '../../tasks/src/datasets/churn/simulate.js';
 
 const base = { start: Date.parse('2026-11-01T00:00:00Z'), hours: 48, customers: 300, labelDelayHours: 24 };
 const digest = (files: Map<string, string>) => {

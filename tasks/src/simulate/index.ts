@@ -1,24 +1,11 @@
-import { DriftwoodError } from '../errors.js';
-import { isForecastDataset } from '../forecast/settings.js';
-import { candleFiles, simulateCandles } from '../forecast/simulate.js';
+import { loadContract } from '../contracts/index.js';
+import { simulatorFor } from '../datasets/index.js';
+import type { SimulationRequest } from '../datasets/types.js';
 import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
-import { type PlantedAnomaly, plantAnomalies } from './anomalies.js';
-import { simulateChurn } from './churn.js';
-import type { DriftSpec } from './drift.js';
 
-export interface SimulateOptions {
-  dataset: string;
-  start: number;
-  hours: number;
-  seed: number;
-  customers: number;
-  labelDelayHours: number;
-  /** Share of files given one anomaly (see anomalies.ts); 0 or unset leaves the files clean. */
-  anomalies?: number;
-  /** A change of the simulated world from an hour on (drift.ts: `parseDrift`). */
-  driftSpec?: DriftSpec;
-  /** Where contracts/<dataset>.yaml is read from (to tell a forecast dataset). */
+export interface SimulateOptions extends SimulationRequest {
+  /** Where contracts/<dataset>.yaml is read from (its builder names the simulator). */
   contractsDir?: string;
 }
 
@@ -31,38 +18,20 @@ export interface SimulateResult {
   firstKey: string | undefined;
   lastKey: string | undefined;
   /** The anomalies planted, by file and kind (only with `anomalies` > 0). */
-  planted?: PlantedAnomaly[];
+  planted?: { key: string; kind: string }[];
 }
 
 /**
- * Writes simulated raw files into the lake. Re-running with the same options leaves identical files
+ * Writes simulated raw files into the lake, made by the simulator registered for the dataset's builder. Re-running with the same options leaves identical files
  * untouched, so their etags stay and ingest sees nothing new.
  */
 export async function runSimulate(
   options: SimulateOptions,
   deps: { lake: ObjectStore; log: Logger },
 ): Promise<SimulateResult> {
-  // A sequence_forecast dataset (per its contract) gets simulated hourly candles.
-  const candles =
-    options.dataset !== 'churn' && (await isForecastDataset(options.dataset, options.contractsDir));
-  if (options.dataset !== 'churn' && !candles) {
-    throw new DriftwoodError(
-      'USAGE',
-      `--dataset: the simulator knows 'churn' and sequence_forecast datasets, got '${options.dataset}'`,
-    );
-  }
-  if (options.anomalies !== undefined && !(options.anomalies >= 0 && options.anomalies <= 1))
-    throw new DriftwoodError(
-      'USAGE',
-      `--anomalies: expected a share from 0 to 1, got '${options.anomalies}'`,
-    );
-  const clean = candles
-    ? candleFiles(
-        simulateCandles({ start: options.start, hours: options.hours, seed: options.seed }).candles,
-        options.dataset,
-      )
-    : simulateChurn(options, options.dataset);
-  const { files, planted } = plantAnomalies(clean, candles ? 0 : (options.anomalies ?? 0), options.seed);
+  const simulator = simulatorFor(await loadContract(options.dataset, options.contractsDir));
+  simulator.check(options);
+  const { files, planted } = simulator.simulate(options);
   let bytes = 0;
   const keys = [...files.keys()];
   let done = 0;

@@ -1,7 +1,7 @@
-import { toCsv } from '../csv.js';
-import { Rng } from '../random.js';
-import { HOUR_MS, partitionOf } from '../time.js';
-import { CANDLE_COLUMNS, type Candle } from './candles.js';
+import { toCsv } from '../../csv.js';
+import { Rng } from '../../random.js';
+import { HOUR_MS, partitionOf } from '../../time.js';
+import { CANDLE_COLUMNS, type Candle } from './candle.js';
 
 export interface CandleSimulation {
   start: number;

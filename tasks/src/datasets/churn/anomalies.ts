@@ -1,4 +1,4 @@
-import { Rng } from '../random.js';
+import { Rng } from '../../random.js';
 
 /** The anomaly kinds the simulator can plant, each one a case the ingest contract handles. */
 export const ANOMALY_KINDS = [

@@ -1,4 +1,4 @@
-import { DriftwoodError } from '../errors.js';
+import { DriftwoodError } from '../../errors.js';
 
 /**
  * What changes in the simulated world from a start hour on, to exercise the drift monitor with

@@ -1,6 +1,6 @@
-import { toCsv } from '../csv.js';
-import { Rng } from '../random.js';
-import { DAY_MS, HOUR_MS, partitionOf } from '../time.js';
+import { toCsv } from '../../csv.js';
+import { Rng } from '../../random.js';
+import { DAY_MS, HOUR_MS, partitionOf } from '../../time.js';
 import { activityFactors, type DriftSpec, priceFactor } from './drift.js';
 
 export interface ChurnSimulation {
