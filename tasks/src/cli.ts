@@ -19,27 +19,27 @@ import type { Warehouse } from './warehouse/db.js';
 const USAGE = `driftwood <command> [options]
 
 Commands:
-  simulate  --dataset churn --start <ISO hour> --hours N --seed S [--customers N] [--anomalies 0.05]
+  simulate  --dataset <name> --start <ISO hour> --hours N --seed S [--customers N] [--anomalies 0.05]
             [--drift price:0.3,plan:0.5,activity:0.6 --drift-start <ISO hour>]
-  extract   --dataset btc --source <http(s) URL | lake key> --interval <start>/<end> [--zero-volume keep|drop]
-  ingest    --dataset churn [--interval <start>/<end> | --until <ISO time>] [--batch-rows N]
-  snapshot  --dataset churn --as-of <ISO time|latest> [--horizon-hours N] | --list | --show <id>
-  features  --dataset churn [--snapshot ID|latest | --snapshot-as-of <ISO time|latest> | --cutoff <ISO time>]
+  extract   --dataset <name> --source <http(s) URL | lake key> --interval <start>/<end> [--zero-volume keep|drop]
+  ingest    --dataset <name> [--interval <start>/<end> | --until <ISO time>] [--batch-rows N]
+  snapshot  --dataset <name> --as-of <ISO time|latest> [--horizon-hours N] | --list | --show <id>
+  features  --dataset <name> [--snapshot ID|latest | --snapshot-as-of <ISO time|latest> | --cutoff <ISO time>]
             features/<dataset>/<id>/ in the lake; --snapshot-as-of takes (or first makes) the snapshot as of a time
-  train     --dataset churn [--cutoff <ISO time> | --snapshot ID|latest | --snapshot-as-of <ISO time|latest>]
+  train     --dataset <name> [--cutoff <ISO time> | --snapshot ID|latest | --snapshot-as-of <ISO time|latest>]
             [--model logistic|mlp] [--seed S] [--epochs N]
             [--learning-rate R] [--batch-size N] [--l2 X] [--hidden-units 32,16] [--patience N] [--no-class-weights] [--no-monotonic]
-            a sequence_forecast dataset (--dataset btc) trains the LSTM forecaster; promote --dataset btc gates it
-  tune      --dataset churn [--strategy grid|random] [--max-trials N] [--space 'learningRate=0.01,0.05;kind=logistic,mlp']
-  evaluate  [--dataset churn] [--version N] [--alias champion]   scores challenger and champion on the same holdout;
+            a sequence_forecast dataset trains the LSTM forecaster, and promote gates it against persistence
+  tune      --dataset <name> [--strategy grid|random] [--max-trials N] [--space 'learningRate=0.01,0.05;kind=logistic,mlp']
+  evaluate  [--dataset <name>] [--version N] [--alias champion]   scores challenger and champion on the same holdout;
             the evidence goes to evidence/<alias>.json on the challenger's run, which promote decides from
-  promote   [--dataset churn] [--version N] [--alias champion] [--min-auc 0.6] [--margin 0] [--max-regression 0.05]
+  promote   [--dataset <name>] [--version N] [--alias champion] [--min-auc 0.6] [--margin 0] [--max-regression 0.05]
             [--segment-tolerance 0.05] [--min-segment-size 30]
-  rollback  [--dataset churn] [--alias champion] [--version N] [--reason TEXT]
-  history   [--dataset churn] [--alias champion] [--at <ISO time>]   the audit trail; which version held the alias at a time
+  rollback  [--dataset <name>] [--alias champion] [--version N] [--reason TEXT]
+  history   [--dataset <name>] [--alias champion] [--at <ISO time>]   the audit trail; which version held the alias at a time
   serve     starts the prediction API
-  forget    --customer <id> [--dataset churn]   erases a customer from the warehouse and the lake
-  replay    --dataset churn --from <snapshot id|latest|lake key> --api <URL> [--rate N] [--batch N] [--limit N]
+  forget    --customer <id> [--dataset <name>]   erases a customer from the warehouse and the lake
+  replay    --dataset <name> --from <snapshot id|latest|lake key> --api <URL> [--rate N] [--batch N] [--limit N]
             sends stored rows through the API (Basic auth from DRIFTWOOD_REPLAY_AUTH=user:password)
 
 --dataset defaults to DRIFTWOOD_DATASET, else to the one tabular contract in the contracts folder

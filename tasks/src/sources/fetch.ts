@@ -43,7 +43,7 @@ export async function fetchPayload(
   if (source.trim() === '')
     throw new DriftwoodError(
       'USAGE',
-      '--source is empty: give an http(s) URL or a lake key (the btc DAGs read the Airflow Variable driftwood_btc_source)',
+      '--source is empty: give an http(s) URL or a lake key (a forecast DAG reads it from the Airflow Variable driftwood_<dataset>_source)',
     );
   if (isUrl(source)) {
     const url = candleUrl(source, interval);
@@ -81,7 +81,7 @@ export async function fetchPayload(
   if (key.startsWith('raw/'))
     throw new DriftwoodError(
       'USAGE',
-      `--source ${key}: drop price files outside raw/ (e.g. incoming/btc/), where ingest does not look`,
+      `--source ${key}: drop price files outside raw/ (e.g. incoming/<dataset>/), where ingest does not look`,
     );
   if (!(await deps.lake.exists(key)))
     throw new DriftwoodError('DATA_MISSING', `--source: no object '${key}' in the lake ${deps.lake.uri}`, {
