@@ -195,12 +195,11 @@ def test_the_sidecar_config_is_accepted_by_the_sidecar() -> None:
         "c = load_config('docker/evidently/monitor.yaml'); "
         "print(c.webhook.url, c.webhook.password_file)"
     )
-    # As the stack sets them (x-driftwood-env): the config names the registry and model through them.
+    # As the stack sets them (x-driftwood-env): the config names the registry through them.
     env = {
         **os.environ,
         "DRIFTWOOD_HOME": "/var/lib/driftwood",
         "MLFLOW_TRACKING_URI": "http://mlflow:5000",
-        "DRIFTWOOD_MODEL_NAME": "churn",
         "PYTHONPATH": str(ROOT),
     }
     r = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
