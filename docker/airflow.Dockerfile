@@ -22,6 +22,9 @@ ENV PATH=/opt/airflow-venv/bin:$PATH \
     PYTHONUNBUFFERED=1
 COPY --from=build /opt/airflow-venv /opt/airflow-venv
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
+# The DAG factory makes every dataset's DAGs from its contract.
+COPY --chown=airflow:0 contracts/ /app/contracts/
+ENV DRIFTWOOD_CONTRACTS_DIR=/app/contracts
 USER 50000:0
 WORKDIR /opt/airflow
 EXPOSE 8080

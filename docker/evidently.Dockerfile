@@ -21,6 +21,8 @@ ENV PATH=/opt/evidently-venv/bin:$PATH \
 COPY --from=build /opt/evidently-venv /opt/evidently-venv
 COPY --chown=root:root monitoring/__init__.py /app/monitoring/__init__.py
 COPY --chown=root:root monitoring/evidently/ /app/monitoring/evidently/
+# The sidecar reads its dataset's contract (where the labels are, the retrain DAG).
+COPY --chown=root:root contracts/ /app/contracts/
 USER 10002:10002
 WORKDIR /app
 EXPOSE 8000

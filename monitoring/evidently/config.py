@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from .champion import ChampionConfig
+from .contract import label_source, load_contract, retrain_dag_id
 from .decision import DecisionPolicy
 from .errors import MonitorError
 
@@ -24,9 +25,10 @@ class WebhookConfig:
     kind: str = "none"
     url: str = ""
     secret_file: str | None = None
-    dag_id: str = "churn_retrain"
-    # With an asset URI, an asset event is posted instead of a DAG run (``churn_retrain`` is
-    # scheduled on the asset driftwood://churn/drift).
+    # Default: the dataset's retrain DAG as its contract names it (``<dataset>_retrain``).
+    dag_id: str = ""
+    # With an asset URI, an asset event is posted instead of a DAG run (a retrain DAG is scheduled
+    # on the asset driftwood://<dataset>/drift).
     asset_uri: str = ""
     username: str = ""
     password_file: str | None = None
@@ -43,6 +45,11 @@ class LabelsConfig:
     horizon_hours: int = 48
     label_delay_hours: int = 24
     min_rows: int = 100
+    # Where the labels are, from the dataset's contract (contract.py: label_source).
+    table: str = ""
+    id_column: str = ""
+    event_column: str = ""
+    reported_column: str = ""
 
     def resolved_url(self) -> str:
         if not self.warehouse_url_file:
@@ -150,6 +157,14 @@ def parse_config(raw: Any, base_dir: Path) -> MonitorConfig:
         p = Path(_expand(value))
         return p if p.is_absolute() else (base_dir / p)
 
+    contract: dict[str, Any] = {}
+
+    def contract_of() -> dict[str, Any]:
+        """The dataset's contract, read when a setting defaults from it."""
+        if not contract:
+            contract.update(load_contract(_require(raw, "dataset", str, "")))
+        return contract
+
     columns = _require(raw, "columns", dict, "")
     numerical = _string_list(columns, "numerical", "columns.")
     categorical = _string_list(columns, "categorical", "columns.")
@@ -188,7 +203,8 @@ def parse_config(raw: Any, base_dir: Path) -> MonitorConfig:
         kind=kind,
         url=_optional(hook, "url", str, "", "webhook."),
         secret_file=str(path_of(hook["secret_file"])) if hook.get("secret_file") else None,
-        dag_id=_optional(hook, "dag_id", str, "churn_retrain", "webhook."),
+        dag_id=_optional(hook, "dag_id", str, "", "webhook.")
+        or (retrain_dag_id(contract_of()) if kind == "airflow" else ""),
         asset_uri=_optional(hook, "asset_uri", str, "", "webhook."),
         username=_optional(hook, "username", str, "", "webhook."),
         password_file=str(path_of(hook["password_file"])) if hook.get("password_file") else None,
@@ -217,15 +233,20 @@ def parse_config(raw: Any, base_dir: Path) -> MonitorConfig:
     labels = None
     if "labels" in raw:
         lb = _require(raw, "labels", dict, "")
+        source = label_source(contract_of())
         labels = LabelsConfig(
             warehouse_url=_expand(str(lb["warehouse_url"])) if lb.get("warehouse_url") else "",
             warehouse_url_file=_expand(str(lb["warehouse_url_file"]))
             if lb.get("warehouse_url_file")
             else None,
             pii_key_file=str(path_of(lb["pii_key_file"])) if lb.get("pii_key_file") else None,
-            horizon_hours=_optional(lb, "horizon_hours", int, 48, "labels."),
-            label_delay_hours=_optional(lb, "label_delay_hours", int, 24, "labels."),
+            horizon_hours=_optional(lb, "horizon_hours", int, source.horizon_hours, "labels."),
+            label_delay_hours=_optional(lb, "label_delay_hours", int, source.label_delay_hours, "labels."),
             min_rows=_optional(lb, "min_rows", int, 100, "labels."),
+            table=source.table,
+            id_column=source.id_column,
+            event_column=source.event_column,
+            reported_column=source.reported_column,
         )
         if not labels.warehouse_url and not labels.warehouse_url_file:
             raise MonitorError(

@@ -22,7 +22,7 @@ from .drift import run_report
 from .errors import MonitorError
 from .metrics import MonitorMetrics
 from .prediction_log import LogWindow, Window, read_window, window_ending
-from .quality import complete_until, join_labels, read_labels, run_quality
+from .quality import TARGET, complete_until, join_labels, read_labels, run_quality
 from .reference import PreparedReference, ReferenceCache, prepare, sample
 from .webhook import Delivery, deliver
 
@@ -325,7 +325,7 @@ def _quality(config: MonitorConfig, deps: MonitorDeps, window: Window, cur: LogW
     base = {"window_start": qwin.start.isoformat(), "window_end": qwin.end.isoformat(), "report_id": rid}
     frame = logged.frame[logged.frame[config.prediction_column].notna()]
     labelled = join_labels(frame, labels, config.labels.horizon_hours)
-    positives = int(labelled["churned"].sum()) if len(labelled) else 0
+    positives = int(labelled[TARGET].sum()) if len(labelled) else 0
     base.update(rows=len(labelled), positives=positives, labels_until=until.isoformat())
     if len(labelled) < config.labels.min_rows:
         reason = f"{len(labelled)} labelled predictions, fewer than labels.min_rows={config.labels.min_rows}"

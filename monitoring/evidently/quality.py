@@ -1,12 +1,13 @@
 """Classification quality once the delayed labels have arrived.
 
-A churn label reaches the warehouse (table ``labels``: ``customer_id``, ``churned_at``,
-``reported_at``, times in ms) a while after the churn, so a window's quality can be judged only
+A label is an event (a cancellation, a default, …) that reaches the warehouse a while after it
+happened: the dataset's contract names the table, its id column, the event's time and the time it
+was reported (contract.py: ``label_source``; times in ms), so a window's quality can be judged only
 ``horizon_hours + label_delay_hours`` after its end. The prediction log names customers by token
 (``HMAC-SHA256(key, id.strip().lower())``, 32 hex, tasks/src/pii.ts); the sidecar tokenises the
-label's customer ids with the same key and joins on the token. A prediction at ``ts`` is a positive
-when that customer churned in ``[ts, ts + horizon)``; a customer who had churned before ``ts`` is
-left out. Quality is scored with Evidently's ClassificationPreset on the labelled window alone (the
+label's ids with the same key and joins on the token. A prediction at ``ts`` is a positive when
+that entity's event falls in ``[ts, ts + horizon)``; one whose event came before ``ts`` is left
+out. Quality is scored with Evidently's ClassificationPreset on the labelled window alone (the
 training snapshot has no model scores to compare with).
 """
 
@@ -28,7 +29,7 @@ from evidently.presets import ClassificationPreset
 from .config import LabelsConfig
 from .errors import MonitorError
 
-TARGET = "churned"
+TARGET = "label"
 # Evidently's metric (class name) → our gauge suffix.
 QUALITY_METRICS = {
     "RocAuc": "roc_auc",
@@ -42,8 +43,8 @@ QUALITY_METRICS = {
 
 @dataclass(frozen=True)
 class Labels:
-    # token → churn time (ms); the newest ``reported_at`` says how far the label feed has come.
-    churned_at: dict[str, int]
+    # token → event time (ms); the newest report time says how far the label feed has come.
+    event_at: dict[str, int]
     watermark: datetime | None
 
 
@@ -52,11 +53,14 @@ def tokenise(value: str, key: str) -> str:
     return hmac.new(key.encode(), value.strip().lower().encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _label_rows(url: str) -> list[tuple[Any, Any, Any]]:
-    """``(customer_id, churned_at, reported_at)`` of every label, read-only, from the SQLite or
-    PostgreSQL warehouse the platform writes (``sqlite://<path>`` or ``postgres://…``; a schema is
-    chosen as the platform does, ``?options=-c%20search_path%3D<schema>``)."""
-    query = "SELECT customer_id, churned_at, reported_at FROM labels"
+def _label_rows(url: str, config: LabelsConfig) -> list[tuple[Any, Any, Any]]:
+    """``(id, event time, reported time)`` of every label, read-only, from the SQLite or PostgreSQL
+    warehouse the platform writes (``sqlite://<path>`` or ``postgres://…``; a schema is chosen as the
+    platform does, ``?options=-c%20search_path%3D<schema>``). The names come from the contract."""
+    table = config.table
+    if not (table and config.id_column and config.event_column and config.reported_column):
+        raise MonitorError("CONFIG_INVALID", "labels: no label table (the dataset's contract names it)")
+    query = f"SELECT {config.id_column}, {config.event_column}, {config.reported_column} FROM {table}"
     if url.startswith("sqlite://"):
         path = Path(url[len("sqlite://") :])
         if not path.is_file():
@@ -67,7 +71,7 @@ def _label_rows(url: str) -> list[tuple[Any, Any, Any]]:
             return con.execute(query).fetchall()
         except sqlite3.Error as err:
             raise MonitorError(
-                "CONFIG_INVALID", f"labels: cannot read table labels in {path} ({err})"
+                "CONFIG_INVALID", f"labels: cannot read table {table} in {path} ({err})"
             ) from err
         finally:
             con.close()
@@ -84,7 +88,7 @@ def _label_rows(url: str) -> list[tuple[Any, Any, Any]]:
         except psycopg.Error as err:
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise MonitorError(
-                "CONFIG_INVALID", f"labels: cannot read table labels at {where} ({reason})"
+                "CONFIG_INVALID", f"labels: cannot read table {table} at {where} ({reason})"
             ) from err
     raise MonitorError(
         "CONFIG_INVALID",
@@ -95,10 +99,10 @@ def _label_rows(url: str) -> list[tuple[Any, Any, Any]]:
 
 def read_labels(config: LabelsConfig) -> Labels:
     key = config.pii_key()
-    rows = _label_rows(config.resolved_url())
-    churned = {tokenise(str(cid), key): int(at) for cid, at, _ in rows}
+    rows = _label_rows(config.resolved_url(), config)
+    events = {tokenise(str(eid), key): int(at) for eid, at, _ in rows}
     newest = max((int(r[2]) for r in rows), default=None)
-    return Labels(churned, datetime.fromtimestamp(newest / 1000, UTC) if newest is not None else None)
+    return Labels(events, datetime.fromtimestamp(newest / 1000, UTC) if newest is not None else None)
 
 
 def complete_until(labels: Labels, config: LabelsConfig) -> datetime | None:
@@ -109,14 +113,14 @@ def complete_until(labels: Labels, config: LabelsConfig) -> datetime | None:
 
 
 def join_labels(window: pd.DataFrame, labels: Labels, horizon_hours: int) -> pd.DataFrame:
-    """The window's predictions with a ``churned`` target; rows without a token, or of customers
-    who had already churned, are left out."""
+    """The window's predictions with a 0/1 ``label``; rows without a token, or of entities whose
+    event came before the prediction, are left out."""
     frame = window[window["customer_token"].notna()].copy()
     ts_ms = frame["ts_ms"].astype("int64").to_numpy()
-    churned_at = frame["customer_token"].map(labels.churned_at)
+    event_at = frame["customer_token"].map(labels.event_at)
     horizon_ms = horizon_hours * 3_600_000
-    at = churned_at.fillna(-1).astype("int64").to_numpy()
-    known = churned_at.notna().to_numpy()
+    at = event_at.fillna(-1).astype("int64").to_numpy()
+    known = event_at.notna().to_numpy()
     before = known & (at < ts_ms)
     positive = known & (at >= ts_ms) & (at < ts_ms + horizon_ms)
     frame[TARGET] = positive.astype("int64")

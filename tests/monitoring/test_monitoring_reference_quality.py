@@ -6,6 +6,7 @@ the lake (once per snapshot id), and once the warehouse holds the labels of a wi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sqlite3
@@ -26,6 +27,7 @@ from conftest import CATEGORICAL, NUMERICAL, ROOT, feature_rows, write_predictio
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring.evidently.config import LabelsConfig, parse_config
+from monitoring.evidently.contract import label_source, load_contract
 from monitoring.evidently.errors import MonitorError
 from monitoring.evidently.metrics import MonitorMetrics
 from monitoring.evidently.monitor import MonitorDeps, run_drift_check
@@ -38,6 +40,8 @@ from orchestration_support import mlflow_server
 T0 = datetime(2026, 11, 20, 8, tzinfo=UTC)
 MLFLOW_PORT = 7652
 PII_KEY = "reference-quality-key-0123456789"
+# Where churn's labels are, as its contract declares them.
+CHURN_LABELS = dataclasses.asdict(label_source(load_contract("churn")))
 
 
 @pytest.fixture(scope="module")
@@ -315,12 +319,12 @@ def test_labels_read_alike_from_a_sqlite_and_a_postgresql_warehouse(tmp_path: Pa
                     [(c, int(a.timestamp() * 1000), int(r.timestamp() * 1000)) for c, a, r in rows],
                 )
             url = f"{PG_URL}?options=-c%20search_path%3D{schema}"
-            from_pg = read_labels(LabelsConfig(warehouse_url=url, pii_key_file=str(key_file)))
+            from_pg = read_labels(LabelsConfig(**CHURN_LABELS, warehouse_url=url, pii_key_file=str(key_file)))
             from_sqlite = read_labels(
-                LabelsConfig(warehouse_url=f"sqlite://{db}", pii_key_file=str(key_file))
+                LabelsConfig(**CHURN_LABELS, warehouse_url=f"sqlite://{db}", pii_key_file=str(key_file))
             )
             assert from_pg == from_sqlite
-            assert from_pg.churned_at[tokenise("C000007", PII_KEY)] == int(
+            assert from_pg.event_at[tokenise("C000007", PII_KEY)] == int(
                 (T0 + timedelta(hours=7)).timestamp() * 1000
             )
             assert from_pg.watermark == T0 + timedelta(hours=39 + 24, minutes=39)
@@ -330,17 +334,22 @@ def test_labels_read_alike_from_a_sqlite_and_a_postgresql_warehouse(tmp_path: Pa
             with pytest.raises(
                 MonitorError, match=r"labels: cannot read table labels at 127\.0\.0\.1:5432/test"
             ):
-                read_labels(LabelsConfig(warehouse_url=empty, pii_key_file=str(key_file)))
+                read_labels(LabelsConfig(**CHURN_LABELS, warehouse_url=empty, pii_key_file=str(key_file)))
             with pytest.raises(MonitorError, match="cannot read table labels") as refused:
                 read_labels(
                     LabelsConfig(
+                        **CHURN_LABELS,
                         warehouse_url="postgres://someone:s3cret-pw@127.0.0.1:1/test",
                         pii_key_file=str(key_file),
                     )
                 )
             assert "s3cret-pw" not in str(refused.value)
             with pytest.raises(MonitorError, match="expected sqlite://<path> or postgres://"):
-                read_labels(LabelsConfig(warehouse_url="mysql://db/labels", pii_key_file=str(key_file)))
+                read_labels(
+                    LabelsConfig(
+                        **CHURN_LABELS, warehouse_url="mysql://db/labels", pii_key_file=str(key_file)
+                    )
+                )
         finally:
             pg.execute(f"DROP SCHEMA {schema} CASCADE")
 
@@ -373,3 +382,49 @@ def test_a_feature_no_caller_sent_is_left_out_and_named_not_fatal(tmp_path: Path
     assert record["columns_without_values"] == ["sessions_30d"]
     assert "sessions_30d" not in {f["column"] for f in record["features"]}
     assert record["dataset_drift"] is True
+
+
+def test_the_label_source_comes_from_the_contract_and_a_value_target_is_refused(tmp_path: Path) -> None:
+    churn = load_contract("churn")
+    assert dataclasses.asdict(label_source(churn)) == {
+        "table": "labels",
+        "id_column": "customer_id",
+        "event_column": "churned_at",
+        "reported_column": "reported_at",
+        "horizon_hours": churn["training"]["horizon_hours"],
+        "label_delay_hours": churn["training"]["label_delay_hours"],
+    }
+    # A renamed dataset with its own label table: the sidecar reads whatever the contract names.
+    renamed = json.loads(json.dumps(churn))
+    renamed["dataset"] = "subscriptions"
+    renamed["training"]["horizon_hours"] = 72
+    table = next(t for t in renamed["tables"] if t["name"] == "labels")
+    table["name"] = "cancellations"
+    for column in table["columns"]:
+        column["name"] = {"churned_at": "cancelled_at", "customer_id": "account_id"}.get(
+            column["name"], column["name"]
+        )
+    table["key"] = "account_id"
+    source = label_source(renamed)
+    assert (source.table, source.id_column, source.event_column, source.horizon_hours) == (
+        "cancellations",
+        "account_id",
+        "cancelled_at",
+        72,
+    )
+    # A target that is a value (a flat dataset's yes/no) has no event time to join on.
+    flat = {
+        "dataset": "parcels",
+        "tables": [
+            {
+                "name": "shipments",
+                "key": "ref",
+                "columns": [
+                    {"name": "ref", "type": "string", "role": "id"},
+                    {"name": "late", "type": "string", "role": "target"},
+                ],
+            }
+        ],
+    }
+    with pytest.raises(MonitorError, match="target 'late' is a value, not an event time"):
+        label_source(flat)
