@@ -7,6 +7,7 @@ import type { AirflowOptions } from './airflow/trigger.js';
 import type { CredentialStore } from './auth/credentials.js';
 import type { JwtOptions } from './auth/jwt.js';
 import type { PeerLink } from './cluster.js';
+import type { ServedDataset } from './datasets/catalog.js';
 import { errorHandler } from './errors.js';
 import { ForecastHolder } from './forecast/holder.js';
 import { lazyChildLogger } from './lazy-logger.js';
@@ -19,19 +20,35 @@ import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { securityHeadersPlugin } from './plugins/security-headers.js';
 import { adminRoutes } from './routes/admin.js';
 import { type DashboardDataOptions, dashboardDataRoutes } from './routes/dashboard.js';
+import { datasetRoutes } from './routes/datasets.js';
 import { featureRoutes } from './routes/features.js';
 import { forecastRoutes } from './routes/forecast.js';
 import { healthRoutes } from './routes/health.js';
 import { hookRoutes } from './routes/hooks.js';
 import { modelRoutes } from './routes/model.js';
 import { predictRoutes } from './routes/predict.js';
+import { reloadRoutes } from './routes/reload.js';
 import { trainRoutes } from './routes/train.js';
 import type { ChallengerMode } from './routing/canary.js';
 import { CanaryGuard, DEFAULT_ROLLBACK, type RollbackPolicy } from './routing/guard.js';
 
 export interface AppOptions {
   mlflow: MlflowClient;
+  /**
+   * The default dataset's registered model (admin routes act on it). Without `datasets`, the only
+   * dataset served: tabular, named `dataset` (the model's name when absent).
+   */
   modelName: string;
+  dataset?: string;
+  /**
+   * Every dataset served by this process (`datasets/catalog.ts`, from the contracts folder), each
+   * under `/v1/datasets/<name>/…` with its own models, schema, canary state and log partition.
+   */
+  datasets?: ServedDataset[];
+  /** The dataset `/v1/predict` and `/v1/model` answer for (with `datasets`). */
+  defaultDataset?: string;
+  /** Why there is no default dataset (with `datasets`): the unprefixed routes answer 503 with it. */
+  noDefault?: string;
   /** The alias that answers (champion). */
   alias: string;
   /** A pino logger (the CLI's); without it the app logs nothing, as tests want. */
@@ -76,9 +93,14 @@ export interface AppOptions {
   defaultMetrics?: boolean;
   /** The dashboard's build served under `/ui` (dashboard/dist by default). */
   dashboardRoot?: string;
-  /** A forecast model served at `POST /v1/forecast` (the btc use case); absent: the route is not served. */
+  /**
+   * Forecast models: without `datasets`, one served at `POST /v1/forecast` as dataset `dataset`
+   * (default: the model's name); with `datasets`, the settings of their forecast datasets, the first
+   * of which also answers `POST /v1/forecast`. Absent: no forecast is served.
+   */
   forecast?: {
-    modelName: string;
+    modelName?: string;
+    dataset?: string;
     alias: string;
     /** How often the alias is re-read (ms); 60 s by default. */
     refreshMs?: number;
@@ -125,7 +147,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       info: {
         title: 'Driftwood prediction API',
         version: '1',
-        description: 'Churn predictions from the MLflow registry champion. See docs/api.md.',
+        description:
+          "Predictions of every contract's dataset from its MLflow registry champion (`/v1/datasets/<dataset>/…`; the unprefixed routes answer for the default dataset). See docs/api.md.",
       },
       components: { securitySchemes: { basicAuth: { type: 'http', scheme: 'basic' } } },
     },
@@ -144,25 +167,63 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // After auth's hook, so the limit is counted per credential rather than per IP.
   await app.register(rateLimitPlugin, { max: options.rateLimitPerMinute ?? 6000, windowMs: 60_000 });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  const tabular = options.datasets
+    ? options.datasets.filter((d) => d.kind === 'tabular')
+    : [
+        {
+          dataset: options.dataset ?? options.modelName,
+          kind: 'tabular' as const,
+          modelName: options.modelName,
+        },
+      ];
+  const defaultDataset = options.datasets ? options.defaultDataset : tabular[0]?.dataset;
+  const f = options.forecast;
+  const forecasts = options.datasets
+    ? f
+      ? options.datasets.filter((d) => d.kind === 'forecast')
+      : []
+    : f?.modelName
+      ? [{ dataset: f.dataset ?? f.modelName, kind: 'forecast' as const, modelName: f.modelName }]
+      : [];
   await app.register(modelRegistryPlugin, {
     mlflow: options.mlflow,
-    modelName: options.modelName,
+    datasets: tabular,
+    defaultDataset,
+    noDefault: options.noDefault,
     alias: options.alias,
     challengerAlias: challengerMode === 'off' ? undefined : options.challenger?.alias,
     pollMs: options.pollMs ?? 0,
     loader: options.loader,
   });
-  await app.register(predictionLogPlugin, { ...options.predictionLog });
+  const idColumns = Object.fromEntries(tabular.flatMap((d) => (d.idColumn ? [[d.dataset, d.idColumn]] : [])));
+  await app.register(predictionLogPlugin, { ...options.predictionLog, defaultDataset, idColumns });
   await app.register(healthRoutes, {
     metricsRole: (options.credentials || options.jwt) && options.metricsAuth ? 'admin' : undefined,
   });
-  const routing = {
+  // One canary guard per dataset: a challenger that breaks rolls back its own dataset's split only.
+  const routingFor = () => ({
     challengerMode,
     canaryPercent: options.challenger?.canaryPercent ?? 0,
     guard: new CanaryGuard({ ...DEFAULT_ROLLBACK, ...options.challenger?.rollback }),
-  };
-  await app.register(predictRoutes, { prefix: '/v1', maxBatchRows: options.maxBatchRows ?? 100, ...routing });
-  await app.register(modelRoutes, { prefix: '/v1', ...routing });
+  });
+  const maxBatchRows = options.maxBatchRows ?? 100;
+  for (const holder of app.datasetModels.all()) {
+    const routing = routingFor();
+    const prefixes = [
+      `/v1/datasets/${holder.dataset}`,
+      ...(holder.dataset === defaultDataset ? ['/v1'] : []),
+    ];
+    for (const prefix of prefixes) {
+      await app.register(predictRoutes, { prefix, models: holder, maxBatchRows, ...routing });
+      await app.register(modelRoutes, { prefix, models: holder, ...routing });
+    }
+  }
+  if (defaultDataset === undefined) {
+    // The unprefixed routes still exist, and say which dataset to choose.
+    const routing = routingFor();
+    await app.register(predictRoutes, { prefix: '/v1', models: app.models, maxBatchRows, ...routing });
+    await app.register(modelRoutes, { prefix: '/v1', models: app.models, ...routing });
+  }
   await app.register(featureRoutes, { prefix: '/v1' });
   await app.register(adminRoutes, {
     prefix: '/v1',
@@ -174,22 +235,37 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(dashboardPlugin, { root: options.dashboardRoot });
   await app.register(dashboardDataRoutes, { prefix: '/v1', airflow: options.airflow, ...options.dashboard });
   if (options.airflow) await app.register(trainRoutes, { prefix: '/v1', airflow: options.airflow });
-  if (options.forecast) {
-    const f = options.forecast;
-    const holder = new ForecastHolder(options.mlflow, f.modelName, f.alias, f.refreshMs ?? 60_000);
+  const forecastHolders: ForecastHolder[] = [];
+  for (const [i, d] of forecasts.entries()) {
+    const holder = new ForecastHolder(
+      d.dataset,
+      options.mlflow,
+      d.modelName,
+      f?.alias ?? options.alias,
+      f?.refreshMs ?? 60_000,
+    );
+    forecastHolders.push(holder);
     app.addHook('onClose', async () => holder.close());
-    await app.register(forecastRoutes, {
-      prefix: '/v1',
+    const routeOptions = {
       holder,
       mlflow: options.mlflow,
-      ...(f.latestCandles ? { latestCandles: f.latestCandles } : {}),
+      ...(f?.latestCandles ? { latestCandles: f.latestCandles } : {}),
+    };
+    await app.register(forecastRoutes, {
+      prefix: `/v1/datasets/${d.dataset}`,
+      ...routeOptions,
+      modelRoute: true,
     });
+    // The first forecast dataset also answers the route the API had before datasets were named.
+    if (i === 0) await app.register(forecastRoutes, { prefix: '/v1', ...routeOptions });
   }
+  await app.register(datasetRoutes, { prefix: '/v1', forecasts: forecastHolders, defaultDataset });
+  await app.register(reloadRoutes, { prefix: '/v1', forecasts: forecastHolders });
   if (options.webhookSecret)
     await app.register(hookRoutes, {
       prefix: '/v1',
       secret: options.webhookSecret,
-      modelName: options.modelName,
+      forecasts: forecastHolders,
       aliases: [
         options.alias,
         ...(challengerMode === 'off' || !options.challenger ? [] : [options.challenger.alias]),

@@ -1,3 +1,5 @@
+import { DEFAULT_ID_COLUMN } from './predictions/row-text.js';
+
 /**
  * JSON schemas of the API. The request schemas are built from the served model's fitted transform
  * (its numeric and categorical input fields), so they validate requests and document them in the
@@ -10,12 +12,12 @@ export interface InputFields {
 
 const MAX_TEXT = 64;
 
-export function featureRowSchema(fields: InputFields | undefined) {
+export function featureRowSchema(fields: InputFields | undefined, idColumn = DEFAULT_ID_COLUMN) {
   // Without a model at start there is no contract yet: accept an object and check each request
   // against the model that is loaded when it arrives (serving/src/validate.ts).
-  if (!fields) return { type: 'object', description: 'one customer’s features (no model loaded yet)' };
+  if (!fields) return { type: 'object', description: 'one row’s features (no model loaded yet)' };
   const properties: Record<string, unknown> = {
-    customer_id: {
+    [idColumn]: {
       type: 'string',
       maxLength: MAX_TEXT,
       description: 'routes the canary split; tokenised before it is logged',
@@ -66,6 +68,7 @@ export function errorResponses<C extends number>(...codes: C[]): Record<C, typeo
 export const modelInfoSchema = {
   type: 'object',
   properties: {
+    dataset: { type: 'string' },
     name: { type: 'string' },
     version: { type: 'string' },
     alias: { type: 'string' },

@@ -11,6 +11,7 @@ import {
 import { buildApp } from './app.js';
 import { parseCredentials } from './auth/credentials.js';
 import { runPrimary, workerLink } from './cluster.js';
+import { readCatalog } from './datasets/read-catalog.js';
 
 /**
  * Starts the API and closes it with grace on SIGTERM/SIGINT (stop accepting, finish in-flight).
@@ -32,9 +33,25 @@ export async function startServer(
   const peers = cluster.isWorker ? workerLink() : undefined;
   // The warehouse is opened on the first forecast that needs its candles, not at start.
   const warehouses: { db: Promise<Warehouse> | undefined } = { db: undefined };
+  const catalog = await readCatalog(config);
+  if (!cluster.isWorker)
+    log.info(
+      {
+        datasets: catalog.datasets.map((d) => `${d.dataset} (${d.kind}: ${d.modelName})`),
+        default: catalog.defaultDataset,
+      },
+      'serve: datasets',
+    );
+  if (catalog.noDefault && !cluster.isWorker)
+    log.warn({ reason: catalog.noDefault }, 'serve: /v1/predict has no dataset');
+  const defaultModel = catalog.datasets.find((d) => d.dataset === catalog.defaultDataset)?.modelName;
+  const forecasts = catalog.datasets.some((d) => d.kind === 'forecast');
   const app = await buildApp({
     mlflow: new MlflowClient(config.mlflow.trackingUri, config.http),
-    modelName: config.mlflow.modelName,
+    modelName: defaultModel ?? config.mlflow.modelName,
+    datasets: catalog.datasets,
+    defaultDataset: catalog.defaultDataset,
+    noDefault: catalog.noDefault,
     alias: 'champion',
     logger: log,
     bodyLimit: s.bodyLimitBytes,
@@ -52,10 +69,9 @@ export async function startServer(
     airflow: s.airflow ? { ...s.airflow, http: config.http } : undefined,
     dashboard: s.dashboard && { ...s.dashboard, http: config.http },
     defaultMetrics: true,
-    ...(s.forecastModel
+    ...(forecasts
       ? {
           forecast: {
-            modelName: s.forecastModel,
             alias: 'champion',
             refreshMs: s.pollMs || 60_000,
             latestCandles: latestCandlesFrom(config.warehouseUrl, () => warehouses),

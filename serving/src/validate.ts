@@ -1,4 +1,5 @@
 import { inputFields, type TransformState } from '@driftwood/tasks';
+import { DEFAULT_ID_COLUMN } from './predictions/row-text.js';
 
 /**
  * Checks a request row against the served model's fitted transform (its fields are the contract's
@@ -6,15 +7,19 @@ import { inputFields, type TransformState } from '@driftwood/tasks';
  * Numeric fields may be null or absent (they are imputed); categorical fields are required strings
  * (an unseen value goes to the unseen bucket, as in training).
  */
-export function checkFeatureRow(state: TransformState, body: Record<string, unknown>): string | undefined {
+export function checkFeatureRow(
+  state: TransformState,
+  body: Record<string, unknown>,
+  idColumn = DEFAULT_ID_COLUMN,
+): string | undefined {
   // Fields the feature selection dropped are still accepted (and ignored), as the contract lists them.
   const fields = inputFields(state);
   const numeric = new Set(fields.numeric);
   const categorical = new Set(fields.categorical);
   for (const [key, value] of Object.entries(body)) {
-    if (key === 'customer_id') {
+    if (key === idColumn) {
       if (typeof value !== 'string' || value.length > 64)
-        return 'body.customer_id must be a string of at most 64 characters';
+        return `body.${idColumn} must be a string of at most 64 characters`;
     } else if (numeric.has(key)) {
       if (value !== null && (typeof value !== 'number' || !Number.isFinite(value)))
         return `body.${key} must be a number or null`;

@@ -176,11 +176,11 @@ describe('the prediction API over a model registered in a live MLflow server', (
       );
       expect(text).toMatch(
         new RegExp(
-          `driftwood_predictions_total\\{model_name="${modelName}",model_version="${registered.version}",alias="champion",served="true",label="[01]"\\} [1-9]`,
+          `driftwood_predictions_total\\{dataset="${modelName}",model_name="${modelName}",model_version="${registered.version}",alias="champion",served="true",label="[01]"\\} [1-9]`,
         ),
       );
       expect(text).toContain(
-        `driftwood_model_loads_total{alias="champion",version="${registered.version}",outcome="success"} 1`,
+        `driftwood_model_loads_total{dataset="${modelName}",alias="champion",version="${registered.version}",outcome="success"} 1`,
       );
     });
   });

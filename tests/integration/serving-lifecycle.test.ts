@@ -46,10 +46,10 @@ describe('model lifecycle against a live MLflow server: hot swap, canary, shadow
       await eventually(async () => ((await servedVersion()) === v2 ? true : undefined));
       const text = await metrics();
       expect(
-        metricValue(text, `driftwood_model_loads_total{alias="champion",version="${v2}",outcome="success"}`),
+        metricValue(text, `driftwood_model_loads_total{dataset="${modelName}",alias="champion",version="${v2}",outcome="success"}`),
       ).toBe(1);
-      expect(metricValue(text, `driftwood_model_served{alias="champion",version="${v2}"}`)).toBe(1);
-      expect(metricValue(text, `driftwood_model_served{alias="champion",version="${v1}"}`)).toBeUndefined();
+      expect(metricValue(text, `driftwood_model_served{dataset="${modelName}",alias="champion",version="${v2}"}`)).toBe(1);
+      expect(metricValue(text, `driftwood_model_served{dataset="${modelName}",alias="champion",version="${v1}"}`)).toBeUndefined();
     });
 
     it.each([
@@ -63,7 +63,7 @@ describe('model lifecycle against a live MLflow server: hot swap, canary, shadow
         const bad = (
           await registerTestModel(mlflow, { modelName, experiment, seed: 9, alias: 'champion', broken })
         ).version;
-        const series = `driftwood_model_loads_total{alias="champion",version="${bad}",outcome="failure"}`;
+        const series = `driftwood_model_loads_total{dataset="${modelName}",alias="champion",version="${bad}",outcome="failure"}`;
         await eventually(async () => metricValue(await metrics(), series));
         expect(metricValue(await metrics(), series)).toBe(1);
         expect(await servedVersion()).toBe(before);
@@ -84,7 +84,7 @@ describe('model lifecycle against a live MLflow server: hot swap, canary, shadow
           .version;
         const res = await quiet.inject({ method: 'POST', url: '/v1/admin/reload', payload: {} });
         expect(res.json().outcomes).toEqual([
-          { slot: 'champion', alias: 'champion', action: 'load', version: next },
+          { dataset: modelName, slot: 'champion', alias: 'champion', action: 'load', version: next },
         ]);
         const served = await quiet.inject({ method: 'POST', url: '/v1/predict', payload: sampleCustomer });
         expect(served.json().model.version).toBe(next);
@@ -182,7 +182,7 @@ describe('model lifecycle against a live MLflow server: hot swap, canary, shadow
           (label) =>
             metricValue(
               metrics,
-              `driftwood_predictions_total{model_name="${modelName}",model_version="${challenger}",alias="challenger",served="false",label="${label}"}`,
+              `driftwood_predictions_total{dataset="${modelName}",model_name="${modelName}",model_version="${challenger}",alias="challenger",served="false",label="${label}"}`,
             ) ?? 0,
         )
         .reduce((a, b) => a + b, 0);
@@ -248,7 +248,7 @@ describe('model lifecycle against a live MLflow server: hot swap, canary, shadow
           /challenger failure rate 11\.1% \(5 of 45\) is over 10\.0%/,
         );
         const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
-        expect(metricValue(metrics, `driftwood_canary_rollbacks_total{version="${fragile}"}`)).toBe(1);
+        expect(metricValue(metrics, `driftwood_canary_rollbacks_total{dataset="${modelName}",version="${fragile}"}`)).toBe(1);
         // A new challenger version takes canary traffic again.
         const fixed = (
           await registerTestModel(mlflow, { modelName, experiment, seed: 63, alias: 'challenger' })

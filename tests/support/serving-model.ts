@@ -56,11 +56,19 @@ export interface RegisteredTestModel {
   rocAuc: number;
 }
 
-function sampleRows(rng: Rng, numeric: string[], n = 300): Row[] {
-  const plans = ['basic', 'standard', 'premium'];
-  const regions = ['north', 'south', 'east', 'west'];
+/** Values of each categorical field the fitted transform knows (churn's own, or made up). */
+const KNOWN_VALUES: Record<string, string[]> = {
+  plan: ['basic', 'standard', 'premium'],
+  region: ['north', 'south', 'east', 'west'],
+};
+
+function sampleRows(rng: Rng, numeric: string[], categorical: string[], n = 300): Row[] {
   return Array.from({ length: n }, () => {
-    const row: Row = { plan: plans[rng.int(0, 3)], region: regions[rng.int(0, 4)] };
+    const row: Row = {};
+    for (const f of categorical) {
+      const values = KNOWN_VALUES[f] ?? ['a', 'b', 'c'];
+      row[f] = values[rng.int(0, values.length)];
+    }
     for (const f of numeric) row[f] = Math.round(rng.next() * 200 * 100) / 100;
     return row;
   });
@@ -68,13 +76,24 @@ function sampleRows(rng: Rng, numeric: string[], n = 300): Row[] {
 
 export async function registerTestModel(
   mlflow: MlflowClient,
-  opts: { modelName: string; experiment: string; seed: number; alias?: string; broken?: Broken },
+  opts: {
+    modelName: string;
+    experiment: string;
+    seed: number;
+    alias?: string;
+    broken?: Broken;
+    /** Another dataset's input fields (churn's by default). */
+    fields?: { numeric: string[]; categorical: string[] };
+  },
 ): Promise<RegisteredTestModel> {
   await initTf();
   const rng = new Rng(opts.seed);
-  const numeric =
-    opts.broken === 'incompatible' ? [...CHURN_FIELDS.numeric, 'age_years'] : CHURN_FIELDS.numeric;
-  const state = fitTransform(sampleRows(rng, numeric), { numeric, categorical: CHURN_FIELDS.categorical });
+  const fields = opts.fields ?? CHURN_FIELDS;
+  const numeric = opts.broken === 'incompatible' ? [...fields.numeric, 'age_years'] : fields.numeric;
+  const state = fitTransform(sampleRows(rng, numeric, fields.categorical), {
+    numeric,
+    categorical: fields.categorical,
+  });
   const width = state.outputs.length;
   let model: tf.Sequential;
   if (opts.broken === 'overflow') {

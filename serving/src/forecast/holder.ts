@@ -59,6 +59,8 @@ export class ForecastHolder {
   lastError: string | undefined;
 
   constructor(
+    /** The forecast dataset the model answers for (its contract's name). */
+    readonly dataset: string,
     private readonly mlflow: MlflowClient,
     readonly modelName: string,
     readonly alias: string,
@@ -74,6 +76,22 @@ export class ForecastHolder {
       await this.pending;
     }
     return this.held;
+  }
+
+  /** The held model, without reading the alias (listings). */
+  loaded(): LoadedForecastModel | undefined {
+    return this.held;
+  }
+
+  /** Why no forecast model answers, naming the dataset (the 503 message of its routes). */
+  notLoaded(): string {
+    return `no champion for dataset ${this.dataset} yet (${this.lastError ?? 'not loaded yet'})`;
+  }
+
+  /** Reads the alias now, not waiting for `refreshMs` (`/v1/admin/reload` and the webhook). */
+  async reload(): Promise<void> {
+    this.checkedAt = Number.NEGATIVE_INFINITY;
+    await this.current();
   }
 
   private async refresh(): Promise<void> {

@@ -15,11 +15,11 @@ export interface ApiMetrics {
   requests: Counter<'method' | 'route' | 'status_code'>;
   latency: LatencyHistogram;
   errors: Counter<'status_code'>;
-  predictions: Counter<'model_name' | 'model_version' | 'alias' | 'served' | 'label'>;
-  modelLoads: Counter<'alias' | 'version' | 'outcome'>;
-  servedVersion: Gauge<'alias' | 'version'>;
+  predictions: Counter<'dataset' | 'model_name' | 'model_version' | 'alias' | 'served' | 'label'>;
+  modelLoads: Counter<'dataset' | 'alias' | 'version' | 'outcome'>;
+  servedVersion: Gauge<'dataset' | 'alias' | 'version'>;
   predictionLogDropped: Counter;
-  canaryRollbacks: Counter<'version'>;
+  canaryRollbacks: Counter<'dataset' | 'version'>;
   /** Adds counts kept outside prom-client to the counters before they are read. */
   onCollect(flush: () => void): void;
 }
@@ -69,21 +69,21 @@ export const metricsPlugin = fp<{ defaultMetrics?: boolean }>(
       }),
       predictions: new Counter({
         name: 'driftwood_predictions_total',
-        help: 'Predictions made, by model version, alias, whether returned (served) or shadow, and label',
+        help: 'Predictions made, by dataset, model version, alias, whether returned (served) or shadow, and label',
         collect,
-        labelNames: ['model_name', 'model_version', 'alias', 'served', 'label'],
+        labelNames: ['dataset', 'model_name', 'model_version', 'alias', 'served', 'label'],
         registers: [registry],
       }),
       modelLoads: new Counter({
         name: 'driftwood_model_loads_total',
-        help: 'Model load attempts from the registry, by alias, version and outcome (success or failure)',
-        labelNames: ['alias', 'version', 'outcome'],
+        help: 'Model load attempts from the registry, by dataset, alias, version and outcome (success or failure)',
+        labelNames: ['dataset', 'alias', 'version', 'outcome'],
         registers: [registry],
       }),
       servedVersion: new Gauge({
         name: 'driftwood_model_served',
-        help: '1 for the model version serving each alias',
-        labelNames: ['alias', 'version'],
+        help: '1 for the model version serving each alias of each dataset',
+        labelNames: ['dataset', 'alias', 'version'],
         // In a cluster every worker reports its own; a version any worker serves shows as 1.
         aggregator: 'max',
         registers: [registry],
@@ -91,7 +91,7 @@ export const metricsPlugin = fp<{ defaultMetrics?: boolean }>(
       canaryRollbacks: new Counter({
         name: 'driftwood_canary_rollbacks_total',
         help: 'Canary splits rolled back because the challenger version failed or was too slow',
-        labelNames: ['version'],
+        labelNames: ['dataset', 'version'],
         registers: [registry],
       }),
       predictionLogDropped: new Counter({

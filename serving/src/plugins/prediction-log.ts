@@ -24,12 +24,26 @@ export interface PredictionLogPluginOptions {
   dir?: string;
   /** The PII HMAC key; without it the customer id is left out of the log entirely. */
   piiKey?: string;
+  /**
+   * The dataset whose lines stay at `<dir>/dt=…/hr=…` (where the drift sidecar reads them); every
+   * other dataset's go to `<dir>/dataset=<name>/dt=…/hr=…`.
+   */
+  defaultDataset?: string;
+  /** Each dataset's id column, when not `customer_id`: tokenised, never logged as a feature. */
+  idColumns?: Record<string, string>;
   maxBuffered?: number;
   flushMs?: number;
   now?: () => number;
 }
 
-type Labels = { model_name: string; model_version: string; alias: string; served: string; label: string };
+type Labels = {
+  dataset: string;
+  model_name: string;
+  model_version: string;
+  alias: string;
+  served: string;
+  label: string;
+};
 type Tally = { labels: Labels; n: number };
 
 /**
@@ -49,7 +63,20 @@ export const predictionLogPlugin = fp<PredictionLogPluginOptions>(
           onFlushError: onError,
         })
       : undefined;
-    const lines = new PredictionLines(opts.piiKey);
+    const writers = new Map<string, PredictionLines>();
+    const linesOf = (dataset: string): PredictionLines => {
+      let w = writers.get(dataset);
+      if (!w) {
+        const partitionPrefix = dataset === opts.defaultDataset ? '' : `dataset=${dataset}/`;
+        w = new PredictionLines(opts.piiKey, {
+          dataset,
+          partitionPrefix,
+          idColumn: opts.idColumns?.[dataset],
+        });
+        writers.set(dataset, w);
+      }
+      return w;
+    };
     if (log && !opts.piiKey)
       app.log.warn('prediction log: DRIFTWOOD_PII_KEY is not set, so customer ids are left out of the log');
     // The four label sets of a served version (served or shadow × label 0 or 1), built once, each
@@ -60,7 +87,12 @@ export const predictionLogPlugin = fp<PredictionLogPluginOptions>(
     const tallyOf = (info: ServedModel['info'], served: boolean, label: 0 | 1): Tally => {
       let sets = labelSets.get(info);
       if (!sets) {
-        const base = { model_name: info.name, model_version: info.version, alias: info.alias };
+        const base = {
+          dataset: info.dataset,
+          model_name: info.name,
+          model_version: info.version,
+          alias: info.alias,
+        };
         sets = [false, true].flatMap((s) =>
           ['0', '1'].map((l) => ({ labels: { ...base, served: String(s), label: l }, n: 0 })),
         );
@@ -83,6 +115,7 @@ export const predictionLogPlugin = fp<PredictionLogPluginOptions>(
       if (label === 0 || label === 1) tallyOf(info, served, label).n++;
       else
         app.metrics.predictions.inc({
+          dataset: info.dataset,
           model_name: info.name,
           model_version: info.version,
           alias: info.alias,
@@ -91,6 +124,7 @@ export const predictionLogPlugin = fp<PredictionLogPluginOptions>(
         });
       if (!log) return;
       let line: string;
+      const lines = linesOf(info.dataset);
       try {
         line = lines.format({ ts: now(), requestId, model: info, served, probability, label, row, source });
       } catch (err) {

@@ -1,6 +1,6 @@
 import { tokenise } from '@driftwood/tasks';
 import { loggableFeatures, partitionOf } from './log.js';
-import { batchRows, bodyRow, cuttable, type RowText, rowText } from './row-text.js';
+import { batchRows, bodyRow, cuttable, DEFAULT_ID_COLUMN, type RowText, rowText } from './row-text.js';
 
 /** One prediction to log, as the request path has it. */
 export interface ServedPrediction {
@@ -20,7 +20,6 @@ export interface ServedPrediction {
   source?: { body: string; index: number; rows?: number };
 }
 
-const ID = 'customer_id';
 /** Customer tokens remembered at most, then forgotten all at once. */
 const MAX_TOKENS = 50_000;
 
@@ -37,15 +36,31 @@ export class PredictionLines {
   /** `YYYY-MM-DDTHH:MM:SS.` of the current second. */
   private isoSecond = '';
   private iso = '';
-  /** `dt=YYYY-MM-DD/hr=HH` of the last line formatted. */
+  /** `[dataset=<name>/]dt=YYYY-MM-DD/hr=HH` of the last line formatted. */
   partition = '';
+  /** `,"dataset":"<name>"` or nothing, written after the timestamp. */
+  private readonly datasetJson: string;
+  private readonly partitionPrefix: string;
+  /** The row's id column: tokenised into `customer_token`, never logged as a feature. */
+  private readonly idColumn: string;
   private readonly tokens = new Map<string, string>();
   private readonly models = new WeakMap<object, string>();
   /** The batch body last seen and its rows' starts and ends, so a batch is scanned once. */
   private batchBody: string | undefined;
   private batchRows: number[] | undefined;
 
-  constructor(private readonly piiKey: string | undefined) {}
+  /**
+   * `dataset` is written in every line; `partitionPrefix` (`dataset=<name>/`, or nothing for the
+   * default dataset, whose log stays where the drift sidecar reads it) goes before `dt=…/hr=…`.
+   */
+  constructor(
+    private readonly piiKey: string | undefined,
+    opts: { dataset?: string; partitionPrefix?: string; idColumn?: string } = {},
+  ) {
+    this.idColumn = opts.idColumn ?? DEFAULT_ID_COLUMN;
+    this.datasetJson = opts.dataset === undefined ? '' : `,"dataset":${JSON.stringify(opts.dataset)}`;
+    this.partitionPrefix = opts.partitionPrefix ?? '';
+  }
 
   /** The line of one prediction, newline included; `partition` is then the line's partition. */
   format(p: ServedPrediction): string {
@@ -56,16 +71,16 @@ export class PredictionLines {
       if (second !== this.second) {
         this.second = second;
         this.isoSecond = new Date(second * 1000).toISOString().slice(0, 20);
-        this.partition = partitionOf(second * 1000);
+        this.partition = this.partitionPrefix + partitionOf(second * 1000);
       }
       this.iso = `${this.isoSecond}${String(p.ts - second * 1000).padStart(3, '0')}Z`;
     }
     const r = (p.source && this.fromText(p.source)) ?? {
-      features: JSON.stringify(loggableFeatures(p.row)),
-      customerId: p.row[ID],
+      features: JSON.stringify(loggableFeatures(p.row, this.idColumn)),
+      customerId: p.row[this.idColumn],
     };
     const token = typeof r.customerId === 'string' && this.piiKey ? `"${this.token(r.customerId)}"` : 'null';
-    return `{"ts":"${this.iso}","request_id":${JSON.stringify(p.requestId)},"model":${this.modelJson(p.model)},"served":${p.served},"customer_token":${token},"features":${r.features},"probability":${JSON.stringify(p.probability)},"label":${JSON.stringify(p.label)}}\n`;
+    return `{"ts":"${this.iso}"${this.datasetJson},"request_id":${JSON.stringify(p.requestId)},"model":${this.modelJson(p.model)},"served":${p.served},"customer_token":${token},"features":${r.features},"probability":${JSON.stringify(p.probability)},"label":${JSON.stringify(p.label)}}\n`;
   }
 
   private fromText({
@@ -76,7 +91,7 @@ export class PredictionLines {
     if (!cuttable(body)) return undefined;
     if (index < 0) {
       const row = bodyRow(body);
-      return row === undefined ? undefined : rowText(row);
+      return row === undefined ? undefined : rowText(row, this.idColumn);
     }
     if (body !== this.batchBody) {
       this.batchBody = body;
@@ -84,7 +99,7 @@ export class PredictionLines {
     }
     const rows = this.batchRows;
     return rows && rows.length === 2 * (count ?? Number.NaN) && 2 * index + 1 < rows.length
-      ? rowText(body.slice(rows[2 * index], rows[2 * index + 1]))
+      ? rowText(body.slice(rows[2 * index], rows[2 * index + 1]), this.idColumn)
       : undefined;
   }
 

@@ -1,5 +1,6 @@
 import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
+import { DEFAULT_ID_COLUMN } from './row-text.js';
 
 /** One line of `predictions.jsonl` (the format is documented in docs/api.md). */
 export interface PredictionRecord {
@@ -21,9 +22,12 @@ export function partitionOf(ts: number): string {
   return `dt=${iso.slice(0, 10)}/hr=${iso.slice(11, 13)}`;
 }
 
-/** The features as logged: the request without its customer id, which is PII. */
-export function loggableFeatures(row: Record<string, unknown>): Record<string, unknown> {
-  const { customer_id: _omitted, ...features } = row;
+/** The features as logged: the request without its id column (the customer id: PII). */
+export function loggableFeatures(
+  row: Record<string, unknown>,
+  idColumn: string = DEFAULT_ID_COLUMN,
+): Record<string, unknown> {
+  const { [idColumn]: _omitted, ...features } = row;
   return features;
 }
 

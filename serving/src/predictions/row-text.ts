@@ -7,14 +7,15 @@
  * undefined, and the caller serialises the parsed row instead.
  */
 
-/** The features' JSON text without any `customer_id` member, and that member's value. */
+/** The features' JSON text without the id column's member (`customer_id`), and that member's value. */
 export interface RowText {
   features: string;
-  /** The last `customer_id` member's string value (as JSON.parse keeps the last), null if not a string. */
+  /** The last id member's string value (as JSON.parse keeps the last), null if not a string. */
   customerId: string | null | undefined;
 }
 
-const KEY = '"customer_id"';
+/** The id column of a row unless the dataset names another (`training.id_column`). */
+export const DEFAULT_ID_COLUMN = 'customer_id';
 const QUOTE = 0x22;
 const COMMA = 0x2c;
 const COLON = 0x3a;
@@ -40,7 +41,8 @@ function inner(text: string, from: number, to: number): string {
  * at its end). Undefined for a row with a nested object or array: a request row is flat, and the
  * general path handles the rest.
  */
-export function rowText(text: string): RowText | undefined {
+export function rowText(text: string, idColumn: string = DEFAULT_ID_COLUMN): RowText | undefined {
+  const KEY = JSON.stringify(idColumn);
   const end = text.length;
   if (text.indexOf('{', 1) !== -1 || text.includes('[')) return undefined;
   let at = text.indexOf(KEY);

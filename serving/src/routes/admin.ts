@@ -15,6 +15,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { partitionOf } from '../predictions/log.js';
 import { errorResponses, featureRowSchema } from '../schemas.js';
 import { checkFeatureRow } from '../validate.js';
+import { championOr503 } from './model-guard.js';
 
 export interface AdminRoutesOptions {
   mlflow: MlflowClient;
@@ -196,9 +197,8 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
       },
     },
     async (_req, reply) => {
-      const champion = app.models.champion();
-      if (!champion)
-        return reply.status(503).send({ error: 'model_not_loaded', message: 'no model is loaded yet' });
+      const champion = championOr503(app.models, reply);
+      if (!champion) return reply;
       const t = champion.model.transform;
       return {
         model: { name: champion.info.name, version: champion.info.version, alias: champion.info.alias },
@@ -224,9 +224,8 @@ export const adminRoutes: FastifyPluginAsync<AdminRoutesOptions> = async (app, o
       },
     },
     async (req, reply) => {
-      const champion = app.models.champion();
-      if (!champion)
-        return reply.status(503).send({ error: 'model_not_loaded', message: 'no model is loaded yet' });
+      const champion = championOr503(app.models, reply);
+      if (!champion) return reply;
       const row = req.body as Record<string, unknown>;
       const problem = contract ? undefined : checkFeatureRow(champion.model.transform, row);
       if (problem) return reply.status(400).send({ error: 'bad_request', message: problem });

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { errorResponses, featureRowSchema, modelRefSchema } from '../schemas.js';
 import { checkFeatureRow } from '../validate.js';
+import { championOr503 } from './model-guard.js';
 
 /**
  * `POST /v1/features` (admin): the model-ready vector the served champion computes for one
@@ -33,9 +34,8 @@ export const featureRoutes: FastifyPluginAsync = async (app) => {
       },
     },
     async (req, reply) => {
-      const champion = app.models.champion();
-      if (!champion)
-        return reply.status(503).send({ error: 'model_not_loaded', message: 'no model is loaded yet' });
+      const champion = championOr503(app.models, reply);
+      if (!champion) return reply;
       const row = req.body as Record<string, unknown>;
       const problem = contract ? undefined : checkFeatureRow(champion.model.transform, row);
       if (problem) return reply.status(400).send({ error: 'bad_request', message: problem });

@@ -12,6 +12,7 @@ import {
 import type { FastifyPluginAsync } from 'fastify';
 import type { ForecastHolder } from '../forecast/holder.js';
 import { errorResponses, modelRefSchema } from '../schemas.js';
+import { sendNotLoaded } from './model-guard.js';
 
 export interface ForecastRoutesOptions {
   holder: ForecastHolder;
@@ -20,6 +21,8 @@ export interface ForecastRoutesOptions {
   latestCandles?: (n: number) => Promise<Candle[]>;
   /** Candles a request may carry at most. */
   maxCandles?: number;
+  /** Also serve `GET …/model` (under `/v1/datasets/<name>`, beside the tabular datasets' own). */
+  modelRoute?: boolean;
 }
 
 const candleSchema = {
@@ -35,11 +38,6 @@ const candleSchema = {
   required: ['open_time', 'open', 'high', 'low', 'close', 'volume'],
   additionalProperties: false,
 } as const;
-
-const notLoaded = (holder: ForecastHolder) => ({
-  error: 'model_not_loaded',
-  message: `no forecast model is loaded (${holder.lastError ?? 'not loaded yet'})`,
-});
 
 /**
  * `POST /v1/forecast`: the close `horizon` hours after the last candle, from the candles in the
@@ -87,7 +85,7 @@ export const forecastRoutes: FastifyPluginAsync<ForecastRoutesOptions> = async (
     },
     async (req, reply) => {
       const held = await opts.holder.current();
-      if (!held) return reply.status(503).send(notLoaded(opts.holder));
+      if (!held) return sendNotLoaded(reply, opts.holder.notLoaded());
       const body = (req.body ?? {}) as { candles?: unknown[] };
       let forecast: ReturnType<typeof forecastNext>;
       let from: 'request' | 'warehouse';
@@ -141,6 +139,44 @@ export const forecastRoutes: FastifyPluginAsync<ForecastRoutesOptions> = async (
     },
   );
 
+  if (opts.modelRoute)
+    app.get(
+      '/model',
+      {
+        config: { role: 'predict' },
+        schema: {
+          summary: "The forecast dataset's served champion: version, alias, when it was loaded",
+          tags: ['forecast'],
+          security: [{ basicAuth: [] }],
+          response: {
+            200: {
+              type: 'object',
+              properties: {
+                dataset: { type: 'string' },
+                name: { type: 'string' },
+                version: { type: 'string' },
+                alias: { type: 'string' },
+                loaded_at: { type: 'string' },
+              },
+            },
+            ...errorResponses(401, 403, 429, 503),
+          },
+        },
+      },
+      async (_req, reply) => {
+        const held = await opts.holder.current();
+        if (!held) return sendNotLoaded(reply, opts.holder.notLoaded());
+        const { name, version, alias, loadedAt } = held;
+        return {
+          dataset: opts.holder.dataset,
+          name,
+          version,
+          alias,
+          loaded_at: new Date(loadedAt).toISOString(),
+        };
+      },
+    );
+
   // A version's backtest never changes: computed once per version.
   const backtests = new Map<string, Backtest>();
   app.get(
@@ -156,7 +192,7 @@ export const forecastRoutes: FastifyPluginAsync<ForecastRoutesOptions> = async (
     },
     async (_req, reply) => {
       const held = await opts.holder.current();
-      if (!held) return reply.status(503).send(notLoaded(opts.holder));
+      if (!held) return sendNotLoaded(reply, opts.holder.notLoaded());
       let result = backtests.get(held.version);
       if (!result) {
         const mv = await opts.mlflow.getModelVersion(held.name, held.version);

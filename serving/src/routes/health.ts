@@ -29,7 +29,14 @@ export const healthRoutes: FastifyPluginAsync<{ metricsRole?: 'admin' }> = async
       },
     },
     async (_req, reply) => {
-      const served = app.models.champion();
+      // The default dataset's champion; without a default dataset, any dataset's.
+      const served =
+        app.datasetModels.get(app.models.dataset) === undefined
+          ? app.datasetModels
+              .all()
+              .map((h) => h.champion())
+              .find((c) => c !== undefined)
+          : app.models.champion();
       if (!served)
         return reply
           .status(503)

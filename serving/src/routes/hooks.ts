@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import type { ForecastHolder } from '../forecast/holder.js';
 import { mlflowSignatureProblem } from '../hooks/mlflow-signature.js';
 import { errorResponses } from '../schemas.js';
 
@@ -10,7 +11,8 @@ declare module 'fastify' {
 
 export interface HookRoutesOptions {
   secret: string;
-  modelName: string;
+  /** The forecast datasets' holders; the tabular ones are `app.datasetModels`. */
+  forecasts: ForecastHolder[];
   /** The aliases this API serves; an event about any other alias is acknowledged and ignored. */
   aliases: string[];
   now?: () => number;
@@ -20,8 +22,8 @@ const header = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : 
 
 /**
  * `POST /v1/hooks/mlflow`: MLflow's registry webhook. A genuine delivery about one of our aliases
- * makes the API read the registry now (the same checked swap as the poller, which stays as the
- * fallback); the answer does not wait for the load, so MLflow's delivery does not time out.
+ * makes the datasets served from that model read the registry now (the same checked swap as the
+ * poller, which stays as the fallback); the answer does not wait for the load, so MLflow's delivery does not time out.
  */
 export const hookRoutes: FastifyPluginAsync<HookRoutesOptions> = async (app, opts) => {
   const now = opts.now ?? Date.now;
@@ -65,16 +67,14 @@ export const hookRoutes: FastifyPluginAsync<HookRoutesOptions> = async (app, opt
         return reply.status(401).send({ error: 'bad_signature', message: problem });
       }
       const event = req.body as { entity?: string; data?: { name?: string; alias?: string } };
-      const refresh =
-        event.entity === 'model_version_alias' &&
-        event.data?.name === opts.modelName &&
-        opts.aliases.includes(event.data?.alias ?? '');
-      if (refresh) {
-        app.models
-          .refreshEverywhere()
-          .catch((err) => app.log.error({ err }, 'mlflow webhook: refresh failed'));
-      }
-      return { accepted: true, refresh };
+      const ours = event.entity === 'model_version_alias' && opts.aliases.includes(event.data?.alias ?? '');
+      const name = event.data?.name;
+      const tabular = ours ? app.datasetModels.all().filter((h) => h.modelName === name) : [];
+      const forecasts = ours ? opts.forecasts.filter((h) => h.modelName === name) : [];
+      const fail = (err: unknown) => app.log.error({ err, model: name }, 'mlflow webhook: refresh failed');
+      for (const h of tabular) h.refreshEverywhere().catch(fail);
+      for (const h of forecasts) h.reload().catch(fail);
+      return { accepted: true, refresh: tabular.length + forecasts.length > 0 };
     },
   );
 };

@@ -1,9 +1,12 @@
 import type { FastifyPluginAsync } from 'fastify';
+import type { ModelHolder } from '../plugins/model-registry.js';
 import type { ChallengerMode } from '../routing/canary.js';
 import type { CanaryGuard } from '../routing/guard.js';
 import { errorResponses, modelInfoSchema } from '../schemas.js';
+import { championOr503 } from './model-guard.js';
 
 export interface ModelRoutesOptions {
+  models: ModelHolder;
   challengerMode: ChallengerMode;
   canaryPercent: number;
   guard: CanaryGuard;
@@ -42,12 +45,11 @@ export const modelRoutes: FastifyPluginAsync<ModelRoutesOptions> = async (app, o
       },
     },
     async (_req, reply) => {
-      const champion = app.models.champion();
-      if (!champion)
-        return reply.status(503).send({ error: 'model_not_loaded', message: 'no model is loaded yet' });
+      const champion = championOr503(opts.models, reply);
+      if (!champion) return reply;
       return {
         ...champion.info,
-        challenger: app.models.challenger()?.info ?? null,
+        challenger: opts.models.challenger()?.info ?? null,
         routing: {
           mode: opts.challengerMode,
           canary_percent: opts.canaryPercent,
@@ -55,41 +57,5 @@ export const modelRoutes: FastifyPluginAsync<ModelRoutesOptions> = async (app, o
         },
       };
     },
-  );
-
-  app.post(
-    '/admin/reload',
-    {
-      config: { role: 'admin' },
-      schema: {
-        summary: 'Reads the registry aliases now and swaps in any version that moved (checked first)',
-        tags: ['admin'],
-        security: [{ basicAuth: [] }],
-        response: {
-          200: {
-            type: 'object',
-            properties: {
-              outcomes: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  properties: {
-                    slot: { type: 'string' },
-                    alias: { type: 'string' },
-                    action: { type: 'string' },
-                    version: { type: ['string', 'null'] },
-                    error: { type: 'string' },
-                  },
-                },
-              },
-            },
-          },
-          ...errorResponses(401, 403, 429),
-        },
-      },
-    },
-    async () => ({
-      outcomes: (await app.models.refreshEverywhere()).map((o) => ({ ...o, version: o.version ?? null })),
-    }),
   );
 };

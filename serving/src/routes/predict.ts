@@ -1,11 +1,14 @@
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import type { ServedModel } from '../plugins/model-registry.js';
+import type { FastifyPluginAsync } from 'fastify';
+import type { ModelHolder, ServedModel } from '../plugins/model-registry.js';
 import { type ChallengerMode, planRoute } from '../routing/canary.js';
 import type { CanaryGuard } from '../routing/guard.js';
 import { errorResponses, featureRowSchema, modelRefSchema, predictionSchema } from '../schemas.js';
 import { checkFeatureRow } from '../validate.js';
+import { championOr503 } from './model-guard.js';
 
 export interface PredictRoutesOptions {
+  /** The dataset's models; the routes answer for it alone, with its own schema and canary guard. */
+  models: ModelHolder;
   maxBatchRows: number;
   challengerMode: ChallengerMode;
   canaryPercent: number;
@@ -32,19 +35,14 @@ function tryScore(model: ServedModel, row: Row): number | undefined {
   }
 }
 
-const noModel = (reply: FastifyReply) =>
-  reply
-    .status(503)
-    .header('retry-after', '5')
-    .send({ error: 'model_not_loaded', message: 'no model is loaded yet' });
-
 export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (app, opts) => {
+  const { models } = opts;
   // The contract is pinned when the routes are built: with it the schema validates every field;
   // without it (no model at start) each row is checked against the model that is loaded.
-  const contract = app.models.contract();
-  const rowSchema = featureRowSchema(contract);
+  const contract = models.contract();
+  const rowSchema = featureRowSchema(contract, models.idColumn);
   const check = (champion: ServedModel, row: Row) =>
-    contract ? undefined : checkFeatureRow(champion.model.transform, row);
+    contract ? undefined : checkFeatureRow(champion.model.transform, row, models.idColumn);
 
   // The JSON body parser is Fastify's own (same limits, errors and prototype-poisoning checks); it also
   // keeps the body's text, which the prediction log formats off the event loop instead of the row.
@@ -65,8 +63,9 @@ export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (ap
    */
   const canary = opts.challengerMode === 'canary';
   const predict = (champion: ServedModel, row: Row, requestId: string, source: Source | undefined) => {
-    const challenger = app.models.challenger();
-    const customerId = typeof row.customer_id === 'string' ? row.customer_id : undefined;
+    const challenger = models.challenger();
+    const id = row[models.idColumn];
+    const customerId = typeof id === 'string' ? id : undefined;
     const plan = planRoute({
       mode: opts.challengerMode,
       percent: opts.canaryPercent,
@@ -80,9 +79,9 @@ export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (ap
       probability = tryScore(challenger, row);
       const rollback = opts.guard.record('challenger', performance.now() - t0, probability !== undefined);
       if (rollback) {
-        app.metrics.canaryRollbacks.inc({ version: challenger.info.version });
+        app.metrics.canaryRollbacks.inc({ dataset: models.dataset, version: challenger.info.version });
         app.log.error(
-          { version: challenger.info.version, reason: rollback },
+          { dataset: models.dataset, version: challenger.info.version, reason: rollback },
           'canary rolled back: all traffic goes to the champion until the challenger alias moves',
         );
       }
@@ -125,7 +124,7 @@ export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (ap
     {
       config: { role: 'predict' },
       schema: {
-        summary: 'Churn probability of one customer',
+        summary: `Probability of the positive class for one ${models.dataset || 'default-dataset'} row`,
         tags: ['predict'],
         security: [{ basicAuth: [] }],
         body: rowSchema,
@@ -133,8 +132,8 @@ export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (ap
       },
     },
     async (req, reply) => {
-      const champion = app.models.champion();
-      if (!champion) return noModel(reply);
+      const champion = championOr503(models, reply);
+      if (!champion) return reply;
       const row = req.body as Row;
       const problem = check(champion, row);
       if (problem) return reply.status(400).send({ error: 'bad_request', message: problem });
@@ -152,7 +151,7 @@ export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (ap
     {
       config: { role: 'predict' },
       schema: {
-        summary: `Churn probabilities of up to ${opts.maxBatchRows} customers`,
+        summary: `Probabilities for up to ${opts.maxBatchRows} ${models.dataset || 'default-dataset'} rows`,
         tags: ['predict'],
         security: [{ basicAuth: [] }],
         body: {
@@ -186,8 +185,8 @@ export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (ap
       },
     },
     async (req, reply) => {
-      const champion = app.models.champion();
-      if (!champion) return noModel(reply);
+      const champion = championOr503(models, reply);
+      if (!champion) return reply;
       const rows = (req.body as { rows: Row[] }).rows;
       for (let i = 0; i < rows.length; i++) {
         const problem = check(champion, rows[i] as Row);
