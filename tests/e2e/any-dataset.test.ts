@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { hashPassword } from '../../serving/src/auth/credentials.js';
@@ -160,8 +160,43 @@ describe('any dataset by contract: an unseen flat table end to end', () => {
   });
 
   it('trains, evaluates and promotes a model registered under the dataset’s name', async () => {
-    const trained = await cli(['train', '--dataset', DATASET, '--snapshot', snapshotId, '--seed', '3']);
+    // A .env made for the churn dataset, as copying .env.example and uncommenting it gives: its
+    // model name and experiment are churn's, and they must not rename this dataset's.
+    const dotenv = path.join(home, '.env');
+    writeFileSync(
+      dotenv,
+      'DRIFTWOOD_DATASET=churn\nDRIFTWOOD_MODEL_NAME=churn\nDRIFTWOOD_EXPERIMENT=driftwood-churn\n',
+    );
+    const run = await runCli(
+      ['train', '--dataset', DATASET, '--snapshot', snapshotId, '--seed', '3'],
+      env,
+      home,
+    );
+    rmSync(dotenv);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toContain(
+      `DRIFTWOOD_MODEL_NAME and DRIFTWOOD_EXPERIMENT are set for dataset churn (DRIFTWOOD_DATASET), not for ${DATASET}`,
+    );
+    const trained = JSON.parse(run.stdout) as Record<string, unknown>;
     expect(trained.modelName).toBe(DATASET);
+    // Nothing of another dataset in its run, its experiment or its snapshot's manifest.
+    const mlflow = inject('mlflowUri');
+    const runInfo = (await (
+      await fetch(`${mlflow}/api/2.0/mlflow/runs/get?run_id=${trained.runId}`)
+    ).json()) as {
+      run: { data: unknown };
+    };
+    const experiment = (await (
+      await fetch(`${mlflow}/api/2.0/mlflow/experiments/get?experiment_id=${trained.experimentId}`)
+    ).json()) as { experiment: { name: string } };
+    expect(experiment.experiment.name).toBe(`driftwood-${DATASET}`);
+    const manifest = await cli(['snapshot', '--dataset', DATASET, '--show', snapshotId]);
+    expect(manifest.horizonHours).toBe(0);
+    for (const [what, text] of [
+      ['run', JSON.stringify(runInfo.run.data)],
+      ['manifest', JSON.stringify(manifest)],
+    ])
+      expect(text, what).not.toMatch(/churn/i);
     expect((trained.metrics as { roc_auc: number }).roc_auc).toBeGreaterThan(0.7);
     const evaluation = await cli(['evaluate', '--dataset', DATASET]);
     const behaviour = evaluation.behaviour as { name: string; passed: boolean }[];
