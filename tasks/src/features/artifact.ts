@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { parquetReadObjects } from 'hyparquet';
+import { parquetMetadata, parquetRead } from 'hyparquet';
 import { DriftwoodError } from '../errors.js';
 import type { ObjectStore } from '../lake/object-store.js';
 import type { Split } from './training-rows.js';
@@ -113,25 +113,43 @@ export async function readFeaturesArtifact(
   if (JSON.stringify(state.outputs) !== JSON.stringify(manifest.outputs))
     refuse('transform.json and the manifest name different outputs');
 
-  const file = bytes['features.parquet'];
-  const records = (await parquetReadObjects({
-    file: file.buffer.slice(file.byteOffset, file.byteOffset + file.byteLength) as ArrayBuffer,
-  })) as Record<string, unknown>[];
-  if (records.length !== manifest.rows)
-    refuse(`features.parquet holds ${records.length} rows, the manifest ${manifest.rows}`);
-  const width = state.outputs.length;
-  const idName = Object.keys(records[0] ?? {})[0] ?? 'customer_id';
-  const matrix = new Float32Array(records.length * width);
-  const ids: string[] = [];
-  const split: Split[] = [];
-  const labels: (0 | 1)[] = [];
-  records.forEach((r, i) => {
-    ids.push(String(r[idName]));
-    split.push(r.split as Split);
-    labels.push(Number(r.label) === 1 ? 1 : 0);
-    state.outputs.forEach((name, k) => {
-      matrix[i * width + k] = Number(r[name]);
-    });
-  });
+  const { ids, split, labels, matrix } = await readMatrix(bytes['features.parquet'], state.outputs);
+  if (ids.length !== manifest.rows)
+    refuse(`features.parquet holds ${ids.length} rows, the manifest ${manifest.rows}`);
   return { manifest, manifestSha256: sha256(manifestBytes), state, ids, split, labels, matrix };
+}
+
+/**
+ * The Parquet matrix column by column (id, split, label, then one FLOAT column per output), straight
+ * into typed arrays: no object per row.
+ */
+async function readMatrix(
+  file: Buffer,
+  outputs: readonly string[],
+): Promise<Pick<FeaturesArtifact, 'ids' | 'split' | 'labels' | 'matrix'>> {
+  const buffer = file.buffer.slice(file.byteOffset, file.byteOffset + file.byteLength) as ArrayBuffer;
+  const metadata = parquetMetadata(buffer);
+  const rows = Number(metadata.num_rows);
+  const idName = metadata.schema[1]?.name ?? 'customer_id';
+  const width = outputs.length;
+  const column = new Map(outputs.map((name, k) => [name, k]));
+  const ids = new Array<string>(rows);
+  const split = new Array<Split>(rows);
+  const labels = new Array<0 | 1>(rows);
+  const matrix = new Float32Array(rows * width);
+  await parquetRead({
+    file: buffer,
+    metadata,
+    onChunk: ({ columnName, columnData, rowStart, rowEnd }) => {
+      const k = column.get(columnName);
+      for (let i = rowStart; i < rowEnd; i++) {
+        const v = columnData[i - rowStart];
+        if (k !== undefined) matrix[i * width + k] = Number(v);
+        else if (columnName === idName) ids[i] = String(v);
+        else if (columnName === 'split') split[i] = v as Split;
+        else if (columnName === 'label') labels[i] = Number(v) === 1 ? 1 : 0;
+      }
+    },
+  });
+  return { ids, split, labels, matrix };
 }
