@@ -2,13 +2,10 @@ import { createServer, type Server } from 'node:http';
 import { DriftwoodError, loadConfig } from '@driftwood/tasks';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mapDagRuns } from '../../serving/src/airflow/runs.js';
+import { SourceError } from '../../serving/src/dashboard/source-status.js';
+import { mapDecisions, mapDriftSummary } from '../../serving/src/evidently/sidecar.js';
 import { dashboardDataRoutes } from '../../serving/src/routes/dashboard.js';
-import {
-  mapDagRuns,
-  mapDecisions,
-  mapDriftSummary,
-  SourceError,
-} from '../../serving/src/routes/dashboard-sources.js';
 
 /**
  * The dashboard's readers of Airflow and the drift sidecar: the mapping of recorded replies (Airflow

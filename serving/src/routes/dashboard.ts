@@ -1,8 +1,10 @@
 import type { HttpOptions } from '@driftwood/tasks';
 import type { FastifyPluginAsync } from 'fastify';
+import { readAirflowRuns } from '../airflow/runs.js';
 import type { AirflowOptions } from '../airflow/trigger.js';
+import { probe, SourceError } from '../dashboard/source-status.js';
+import { readDrift, readDriftHtml } from '../evidently/sidecar.js';
 import { errorResponses } from '../schemas.js';
-import { probe, readAirflowRuns, readDrift, readDriftHtml, SourceError } from './dashboard-sources.js';
 
 export interface DashboardDataOptions {
   /** Airflow's API (the same settings as `POST /v1/train`); without it pipelines show as not configured. */
