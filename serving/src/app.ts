@@ -18,7 +18,6 @@ import { type ModelLoader, modelRegistryPlugin } from './plugins/model-registry.
 import { predictionLogPlugin } from './plugins/prediction-log.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { securityHeadersPlugin } from './plugins/security-headers.js';
-import { adminRoutes } from './routes/admin.js';
 import { type DashboardDataOptions, dashboardDataRoutes } from './routes/dashboard.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { featureRoutes } from './routes/features.js';
@@ -26,7 +25,10 @@ import { forecastRoutes } from './routes/forecast.js';
 import { healthRoutes } from './routes/health.js';
 import { hookRoutes } from './routes/hooks.js';
 import { modelRoutes } from './routes/model.js';
+import { modelsInfoRoutes } from './routes/models-info.js';
 import { predictRoutes } from './routes/predict.js';
+import { predictionSummaryRoutes } from './routes/prediction-summary.js';
+import { registryAdminRoutes } from './routes/registry-admin.js';
 import { reloadRoutes } from './routes/reload.js';
 import { trainRoutes } from './routes/train.js';
 import type { ChallengerMode } from './routing/canary.js';
@@ -225,12 +227,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await app.register(modelRoutes, { prefix: '/v1', models: app.models, ...routing });
   }
   await app.register(featureRoutes, { prefix: '/v1' });
-  await app.register(adminRoutes, {
+  // The default dataset's model: what a predict user may read, and what an admin may move.
+  const defaultModel = { mlflow: options.mlflow, modelName: options.modelName, alias: options.alias };
+  await app.register(modelsInfoRoutes, { prefix: '/v1', ...defaultModel });
+  await app.register(predictionSummaryRoutes, {
     prefix: '/v1',
-    mlflow: options.mlflow,
-    modelName: options.modelName,
-    alias: options.alias,
     predictionLogDir: options.predictionLog?.dir,
+  });
+  await app.register(registryAdminRoutes, {
+    prefix: '/v1',
+    ...defaultModel,
+    // The promote step reads the dataset's contract; without a catalog it uses its own default.
+    ...(options.datasets && defaultDataset ? { dataset: defaultDataset } : {}),
   });
   await app.register(dashboardPlugin, { root: options.dashboardRoot });
   await app.register(dashboardDataRoutes, { prefix: '/v1', airflow: options.airflow, ...options.dashboard });

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApp } from '../../serving/src/app.js';
 import { hashPassword, parseCredentials } from '../../serving/src/auth/credentials.js';
-import { summarisePredictions } from '../../serving/src/routes/admin.js';
+import { summarisePredictions } from '../../serving/src/routes/prediction-summary.js';
 import { prPng, rocPng } from '../../tasks/src/evaluate/plots.js';
 import { moveAlias } from '../../tasks/src/promote/index.js';
 import { mlflowClient, uniqueName } from '../support/env.js';
@@ -147,17 +147,41 @@ describe('dashboard routes of the API', () => {
     });
   });
 
-  it('answers 409 naming the version when the target does not exist, and the alias stays', async () => {
-    const res = await app.inject({
-      method: 'POST',
-      url: '/v1/admin/rollback',
-      payload: { version: '999999' },
-      headers: { authorization: OPERATOR },
-    });
-    expect(res.statusCode).toBe(409);
-    expect(res.json().message).toMatch(/999999/);
+  it('answers 404 naming the version when the target does not exist, and the alias stays', async () => {
+    for (const url of ['/v1/admin/rollback', '/v1/admin/promote']) {
+      const res = await app.inject({
+        method: 'POST',
+        url,
+        payload: { version: '999999' },
+        headers: { authorization: OPERATOR },
+      });
+      expect(res.statusCode, url).toBe(404);
+      expect(res.json()).toMatchObject({ error: 'version_not_found' });
+      expect(res.json().message).toBe(`model ${modelName} has no version 999999`);
+    }
     expect((await mlflow.getVersionByAlias(modelName, 'champion'))?.version).toBe(v1);
   });
+
+  it('hands a promotion to the promote step in a child process; a refusal leaves the alias', async () => {
+    const refused = await app.inject({
+      method: 'POST',
+      url: '/v1/admin/promote',
+      payload: { version: v2 },
+      headers: { authorization: PREDICTOR },
+    });
+    expect(refused.statusCode).toBe(403);
+    // These versions were registered without a snapshot to judge them on: the step cannot pass them.
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/admin/promote',
+      payload: { version: v2 },
+      headers: { authorization: OPERATOR },
+    });
+    expect([409, 502], res.body).toContain(res.statusCode);
+    expect(['gate_not_passed', 'promotion_failed']).toContain(res.json().error);
+    expect(res.json().message.length).toBeGreaterThan(0);
+    expect((await mlflow.getVersionByAlias(modelName, 'champion'))?.version).toBe(v1);
+  }, 120_000);
 
   it('answers 404 for the prediction summary when the API writes no log', async () => {
     const res = await app.inject({ url: '/v1/monitoring/predictions', headers: { authorization: OPERATOR } });

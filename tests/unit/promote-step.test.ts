@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { promoteResponse } from '../../serving/src/promote/promote-step.js';
+
+const result = {
+  alias: 'champion',
+  version: '7',
+  previous: '6',
+  promoted: true,
+  reason: 'beats the champion',
+};
+
+/** `POST /v1/admin/promote` answers by the promote step's exit code, the contract with Airflow too. */
+describe('promoteResponse: the promote step’s exit code as the route’s answer', () => {
+  it.each([
+    ['0 with a result: promoted', 0, result, '', 200, result],
+    [
+      '99: the gate did not pass, with its result and reason',
+      99,
+      { ...result, promoted: false, reason: 'candidate AUC 0.61 is below 0.65' },
+      '',
+      409,
+      {
+        error: 'gate_not_passed',
+        message: 'candidate AUC 0.61 is below 0.65',
+        result: { ...result, promoted: false, reason: 'candidate AUC 0.61 is below 0.65' },
+      },
+    ],
+    [
+      '2: usage or configuration, naming the problem from the step’s log',
+      2,
+      undefined,
+      '{"level":50,"msg":"setting DRIFTWOOD_DATASET: expected a lower-case dataset name"}\n',
+      400,
+      { error: 'bad_request', message: 'setting DRIFTWOOD_DATASET: expected a lower-case dataset name' },
+    ],
+    [
+      '1: a fault, 502 with the step’s last words',
+      1,
+      undefined,
+      'starting\n{"msg":"promote failed","err":{"message":"cannot reach http://mlflow:5000"}}\n',
+      502,
+      { error: 'promotion_failed', message: 'the promote step exited 1: cannot reach http://mlflow:5000' },
+    ],
+    [
+      'killed: 502',
+      null,
+      undefined,
+      '',
+      502,
+      { error: 'promotion_failed', message: 'the promote step exited on a signal' },
+    ],
+    [
+      '0 without a result file: 502, not a made-up success',
+      0,
+      undefined,
+      '',
+      502,
+      { error: 'promotion_failed', message: 'the promote step exited 0' },
+    ],
+  ] as const)('%s', (_what, code, res, stderr, status, body) => {
+    expect(promoteResponse({ code, result: res, stderr })).toEqual({ status, body });
+  });
+});
