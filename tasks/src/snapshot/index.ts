@@ -4,16 +4,17 @@ import { parquetWriteBuffer } from 'hyparquet-writer';
 import { loadContract } from '../contracts/index.js';
 import type { Contract } from '../contracts/types.js';
 import { DriftwoodError } from '../errors.js';
-import { type TabularProfile, tabularProfile } from '../features/profile.js';
 import type { LabelledRow } from '../features/rows.js';
-import { CANDLE_COLUMNS, type Candle } from '../forecast/candles.js';
-import { forecastConfig } from '../forecast/settings.js';
-import { loadCandles, loadLatestCandles } from '../forecast/windows.js';
+import type { Candle } from '../forecast/candles.js';
+import { kindOf } from '../kinds/index.js';
 import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import type { DatasetInput } from '../mlflow/types.js';
-import { HOUR_MS, hourOfKey } from '../time.js';
+import { hourOfKey } from '../time.js';
 import type { Warehouse } from '../warehouse/db.js';
+import type { SnapshotColumn } from './types.js';
+
+export type * from './types.js';
 
 export interface SnapshotOptions {
   dataset: string;
@@ -26,11 +27,6 @@ export interface SnapshotOptions {
   labelDelayHours: number;
   contract?: Contract;
   contractsDir?: string;
-}
-
-export interface SnapshotColumn {
-  name: string;
-  type: 'string' | 'double' | 'integer';
 }
 
 export interface SnapshotManifest {
@@ -72,14 +68,6 @@ export interface SnapshotResult {
 const sha = (s: string | Buffer): string => createHash('sha256').update(s).digest('hex');
 
 /** The training table's columns for a builder, in a fixed order: id, label, then the inputs. */
-function schemaOf(profile: TabularProfile): SnapshotColumn[] {
-  return [
-    { name: profile.idName, type: 'string' },
-    { name: 'label', type: 'integer' },
-    ...profile.numeric.map((name) => ({ name, type: 'double' as const })),
-    ...profile.categorical.map((name) => ({ name, type: 'string' as const })),
-  ];
-}
 
 /**
  * Decides a snapshot's identity from its content: the schema, the cutoff and horizon, and the rows
@@ -101,85 +89,17 @@ export function snapshotIdentity(
   return { id, schemaHash, rowsHash };
 }
 
-/** A snapshot's table before it is written: its columns, its rows in a canonical order, its cutoff. */
-interface SnapshotTable {
-  schema: SnapshotColumn[];
-  rows: unknown[][];
-  cutoff: number;
-  horizonHours: number;
-  positives: number;
-  /** The leading columns that may not be null. */
-  required: number;
-}
-
-/**
- * What a snapshot holds, by the contract's builder: for a tabular one the labelled rows (id, label,
- * inputs) in id order; for `time_windows` the closed candles before the as-of hour, in time order,
- * from which the forecast's windows are built.
- */
-async function snapshotTable(
-  contract: Contract,
-  options: SnapshotOptions & { asOf: number },
-  db: Warehouse,
-): Promise<SnapshotTable> {
-  if (contract.builder === 'time_windows') {
-    const cfg = forecastConfig(contract);
-    const cutoff = Math.floor(options.asOf / HOUR_MS) * HOUR_MS;
-    const candles = await loadCandles(db, cutoff, cfg.table);
-    return {
-      schema: CANDLE_SCHEMA,
-      rows: candles.map((c) => [
-        new Date(c.openTime).toISOString(),
-        c.open,
-        c.high,
-        c.low,
-        c.close,
-        c.volume,
-      ]),
-      cutoff,
-      horizonHours: cfg.horizonHours,
-      positives: 0,
-      required: CANDLE_SCHEMA.length,
-    };
-  }
-  const profile = tabularProfile(contract);
-  const schema = schemaOf(profile);
-  const cutoff = profile.cutoffAsOf(options.asOf, options.horizonHours, options.labelDelayHours);
-  const built = await profile.build(db, cutoff, options.horizonHours);
-  const sorted = [...built].sort((a, b) =>
-    a.customerId < b.customerId ? -1 : a.customerId > b.customerId ? 1 : 0,
-  );
-  const features = schema.slice(2).map((c) => c.name);
-  return {
-    schema,
-    rows: sorted.map((r) => [r.customerId, r.label, ...features.map((f) => r.features[f] ?? null)]),
-    cutoff,
-    horizonHours: options.horizonHours,
-    positives: sorted.filter((r) => r.label === 1).length,
-    required: 2,
-  };
-}
-
 /** The newest as-of time the warehouse's data of the dataset allows. */
 export async function latestAsOf(
   contract: Contract,
   options: Pick<SnapshotOptions, 'dataset' | 'horizonHours' | 'labelDelayHours'>,
   db: Warehouse,
 ): Promise<number> {
-  let asOf: number | undefined;
-  if (contract.builder === 'time_windows') {
-    const last = (await loadLatestCandles(db, 1, forecastConfig(contract).table))[0];
-    asOf = last && last.openTime + HOUR_MS;
-  } else asOf = await tabularProfile(contract).latestAsOf(db, options.horizonHours, options.labelDelayHours);
+  const asOf = await kindOf(contract).latestAsOf(contract, db, options);
   if (asOf === undefined)
     throw new DriftwoodError('DATA_MISSING', `no ${options.dataset} data in the warehouse: ingest first`);
   return asOf;
 }
-
-const CANDLE_SCHEMA: SnapshotColumn[] = [
-  { name: 'open_time', type: 'string' },
-  ...CANDLE_COLUMNS.slice(1).map((name) => ({ name, type: 'double' as const })),
-];
 
 /**
  * Materialises the training table as of a time as an immutable, content-addressed snapshot:
@@ -192,7 +112,7 @@ export async function runSnapshot(
 ): Promise<SnapshotResult> {
   const contract = options.contract ?? (await loadContract(options.dataset, options.contractsDir));
   const asOf = options.asOf === 'latest' ? await latestAsOf(contract, options, deps.db) : options.asOf;
-  const { schema, rows, cutoff, horizonHours, positives, required } = await snapshotTable(
+  const { schema, rows, cutoff, horizonHours, positives, required } = await kindOf(contract).snapshotTable(
     contract,
     { ...options, asOf },
     deps.db,
