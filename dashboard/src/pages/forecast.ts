@@ -39,7 +39,7 @@ function unavailable(err: unknown): HTMLElement {
     return empty(
       err.status === 404
         ? 'This API serves no forecast model (DRIFTWOOD_FORECAST_MODEL=off).'
-        : `Not available yet: ${err.message}. Train and promote one with 'driftwood train --dataset btc' and 'driftwood promote --dataset btc'.`,
+        : `Not available yet: ${err.message}. Train and promote one with 'driftwood train --dataset <name>' and 'driftwood promote --dataset <name>' for a sequence_forecast dataset.`,
     );
   return errorBox(err);
 }

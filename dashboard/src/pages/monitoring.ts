@@ -54,12 +54,12 @@ export const renderMonitoring: Page = async (main, session) => {
     const volume = h('canvas', {
       id: 'chart-volume',
       role: 'img',
-      'aria-label': 'Served predictions per hour and mean churn probability',
+      'aria-label': 'Served predictions per hour and mean predicted probability',
     });
     const scores = h('canvas', {
       id: 'chart-scores',
       role: 'img',
-      'aria-label': 'Distribution of churn probabilities',
+      'aria-label': 'Distribution of predicted probabilities',
     });
     main.append(
       section(`Prediction log (last 24 h): ${summary.total} served predictions`, volume),
@@ -125,8 +125,8 @@ export const renderMonitoring: Page = async (main, session) => {
       data: {
         labels: versions,
         datasets: [
-          { label: 'stay (0)', data: versions.map((v) => count(v, '0')), backgroundColor: '#4c78a8' },
-          { label: 'churn (1)', data: versions.map((v) => count(v, '1')), backgroundColor: '#e45756' },
+          { label: 'negative (0)', data: versions.map((v) => count(v, '0')), backgroundColor: '#4c78a8' },
+          { label: 'positive (1)', data: versions.map((v) => count(v, '1')), backgroundColor: '#e45756' },
         ],
       },
       options: {

@@ -110,7 +110,7 @@ function answer(p: Prediction, x: Explanation): HTMLElement {
     h(
       'p',
       { class: 'big', id: 'predict-probability' },
-      `Churn probability ${(p.probability * 100).toFixed(1)} % — ${p.label === 1 ? 'likely to churn' : 'likely to stay'}`,
+      `Probability ${(p.probability * 100).toFixed(1)} % — ${p.label === 1 ? 'positive (1)' : 'negative (0)'}`,
     ),
     h(
       'p',
