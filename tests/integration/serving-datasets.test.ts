@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Ajv } from 'ajv';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApp } from '../../serving/src/app.js';
@@ -323,5 +324,16 @@ describe('one API, every dataset', () => {
     expect(new Set(churnLines.map((l) => l.dataset))).toEqual(new Set(['churn']));
     expect(parcelLines.length, JSON.stringify(parcelLines)).toBeGreaterThanOrEqual(4);
     expect(new Set(parcelLines.map((l) => l.dataset))).toEqual(new Set([PARCELS]));
+    // Forecasts are logged too, in their dataset's partition, with the forecast in place of a score.
+    const btcLines = await readLines(path.join(predictionsDir, 'dataset=btc'));
+    expect(btcLines.length).toBeGreaterThanOrEqual(3);
+    expect(btcLines[0]).toMatchObject({ dataset: 'btc', model: { name: names.btc }, served: true });
+    expect((btcLines[0]?.forecast as { price: number }).price).toBeGreaterThan(0);
+    // Every line the API wrote, of every dataset, is a line of the committed schema.
+    const validate = new Ajv({ allErrors: true }).compile(
+      JSON.parse(readFileSync(path.join(ROOT, 'contracts', 'prediction-log.schema.json'), 'utf8')),
+    );
+    for (const line of [...churnLines, ...parcelLines, ...btcLines])
+      expect(validate(line), JSON.stringify(validate.errors)).toBe(true);
   });
 });

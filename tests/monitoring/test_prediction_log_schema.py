@@ -6,8 +6,8 @@ the committed bytes are still what it makes). Here the same bytes are checked ag
 fed to ``read_window``, so a change of the line that breaks the reader fails on one side or the other.
 
 The evidently venv has no ``jsonschema``; ``conforms`` checks the draft-07 keywords the schema uses
-(type, required, properties, additionalProperties, pattern, enum, minimum, maximum, minLength) and
-refuses any other keyword, so the schema cannot grow a rule this checker silently ignores.
+(type, required, properties, additionalProperties, pattern, enum, minimum, maximum, minLength, oneOf)
+and refuses any other keyword, so the schema cannot grow a rule this checker silently ignores.
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ from monitoring.evidently.prediction_log import Window, _read_file_fast, _read_f
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "contracts" / "prediction-log.schema.json").read_text())
 FIXTURE = ROOT / "tests" / "fixtures" / "prediction-log" / "predictions.jsonl"
+# A forecast dataset's partition (dataset=<name>/…): valid lines the classification reader never reads.
+FORECASTS = ROOT / "tests" / "fixtures" / "prediction-log" / "forecasts.jsonl"
 KNOWN = {
     "$schema", "$id", "title", "description", "type", "properties", "required",
-    "additionalProperties", "pattern", "enum", "minimum", "maximum", "minLength",
+    "additionalProperties", "pattern", "enum", "minimum", "maximum", "minLength", "oneOf",
 }  # fmt: skip
 TYPES: dict[str, Any] = {
     "object": lambda v: isinstance(v, dict),
@@ -61,6 +63,10 @@ def problems(value: Any, schema: dict[str, Any], at: str = "") -> list[str]:
             out.append(f"{at}: {value} < {schema['minimum']}")
         if "maximum" in schema and value > schema["maximum"]:
             out.append(f"{at}: {value} > {schema['maximum']}")
+    if "oneOf" in schema:
+        matching = sum(1 for branch in schema["oneOf"] if not problems(value, branch, at))
+        if matching != 1:
+            out.append(f"{at or '/'}: matches {matching} of the oneOf branches, not exactly one")
     if isinstance(value, dict):
         props = schema.get("properties", {})
         out += [f"{at}/{k}: required" for k in schema.get("required", []) if k not in value]
@@ -75,14 +81,18 @@ def problems(value: Any, schema: dict[str, Any], at: str = "") -> list[str]:
     return out
 
 
-def records() -> list[dict[str, Any]]:
-    return [json.loads(line) for line in FIXTURE.read_text().splitlines() if line]
+def records(path: Path = FIXTURE) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
 
 
 def test_the_fixture_lines_conform_to_the_schema() -> None:
     recs = records()
     assert len(recs) >= 6
     for rec in recs:
+        assert problems(rec, SCHEMA) == [], rec
+    forecasts = records(FORECASTS)
+    assert len(forecasts) >= 2
+    for rec in forecasts:
         assert problems(rec, SCHEMA) == [], rec
 
 
@@ -93,6 +103,7 @@ def test_the_fixture_lines_conform_to_the_schema() -> None:
         (lambda r: r.update(probability=1.5), "/probability: 1.5 > 1"),
         (lambda r: r.update(features={"a": {"b": 1}}), "/features/a: expected"),
         (lambda r: r.update(customer_id="C000042"), "/customer_id: not allowed"),
+        (lambda r: r.pop("probability"), "/: matches 0 of the oneOf branches"),
     ],
 )
 def test_the_checker_refuses_a_spoilt_line(spoil: Any, expected: str) -> None:
@@ -103,8 +114,9 @@ def test_the_checker_refuses_a_spoilt_line(spoil: Any, expected: str) -> None:
 
 def test_every_field_the_reader_relies_on_is_required_by_the_schema() -> None:
     # prediction_log.py's docstring lists them; a schema that made one optional would break it.
+    classification = next(b for b in SCHEMA["oneOf"] if "probability" in b["required"])
     relied = {"ts", "features", "probability", "model", "served", "customer_token"}
-    assert relied <= set(SCHEMA["required"])
+    assert relied <= set(SCHEMA["required"]) | set(classification["required"])
     assert {"name", "version"} <= set(SCHEMA["properties"]["model"]["required"])
 
 

@@ -7,12 +7,51 @@ import { ROOT } from '../support/env.js';
 
 const SCHEMA = path.join(ROOT, 'contracts', 'prediction-log.schema.json');
 /** The same bytes the Python reader's test reads (tests/monitoring/test_prediction_log_schema.py). */
-const FIXTURE = path.join(ROOT, 'tests', 'fixtures', 'prediction-log', 'predictions.jsonl');
+const FIXTURES = path.join(ROOT, 'tests', 'fixtures', 'prediction-log');
+/** A classification dataset's partition: what the drift sidecar reads. */
+const FIXTURE = path.join(FIXTURES, 'predictions.jsonl');
+/** A forecast dataset's partition. */
+const FORECAST_FIXTURE = path.join(FIXTURES, 'forecasts.jsonl');
 const KEY = 'fixture-pii-key-0123456789';
 const TS = Date.parse('2026-11-20T10:20:00.000Z');
 const churnModel = { name: 'churn', version: '3', alias: 'champion' };
 const challenger = { name: 'churn', version: '4', alias: 'challenger' };
 const parcelsModel = { name: 'parcels', version: '1', alias: 'champion' };
+const btcModel = { name: 'btc', version: '2', alias: 'champion' };
+
+/** Forecast lines made by the real writer: one from the request's candles, one from the warehouse's. */
+function forecastLines(): string[] {
+  const btc = new PredictionLines(undefined, { dataset: 'btc', partitionPrefix: 'dataset=btc/' });
+  const forecast = {
+    forecast_open_time: '2026-11-20T11:00:00.000Z',
+    horizon_hours: 1,
+    price: 91234.5,
+    log_return: 0.0012,
+  };
+  return [
+    btc.formatForecast({
+      ts: TS + 10_000,
+      requestId: 'req-f1',
+      model: btcModel,
+      features: {
+        open_time: '2026-11-20T10:00:00.000Z',
+        open: 91000,
+        high: 91500,
+        low: 90800,
+        close: 91125.25,
+        volume: 12.5,
+      },
+      forecast,
+    }),
+    btc.formatForecast({
+      ts: TS + 11_000,
+      requestId: 'req-f2',
+      model: btcModel,
+      features: { open_time: '2026-11-20T10:00:00.000Z', close: 91125.25 },
+      forecast: { ...forecast, log_return: -0.0004, price: 91088.8 },
+    }),
+  ];
+}
 
 /**
  * Lines made by the real writer, as the API makes them: a single prediction from its body's text,
@@ -85,6 +124,7 @@ function writerLines(): string[] {
 describe('the prediction-log line schema (contracts/prediction-log.schema.json)', () => {
   const validate = new Ajv({ allErrors: true }).compile(JSON.parse(readFileSync(SCHEMA, 'utf8')));
   const lines = writerLines();
+  const forecasts = forecastLines();
 
   it('every line the writer makes conforms: single, batch, shadow, parsed-row and another dataset’s', () => {
     expect(lines).toHaveLength(6);
@@ -100,14 +140,35 @@ describe('the prediction-log line schema (contracts/prediction-log.schema.json)'
     expect(records[5].customer_token).toBeNull();
   });
 
-  it('the committed fixture is what the writer makes today, so both languages read the same bytes', () => {
-    const made = lines.join('');
-    if (process.env.UPDATE_FIXTURES === '1' || !existsSync(FIXTURE)) {
-      mkdirSync(path.dirname(FIXTURE), { recursive: true });
-      writeFileSync(FIXTURE, made);
+  it('a forecast dataset’s lines conform: a forecast in place of probability and label', () => {
+    for (const line of forecasts) {
+      const record = JSON.parse(line);
+      expect(validate(record), `${line} ${JSON.stringify(validate.errors)}`).toBe(true);
+      expect(record).toMatchObject({ dataset: 'btc', served: true, customer_token: null });
+      expect(record).not.toHaveProperty('probability');
     }
-    expect(readFileSync(FIXTURE, 'utf8')).toBe(made);
+    // Neither or both answers is not a line.
+    const both = { ...JSON.parse(lines[0] as string), forecast: JSON.parse(forecasts[0] as string).forecast };
+    expect(validate(both)).toBe(false);
+    const neither = JSON.parse(forecasts[0] as string);
+    delete neither.forecast;
+    expect(validate(neither)).toBe(false);
   });
+
+  it.each([
+    ['predictions.jsonl', FIXTURE, () => lines],
+    ['forecasts.jsonl', FORECAST_FIXTURE, () => forecasts],
+  ])(
+    'the committed %s is what the writer makes today, so both languages read the same bytes',
+    (_name, file, made) => {
+      const text = made().join('');
+      if (process.env.UPDATE_FIXTURES === '1' || !existsSync(file)) {
+        mkdirSync(path.dirname(file), { recursive: true });
+        writeFileSync(file, text);
+      }
+      expect(readFileSync(file, 'utf8')).toBe(text);
+    },
+  );
 
   it.each([
     ['without a time', (r: Record<string, unknown>) => delete r.ts],

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import { PredictionLines } from '../predictions/line.js';
+import { PredictionLines, type ServedForecast } from '../predictions/line.js';
 import { PredictionLog } from '../predictions/log.js';
 import type { ServedModel } from './model-registry.js';
 
@@ -15,6 +15,8 @@ declare module 'fastify' {
       served: boolean;
       requestId: string;
     }): void;
+    /** Logs one forecast of a forecast dataset (not counted: the counters are per class label). */
+    recordForecast(dataset: string, p: ServedForecast): void;
     predictionLog: PredictionLog | undefined;
   }
 }
@@ -137,6 +139,19 @@ export const predictionLogPlugin = fp<PredictionLogPluginOptions>(
         app.metrics.predictionLogDropped.inc(log.dropped - droppedSeen);
         droppedSeen = log.dropped;
       }
+    });
+    app.decorate('recordForecast', (dataset: string, p: ServedForecast) => {
+      if (!log) return;
+      const lines = linesOf(dataset);
+      let line: string;
+      try {
+        line = lines.formatForecast(p);
+      } catch (err) {
+        log.countDropped(1);
+        onError(err);
+        return;
+      }
+      log.appendLine(lines.partition, line);
     });
     app.addHook('onClose', async () => {
       await log?.close();

@@ -2,6 +2,21 @@ import { tokenise } from '@driftwood/tasks';
 import { loggableFeatures, partitionOf } from './log.js';
 import { batchRows, bodyRow, cuttable, DEFAULT_ID_COLUMN, type RowText, rowText } from './row-text.js';
 
+/** One forecast to log (`POST …/forecast`). */
+export interface ServedForecast {
+  ts: number;
+  requestId: string;
+  model: { name: string; version: string; alias: string };
+  /** The last input row the forecast continues (the newest candle). */
+  features: Record<string, number | string | null>;
+  forecast: {
+    forecast_open_time: string;
+    horizon_hours: number;
+    price: number;
+    log_return: number;
+  };
+}
+
 /** One prediction to log, as the request path has it. */
 export interface ServedPrediction {
   ts: number;
@@ -62,19 +77,31 @@ export class PredictionLines {
     this.partitionPrefix = opts.partitionPrefix ?? '';
   }
 
+  /**
+   * The line of one forecast: the last input row (a candle) as its features and the forecast in
+   * place of a probability. Rare next to classification traffic, so serialised plainly.
+   */
+  formatForecast(p: ServedForecast): string {
+    this.stamp(p.ts);
+    return `{"ts":"${this.iso}"${this.datasetJson},"request_id":${JSON.stringify(p.requestId)},"model":${this.modelJson(p.model)},"served":true,"customer_token":null,"features":${JSON.stringify(p.features)},"forecast":${JSON.stringify(p.forecast)}}\n`;
+  }
+
+  /** Sets `iso` and `partition` for a time: toISOString once a second, then only the milliseconds. */
+  private stamp(ts: number): void {
+    if (ts === this.lastMs) return;
+    this.lastMs = ts;
+    const second = Math.floor(ts / 1000);
+    if (second !== this.second) {
+      this.second = second;
+      this.isoSecond = new Date(second * 1000).toISOString().slice(0, 20);
+      this.partition = this.partitionPrefix + partitionOf(second * 1000);
+    }
+    this.iso = `${this.isoSecond}${String(ts - second * 1000).padStart(3, '0')}Z`;
+  }
+
   /** The line of one prediction, newline included; `partition` is then the line's partition. */
   format(p: ServedPrediction): string {
-    if (p.ts !== this.lastMs) {
-      this.lastMs = p.ts;
-      // toISOString once a second; within it only the milliseconds change.
-      const second = Math.floor(p.ts / 1000);
-      if (second !== this.second) {
-        this.second = second;
-        this.isoSecond = new Date(second * 1000).toISOString().slice(0, 20);
-        this.partition = this.partitionPrefix + partitionOf(second * 1000);
-      }
-      this.iso = `${this.isoSecond}${String(p.ts - second * 1000).padStart(3, '0')}Z`;
-    }
+    this.stamp(p.ts);
     const r = (p.source && this.fromText(p.source)) ?? {
       features: JSON.stringify(loggableFeatures(p.row, this.idColumn)),
       customerId: p.row[this.idColumn],

@@ -39,6 +39,15 @@ const candleSchema = {
   additionalProperties: false,
 } as const;
 
+/** The request's newest candle as logged features (scalars only), or undefined without candles. */
+function lastCandle(candles: unknown[] | undefined): Record<string, number | string | null> | undefined {
+  const last = candles?.[candles.length - 1];
+  if (typeof last !== 'object' || last === null) return undefined;
+  return Object.fromEntries(
+    Object.entries(last).map(([k, v]) => [k, typeof v === 'number' || typeof v === 'string' ? v : null]),
+  );
+}
+
 /**
  * `POST /v1/forecast`: the close `horizon` hours after the last candle, from the candles in the
  * request or, without them, the newest candles in the warehouse. The champion of the forecast model
@@ -124,6 +133,19 @@ export const forecastRoutes: FastifyPluginAsync<ForecastRoutesOptions> = async (
           return reply.status(400).send({ error: 'bad_request', message: `body.${err.message}` });
         throw err;
       }
+      const model = { name: held.name, version: held.version, alias: held.alias };
+      app.recordForecast(opts.holder.dataset, {
+        ts: Date.now(),
+        requestId: req.id,
+        model,
+        features: lastCandle(body.candles) ?? { open_time: forecast.lastOpenTime, close: forecast.lastClose },
+        forecast: {
+          forecast_open_time: forecast.forecastOpenTime,
+          horizon_hours: forecast.horizonHours,
+          price: forecast.price,
+          log_return: forecast.logReturn,
+        },
+      });
       return {
         forecast: {
           last_open_time: forecast.lastOpenTime,
@@ -134,7 +156,7 @@ export const forecastRoutes: FastifyPluginAsync<ForecastRoutesOptions> = async (
           log_return: forecast.logReturn,
         },
         candles_from: from,
-        model: { name: held.name, version: held.version, alias: held.alias },
+        model,
       };
     },
   );
