@@ -46,10 +46,17 @@ describe('model lifecycle against a live MLflow server: hot swap, canary, shadow
       await eventually(async () => ((await servedVersion()) === v2 ? true : undefined));
       const text = await metrics();
       expect(
-        metricValue(text, `driftwood_model_loads_total{dataset="${modelName}",alias="champion",version="${v2}",outcome="success"}`),
+        metricValue(
+          text,
+          `driftwood_model_loads_total{dataset="${modelName}",alias="champion",version="${v2}",outcome="success"}`,
+        ),
       ).toBe(1);
-      expect(metricValue(text, `driftwood_model_served{dataset="${modelName}",alias="champion",version="${v2}"}`)).toBe(1);
-      expect(metricValue(text, `driftwood_model_served{dataset="${modelName}",alias="champion",version="${v1}"}`)).toBeUndefined();
+      expect(
+        metricValue(text, `driftwood_model_served{dataset="${modelName}",alias="champion",version="${v2}"}`),
+      ).toBe(1);
+      expect(
+        metricValue(text, `driftwood_model_served{dataset="${modelName}",alias="champion",version="${v1}"}`),
+      ).toBeUndefined();
     });
 
     it.each([
@@ -248,7 +255,12 @@ describe('model lifecycle against a live MLflow server: hot swap, canary, shadow
           /challenger failure rate 11\.1% \(5 of 45\) is over 10\.0%/,
         );
         const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
-        expect(metricValue(metrics, `driftwood_canary_rollbacks_total{dataset="${modelName}",version="${fragile}"}`)).toBe(1);
+        expect(
+          metricValue(
+            metrics,
+            `driftwood_canary_rollbacks_total{dataset="${modelName}",version="${fragile}"}`,
+          ),
+        ).toBe(1);
         // A new challenger version takes canary traffic again.
         const fixed = (
           await registerTestModel(mlflow, { modelName, experiment, seed: 63, alias: 'challenger' })
