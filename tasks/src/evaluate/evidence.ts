@@ -1,7 +1,7 @@
 import { DriftwoodError } from '../errors.js';
 import type { BehaviourCheck } from './behaviour.js';
 import type { PairedDifference } from './bootstrap.js';
-import type { Evaluation, ModelScore } from './index.js';
+import type { Evaluation, ModelScore } from './types.js';
 
 export const EVIDENCE_FORMAT = 'driftwood.evidence/v1';
 

@@ -5,13 +5,13 @@ import { tabularProfile } from '../features/profile.js';
 import type { Logger } from '../log.js';
 import type { MlflowClient } from '../mlflow/client.js';
 import type { ModelVersion } from '../mlflow/types.js';
-import { type BinaryMetrics, binaryMetrics } from '../models/metrics.js';
+import { binaryMetrics } from '../models/metrics.js';
 import { loadModelVersion, type ServingModel } from '../models/serving-model.js';
 import { type HoldoutFile, parseHoldoutFile } from '../train/data.js';
-import type { BehaviourCheck } from './behaviour.js';
-import { type PairedDifference, pairedBootstrapAuc } from './bootstrap.js';
+import { pairedBootstrapAuc } from './bootstrap.js';
 import { EVIDENCE_FORMAT, type Evidence, evidencePath, evidenceRef, evidenceTagKey } from './evidence.js';
-import { type SegmentMetrics, segmentMetrics } from './segments.js';
+import { segmentMetrics } from './segments.js';
+import type { Evaluation, ModelScore } from './types.js';
 
 export interface EvaluateOptions {
   modelName: string;
@@ -24,30 +24,7 @@ export interface EvaluateOptions {
   contractsDir?: string;
 }
 
-export interface ModelScore {
-  version: string;
-  threshold: number;
-  metrics: BinaryMetrics;
-  segments: SegmentMetrics[];
-}
-
-/** Everything the promotion gate decides from, scored on one holdout: the candidate's. */
-export interface Evaluation {
-  modelName: string;
-  holdout: { runId: string; cutoff: string; rows: number; positives: number };
-  candidate: ModelScore;
-  champion: ModelScore | null;
-  /** candidate − champion ROC AUC with its bootstrap interval; null without a champion. */
-  comparison: PairedDifference | null;
-  /**
-   * A champion this code can no longer load (for example a transform format from before an
-   * upgrade): it cannot be compared, so the gate judges the candidate on its own, and says so.
-   */
-  championUnusable: { version: string; reason: string } | null;
-  behaviour: BehaviourCheck[];
-  /** The evidence written on the candidate's run: `runs:/<run id>/evidence/<alias>.json`. */
-  evidence: string;
-}
+export type { Evaluation, ModelScore } from './types.js';
 
 export const tagOf = (mv: ModelVersion, key: string): string | undefined =>
   mv.tags?.find((t) => t.key === key)?.value;
