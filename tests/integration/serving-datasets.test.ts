@@ -337,3 +337,73 @@ describe('one API, every dataset', () => {
       expect(validate(line), JSON.stringify(validate.errors)).toBe(true);
   });
 });
+
+/**
+ * Two classification contracts and no DRIFTWOOD_DATASET: there is no default dataset. The API still
+ * starts, serves both under their prefixes, and the unprefixed routes say how to choose.
+ */
+describe('one API, no default dataset', () => {
+  const mlflow = mlflowClient(inject('mlflowUri'));
+  const home = tempHome('driftwood-datasets-nodefault-');
+  const contractsDir = path.join(home, 'contracts');
+  const first = `first_${SUFFIX}`;
+  const second = `second_${SUFFIX}`;
+  const modelName = uniqueName('ds-first');
+  let app: FastifyInstance;
+
+  beforeAll(async () => {
+    await mkdir(contractsDir, { recursive: true });
+    writeFileSync(path.join(contractsDir, `${first}.yaml`), flatContract(first, modelName));
+    writeFileSync(path.join(contractsDir, `${second}.yaml`), flatContract(second, uniqueName('ds-second')));
+    await registerTestModel(mlflow, {
+      modelName,
+      experiment: uniqueName('datasets-nodefault'),
+      seed: 4,
+      alias: 'champion',
+      fields: PARCEL_FIELDS,
+    });
+    const catalog = await readCatalog(
+      loadConfig(
+        { DRIFTWOOD_HOME: home, DRIFTWOOD_CONTRACTS_DIR: contractsDir, DRIFTWOOD_FORECAST_MODEL: 'off' },
+        home,
+      ),
+    );
+    expect(catalog.defaultDataset).toBeUndefined();
+    app = await buildApp({
+      mlflow,
+      modelName,
+      alias: 'champion',
+      datasets: catalog.datasets,
+      noDefault: catalog.noDefault,
+    });
+    await app.ready();
+  }, 120_000);
+
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('answers the unprefixed routes with 503 naming the choice, and serves each dataset by name', async () => {
+    for (const [method, url] of [
+      ['POST', '/v1/predict'],
+      ['GET', '/v1/model'],
+    ] as const) {
+      const res = await app.inject({ method, url, ...(method === 'POST' ? { payload: parcel } : {}) });
+      expect(res.statusCode, url).toBe(503);
+      expect(res.json().message).toBe(
+        `no default dataset: set DRIFTWOOD_DATASET to one of ${first}, ${second}, or call /v1/datasets/<dataset>/…`,
+      );
+    }
+    const served = await app.inject({
+      method: 'POST',
+      url: `/v1/datasets/${first}/predict`,
+      payload: parcel,
+    });
+    expect(served.statusCode, served.body).toBe(200);
+    const none = await app.inject({ method: 'POST', url: `/v1/datasets/${second}/predict`, payload: parcel });
+    expect(none.statusCode).toBe(503);
+    expect(none.json().message).toContain(`no champion for dataset ${second} yet`);
+    // Ready: a dataset serves, though there is no default one.
+    expect((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(200);
+  });
+});
