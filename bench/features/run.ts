@@ -21,7 +21,9 @@ import {
   buildChurnRows,
   CHURN_CATEGORICAL,
   CHURN_NUMERIC,
+  ensureContractTables,
   fitTransform,
+  loadContract,
   openWarehouse,
   transformRows,
 } from '@driftwood/tasks';
@@ -68,6 +70,8 @@ const load = () =>
 console.log(`load average at start: ${load()}`);
 
 const db = await openWarehouse(`sqlite://${path.join(dir, 'warehouse.db')}`);
+// The tables (and the feature scan's index) as the churn contract declares them.
+await ensureContractTables(db, await loadContract('churn'));
 const t0 = performance.now();
 if (reuse) console.log('data reused from an earlier run');
 else {

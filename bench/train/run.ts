@@ -24,8 +24,9 @@ const { DEFAULT_MODEL_PARAMS, predictScores, trainClassifier } =
   await load<typeof import('../../tasks/dist/models/classifier.js')>('models/classifier.js');
 const { runSimulate } = await load<typeof import('../../tasks/dist/simulate/index.js')>('simulate/index.js');
 const { prepareTrainingData } = await load<typeof import('../../tasks/dist/train/data.js')>('train/data.js');
-const { churnSigns } =
-  await load<typeof import('../../tasks/dist/train/directions.js')>('train/directions.js');
+const { churnSigns } = await load<typeof import('../../tasks/dist/datasets/churn/directions.js')>(
+  'datasets/churn/directions.js',
+);
 const customers = Number(process.env.BENCH_CUSTOMERS ?? 2000);
 const hours = Number(process.env.BENCH_HOURS ?? 336);
 const trackingUri = process.env.MLFLOW_TRACKING_URI ?? 'http://127.0.0.1:5000';

@@ -1,14 +1,15 @@
 export * from './config.js';
 export * from './contracts/index.js';
 export * from './csv.js';
+export * from './datasets/churn/builder.js';
 export * from './errors.js';
-export * from './features/churn-builder.js';
 export * from './features/transform.js';
 export * from './forecast/backtest.js';
 export { versionTestCandles } from './forecast/evaluate.js';
 export * from './forecast/predict.js';
 export { loadLatestCandles } from './forecast/windows.js';
 export * from './http.js';
+export { ensureContractTables } from './ingest/schema.js';
 export * from './lake/object-store.js';
 export * from './log.js';
 export * from './mlflow/client.js';

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { buildChurnRows, openWarehouse, type Warehouse } from '@driftwood/tasks';
+import { buildChurnRows, loadContract, openWarehouse, type Warehouse } from '@driftwood/tasks';
+import { ensureContractTables } from '../../tasks/src/ingest/schema.js';
 import knexFactory from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempHome } from '../support/env.js';
@@ -127,6 +128,7 @@ function behavesPointInTime(open: () => Promise<{ db: Warehouse; close: () => Pr
 describe('churn features on SQLite', () => {
   behavesPointInTime(async () => {
     const db = await openWarehouse(`sqlite://${path.join(tempHome('driftwood-features-'), 'w.db')}`);
+    await ensureContractTables(db, await loadContract('churn'));
     return { db, close: () => db.destroy() };
   });
 });
@@ -143,6 +145,7 @@ describe('churn features on PostgreSQL', () => {
     await admin.raw(`CREATE DATABASE ${name}`);
     created.push(name);
     const db = await openWarehouse(PG_ADMIN.replace(/\/[^/]*$/, `/${name}`));
+    await ensureContractTables(db, await loadContract('churn'));
     return { db, close: () => db.destroy() };
   });
 });

@@ -3,7 +3,7 @@ import { type ObjectStore, openObjectStore, openWarehouse, type Warehouse } from
 import { parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import knexFactory from 'knex';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { defaultCutoff } from '../../tasks/src/features/churn-builder.js';
+import { defaultCutoff } from '../../tasks/src/datasets/churn/builder.js';
 import { runIngest } from '../../tasks/src/ingest/index.js';
 import { asyncBufferOf } from '../../tasks/src/readers/index.js';
 import { runSimulate } from '../../tasks/src/simulate/index.js';

@@ -1,6 +1,6 @@
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
-import { churnBehaviourChecks } from '../../tasks/src/evaluate/behaviour.js';
+import { churnBehaviourChecks } from '../../tasks/src/datasets/churn/behaviour.js';
 import { pairedBootstrapAuc } from '../../tasks/src/evaluate/bootstrap.js';
 import { confusionPng, prPng, rocPng } from '../../tasks/src/evaluate/plots.js';
 import { segmentMetrics } from '../../tasks/src/evaluate/segments.js';

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { churnSigns } from '../../tasks/src/datasets/churn/directions.js';
 import {
   balancedClassWeights,
   DEFAULT_MODEL_PARAMS,
@@ -12,7 +13,6 @@ import { compileDenseChain } from '../../tasks/src/models/dense-fast-path.js';
 import { rocAuc } from '../../tasks/src/models/metrics.js';
 import { initTf } from '../../tasks/src/models/tf.js';
 import { Rng } from '../../tasks/src/random.js';
-import { churnSigns } from '../../tasks/src/train/directions.js';
 
 /** Rows whose label depends on the first two columns (plus noise); churners are ~15%. */
 function synthetic(n: number, seed: number, width = 6) {

@@ -1,7 +1,9 @@
 import type { Contract } from '../contracts/types.js';
 import { DriftwoodError } from '../errors.js';
+import type { TabularProfile } from '../features/profile-types.js';
 import { candleSimulator } from './btc/index.js';
 import { churnSimulator } from './churn/index.js';
+import { churnActivityProfile } from './churn/profile.js';
 import type { DatasetSimulator } from './types.js';
 
 export type * from './types.js';
@@ -25,4 +27,13 @@ export function simulatorFor(contract: Contract): DatasetSimulator {
       ).join(', ')}); land its files under raw/${contract.dataset}/ instead`,
     );
   return simulator;
+}
+
+/** Tabular builders a dataset folder provides (the generic `columns` builder is in features/). */
+const PROFILES: Partial<Record<Contract['builder'], (contract: Contract) => TabularProfile>> = {
+  churn_activity: churnActivityProfile,
+};
+
+export function registeredProfile(contract: Contract): TabularProfile | undefined {
+  return PROFILES[contract.builder]?.(contract);
 }

@@ -1,51 +1,15 @@
 import { loadContract } from '../contracts/index.js';
 import type { Contract } from '../contracts/types.js';
+import { registeredProfile } from '../datasets/index.js';
 import { DriftwoodError } from '../errors.js';
-import {
-  type BehaviourCheck,
-  churnBehaviourChecks,
-  invarianceCheck,
-  type Scorer,
-} from '../evaluate/behaviour.js';
-import type { Row } from '../features/transform.js';
+import { invarianceCheck } from '../evaluate/behaviour.js';
 import { ensureContractTables, storedName } from '../ingest/schema.js';
 import { HOUR_MS } from '../time.js';
-import { churnSigns } from '../train/directions.js';
 import type { Warehouse } from '../warehouse/db.js';
-import {
-  buildChurnRows,
-  CHURN_CATEGORICAL,
-  CHURN_NUMERIC,
-  defaultCutoff as churnDefaultCutoff,
-  type LabelledRow,
-} from './churn-builder.js';
 import { buildColumnRows, columnsLayout, latestPartitionEnd } from './columns-builder.js';
+import type { TabularProfile } from './profile-types.js';
 
-/**
- * What the tabular steps (snapshot, features, train, evaluate, promote) need to know of a dataset,
- * decided by its contract's builder: the input fields, how rows are built as of a cutoff, which
- * columns are segments, the known directions of the inputs and the behavioural checks a model must
- * pass. Nothing outside the builders names a dataset's columns.
- */
-export interface TabularProfile {
-  dataset: string;
-  builder: 'churn_activity' | 'columns';
-  /** The name rows are identified by in outputs (snapshots, feature files). */
-  idName: string;
-  numeric: readonly string[];
-  categorical: readonly string[];
-  segmentColumns: readonly string[];
-  /** The cutoff of a snapshot taken at `asOf`: what the labels of the whole horizon allow. */
-  cutoffAsOf(asOf: number, horizonHours: number, labelDelayHours: number): number;
-  /** The as-of time of the newest data: a snapshot then has the newest cutoff the data allows. */
-  latestAsOf(db: Warehouse, horizonHours: number, labelDelayHours: number): Promise<number | undefined>;
-  /** The newest cutoff the warehouse's data allows; undefined when it holds none. */
-  defaultCutoff(db: Warehouse, horizonHours: number, labelDelayHours: number): Promise<number | undefined>;
-  build(db: Warehouse, cutoff: number, horizonHours: number): Promise<LabelledRow[]>;
-  /** +1 / −1 / 0 per transform output: the sign a constrained linear model must keep. */
-  signs(outputs: readonly string[]): Int8Array;
-  behaviour(rows: readonly Row[], score: Scorer, threshold: number): BehaviourCheck[];
-}
+export type { TabularProfile } from './profile-types.js';
 
 const hourFloor = (t: number) => Math.floor(t / HOUR_MS) * HOUR_MS;
 
@@ -74,24 +38,8 @@ export function tabularProfile(contract: Contract): TabularProfile {
 }
 
 function profileOf(contract: Contract): TabularProfile {
-  if (contract.builder === 'churn_activity')
-    return {
-      dataset: contract.dataset,
-      builder: 'churn_activity',
-      idName: 'customer_id',
-      numeric: CHURN_NUMERIC,
-      categorical: CHURN_CATEGORICAL,
-      segmentColumns: ['plan', 'region'],
-      cutoffAsOf: (asOf, horizon, delay) => hourFloor(asOf) - (horizon + delay) * HOUR_MS,
-      defaultCutoff: churnDefaultCutoff,
-      latestAsOf: async (db, horizon, delay) => {
-        const cutoff = await churnDefaultCutoff(db, horizon, delay);
-        return cutoff === undefined ? undefined : cutoff + (horizon + delay) * HOUR_MS;
-      },
-      build: buildChurnRows,
-      signs: churnSigns,
-      behaviour: churnBehaviourChecks,
-    };
+  const registered = registeredProfile(contract);
+  if (registered) return registered;
   if (contract.builder === 'columns') {
     if (contract.task !== 'binary_classification')
       throw new DriftwoodError(

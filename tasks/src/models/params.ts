@@ -17,7 +17,7 @@ export interface ModelParams {
   patience: number;
   /** Weight the classes inversely to their frequency (churn is the rare class). */
   classWeighting: boolean;
-  /** Hold the logistic regression to the dataset's known directions (see train/directions.ts). */
+  /** Hold the logistic regression to the dataset's known directions (e.g. datasets/churn/directions.ts). */
   monotonic: boolean;
 }
 

@@ -1,6 +1,6 @@
-import { DAY_MS, HOUR_MS } from '../time.js';
-import type { Warehouse } from '../warehouse/db.js';
-import type { LabelledRow } from './rows.js';
+import type { LabelledRow } from '../../features/rows.js';
+import { DAY_MS, HOUR_MS } from '../../time.js';
+import type { Warehouse } from '../../warehouse/db.js';
 
 /**
  * The raw, customer-level fields a churn model sees; the API takes the same fields. Windows end at
@@ -37,7 +37,7 @@ export const CHURN_NUMERIC = [
 ] as const;
 export const CHURN_CATEGORICAL = ['plan', 'region'] as const;
 
-export type { LabelledRow, RawFeatures } from './rows.js';
+export type { LabelledRow, RawFeatures } from '../../features/rows.js';
 
 const WINDOWS_DAYS = { d3: 3, d7: 7, d30: 30, d90: 90, prev30Start: 37 } as const;
 
