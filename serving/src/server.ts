@@ -48,7 +48,7 @@ export async function startServer(
   const forecasts = catalog.datasets.some((d) => d.kind === 'forecast');
   const app = await buildApp({
     mlflow: new MlflowClient(config.mlflow.trackingUri, config.http),
-    modelName: defaultModel ?? config.mlflow.modelName,
+    modelName: defaultModel ?? config.mlflow.modelName ?? '',
     datasets: catalog.datasets,
     defaultDataset: catalog.defaultDataset,
     noDefault: catalog.noDefault,

@@ -12,6 +12,7 @@ import {
 } from './config.js';
 import type { DatasetSettings } from './contracts/settings.js';
 import { DriftwoodError, EXIT_OK, EXIT_RETRYABLE, EXIT_USAGE, isDriftwoodError } from './errors.js';
+import type { TaskKind } from './kinds/types.js';
 import { createLogger, type Logger } from './log.js';
 import { MODEL_FLAGS, POLICY_FLAGS } from './train/cli-options.js';
 import type { Warehouse } from './warehouse/db.js';
@@ -169,6 +170,110 @@ async function snapshotFrom(config: Config, log: Logger, db: Warehouse, values: 
   if (!found) return {};
   const { manifest, lake } = found;
   return { snapshot: { manifest, rows: await readSnapshotRows(lake, manifest), lakeUri: config.lakeUri } };
+}
+
+/** Trains a classifier on the features step's artifact of the snapshot, tracked in MLflow. */
+async function trainTabular({ config, log, values }: Context) {
+  const { runTrain } = await import('./train/index.js');
+  const { modelParamsFromFlags } = await import('./train/cli-options.js');
+  const { openObjectStore } = await import('./lake/object-store.js');
+  const { parseTime } = await import('./time.js');
+  return withWarehouse(config, values, async (db) =>
+    runTrain(
+      {
+        dataset: str(values, 'dataset'),
+        experiment: experimentFor(config, await settingsOf(config, values)),
+        modelName: modelNameFor(config, await settingsOf(config, values)),
+        ...(typeof values.cutoff === 'string' ? { cutoff: parseTime(values.cutoff, '--cutoff') } : {}),
+        ...(await snapshotFrom(config, log, db, values)),
+        ...(await labelWindow(config, values)),
+        params: modelParamsFromFlags(values),
+        ...(await splitFractions(config, values)),
+        ...contractsDirOf(config),
+      },
+      // The features step's artifact, read from the lake (and written there first when missing).
+      {
+        ...(await trainingDeps(config, log, db, str(values, 'dataset'))),
+        lake: openObjectStore(config.lakeUri, config.s3),
+      },
+    ),
+  );
+}
+
+/** Moves the alias when the evidence passes the gate. */
+async function promoteTabular({ config, log, values }: Context) {
+  const { runPromote } = await import('./promote/index.js');
+  const { policyFromFlags } = await import('./train/cli-options.js');
+  const { MlflowClient } = await import('./mlflow/client.js');
+  const { currentUser } = await import('./source.js');
+  return runPromote(
+    {
+      modelName: modelNameFor(config, await settingsOf(config, values)),
+      ...contractsDirOf(config),
+      ...(typeof values.version === 'string' ? { version: values.version } : {}),
+      alias: str(values, 'alias', 'champion'),
+      policy: policyFromFlags(values),
+    },
+    {
+      mlflow: new MlflowClient(config.mlflow.trackingUri, config.http),
+      log,
+      now: Date.now,
+      user: currentUser(),
+    },
+  );
+}
+
+/** Scores challenger and champion on the same holdout and leaves the evidence on the challenger's run. */
+async function evaluateTabular({ config, log, values }: Context) {
+  const { runEvaluate } = await import('./evaluate/index.js');
+  const { DEFAULT_BOOTSTRAP } = await import('./promote/index.js');
+  const { MlflowClient } = await import('./mlflow/client.js');
+  return runEvaluate(
+    {
+      modelName: modelNameFor(config, await settingsOf(config, values)),
+      ...contractsDirOf(config),
+      ...(typeof values.version === 'string' ? { version: values.version } : {}),
+      championAlias: str(values, 'alias', 'champion'),
+      bootstrap: DEFAULT_BOOTSTRAP,
+    },
+    { mlflow: new MlflowClient(config.mlflow.trackingUri, config.http), log, now: Date.now },
+  );
+}
+
+/** A sequence forecast trains the LSTM, and its promote evaluates (a backtest against persistence) and gates. */
+const trainForecast = async ({ config, log, values }: Context) =>
+  (await import('./forecast/cli.js')).forecastTrainCommand(
+    config,
+    log,
+    values,
+    await contractOf(config, values),
+  );
+const promoteForecast = async ({ config, log, values }: Context) =>
+  (await import('./forecast/cli.js')).forecastPromoteCommand(
+    config,
+    log,
+    values,
+    await contractOf(config, values),
+  );
+const evaluateForecast = async ({ values }: Context): Promise<never> => {
+  throw new DriftwoodError(
+    'USAGE',
+    `dataset ${str(values, 'dataset')} is a sequence forecast: promote evaluates it (a backtest against persistence)`,
+  );
+};
+
+async function contractOf(config: Config, values: Values) {
+  const { loadContract } = await import('./contracts/index.js');
+  return loadContract(str(values, 'dataset'), config.contractsDir);
+}
+
+/** Runs the command of the dataset's task kind: the one place a step tells a forecast from a table. */
+async function byKind(
+  ctx: Context,
+  commands: Record<TaskKind['name'], (ctx: Context) => Promise<unknown>>,
+): Promise<unknown> {
+  const { kindOf } = await import('./kinds/index.js');
+  return commands[kindOf(await contractOf(ctx.config, ctx.values)).name](ctx);
 }
 
 const COMMANDS: Record<
@@ -341,39 +446,7 @@ const COMMANDS: Record<
       ...MODEL_FLAGS,
       'horizon-hours': { type: 'string' },
     },
-    run: async ({ config, log, values }) => {
-      // A sequence_forecast dataset (per its contract) trains and gates the LSTM forecaster.
-      const forecast = await (await import('./forecast/settings.js')).forecastContract(
-        str(values, 'dataset'),
-        config.contractsDir,
-      );
-      if (forecast)
-        return (await import('./forecast/cli.js')).forecastTrainCommand(config, log, values, forecast);
-      const { runTrain } = await import('./train/index.js');
-      const { modelParamsFromFlags } = await import('./train/cli-options.js');
-      const { openObjectStore } = await import('./lake/object-store.js');
-      const { parseTime } = await import('./time.js');
-      return withWarehouse(config, values, async (db) =>
-        runTrain(
-          {
-            dataset: str(values, 'dataset'),
-            experiment: experimentFor(config, await settingsOf(config, values)),
-            modelName: modelNameFor(config, await settingsOf(config, values)),
-            ...(typeof values.cutoff === 'string' ? { cutoff: parseTime(values.cutoff, '--cutoff') } : {}),
-            ...(await snapshotFrom(config, log, db, values)),
-            ...(await labelWindow(config, values)),
-            params: modelParamsFromFlags(values),
-            ...(await splitFractions(config, values)),
-            ...contractsDirOf(config),
-          },
-          // The features step's artifact, read from the lake (and written there first when missing).
-          {
-            ...(await trainingDeps(config, log, db, str(values, 'dataset'))),
-            lake: openObjectStore(config.lakeUri, config.s3),
-          },
-        ),
-      );
-    },
+    run: (ctx) => byKind(ctx, { tabular_classification: trainTabular, sequence_forecast: trainForecast }),
   },
   promote: {
     options: {
@@ -382,52 +455,12 @@ const COMMANDS: Record<
       alias: { type: 'string' },
       ...POLICY_FLAGS,
     },
-    run: async ({ config, log, values }) => {
-      // A sequence_forecast dataset (per its contract) trains and gates the LSTM forecaster.
-      const forecast = await (await import('./forecast/settings.js')).forecastContract(
-        str(values, 'dataset'),
-        config.contractsDir,
-      );
-      if (forecast)
-        return (await import('./forecast/cli.js')).forecastPromoteCommand(config, log, values, forecast);
-      const { runPromote } = await import('./promote/index.js');
-      const { policyFromFlags } = await import('./train/cli-options.js');
-      const { MlflowClient } = await import('./mlflow/client.js');
-      const { currentUser } = await import('./source.js');
-      return runPromote(
-        {
-          modelName: modelNameFor(config, await settingsOf(config, values)),
-          ...contractsDirOf(config),
-          ...(typeof values.version === 'string' ? { version: values.version } : {}),
-          alias: str(values, 'alias', 'champion'),
-          policy: policyFromFlags(values),
-        },
-        {
-          mlflow: new MlflowClient(config.mlflow.trackingUri, config.http),
-          log,
-          now: Date.now,
-          user: currentUser(),
-        },
-      );
-    },
+    run: (ctx) => byKind(ctx, { tabular_classification: promoteTabular, sequence_forecast: promoteForecast }),
   },
   evaluate: {
     options: { dataset: { type: 'string' }, version: { type: 'string' }, alias: { type: 'string' } },
-    run: async ({ config, log, values }) => {
-      const { runEvaluate } = await import('./evaluate/index.js');
-      const { DEFAULT_BOOTSTRAP } = await import('./promote/index.js');
-      const { MlflowClient } = await import('./mlflow/client.js');
-      return runEvaluate(
-        {
-          modelName: modelNameFor(config, await settingsOf(config, values)),
-          ...contractsDirOf(config),
-          ...(typeof values.version === 'string' ? { version: values.version } : {}),
-          championAlias: str(values, 'alias', 'champion'),
-          bootstrap: DEFAULT_BOOTSTRAP,
-        },
-        { mlflow: new MlflowClient(config.mlflow.trackingUri, config.http), log, now: Date.now },
-      );
-    },
+    run: (ctx) =>
+      byKind(ctx, { tabular_classification: evaluateTabular, sequence_forecast: evaluateForecast }),
   },
   rollback: {
     options: {

@@ -21,14 +21,12 @@ export interface Config {
   warehouseUrl: string;
   mlflow: {
     trackingUri: string;
-    experiment: string;
-    modelName: string;
     /**
-     * DRIFTWOOD_MODEL_NAME / DRIFTWOOD_EXPERIMENT were given: they replace the contract's names of
+     * DRIFTWOOD_MODEL_NAME / DRIFTWOOD_EXPERIMENT when given: they replace the contract's names of
      * DRIFTWOOD_DATASET's dataset (of every dataset when DRIFTWOOD_DATASET is unset).
      */
-    modelNameSet?: boolean;
-    experimentSet?: boolean;
+    experiment: string | undefined;
+    modelName: string | undefined;
   };
   http: { timeoutMs: number; retries: number; backoffMs: number };
   api: { host: string; port: number };
@@ -58,7 +56,10 @@ export interface ServingConfig {
   airflow: { baseUrl: string; username: string; password: string; dagId: string } | undefined;
   /** The dashboard's other sources and links (docs/dashboard.md); an unset one shows as not configured. */
   dashboard?: DashboardConfig;
-  /** The registered forecast model `POST /v1/forecast` serves (DRIFTWOOD_FORECAST_MODEL, `off` to drop it). */
+  /**
+   * DRIFTWOOD_FORECAST_MODEL: unset serves every forecast contract under its own model; `off` serves
+   * none; another name renames the only forecast contract's model.
+   */
   forecastModel?: string | undefined;
 }
 
@@ -133,8 +134,10 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   const logLevel = readString(env, 'LOG_LEVEL', 'info');
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel))
     fail('LOG_LEVEL', `one of ${LOG_LEVELS.join(', ')}`, logLevel);
-  const modelName = readString(env, 'DRIFTWOOD_MODEL_NAME', 'churn');
-  if (!/^[\w\-.]+$/.test(modelName)) fail('DRIFTWOOD_MODEL_NAME', 'letters, digits, _ - or .', modelName);
+  const modelName =
+    env.DRIFTWOOD_MODEL_NAME === undefined ? undefined : readString(env, 'DRIFTWOOD_MODEL_NAME', '');
+  if (modelName !== undefined && !/^[\w\-.]+$/.test(modelName))
+    fail('DRIFTWOOD_MODEL_NAME', 'letters, digits, _ - or .', modelName);
   return {
     home,
     lakeUri: readUrl(env, 'DRIFTWOOD_LAKE_URI', `file://${path.join(home, 'lake')}`, ['file:', 's3:']),
@@ -158,10 +161,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     ),
     mlflow: {
       trackingUri: readUrl(env, 'MLFLOW_TRACKING_URI', 'http://127.0.0.1:5000', ['http:', 'https:']),
-      experiment: readString(env, 'DRIFTWOOD_EXPERIMENT', 'driftwood-churn'),
+      experiment:
+        env.DRIFTWOOD_EXPERIMENT === undefined ? undefined : readString(env, 'DRIFTWOOD_EXPERIMENT', ''),
       modelName,
-      modelNameSet: env.DRIFTWOOD_MODEL_NAME !== undefined,
-      experimentSet: env.DRIFTWOOD_EXPERIMENT !== undefined,
     },
     http: {
       timeoutMs: readInt(env, 'DRIFTWOOD_HTTP_TIMEOUT_MS', 10_000, 100, 600_000),
@@ -249,9 +251,11 @@ function readWorkers(env: Env): number {
   return readInt(env, 'DRIFTWOOD_API_WORKERS', 1, 1, 64);
 }
 
+/** DRIFTWOOD_FORECAST_MODEL: `off` serves no forecast; a name renames the forecast contract's model. */
 function readForecastModel(env: Env): string | undefined {
-  const name = readString(env, 'DRIFTWOOD_FORECAST_MODEL', 'btc');
-  if (name === 'off') return undefined;
+  if (env.DRIFTWOOD_FORECAST_MODEL === undefined) return undefined;
+  const name = readString(env, 'DRIFTWOOD_FORECAST_MODEL', '');
+  if (name === 'off') return 'off';
   if (!/^[\w\-.]+$/.test(name)) fail('DRIFTWOOD_FORECAST_MODEL', "letters, digits, _ - . or 'off'", name);
   return name;
 }
@@ -312,23 +316,21 @@ function overrideHolds(config: Pick<Config, 'dataset'>, dataset: string): boolea
 
 /** The registered model of a dataset: the contract's (`model.name`), unless overridden for it. */
 export function modelNameFor(config: Pick<Config, 'mlflow' | 'dataset'>, settings: DatasetSettings): string {
-  return config.mlflow.modelNameSet && overrideHolds(config, settings.dataset)
-    ? config.mlflow.modelName
-    : settings.modelName;
+  const named = config.mlflow.modelName;
+  return named !== undefined && overrideHolds(config, settings.dataset) ? named : settings.modelName;
 }
 
 /** The MLflow experiment of a dataset: the contract's (`model.experiment`), unless overridden for it. */
 export function experimentFor(config: Pick<Config, 'mlflow' | 'dataset'>, settings: DatasetSettings): string {
-  return config.mlflow.experimentSet && overrideHolds(config, settings.dataset)
-    ? config.mlflow.experiment
-    : settings.experiment;
+  const named = config.mlflow.experiment;
+  return named !== undefined && overrideHolds(config, settings.dataset) ? named : settings.experiment;
 }
 
 /** The settings that were given for another dataset than this one, so a step can say it ignored them. */
 export function overridesIgnored(config: Pick<Config, 'mlflow' | 'dataset'>, dataset: string): string[] {
   if (overrideHolds(config, dataset)) return [];
   return [
-    ...(config.mlflow.modelNameSet ? ['DRIFTWOOD_MODEL_NAME'] : []),
-    ...(config.mlflow.experimentSet ? ['DRIFTWOOD_EXPERIMENT'] : []),
+    ...(config.mlflow.modelName !== undefined ? ['DRIFTWOOD_MODEL_NAME'] : []),
+    ...(config.mlflow.experiment !== undefined ? ['DRIFTWOOD_EXPERIMENT'] : []),
   ];
 }

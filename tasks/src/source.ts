@@ -17,7 +17,10 @@ export function gitCommit(env: Record<string, string | undefined> = process.env)
   }
 }
 
-export function currentUser(): string {
+/** Who acts, for the audit trail: DRIFTWOOD_USER (the API sets it to its caller), else the OS user. */
+export function currentUser(env: NodeJS.ProcessEnv = process.env): string {
+  const named = env.DRIFTWOOD_USER?.trim();
+  if (named) return named;
   try {
     return os.userInfo().username;
   } catch {

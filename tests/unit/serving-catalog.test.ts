@@ -72,6 +72,9 @@ describe('planCatalog: which datasets one API serves, and the default one', () =
         (d) => d.modelName,
       ),
     ).toEqual(['f', 'g']);
-    expect(planCatalog([forecast('f')], {}).datasets).toEqual([]);
+    expect(planCatalog([forecast('f')], { forecastModelName: 'off' }).datasets).toEqual([]);
+    expect(planCatalog([forecast('f')], {}).datasets).toEqual([
+      { dataset: 'f', kind: 'forecast', modelName: 'f' },
+    ]);
   });
 });

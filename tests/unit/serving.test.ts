@@ -351,9 +351,9 @@ describe('serving settings', () => {
       webhookSecret: undefined,
       jwt: undefined,
       airflow: undefined,
-      forecastModel: 'btc',
+      forecastModel: undefined,
     });
-    expect(loadConfig({ DRIFTWOOD_FORECAST_MODEL: 'off' }, '/tmp').serving.forecastModel).toBeUndefined();
+    expect(loadConfig({ DRIFTWOOD_FORECAST_MODEL: 'off' }, '/tmp').serving.forecastModel).toBe('off');
     expect(loadConfig({ DRIFTWOOD_API_WORKERS: '3' }, '/tmp').serving.workers).toBe(3);
     expect(loadConfig({ DRIFTWOOD_API_WORKERS: 'auto' }, '/tmp').serving.workers).toBe(
       availableParallelism(),

@@ -28,7 +28,7 @@ export interface CatalogOptions {
   defaultDataset?: string;
   /** DRIFTWOOD_MODEL_NAME when set: the default dataset's model, not every dataset's. */
   defaultModelName?: string;
-  /** DRIFTWOOD_FORECAST_MODEL: the model of the only forecast dataset; undefined serves no forecast. */
+  /** DRIFTWOOD_FORECAST_MODEL: the model of the only forecast dataset; `off` serves no forecast. */
   forecastModelName?: string;
 }
 
@@ -60,11 +60,11 @@ export function planCatalog(declared: DatasetDeclaration[], opts: CatalogOptions
         modelName: d.modelName,
         ...(d.idColumn ? { idColumn: d.idColumn } : {}),
       });
-    else if (kind === 'forecast' && opts.forecastModelName !== undefined)
+    else if (kind === 'forecast' && opts.forecastModelName !== 'off')
       datasets.push({
         dataset: d.dataset,
         kind,
-        modelName: forecasts.length === 1 ? opts.forecastModelName : d.modelName,
+        modelName: forecasts.length === 1 && opts.forecastModelName ? opts.forecastModelName : d.modelName,
       });
   }
   const tabular = datasets.filter((d) => d.kind === 'tabular');

@@ -1,4 +1,10 @@
-import { type Config, datasetSettings, loadAllContracts } from '@driftwood/tasks';
+import {
+  type Config,
+  DEFAULT_CONTRACTS_DIR,
+  DriftwoodError,
+  datasetSettings,
+  loadAllContracts,
+} from '@driftwood/tasks';
 import { type Catalog, planCatalog } from './catalog.js';
 
 /**
@@ -12,11 +18,17 @@ export async function readCatalog(
 ): Promise<Catalog> {
   const contracts = await loadAllContracts(config.contractsDir);
   if (contracts.length === 0) {
-    const dataset = config.dataset ?? config.mlflow.modelName;
-    const forecast = config.serving.forecastModel;
+    const model = config.mlflow.modelName;
+    if (model === undefined)
+      throw new DriftwoodError(
+        'CONFIG_INVALID',
+        `no dataset contracts in ${config.contractsDir ?? DEFAULT_CONTRACTS_DIR}: add one, or set DRIFTWOOD_MODEL_NAME to the model to serve`,
+      );
+    const dataset = config.dataset ?? model;
+    const forecast = config.serving.forecastModel === 'off' ? undefined : config.serving.forecastModel;
     return {
       datasets: [
-        { dataset, kind: 'tabular', modelName: config.mlflow.modelName },
+        { dataset, kind: 'tabular', modelName: model },
         ...(forecast ? [{ dataset: forecast, kind: 'forecast' as const, modelName: forecast }] : []),
       ],
       defaultDataset: dataset,
@@ -30,8 +42,10 @@ export async function readCatalog(
     }),
     {
       defaultDataset: config.dataset,
-      defaultModelName: config.mlflow.modelNameSet ? config.mlflow.modelName : undefined,
-      forecastModelName: config.serving.forecastModel,
+      ...(config.mlflow.modelName !== undefined ? { defaultModelName: config.mlflow.modelName } : {}),
+      ...(config.serving.forecastModel !== undefined
+        ? { forecastModelName: config.serving.forecastModel }
+        : {}),
     },
   );
 }

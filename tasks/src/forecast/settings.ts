@@ -1,6 +1,3 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { DEFAULT_CONTRACTS_DIR, loadContract } from '../contracts/index.js';
 import type { Contract } from '../contracts/types.js';
 import { DriftwoodError } from '../errors.js';
 
@@ -52,19 +49,4 @@ export function forecastConfig(contract: Contract): ForecastConfig {
     validationFraction: f.split?.validation ?? FORECAST_DEFAULTS.validationFraction,
     testFraction: f.split?.test ?? FORECAST_DEFAULTS.testFraction,
   };
-}
-
-/** The dataset's contract when it declares `task: sequence_forecast`; undefined for any other dataset. */
-export async function forecastContract(
-  dataset: string,
-  contractsDir?: string,
-): Promise<Contract | undefined> {
-  const dir = contractsDir ?? DEFAULT_CONTRACTS_DIR;
-  if (!/^[a-z][a-z0-9_]*$/.test(dataset) || !existsSync(path.join(dir, `${dataset}.yaml`))) return undefined;
-  const contract = await loadContract(dataset, dir);
-  return contract.task === 'sequence_forecast' ? contract : undefined;
-}
-
-export async function isForecastDataset(dataset: string, contractsDir?: string): Promise<boolean> {
-  return (await forecastContract(dataset, contractsDir)) !== undefined;
 }
