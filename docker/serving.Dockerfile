@@ -43,6 +43,8 @@ COPY --from=build --chown=root:root /src/tasks/package.json tasks/
 COPY --from=build --chown=root:root /src/tasks/dist/ tasks/dist/
 COPY --from=build --chown=root:root /src/serving/package.json serving/
 COPY --from=build --chown=root:root /src/serving/dist/ serving/dist/
+# The API serves every dataset its contracts declare (DRIFTWOOD_CONTRACTS_DIR, /app/contracts).
+COPY --chown=root:root contracts/ contracts/
 USER 1000:1000
 EXPOSE 8080
 # Liveness only: readiness (a model loaded) is /health/ready, probed by the orchestrator.
