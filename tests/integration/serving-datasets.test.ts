@@ -49,10 +49,11 @@ tables:
 `;
 
 /** A project contract with its registered model renamed, so the test's versions are its own. */
+/** The shipped contract with its model renamed (`model.name`), so that this test's versions are its own. */
 const renamedContract = (dataset: string, modelName: string) =>
   readFileSync(path.join(ROOT, 'contracts', `${dataset}.yaml`), 'utf8').replace(
-    /^model: \{ name: [\w-]+,/m,
-    `model: { name: ${modelName},`,
+    /^dataset: (\w+)$/m,
+    `dataset: $1\nmodel: { name: ${modelName} }`,
   );
 
 const parcel = {
