@@ -93,8 +93,11 @@ class ContractProblem:
 
 
 def contracts_dir() -> Path:
-    """``DRIFTWOOD_CONTRACTS_DIR`` (the container stack sets it), else the checkout's ``contracts/``."""
-    given = os.environ.get("DRIFTWOOD_CONTRACTS_DIR")
+    """``DRIFTWOOD_DAG_CONTRACTS_DIR`` (the Airflow image's own contracts: the DAGs are deployed with
+    the scheduler, while ``DRIFTWOOD_CONTRACTS_DIR`` is the folder handed to the steps, which an
+    operator may point at a folder the steps share), else ``DRIFTWOOD_CONTRACTS_DIR``, else the
+    checkout's ``contracts/``."""
+    given = os.environ.get("DRIFTWOOD_DAG_CONTRACTS_DIR") or os.environ.get("DRIFTWOOD_CONTRACTS_DIR")
     return Path(given) if given else project_root() / "contracts"
 
 
@@ -104,7 +107,8 @@ def load_dag_settings(folder: Path | None = None) -> tuple[list[DagSettings], li
     folder = folder or contracts_dir()
     if not folder.is_dir():
         # Silence here would be a stack without DAGs: say where the contracts were looked for.
-        return [], [ContractProblem(folder, "no contracts folder here (set DRIFTWOOD_CONTRACTS_DIR)")]
+        hint = "set DRIFTWOOD_DAG_CONTRACTS_DIR or DRIFTWOOD_CONTRACTS_DIR"
+        return [], [ContractProblem(folder, f"no contracts folder here ({hint})")]
     validate = _schema_validator(folder)
     dags: list[DagSettings] = []
     problems: list[ContractProblem] = []

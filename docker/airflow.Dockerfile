@@ -22,9 +22,10 @@ ENV PATH=/opt/airflow-venv/bin:$PATH \
     PYTHONUNBUFFERED=1
 COPY --from=build /opt/airflow-venv /opt/airflow-venv
 COPY --chown=airflow:0 dags/ /opt/airflow/dags/
-# The DAG factory makes every dataset's DAGs from its contract.
+# The DAG factory makes every dataset's DAGs from the contracts deployed with it (the steps get
+# DRIFTWOOD_CONTRACTS_DIR, which may name another folder).
 COPY --chown=airflow:0 contracts/ /app/contracts/
-ENV DRIFTWOOD_CONTRACTS_DIR=/app/contracts
+ENV DRIFTWOOD_DAG_CONTRACTS_DIR=/app/contracts
 USER 50000:0
 WORKDIR /opt/airflow
 EXPOSE 8080

@@ -218,7 +218,8 @@ def test_a_missing_contracts_folder_is_an_import_error(
     bag = dagbag_for(monkeypatch, tmp_path / "nowhere")
     assert bag.dags == {}
     (error,) = bag.import_errors.values()
-    assert f"{tmp_path / 'nowhere'}: no contracts folder here (set DRIFTWOOD_CONTRACTS_DIR)" in error
+    hint = "set DRIFTWOOD_DAG_CONTRACTS_DIR or DRIFTWOOD_CONTRACTS_DIR"
+    assert f"{tmp_path / 'nowhere'}: no contracts folder here ({hint})" in error
 
 
 def test_two_contracts_cannot_make_the_same_dag(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
