@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { buildChurnRows, loadContract, openWarehouse, type Warehouse } from '@driftwood/tasks';
-import { ensureContractTables } from '../../tasks/src/ingest/schema.js';
 import knexFactory from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureContractTables } from '../../tasks/src/ingest/schema.js';
 import { tempHome } from '../support/env.js';
 
 const HOUR = 3_600_000;

@@ -19,7 +19,7 @@ function sources(dir: string): string[] {
 }
 
 /** String literals naming a dataset, outside comments and import paths into the datasets folder. */
-export function datasetLiterals(text: string, names: readonly string[]): { line: number; text: string }[] {
+function datasetLiterals(text: string, names: readonly string[]): { line: number; text: string }[] {
   const word = new RegExp(`\\b(${names.join('|')})\\b`, 'i');
   const literal = /(['"`])((?:\\.|(?!\1).)*)\1/g;
   const found: { line: number; text: string }[] = [];

@@ -1,4 +1,5 @@
 import { type HttpOptions, httpRequest, isDriftwoodError } from '@driftwood/tasks';
+import { replyDetail } from '../airflow/client.js';
 import { isObject, num, SourceError, str } from '../dashboard/source-status.js';
 import type { DriftReport, DriftState, FeatureDrift, RetrainDecision } from '../routes/dashboard-types.js';
 
@@ -95,16 +96,6 @@ function parseJson(what: string, body: Buffer): unknown {
   }
 }
 
-function detailOf(body: Buffer): string {
-  const text = body.toString('utf8');
-  try {
-    const j = JSON.parse(text) as { detail?: unknown; message?: unknown };
-    return String(j.detail ?? j.message ?? '').slice(0, 200);
-  } catch {
-    return text.slice(0, 200);
-  }
-}
-
 export async function readDrift(baseUrl: string, http: HttpOptions, decisions: number): Promise<DriftState> {
   const base = baseUrl.replace(/\/+$/, '');
   const [latest, log] = await Promise.all([
@@ -114,10 +105,10 @@ export async function readDrift(baseUrl: string, http: HttpOptions, decisions: n
   if (latest.status !== 200 && latest.status !== 404)
     throw new SourceError(
       'error',
-      `the drift sidecar answered HTTP ${latest.status}: ${detailOf(latest.body)}`,
+      `the drift sidecar answered HTTP ${latest.status}: ${replyDetail(latest.body)}`,
     );
   if (log.status !== 200)
-    throw new SourceError('error', `the drift sidecar answered HTTP ${log.status}: ${detailOf(log.body)}`);
+    throw new SourceError('error', `the drift sidecar answered HTTP ${log.status}: ${replyDetail(log.body)}`);
   return {
     report: latest.status === 404 ? null : mapDriftSummary(parseJson('the drift sidecar', latest.body)),
     decisions: mapDecisions(parseJson('the drift sidecar', log.body)),
@@ -133,6 +124,6 @@ export async function readDriftHtml(baseUrl: string, http: HttpOptions): Promise
   );
   if (res.status === 404) return null;
   if (res.status !== 200)
-    throw new SourceError('error', `the drift sidecar answered HTTP ${res.status}: ${detailOf(res.body)}`);
+    throw new SourceError('error', `the drift sidecar answered HTTP ${res.status}: ${replyDetail(res.body)}`);
   return res.body;
 }

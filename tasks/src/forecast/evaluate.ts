@@ -2,7 +2,7 @@ import { DriftwoodError, isDriftwoodError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MlflowClient } from '../mlflow/client.js';
 import type { ModelVersion } from '../mlflow/types.js';
-import { moveAlias, type PromoteDeps } from '../promote/index.js';
+import { challengerVersion, moveAlias, type PromoteDeps } from '../promote/index.js';
 import { HOUR_MS } from '../time.js';
 import type { Candle } from './candles.js';
 import {
@@ -68,14 +68,7 @@ export async function runForecastPromote(
   deps: ForecastPromoteDeps,
 ): Promise<ForecastPromoteResult> {
   const { mlflow } = deps;
-  const mv = options.version
-    ? await mlflow.getModelVersion(options.modelName, options.version)
-    : await mlflow.getVersionByAlias(options.modelName, 'challenger');
-  if (!mv)
-    throw new DriftwoodError(
-      'DATA_MISSING',
-      `model '${options.modelName}' has no 'challenger': run driftwood train first`,
-    );
+  const mv = await challengerVersion(mlflow, options);
   const candles = await versionTestCandles(mlflow, mv);
   const holder = await mlflow.getVersionByAlias(options.modelName, options.alias);
   const previous = holder?.version ?? null;

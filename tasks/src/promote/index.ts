@@ -153,7 +153,11 @@ export async function runPromote(options: PromoteOptions, deps: PromoteDeps): Pr
   return result;
 }
 
-async function candidateVersion(mlflow: MlflowClient, options: PromoteOptions): Promise<ModelVersion> {
+/** The version to judge: `--version`, else the one behind `challenger` (for every task kind). */
+export async function challengerVersion(
+  mlflow: MlflowClient,
+  options: { modelName: string; version?: string },
+): Promise<ModelVersion> {
   const mv = options.version
     ? await mlflow.getModelVersion(options.modelName, options.version)
     : await mlflow.getVersionByAlias(options.modelName, 'challenger');
@@ -162,6 +166,11 @@ async function candidateVersion(mlflow: MlflowClient, options: PromoteOptions): 
       'DATA_MISSING',
       `model '${options.modelName}' has no 'challenger' version: run 'driftwood train' first or pass --version`,
     );
+  return mv;
+}
+
+async function candidateVersion(mlflow: MlflowClient, options: PromoteOptions): Promise<ModelVersion> {
+  const mv = await challengerVersion(mlflow, options);
   if (!mv.run_id)
     throw new DriftwoodError('DATA_MISSING', `version ${mv.version} has no source run to read evidence from`);
   return mv;
