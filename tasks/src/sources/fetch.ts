@@ -40,11 +40,6 @@ export async function fetchPayload(
   interval: { start: number; end: number },
   deps: { lake: ObjectStore; http: HttpOptions },
 ): Promise<Payload> {
-  if (source.trim() === '')
-    throw new DriftwoodError(
-      'USAGE',
-      '--source is empty: give an http(s) URL or a lake key (a forecast DAG reads it from the Airflow Variable driftwood_<dataset>_source)',
-    );
   if (isUrl(source)) {
     const url = candleUrl(source, interval);
     const where = new URL(url);

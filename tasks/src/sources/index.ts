@@ -67,6 +67,11 @@ export async function runExtract(
   const t0 = performance.now();
   if (!/^[a-z][a-z0-9_]*$/.test(options.dataset))
     throw new DriftwoodError('USAGE', `--dataset: expected a lower-case name, got '${options.dataset}'`);
+  if (options.source.trim() === '')
+    throw new DriftwoodError(
+      'USAGE',
+      `--source is empty: give an http(s) URL or a lake key (the dataset's DAG reads it from the Airflow Variable driftwood_${options.dataset}_source)`,
+    );
   const payload = await fetchPayload(options.source, options.interval, deps);
   const sha256 = createHash('sha256').update(payload.body).digest('hex');
   const tag = intervalTag(options.interval);
