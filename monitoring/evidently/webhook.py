@@ -20,6 +20,7 @@ from typing import Any
 
 from .airflow_client import AirflowClient, AirflowError, HttpClient, HttpSettings, Unreachable
 from .config import WebhookConfig
+from .contract import load_contract, retrain_dag_id
 from .errors import MonitorError
 
 
@@ -104,7 +105,12 @@ def trigger_airflow(config: WebhookConfig, payload: dict[str, Any]) -> Delivery:
         return post_asset_event(config, payload)
     run_id = "drift__" + "".join(c if c.isalnum() or c in "-_." else "_" for c in str(payload["report_id"]))
     try:
-        reply = _airflow(config).trigger_dag_run(config.dag_id, run_id, payload)
+        # No DAG configured: the reported dataset's retrain DAG, as its contract names it.
+        dag_id = config.dag_id or retrain_dag_id(load_contract(str(payload["dataset"])))
+    except MonitorError as err:
+        return Delivery(False, 0, str(err))
+    try:
+        reply = _airflow(config).trigger_dag_run(dag_id, run_id, payload)
     except AirflowError as err:
         return Delivery(False, err.status, str(err.args[0]))
     except Unreachable as err:
