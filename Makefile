@@ -42,6 +42,10 @@ demo: install ## the whole loop on embedded defaults (ONCE=1 to exit after the s
 test: install ## every suite: TypeScript (vitest) and Python (pytest), with the services they need
 	scripts/test.sh
 
+test-reliability: install ## the reliability suite at full size (kill -9, SIGTERM, overload, fuzzing, races, corrupt versions, erasure); prints goal vs measured
+	rm -f .driftwood/test/reliability.jsonl
+	DRIFTWOOD_RELIABILITY_SCALE=full npx vitest run tests/reliability; rc=$$?; node scripts/reliability-table.mjs || rc=1; exit $$rc
+
 bench-features: install $(VENVS)/bench/.stamp ## feature build + transform vs pandas/scikit-learn (BENCH_CUSTOMERS, BENCH_EVENTS)
 	npx tsc -p bench/features
 	node --max-old-space-size=12000 .driftwood/bench-build/features/run.js
@@ -91,4 +95,4 @@ clean: ## stop services and remove build output and local state
 	-scripts/mlflow.sh stop
 	rm -rf tasks/dist serving/dist *.tsbuildinfo tasks/*.tsbuildinfo serving/*.tsbuildinfo .driftwood
 
-.PHONY: help install system-deps build lint demo test bench-features bench-drift bench-serving bench-train lock clean
+.PHONY: help install system-deps build lint demo test test-reliability bench-features bench-drift bench-serving bench-train lock clean

@@ -14,7 +14,11 @@ t0=$(date +%s)
 
 stage "TypeScript suites (vitest)"
 vitest_rc=0
+export DRIFTWOOD_RELIABILITY_ROWS="$DRIFTWOOD_HOME/test/reliability.jsonl"
+rm -f "$DRIFTWOOD_RELIABILITY_ROWS"
 (cd "$ROOT" && npx vitest run --reporter=default --reporter=json --outputFile.json="$out/vitest.json" "$@") || vitest_rc=$?
+# The reliability checks ran inside vitest at CI size; their goal-vs-measured table (counted above).
+[ -f "$DRIFTWOOD_RELIABILITY_ROWS" ] && node "$ROOT/scripts/reliability-table.mjs" || true
 done_stage
 
 stage "Python suites (pytest)"
