@@ -2,6 +2,8 @@
  * Typed, coded errors. The CLI maps them to exit codes, which are the contract with Airflow:
  * 0 ok, 1 a fault worth retrying, 2 a usage/config error (retrying will not help),
  * 99 a quality gate not passed (the DAG maps it to *skipped*, see BashOperator's skip_on_exit_code).
+ * CHAMPION_CHANGED (exit 2): the alias moved since the candidate was judged; the same step retried
+ * would judge against a stale champion, so it must be evaluated again first.
  */
 export type ErrorCode =
   | 'CONFIG_INVALID'
@@ -12,14 +14,22 @@ export type ErrorCode =
   | 'DATA_MISSING'
   | 'SCHEMA_MISMATCH'
   | 'MODEL_INVALID'
-  | 'GATE_NOT_PASSED';
+  | 'GATE_NOT_PASSED'
+  | 'VERSION_NOT_FOUND'
+  | 'CHAMPION_CHANGED';
 
 export const EXIT_OK = 0;
 export const EXIT_RETRYABLE = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_GATE_NOT_PASSED = 99;
 
-const NOT_RETRYABLE: ReadonlySet<ErrorCode> = new Set(['CONFIG_INVALID', 'USAGE', 'SCHEMA_MISMATCH']);
+const NOT_RETRYABLE: ReadonlySet<ErrorCode> = new Set([
+  'CONFIG_INVALID',
+  'USAGE',
+  'SCHEMA_MISMATCH',
+  'VERSION_NOT_FOUND',
+  'CHAMPION_CHANGED',
+]);
 
 export class DriftwoodError extends Error {
   readonly code: ErrorCode;
