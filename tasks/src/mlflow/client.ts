@@ -287,6 +287,15 @@ export class MlflowClient {
     }
   }
 
+  /** Creates a registered model; a name that exists fails with RESOURCE_ALREADY_EXISTS (atomic in MLflow's store). */
+  async createRegisteredModel(name: string, description?: string): Promise<void> {
+    await this.call('POST', 'registered-models/create', { name, ...(description ? { description } : {}) });
+  }
+
+  async deleteRegisteredModel(name: string): Promise<void> {
+    await this.call('DELETE', 'registered-models/delete', { name });
+  }
+
   async createModelVersion(input: {
     name: string;
     source: string;
