@@ -466,7 +466,7 @@ describe('the dashboard data routes report each source honestly', () => {
       grafana: null,
     });
     const report = await app.inject('/v1/dashboard/drift/report');
-    expect(report.statusCode).toBe(503);
+    expect(report.statusCode).toBe(404);
     expect(report.json().message).toContain('DRIFTWOOD_EVIDENTLY_URL');
     await app.close();
   });

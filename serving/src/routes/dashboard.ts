@@ -119,13 +119,14 @@ export const dashboardDataRoutes: FastifyPluginAsync<DashboardDataOptions> = asy
         summary: "The drift sidecar's latest Evidently report as HTML",
         tags: ['dashboard'],
         security: [{ basicAuth: [] }],
-        response: { ...errorResponses(401, 403, 404, 429, 502, 503) },
+        response: { ...errorResponses(401, 403, 404, 429, 502) },
       },
     },
     async (_req, reply) => {
+      // No sidecar means there is no report to give: a 404 the caller can act on, not a server fault.
       if (!sidecar)
         return reply
-          .status(503)
+          .status(404)
           .send({ error: 'not_configured', message: 'no drift sidecar: set DRIFTWOOD_EVIDENTLY_URL' });
       let html: Buffer | null;
       try {
