@@ -161,7 +161,7 @@ describe('reliability: fuzzing every OpenAPI operation', () => {
       measured: `${fiveHundreds} 5xx, ${failures.length - fiveHundreds} leaks over ${runs} requests to ${operations.length} operations (${reached.size} answered 2xx/3xx)`,
       ok: failures.length === 0,
     });
-    expect([...new Set(failures.map((f) => f.replace(/[?].*? →/, " →").slice(0, 140)))]).toEqual([]);
+    expect([...new Set(failures.map((f) => f.replace(/[?].*? →/, ' →').slice(0, 140)))]).toEqual([]);
     // The inputs get past auth and validation: successes and refusals of each kind occur.
     expect(statuses.get(200) ?? 0).toBeGreaterThan(50);
     expect(statuses.get(400) ?? 0).toBeGreaterThan(50);
