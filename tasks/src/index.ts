@@ -18,6 +18,7 @@ export * from './models/artifact.js';
 export * from './models/metrics.js';
 export * from './models/params.js';
 export * from './models/serving-model.js';
+export * from './models/serving-sample.js';
 export * from './models/tf.js';
 export * from './pii.js';
 export * from './promote/decide.js';
