@@ -43,6 +43,10 @@ export interface ServingConfig {
   bodyLimitBytes: number;
   maxBatchRows: number;
   rateLimitPerMinute: number;
+  /** Requests in flight per API process before a fast 503 (0: no limit; docs/api.md, load shedding). */
+  maxInFlight: number;
+  /** Failed Basic logins per user name and per address in a minute before 429. */
+  maxFailedLogins: number;
   /** API processes sharing the port (node:cluster): 1 runs in this process; `auto` is one per core. */
   workers: number;
   pollMs: number;
@@ -231,6 +235,8 @@ function readServing(env: Env, cwd: string): ServingConfig {
     bodyLimitBytes: readInt(env, 'DRIFTWOOD_API_BODY_LIMIT', 64 * 1024, 1024, 16 * 1024 * 1024),
     maxBatchRows: readInt(env, 'DRIFTWOOD_API_MAX_BATCH', 100, 1, 10_000),
     rateLimitPerMinute: readInt(env, 'DRIFTWOOD_API_RATE_LIMIT', 6000, 1, 10_000_000),
+    maxInFlight: readInt(env, 'DRIFTWOOD_API_MAX_IN_FLIGHT', 256, 0, 1_000_000),
+    maxFailedLogins: readInt(env, 'DRIFTWOOD_API_MAX_FAILED_LOGINS', 10, 1, 1_000_000),
     workers: readWorkers(env),
     pollMs: readInt(env, 'DRIFTWOOD_API_POLL_MS', 30_000, 0, 3_600_000),
     challengerMode: oneOf('DRIFTWOOD_API_CHALLENGER_MODE', ['off', 'canary', 'shadow'], 'off'),
