@@ -12,12 +12,14 @@ import { errorHandler } from './errors.js';
 import { ForecastHolder } from './forecast/holder.js';
 import { lazyChildLogger } from './lazy-logger.js';
 import { authPlugin } from './plugins/auth.js';
+import { gracefulClosePlugin } from './plugins/graceful-close.js';
 import { dashboardPlugin } from './plugins/dashboard.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { type ModelLoader, modelRegistryPlugin } from './plugins/model-registry.js';
 import { predictionLogPlugin } from './plugins/prediction-log.js';
 import { rateLimitPlugin } from './plugins/rate-limit.js';
 import { securityHeadersPlugin } from './plugins/security-headers.js';
+import { shedLoadPlugin } from './plugins/shed-load.js';
 import { type DashboardDataOptions, dashboardDataRoutes } from './routes/dashboard.js';
 import { datasetRoutes } from './routes/datasets.js';
 import { featureRoutes } from './routes/features.js';
@@ -67,6 +69,10 @@ export interface AppOptions {
   metricsAuth?: boolean;
   /** Requests per minute per credential (or per IP without auth); 6000 by default. */
   rateLimitPerMinute?: number;
+  /** Requests in flight at most before a fast 503 (`plugins/shed-load.ts`); 0 or absent: no limit. */
+  maxInFlight?: number;
+  /** Failed logins per user name and per address in a minute before 429; 10 by default. */
+  maxFailedLogins?: number;
   /** Load shedding thresholds (@fastify/under-pressure); 0 or absent turns a check off. */
   pressure?: {
     maxEventLoopDelayMs?: number;
@@ -85,7 +91,14 @@ export interface AppOptions {
     rollback?: Partial<RollbackPolicy>;
   };
   /** Where predictions are logged (`<DRIFTWOOD_HOME>/predictions`) and the PII key for customer ids. */
-  predictionLog?: { dir: string; piiKey?: string; flushMs?: number; maxBuffered?: number };
+  predictionLog?: {
+    dir: string;
+    piiKey?: string;
+    flushMs?: number;
+    flushBytes?: number;
+    maxBufferedBytes?: number;
+    spillDir?: string;
+  };
   /** Airflow's API and the retraining DAG; without it `POST /v1/train` is not served. */
   airflow?: AirflowOptions;
   /** Shared secret of the MLflow registry webhook; without it `/v1/hooks/mlflow` is not served. */
@@ -139,6 +152,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.setErrorHandler(errorHandler);
   app.decorate('peers', options.peers);
+  // First of all, so that on close no keep-alive connection is cut under a request.
+  await app.register(gracefulClosePlugin);
   const challengerMode = options.challenger?.mode ?? 'off';
 
   // First: metrics, auth and the rate limit act through onRoute hooks, so they are registered
@@ -164,8 +179,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     retryAfter: p.retryAfterSeconds ?? 10,
     sampleInterval: p.sampleIntervalMs ?? 1000,
   });
+  await app.register(shedLoadPlugin, { maxInFlight: options.maxInFlight ?? 0 });
   await app.register(securityHeadersPlugin);
-  await app.register(authPlugin, { credentials: options.credentials, jwt: options.jwt });
+  await app.register(authPlugin, {
+    credentials: options.credentials,
+    jwt: options.jwt,
+    maxFailedLogins: options.maxFailedLogins,
+  });
   // After auth's hook, so the limit is counted per credential rather than per IP.
   await app.register(rateLimitPlugin, { max: options.rateLimitPerMinute ?? 6000, windowMs: 60_000 });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { DriftwoodError, loadConfig, tokenise } from '@driftwood/tasks';
@@ -260,9 +260,10 @@ describe('prediction log', () => {
     expect(tokenOf('k-0123456789abcdef', { plan: 'basic' })).toBeNull();
   });
 
-  it('keeps a bounded buffer: past it, lines are dropped and counted, the rest written in order', async () => {
+  it('drops nothing past its memory bound: lines spill to a file and are all written, in order', async () => {
     const dir = tempHome('driftwood-log-unit-');
-    const log = new PredictionLog({ dir, maxBuffered: 3, flushMs: 60_000 });
+    // A bound of a few lines, so most lines go through the spill file.
+    const log = new PredictionLog({ dir, maxBufferedBytes: 600, flushMs: 60_000 });
     const ts = Date.parse('2026-11-23T10:15:00Z');
     const record = (i: number) => ({
       ts: new Date(ts).toISOString(),
@@ -275,38 +276,43 @@ describe('prediction log', () => {
       label: 1,
     });
     const line = (i: number) => `${JSON.stringify(record(i))}\n`;
-    const accepted = [0, 1, 2, 3, 4].map((i) => log.appendLine(partitionOf(ts), line(i)));
-    expect(accepted).toEqual([true, true, true, false, false]);
+    for (const i of [0, 1, 2, 3, 4]) log.appendLine(partitionOf(ts), line(i));
+    expect(log.spilled).toBeGreaterThan(0);
+    expect(log.lagLines).toBe(5);
     await log.flush();
-    expect(log.appendLine(partitionOf(ts + 3_600_000), line(5))).toBe(true);
+    log.appendLine(partitionOf(ts + 3_600_000), line(5));
     await log.close();
-    expect(log).toMatchObject({ written: 4, dropped: 2 });
+    expect(log).toMatchObject({ accepted: 6, written: 6, writeErrors: 0, lagLines: 0 });
+    expect(log.lagSeconds()).toBe(0);
     const first = readFileSync(path.join(dir, 'dt=2026-11-23/hr=10/predictions.jsonl'), 'utf8');
     expect(
       first
         .trim()
         .split('\n')
         .map((l) => JSON.parse(l).request_id),
-    ).toEqual(['r0', 'r1', 'r2']);
+    ).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
     const next = readFileSync(path.join(dir, 'dt=2026-11-23/hr=11/predictions.jsonl'), 'utf8');
     expect(JSON.parse(next).request_id).toBe('r5');
+    // The spill file is gone once drained.
+    expect(readdirSync(path.join(dir, '.spill'))).toEqual([]);
   });
   it('appends formatted lines to their partitions in order, across partition changes', async () => {
     const dir = tempHome('driftwood-log-lines-');
-    const log = new PredictionLog({ dir, maxBuffered: 5, flushMs: 60_000 });
+    const log = new PredictionLog({ dir, flushMs: 60_000 });
     const line = (i: number) => `${JSON.stringify({ request_id: `r${i}` })}\n`;
     const hours = ['10', '10', '11', '10', '11', '11'];
-    const kept = hours.map((h, i) => log.appendLine(`dt=2026-11-23/hr=${h}`, line(i)));
-    expect(kept).toEqual([true, true, true, true, true, false]);
+    hours.forEach((h, i) => {
+      log.appendLine(`dt=2026-11-23/hr=${h}`, line(i));
+    });
     await log.close();
-    expect(log).toMatchObject({ written: 5, dropped: 1 });
+    expect(log).toMatchObject({ accepted: 6, written: 6 });
     const ids = (h: string) =>
       readFileSync(path.join(dir, `dt=2026-11-23/hr=${h}/predictions.jsonl`), 'utf8')
         .trim()
         .split('\n')
         .map((l) => JSON.parse(l).request_id);
     expect(ids('10')).toEqual(['r0', 'r1', 'r3']);
-    expect(ids('11')).toEqual(['r2', 'r4']);
+    expect(ids('11')).toEqual(['r2', 'r4', 'r5']);
   });
 });
 

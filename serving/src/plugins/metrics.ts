@@ -18,7 +18,11 @@ export interface ApiMetrics {
   predictions: Counter<'dataset' | 'model_name' | 'model_version' | 'alias' | 'served' | 'label'>;
   modelLoads: Counter<'dataset' | 'alias' | 'version' | 'outcome'>;
   servedVersion: Gauge<'dataset' | 'alias' | 'version'>;
-  predictionLogDropped: Counter;
+  /** Prediction log lines accepted and not yet on disk, and the age of the oldest of them. */
+  predictionLogLagLines: Gauge;
+  predictionLogLagSeconds: Gauge;
+  /** Failed prediction log writes (each is retried; no line is dropped). */
+  predictionLogWriteErrors: Counter;
   canaryRollbacks: Counter<'dataset' | 'version'>;
   /** Adds counts kept outside prom-client to the counters before they are read. */
   onCollect(flush: () => void): void;
@@ -94,9 +98,23 @@ export const metricsPlugin = fp<{ defaultMetrics?: boolean }>(
         labelNames: ['dataset', 'version'],
         registers: [registry],
       }),
-      predictionLogDropped: new Counter({
-        name: 'driftwood_prediction_log_dropped_total',
-        help: 'Prediction log lines dropped because the buffer was full or the disk failed',
+      predictionLogLagLines: new Gauge({
+        name: 'driftwood_prediction_log_lag_lines',
+        help: 'Prediction log lines accepted and not yet on disk (in memory, being written or spilled)',
+        collect,
+        registers: [registry],
+      }),
+      predictionLogLagSeconds: new Gauge({
+        name: 'driftwood_prediction_log_lag_seconds',
+        help: 'Age of the oldest prediction log line not yet on disk (0 when the log is caught up)',
+        collect,
+        aggregator: 'max',
+        registers: [registry],
+      }),
+      predictionLogWriteErrors: new Counter({
+        name: 'driftwood_prediction_log_write_errors_total',
+        help: 'Failed prediction log writes; each is retried, no line is dropped',
+        collect,
         registers: [registry],
       }),
       onCollect: (flush) => flushers.push(flush),

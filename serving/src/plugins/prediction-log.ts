@@ -33,8 +33,11 @@ export interface PredictionLogPluginOptions {
   defaultDataset?: string;
   /** Each dataset's id column, when not `customer_id`: tokenised, never logged as a feature. */
   idColumns?: Record<string, string>;
-  maxBuffered?: number;
+  /** See `PredictionLogOptions`: the timer, the size that starts a write, the memory bound. */
   flushMs?: number;
+  flushBytes?: number;
+  maxBufferedBytes?: number;
+  spillDir?: string;
   now?: () => number;
 }
 
@@ -51,18 +54,26 @@ type Tally = { labels: Labels; n: number };
 /**
  * Counts every prediction per model version and label, and queues its line for the prediction log:
  * the line is formatted on the request path (about a microsecond: `PredictionLines`), and the log
- * appends the queued lines in batches, off it.
+ * appends the queued lines in batches, off it, and never drops one (`PredictionLog`).
  */
 export const predictionLogPlugin = fp<PredictionLogPluginOptions>(
   async (app, opts) => {
     const now = opts.now ?? Date.now;
-    const onError = (err: unknown) => app.log.error({ err }, 'prediction log: lines dropped');
+    // A line that cannot be formatted never reaches the log: counted with the failed writes.
+    let formatErrors = 0;
+    const onFormatError = (err: unknown) => {
+      formatErrors++;
+      app.log.error({ err }, 'prediction log: a line could not be formatted');
+    };
     const log = opts.dir
       ? new PredictionLog({
           dir: opts.dir,
-          maxBuffered: opts.maxBuffered,
           flushMs: opts.flushMs,
-          onFlushError: onError,
+          flushBytes: opts.flushBytes,
+          maxBufferedBytes: opts.maxBufferedBytes,
+          spillDir: opts.spillDir,
+          now: opts.now,
+          onWriteError: (err) => app.log.error({ err }, 'prediction log: write failed, retrying'),
         })
       : undefined;
     const writers = new Map<string, PredictionLines>();
@@ -103,14 +114,23 @@ export const predictionLogPlugin = fp<PredictionLogPluginOptions>(
       }
       return sets[(served ? 2 : 0) + label] as Tally;
     };
+    let errorsSeen = 0;
+    const collectLog = () => {
+      if (!log) return;
+      app.metrics.predictionLogLagLines.set(log.lagLines);
+      app.metrics.predictionLogLagSeconds.set(log.lagSeconds());
+      const errors = log.writeErrors + formatErrors;
+      if (errors > errorsSeen) app.metrics.predictionLogWriteErrors.inc(errors - errorsSeen);
+      errorsSeen = errors;
+    };
     app.metrics.onCollect(() => {
       for (const t of tallies)
         if (t.n > 0) {
           app.metrics.predictions.inc(t.labels, t.n);
           t.n = 0;
         }
+      collectLog();
     });
-    let droppedSeen = 0;
     app.decorate('predictionLog', log);
     app.decorate('recordPrediction', ({ model, row, source, probability, label, served, requestId }) => {
       const { info } = model;
@@ -130,15 +150,10 @@ export const predictionLogPlugin = fp<PredictionLogPluginOptions>(
       try {
         line = lines.format({ ts: now(), requestId, model: info, served, probability, label, row, source });
       } catch (err) {
-        log.countDropped(1);
-        onError(err);
+        onFormatError(err);
         return;
       }
       log.appendLine(lines.partition, line);
-      if (log.dropped > droppedSeen) {
-        app.metrics.predictionLogDropped.inc(log.dropped - droppedSeen);
-        droppedSeen = log.dropped;
-      }
     });
     app.decorate('recordForecast', (dataset: string, p: ServedForecast) => {
       if (!log) return;
@@ -147,15 +162,15 @@ export const predictionLogPlugin = fp<PredictionLogPluginOptions>(
       try {
         line = lines.formatForecast(p);
       } catch (err) {
-        log.countDropped(1);
-        onError(err);
+        onFormatError(err);
         return;
       }
       log.appendLine(lines.partition, line);
     });
     app.addHook('onClose', async () => {
+      // Shutdown waits until every accepted line is on disk.
       await log?.close();
-      if (log && log.dropped > droppedSeen) app.metrics.predictionLogDropped.inc(log.dropped - droppedSeen);
+      collectLog();
     });
   },
   { name: 'driftwood-prediction-log', dependencies: ['driftwood-metrics'] },

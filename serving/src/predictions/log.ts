@@ -1,3 +1,5 @@
+import { closeSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULT_ID_COLUMN } from './row-text.js';
@@ -34,56 +36,131 @@ export function loggableFeatures(
 export interface PredictionLogOptions {
   /** `<DRIFTWOOD_HOME>/predictions` */
   dir: string;
-  /** Records held in memory at most; beyond it new records are dropped and counted. */
-  maxBuffered?: number;
+  /** Writes what is queued at least this often (ms). */
   flushMs?: number;
-  onFlushError?: (err: unknown) => void;
+  /** Starts a write as soon as this many bytes are queued, without waiting for the timer. */
+  flushBytes?: number;
+  /**
+   * Bytes held in memory at most (queued and being written). Past it, lines go to a spill file
+   * (`<spillDir>/<pid>.spill`) with a synchronous write each 256 KiB, which the writer drains in
+   * order: a disk that cannot keep up slows the requests down instead of losing their lines.
+   */
+  maxBufferedBytes?: number;
+  /** Where spill files go; `<dir>/.spill` by default (no reader looks there). */
+  spillDir?: string;
+  /** Called on each failed write; the write is retried (with backoff up to 5 s), never dropped. */
+  onWriteError?: (err: unknown) => void;
+  now?: () => number;
+}
+
+/** Bytes per buffer chunk: lines are encoded into chunks as they come, off the JS heap. */
+const CHUNK_BYTES = 256 * 1024;
+/** Bytes read from a spill file at a time. */
+const SPILL_READ_BYTES = 1024 * 1024;
+const NEWLINE = 0x0a;
+const TAB = 0x09;
+
+/** Lines of one partition, in order, with when the first of them was accepted (for the lag). */
+interface Run {
+  partition: string;
+  parts: Buffer[];
+  lines: number;
+  since: number;
+}
+
+/** One partition file's share of a batch being written, and how far its write has got. */
+interface Pending {
+  file: string;
+  parts: Buffer[];
+  lines: number;
+  part: number;
+  offset: number;
 }
 
 /**
  * Appends predictions as JSON Lines under `<dir>/dt=…/hr=…/predictions.jsonl`, in batches off the
- * request path: `append` only queues; a timer (or `flush`) writes each partition with one append.
- * The buffer is bounded, so a slow disk costs dropped log lines (counted), never request latency.
+ * request path: `appendLine` only queues; the writer appends every `flushMs`, and as soon as
+ * `flushBytes` are queued. Nothing accepted is dropped: past `maxBufferedBytes` in memory, lines
+ * spill to a local file that the writer drains after memory; a failed write is retried where it
+ * stopped. `lagLines` and `lagSeconds` say how far behind the disk is.
  */
-/** Bytes per buffer chunk: lines are encoded into chunks as they come, off the JS heap. */
-const CHUNK_BYTES = 256 * 1024;
-
 export class PredictionLog {
-  /**
-   * Encoded lines waiting for the disk, in order, in runs of one partition. Lines are written into
-   * byte chunks when queued, so the heap does not hold thousands of strings for the collector to
-   * copy until the next flush.
-   */
-  private runs: { partition: string; parts: Buffer[]; lines: number }[] = [];
+  /** Encoded lines waiting for the writer, in order, in runs of one partition. */
+  private runs: Run[] = [];
   private chunk = Buffer.allocUnsafe(CHUNK_BYTES);
   /** Bytes of `chunk` used, and where the part not yet in `runs` starts. */
   private used = 0;
   private sealed = 0;
-  private partition: string | undefined;
-  private bufferedLines = 0;
+  /** Bytes queued in memory, and bytes of the batch being written. */
+  private queuedBytes = 0;
+  private inFlightBytes = 0;
+  /** When the oldest line of the batch being written was accepted. */
+  private inFlightSince: number | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> = Promise.resolve();
+  private writing: Promise<void> | undefined;
+  /** Lines `flush` callers wait for: the writer goes on until `written` reaches it. */
+  private flushTarget = 0;
+  private closing = false;
+  private retryMs = 0;
+  /** The spill file while lines go there; `spillWritten`/`spillRead` are byte offsets in it. */
+  private spill:
+    | {
+        file: string;
+        fd: number;
+        buffer: Buffer;
+        used: number;
+        written: number;
+        read: number;
+        lines: number;
+        since: number;
+        /** The longest record written to it, so that a read always holds a whole one. */
+        longest: number;
+      }
+    | undefined;
+  /** Lines accepted, lines on disk, lines that ever went through a spill file, failed writes. */
+  accepted = 0;
   written = 0;
-  dropped = 0;
+  spilled = 0;
+  writeErrors = 0;
+  private readonly now: () => number;
 
   constructor(private readonly options: PredictionLogOptions) {
-    this.timer = setInterval(() => void this.flush(), options.flushMs ?? 1000);
+    this.now = options.now ?? Date.now;
+    this.timer = setInterval(() => {
+      this.flush().catch((err) => options.onWriteError?.(err));
+    }, options.flushMs ?? 1000);
     this.timer.unref();
   }
 
-  /**
-   * Queues a line already formatted (newline included) for its `dt=…/hr=…` partition; false when
-   * the buffer holds `maxBuffered` lines already (the line is dropped and counted).
-   */
-  appendLine(partition: string, line: string): boolean {
-    if (this.bufferedLines >= (this.options.maxBuffered ?? 10_000)) {
-      this.dropped++;
-      return false;
+  /** Lines accepted and not yet on disk (in memory, being written, or in the spill file). */
+  get lagLines(): number {
+    return this.accepted - this.written;
+  }
+
+  /** Seconds since the oldest line not yet on disk was accepted (0 when nothing waits). */
+  lagSeconds(now = this.now()): number {
+    const since =
+      this.inFlightSince ?? this.runs[0]?.since ?? (this.spill?.lines ? this.spill.since : undefined);
+    return since === undefined ? 0 : Math.max(0, now - since) / 1000;
+  }
+
+  /** Queues a line already formatted (newline included) for its `dt=…/hr=…` partition. */
+  appendLine(partition: string, line: string): void {
+    this.accepted++;
+    if (this.spill) {
+      this.toSpill(partition, line);
+      return;
     }
-    if (partition !== this.partition) {
+    const max = this.options.maxBufferedBytes ?? 64 * 1024 * 1024;
+    if (this.queuedBytes + this.inFlightBytes + line.length * 3 > max && this.openSpill()) {
+      this.toSpill(partition, line);
+      return;
+    }
+    let run = this.runs[this.runs.length - 1];
+    if (run?.partition !== partition) {
       this.seal();
-      this.partition = partition;
-      this.runs.push({ partition, parts: [], lines: 0 });
+      run = { partition, parts: [], lines: 0, since: this.now() };
+      this.runs.push(run);
     }
     // UTF-8 takes at most 3 bytes per UTF-16 unit.
     if (line.length * 3 > this.chunk.length - this.used) {
@@ -92,21 +169,35 @@ export class PredictionLog {
       this.used = 0;
       this.sealed = 0;
     }
-    this.used += this.chunk.write(line, this.used);
-    (this.runs[this.runs.length - 1] as { lines: number }).lines++;
-    this.bufferedLines++;
-    return true;
+    const n = this.chunk.write(line, this.used);
+    this.used += n;
+    run.lines++;
+    this.queuedBytes += n;
+    if (!this.writing && this.queuedBytes >= (this.options.flushBytes ?? 1024 * 1024)) this.kick();
   }
 
-  /** Counts lines lost before they reached the buffer (one that could not be formatted). */
-  countDropped(n: number): void {
-    this.dropped += n;
+  /** Resolves when every line accepted before the call is on disk. */
+  async flush(): Promise<void> {
+    this.flushTarget = Math.max(this.flushTarget, this.accepted);
+    const target = this.accepted;
+    while (this.written < target) {
+      this.kick();
+      await this.writing;
+    }
   }
 
-  /** Writes what is buffered; concurrent calls queue behind each other so lines keep their order. */
-  flush(): Promise<void> {
-    this.flushing = this.flushing.then(() => this.writeBuffered());
-    return this.flushing;
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.closing = true;
+    await this.flush();
+  }
+
+  private kick(): void {
+    if (this.writing) return;
+    this.writing = this.drain().finally(() => {
+      this.writing = undefined;
+    });
   }
 
   /** Moves the bytes queued since the last seal into the current run. */
@@ -117,52 +208,199 @@ export class PredictionLog {
     }
   }
 
-  private async writeBuffered(): Promise<void> {
-    this.seal();
-    if (this.runs.length === 0) return;
-    const runs = this.runs;
-    this.runs = [];
-    this.partition = undefined;
-    this.bufferedLines = 0;
-    const byPartition = new Map<string, { parts: Buffer[]; lines: number }>();
-    for (const { partition, parts, lines } of runs) {
-      const p = byPartition.get(partition);
-      if (p) {
-        p.parts.push(...parts);
-        p.lines += lines;
-      } else byPartition.set(partition, { parts, lines });
+  /** Writes batches while a flush waits, a flush's worth is queued, or the spill file holds lines. */
+  private async drain(): Promise<void> {
+    for (;;) {
+      let batch: Run[];
+      if (
+        this.runs.length > 0 &&
+        (this.written < this.flushTarget ||
+          this.queuedBytes >= (this.options.flushBytes ?? 1024 * 1024) ||
+          this.spill)
+      ) {
+        this.seal();
+        batch = this.runs;
+        this.runs = [];
+        this.inFlightBytes = this.queuedBytes;
+        this.queuedBytes = 0;
+      } else if (this.spill) {
+        batch = await this.readSpill();
+        if (batch.length === 0) {
+          if (this.endSpill()) continue;
+          return;
+        }
+      } else return;
+      this.inFlightSince = batch[0]?.since;
+      await this.writeBatch(batch);
+      this.inFlightBytes = 0;
+      this.inFlightSince = undefined;
     }
-    for (const [partition, { parts, lines }] of byPartition) {
-      const dir = path.join(this.options.dir, partition);
-      try {
-        await mkdir(dir, { recursive: true });
-        await appendParts(path.join(dir, 'predictions.jsonl'), parts);
-        this.written += lines;
-      } catch (err) {
-        this.dropped += lines;
-        this.options.onFlushError?.(err);
+  }
+
+  /** Appends a batch, one write per part per partition file, retrying a failed write where it stopped. */
+  private async writeBatch(batch: Run[]): Promise<void> {
+    const byFile = new Map<string, Pending>();
+    for (const run of batch) {
+      const file = path.join(this.options.dir, run.partition, 'predictions.jsonl');
+      const p = byFile.get(file);
+      if (p) {
+        p.parts.push(...run.parts);
+        p.lines += run.lines;
+      } else byFile.set(file, { file, parts: [...run.parts], lines: run.lines, part: 0, offset: 0 });
+    }
+    for (const pending of byFile.values()) {
+      for (;;) {
+        try {
+          await appendPending(pending);
+          this.written += pending.lines;
+          this.retryMs = 0;
+          break;
+        } catch (err) {
+          this.writeErrors++;
+          this.options.onWriteError?.(err);
+          this.retryMs = Math.min(5000, Math.max(100, this.retryMs * 2));
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, this.retryMs);
+            // A retry must not keep an idle process alive, unless shutdown waits for it.
+            if (!this.closing) t.unref();
+          });
+        }
       }
     }
   }
 
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.flush();
+  /** Starts spilling: false (and the line stays in memory) when no spill file can be opened. */
+  private openSpill(): boolean {
+    const dir = this.options.spillDir ?? path.join(this.options.dir, '.spill');
+    const file = path.join(dir, `${process.pid}-${this.now()}.spill`);
+    try {
+      mkdirSync(dir, { recursive: true });
+      const fd = openSync(file, 'w+');
+      this.spill = {
+        file,
+        fd,
+        buffer: Buffer.allocUnsafe(CHUNK_BYTES),
+        used: 0,
+        written: 0,
+        read: 0,
+        lines: 0,
+        since: this.now(),
+        longest: 0,
+      };
+      return true;
+    } catch (err) {
+      this.writeErrors++;
+      this.options.onWriteError?.(err);
+      return false;
+    }
+  }
+
+  /** Appends `partition<TAB>line` to the spill file's buffer, written synchronously when full. */
+  private toSpill(partition: string, line: string): void {
+    const s = this.spill as NonNullable<PredictionLog['spill']>;
+    const need = (partition.length + 1 + line.length) * 3;
+    if (need > s.buffer.length - s.used) {
+      this.writeSpillBuffer();
+      if (need > s.buffer.length) s.buffer = Buffer.allocUnsafe(need);
+    }
+    const start = s.used;
+    s.used += s.buffer.write(partition, s.used);
+    s.buffer[s.used++] = TAB;
+    s.used += s.buffer.write(line, s.used);
+    s.longest = Math.max(s.longest, s.used - start);
+    if (s.lines === 0) s.since = this.now();
+    s.lines++;
+    this.spilled++;
+    this.kick();
+  }
+
+  /** Writes the spill buffer to the spill file, retrying until the disk takes it (back-pressure). */
+  private writeSpillBuffer(): void {
+    const s = this.spill;
+    if (!s || s.used === 0) return;
+    let done = 0;
+    while (done < s.used) {
+      try {
+        done += writeSync(s.fd, s.buffer, done, s.used - done, s.written + done);
+      } catch (err) {
+        this.writeErrors++;
+        this.options.onWriteError?.(err);
+        // Blocking is the back-pressure here: the requests wait for the disk, nothing is dropped.
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+      }
+    }
+    s.written += s.used;
+    s.used = 0;
+  }
+
+  /** The next whole lines of the spill file as runs (the buffer written out first). */
+  private async readSpill(): Promise<Run[]> {
+    const s = this.spill as NonNullable<PredictionLog['spill']>;
+    this.writeSpillBuffer();
+    if (s.read >= s.written) return [];
+    const size = Math.min(Math.max(SPILL_READ_BYTES, s.longest), s.written - s.read);
+    const buf = Buffer.allocUnsafe(size);
+    let got = 0;
+    const handle: FileHandle = await open(s.file, 'r');
+    try {
+      while (got < size) {
+        const { bytesRead } = await handle.read(buf, got, size - got, s.read + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+    } finally {
+      await handle.close();
+    }
+    const runs: Run[] = [];
+    let at = 0;
+    for (;;) {
+      const end = buf.indexOf(NEWLINE, at);
+      if (end === -1 || end >= got) break;
+      const tab = buf.indexOf(TAB, at);
+      const partition = buf.toString('latin1', at, tab);
+      const line = buf.subarray(tab + 1, end + 1);
+      let run = runs[runs.length - 1];
+      if (run?.partition !== partition) {
+        run = { partition, parts: [], lines: 0, since: s.since };
+        runs.push(run);
+      }
+      run.parts.push(line);
+      run.lines++;
+      at = end + 1;
+    }
+    s.read += at;
+    s.lines -= runs.reduce((n, r) => n + r.lines, 0);
+    return runs;
+  }
+
+  /** Stops spilling once the file is drained and nothing waits in its buffer; true if it did. */
+  private endSpill(): boolean {
+    const s = this.spill;
+    if (!s || s.used > 0 || s.read < s.written) return false;
+    this.spill = undefined;
+    try {
+      closeSync(s.fd);
+      unlinkSync(s.file);
+    } catch (err) {
+      this.options.onWriteError?.(err);
+    }
+    return true;
   }
 }
 
 /**
- * Appends each part (whole lines, at most a chunk) with one write to a file opened for appending:
- * the API's worker processes append to the same files, and on a local file system one O_APPEND
- * write is not interleaved with another's, so their lines never mix mid-line.
+ * Appends a partition's parts (whole lines, at most a chunk each) with one write each to a file
+ * opened for appending: the API's worker processes append to the same files, and on a local file
+ * system one O_APPEND write is not interleaved with another's, so their lines never mix mid-line.
+ * `part` and `offset` advance as bytes land, so a retry after a failed write goes on where it stopped.
  */
-async function appendParts(file: string, parts: Buffer[]): Promise<void> {
-  const handle = await open(file, 'a');
+async function appendPending(p: Pending): Promise<void> {
+  await mkdir(path.dirname(p.file), { recursive: true });
+  const handle = await open(p.file, 'a');
   try {
-    for (const part of parts) {
-      let done = 0;
-      while (done < part.length) done += (await handle.write(part, done)).bytesWritten;
+    for (; p.part < p.parts.length; p.part++, p.offset = 0) {
+      const part = p.parts[p.part] as Buffer;
+      while (p.offset < part.length) p.offset += (await handle.write(part, p.offset)).bytesWritten;
     }
   } finally {
     await handle.close();
