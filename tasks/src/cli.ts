@@ -2,6 +2,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { commandUsage, didYouMean, unknownOptionOf } from './cli-help.js';
 import {
   type Config,
   environmentWithDotenv,
@@ -612,14 +613,21 @@ const COMMANDS: Record<
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    // `help <command>` is that command's help; `help` alone the whole usage.
+    const topic = command === 'help' ? rest[0] : undefined;
+    if (topic !== undefined) return printCommandHelp(topic);
     process.stdout.write(`${USAGE}\n`);
     return command === undefined ? EXIT_USAGE : EXIT_OK;
   }
   const spec = COMMANDS[command];
   if (!spec) {
-    process.stderr.write(`driftwood: unknown command '${command}'\n\n${USAGE}\n`);
+    const near = didYouMean(command, Object.keys(COMMANDS));
+    process.stderr.write(
+      `driftwood: unknown command '${command}'${near ? ` (did you mean '${near}'?)` : ''}\n\n${USAGE}\n`,
+    );
     return EXIT_USAGE;
   }
+  if (rest.includes('--help') || rest.includes('-h')) return printCommandHelp(command);
   let log: Logger | undefined;
   try {
     const parsed = parseArgs({
@@ -659,6 +667,22 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Prints one command's usage lines; an unknown command is a usage error with a suggestion. */
+function printCommandHelp(command: string): number {
+  const help = commandUsage(USAGE, command);
+  if (help === undefined || !(command in COMMANDS)) {
+    const near = didYouMean(command, Object.keys(COMMANDS));
+    process.stderr.write(
+      `driftwood: unknown command '${command}'${near ? ` (did you mean '${near}'?)` : ''}\n`,
+    );
+    return EXIT_USAGE;
+  }
+  process.stdout.write(
+    `${help}\n\n--output FILE also writes the result there; see 'driftwood --help' for exit codes.\n`,
+  );
+  return EXIT_OK;
+}
+
 /** The result as JSON on stdout, in <home>/results/<command>.json, and in --output when given. */
 async function writeResult(home: string, command: string, result: unknown, output?: string): Promise<void> {
   const json = JSON.stringify(result);
@@ -680,7 +704,12 @@ function report(err: unknown, command: string): number {
     'code' in err &&
     String((err as { code: unknown }).code).startsWith('ERR_PARSE_ARGS')
   ) {
-    process.stderr.write(`driftwood ${command}: USAGE: ${err.message}\n`);
+    const option = unknownOptionOf(err.message);
+    const near = option && didYouMean(option, Object.keys(COMMANDS[command]?.options ?? {}));
+    const hint = near ? ` (did you mean '--${near}'?)` : '';
+    process.stderr.write(
+      `driftwood ${command}: USAGE: ${err.message}${hint}; see 'driftwood ${command} --help'\n`,
+    );
     return EXIT_USAGE;
   }
   process.stderr.write(
