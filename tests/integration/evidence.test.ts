@@ -137,7 +137,7 @@ describe.skipIf(!existsSync(artifactRoot))('promote from the evaluate step’s e
       expect(r).toMatchObject({ promoted: true, version: second.modelVersion, previous: first.modelVersion });
       expect(r.evaluation.diff).toBe(0);
       expect(await champion()).toBe(second.modelVersion);
-      expect((await mlflow.getVersionByAlias(modelName, 'staging'))?.version).toBe(second.modelVersion);
+      expect(await mlflow.getVersionByAlias(modelName, `staging-${second.modelVersion}`)).toBeUndefined();
       process.stderr.write(`promote from evidence: ${ms} ms\n`);
     } finally {
       for (const undo of restore) undo();
@@ -163,11 +163,13 @@ describe.skipIf(!existsSync(artifactRoot))('promote from the evaluate step’s e
     await evaluate(third.modelVersion);
     await mlflow.setAlias(modelName, 'champion', first.modelVersion);
     try {
-      const e = await refusal(promote(third.modelVersion));
-      expect(e.message).toMatch(
-        new RegExp(
-          `against champion version ${second.modelVersion}, but champion is now version ${first.modelVersion}: run 'driftwood evaluate' again`,
-        ),
+      // Not retryable as it is: the candidate must be judged again against the champion of now.
+      const e = (await promote(third.modelVersion).catch((err: unknown) => err)) as DriftwoodError;
+      expect(e).toBeInstanceOf(DriftwoodError);
+      expect(e.code).toBe('CHAMPION_CHANGED');
+      expect(e.exitCode).toBe(2);
+      expect(e.message).toBe(
+        `champion changed from ${second.modelVersion} to ${first.modelVersion} since evaluation; re-evaluate`,
       );
       expect(await champion()).toBe(first.modelVersion);
       // Evaluated again against the alias as it is now, the same version is judged and promoted.

@@ -164,12 +164,13 @@ describe('training run, registry and promotion against a live MLflow server', ()
     expect((await mlflow.getVersionByAlias(modelName, 'challenger'))?.version).toBe(second.modelVersion);
   });
 
-  it('promotes the first model through staging to champion, with an audit trail', async () => {
+  it('promotes the first model through its own staging alias to champion, with an audit trail', async () => {
     const r = await promote({}, first.modelVersion);
     expect(r).toMatchObject({ promoted: true, version: first.modelVersion, previous: null });
     expect(r.checks.filter((c) => c.name.startsWith('behaviour:')).every((c) => c.passed)).toBe(true);
     expect(await champion()).toBe(first.modelVersion);
-    expect((await mlflow.getVersionByAlias(modelName, 'staging'))?.version).toBe(first.modelVersion);
+    // Staged under its own alias, removed once champion moved.
+    expect(await mlflow.getVersionByAlias(modelName, `staging-${first.modelVersion}`)).toBeUndefined();
     const tags = await versionTags(first.modelVersion);
     expect(tags).toMatchObject({
       'driftwood.champion_by': 'release-bot',

@@ -31,11 +31,19 @@ export interface PromoteStepOutcome {
 
 /** What `POST /v1/admin/promote` answers for an outcome of the step. Pure. */
 export function promoteResponse(outcome: PromoteStepOutcome): {
-  status: 200 | 400 | 409 | 502;
+  status: 200 | 400 | 404 | 409 | 502;
   body: Record<string, unknown>;
 } {
   const said = lastLine(outcome.stderr);
   if (outcome.code === 0 && outcome.result) return { status: 200, body: outcome.result };
+  const code = errorCode(outcome.stderr);
+  const plain = said?.replace(/^driftwood [\w-]+: [A-Z_]+: /, '');
+  // The version vanished between the route's check and the step's read.
+  if (code === 'VERSION_NOT_FOUND')
+    return { status: 404, body: { error: 'version_not_found', message: plain ?? 'no such version' } };
+  // Another promotion or rollback moved the alias after this one was judged: evaluate again.
+  if (code === 'CHAMPION_CHANGED')
+    return { status: 409, body: { error: 'champion_changed', message: plain ?? 'the champion changed' } };
   if (outcome.code === 99)
     return {
       status: 409,
@@ -57,6 +65,12 @@ export function promoteResponse(outcome: PromoteStepOutcome): {
       message: `the promote step exited ${outcome.code ?? 'on a signal'}${said ? `: ${said}` : ''}`,
     },
   };
+}
+
+/** The error code the CLI reports on its last line (`driftwood promote: CODE: message`). */
+function errorCode(stderr: string): string | undefined {
+  const lines = stderr.trim().split('\n').filter(Boolean);
+  return /^driftwood [\w-]+: ([A-Z_]+): /.exec(lines[lines.length - 1] ?? '')?.[1];
 }
 
 /** The last log line's message (the CLI logs JSON lines to stderr), or the last raw line. */

@@ -3,8 +3,10 @@ export interface AliasEvent {
   at: string;
   alias: string;
   version: string;
+  /** The version the alias held just before this move (read under the alias lock). */
   previous: string | null;
-  action: 'promote' | 'rollback';
+  /** `external`: a move made outside driftwood, noticed by the re-read after one of its own. */
+  action: 'promote' | 'rollback' | 'external';
   by: string;
   reason: string;
 }

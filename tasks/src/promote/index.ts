@@ -1,5 +1,5 @@
 import { loadContract } from '../contracts/index.js';
-import { DriftwoodError } from '../errors.js';
+import { DriftwoodError, isDriftwoodError } from '../errors.js';
 import {
   type Evidence,
   evidenceMismatch,
@@ -13,6 +13,7 @@ import type { MlflowClient } from '../mlflow/client.js';
 import type { ModelVersion } from '../mlflow/types.js';
 import { decidePromotion, type GateCheck, type GateEvidence, type PromotionPolicy } from './decide.js';
 import { type AliasEvent, auditTagKey, parseAuditTags } from './history.js';
+import { withAliasLock } from './lock.js';
 
 export interface PromoteOptions {
   modelName: string;
@@ -74,7 +75,9 @@ export function toEvidence(
 /**
  * Decides from the evaluate step's evidence (`driftwood.evidence.<alias>` on the version; evaluate
  * runs first, through its own code, when there is none) and only when the gate passes moves the
- * alias — through `staging` when the target is `champion`. Nothing is scored and no model is loaded
+ * alias — staged under its own `staging-<version>` when the target is `champion`, then a
+ * compare-and-set under the alias lock: the alias must still hold the version the evidence judged
+ * against, else CHAMPION_CHANGED (exit 2, re-evaluate). Nothing is scored and no model is loaded
  * here: evidence for another version, another holder of the alias or another contract is refused.
  * The decision and its numbers go onto the candidate as version tags either way; every move is
  * appended to the registered model's audit trail.
@@ -90,13 +93,14 @@ export async function runPromote(options: PromoteOptions, deps: PromoteDeps): Pr
     decision.reason = `smoke: ${evidence.smoke.detail}`;
   }
   const version = candidateMv.version;
-  // The version that held the alias, even when it could not be loaded for comparison.
-  const previous = evidence.inputs.champion.version;
+  // The version the evidence judged against (it held the alias when promote started); the move is a
+  // compare-and-set against it.
+  const judged = evidence.inputs.champion.version;
   const result: PromoteResult = {
     modelName: options.modelName,
     alias: options.alias,
     version,
-    previous,
+    previous: judged,
     promoted: decision.promote,
     reason: decision.reason,
     checks: decision.checks,
@@ -133,21 +137,28 @@ export async function runPromote(options: PromoteOptions, deps: PromoteDeps): Pr
       },
     );
   }
-  if (previous !== version) {
-    if (options.alias === 'champion') await stage(mlflow, options.modelName, version, deps.log);
-    await moveAlias(
-      mlflow,
-      {
-        at,
-        alias: options.alias,
-        version,
-        previous,
-        action: 'promote',
-        by: deps.user ?? 'driftwood',
-        reason: decision.reason,
-      },
-      options.modelName,
-    );
+  if (judged !== version) {
+    const staging =
+      options.alias === 'champion' ? await stage(mlflow, options.modelName, version, deps.log) : undefined;
+    try {
+      result.previous = await withAliasLock(mlflow, options.modelName, () =>
+        compareAndMoveAlias(
+          mlflow,
+          options.modelName,
+          {
+            alias: options.alias,
+            version,
+            action: 'promote',
+            by: deps.user ?? 'driftwood',
+            reason: decision.reason,
+          },
+          judged,
+          deps.now,
+        ),
+      );
+    } finally {
+      if (staging) await mlflow.deleteAlias(options.modelName, staging).catch(() => undefined);
+    }
   }
   deps.log.info(result, `promote: ${options.alias} is version ${version}`);
   return result;
@@ -159,7 +170,15 @@ export async function challengerVersion(
   options: { modelName: string; version?: string },
 ): Promise<ModelVersion> {
   const mv = options.version
-    ? await mlflow.getModelVersion(options.modelName, options.version)
+    ? await mlflow.getModelVersion(options.modelName, options.version).catch((err: unknown) => {
+        if (isDriftwoodError(err) && err.details.mlflowCode === 'RESOURCE_DOES_NOT_EXIST')
+          throw new DriftwoodError(
+            'VERSION_NOT_FOUND',
+            `model ${options.modelName} has no version ${options.version}`,
+            { version: options.version },
+          );
+        throw err;
+      })
     : await mlflow.getVersionByAlias(options.modelName, 'challenger');
   if (!mv)
     throw new DriftwoodError(
@@ -218,11 +237,18 @@ async function evidenceFor(mv: ModelVersion, options: PromoteOptions, deps: Prom
   }
   const contract = await loadContract(evidence.inputs.dataset, options.contractsDir);
   const holder = await mlflow.getVersionByAlias(options.modelName, options.alias);
+  const now = holder?.version ?? null;
+  if (
+    evidence.inputs.candidate.version === mv.version &&
+    evidence.inputs.champion.alias === options.alias &&
+    evidence.inputs.champion.version !== now
+  )
+    throw championChanged(options.alias, evidence.inputs.champion.version, now);
   const mismatch = evidenceMismatch(evidence, {
     version: mv.version,
     runId: mv.run_id as string,
     alias: options.alias,
-    championVersion: holder?.version ?? null,
+    championVersion: now,
     contract: { version: contract.version, digest: contract.digest },
   });
   if (mismatch) throw new DriftwoodError('SCHEMA_MISMATCH', `evidence ${where} refused: ${mismatch}`);
@@ -230,24 +256,87 @@ async function evidenceFor(mv: ModelVersion, options: PromoteOptions, deps: Prom
 }
 
 /**
- * `staging` first: the alias must resolve to the version before champion moves. Whether the version
- * loads and answers the way serving will load it is in the evidence (evaluate's smoke check).
+ * Stages the version under its own alias (`staging-<version>`, removed once champion moved), so
+ * concurrent promotions never read each other's staging; the alias must resolve to the version
+ * before champion moves. Whether the version loads and answers the way serving will load it is in
+ * the evidence (evaluate's smoke check). Returns the alias.
  */
-async function stage(mlflow: MlflowClient, name: string, version: string, log: Logger): Promise<void> {
-  await mlflow.setAlias(name, 'staging', version);
-  const staged = await mlflow.getVersionByAlias(name, 'staging');
+async function stage(mlflow: MlflowClient, name: string, version: string, log: Logger): Promise<string> {
+  const alias = `staging-${version}`;
+  await mlflow.setAlias(name, alias, version);
+  const staged = await mlflow.getVersionByAlias(name, alias);
   if (staged?.version !== version)
     throw new DriftwoodError(
       'MODEL_INVALID',
-      `staging resolved to version ${staged?.version ?? '(none)'}, expected ${version}`,
+      `${alias} resolved to version ${staged?.version ?? '(none)'}, expected ${version}`,
     );
-  log.info({ version }, 'promote: staged');
+  log.info({ version, alias }, 'promote: staged');
+  return alias;
 }
 
-/** Applies one alias move and records it: version tags (who, when, why, previous) and the audit trail. */
+const championChanged = (alias: string, from: string | null, to: string | null) =>
+  new DriftwoodError(
+    'CHAMPION_CHANGED',
+    `${alias} changed from ${from ?? 'none'} to ${to ?? 'none'} since evaluation; re-evaluate`,
+    { alias, from, to },
+  );
+
+/**
+ * Moves `alias` to the version only if it still holds `expected` (read right before the move), and
+ * reads it again right after. MLflow cannot do this atomically, so callers hold `withAliasLock`,
+ * which serialises every driftwood move; a writer outside driftwood can still slip in between, and
+ * the re-read catches it: both moves go into the audit trail (the other as `external`) and the
+ * caller gets CHAMPION_CHANGED. Returns the version the alias held just before the move.
+ */
+export async function compareAndMoveAlias(
+  mlflow: MlflowClient,
+  name: string,
+  move: Omit<AliasEvent, 'at' | 'previous'>,
+  expected: string | null,
+  now: () => number,
+): Promise<string | null> {
+  const before = (await mlflow.getVersionByAlias(name, move.alias))?.version ?? null;
+  if (before !== expected) throw championChanged(move.alias, expected, before);
+  const at = new Date(now()).toISOString();
+  await mlflow.setAlias(name, move.alias, move.version);
+  const after = (await mlflow.getVersionByAlias(name, move.alias))?.version ?? null;
+  await recordMove(mlflow, { ...move, at, previous: before }, name);
+  if (after !== move.version) {
+    await recordMove(
+      mlflow,
+      {
+        at: new Date(Math.max(now(), Date.parse(at) + 1)).toISOString(),
+        alias: move.alias,
+        version: after ?? 'none',
+        previous: move.version,
+        action: 'external',
+        by: 'unknown',
+        reason: `moved outside driftwood while version ${move.version} was being moved in`,
+      },
+      name,
+    );
+    throw new DriftwoodError(
+      'CHAMPION_CHANGED',
+      `${move.alias} changed from ${move.version} to ${after ?? 'none'} right after the move (another writer); re-evaluate`,
+      { alias: move.alias, from: move.version, to: after },
+    );
+  }
+  return before;
+}
+
+/**
+ * Applies one alias move blindly and records it. Tests and the forecast step use it; promotions and
+ * rollbacks go through `compareAndMoveAlias` under the lock.
+ */
 export async function moveAlias(mlflow: MlflowClient, e: AliasEvent, name: string): Promise<void> {
   await mlflow.setAlias(name, e.alias, e.version);
+  await recordMove(mlflow, e, name);
+}
+
+/** Records a move: version tags (who, when, why, previous) and the audit trail. */
+async function recordMove(mlflow: MlflowClient, e: AliasEvent, name: string): Promise<void> {
   await mlflow.setRegisteredModelTag(name, auditTagKey(e), clip(JSON.stringify(e)));
+  if (e.version === 'none') return;
   await mlflow.setModelVersionTag(name, e.version, `driftwood.${e.alias}_since`, e.at);
   await mlflow.setModelVersionTag(name, e.version, `driftwood.${e.alias}_by`, e.by);
   await mlflow.setModelVersionTag(

@@ -2,7 +2,8 @@ import { DriftwoodError } from '../errors.js';
 import type { MlflowClient } from '../mlflow/client.js';
 import { loadModelVersion } from '../models/serving-model.js';
 import { planRollback, versionAt } from './history.js';
-import { moveAlias, type PromoteDeps, readAuditTrail } from './index.js';
+import { compareAndMoveAlias, type PromoteDeps, readAuditTrail } from './index.js';
+import { withAliasLock } from './lock.js';
 
 export interface RollbackOptions {
   modelName: string;
@@ -22,7 +23,8 @@ export interface RollbackResult {
 
 /**
  * Moves the alias back to the version that held it before the last move (or to --version). The
- * target must still load; the move is recorded like a promotion, so the trail stays complete.
+ * target must still load; the move is a compare-and-set under the alias lock like a promotion's and
+ * is recorded the same way, so the trail stays complete.
  */
 export async function runRollback(options: RollbackOptions, deps: PromoteDeps): Promise<RollbackResult> {
   const { mlflow } = deps;
@@ -44,18 +46,15 @@ export async function runRollback(options: RollbackOptions, deps: PromoteDeps): 
   loaded.dispose();
   const reason = options.reason ?? `rollback from version ${current ?? 'none'}`;
   if (current !== to) {
-    await moveAlias(
-      mlflow,
-      {
-        at: new Date(deps.now()).toISOString(),
-        alias: options.alias,
-        version: to,
-        previous: current,
-        action: 'rollback',
-        by: deps.user ?? 'driftwood',
-        reason,
-      },
-      options.modelName,
+    // The same compare-and-set as a promotion: the alias must still hold the version planned from.
+    await withAliasLock(mlflow, options.modelName, () =>
+      compareAndMoveAlias(
+        mlflow,
+        options.modelName,
+        { alias: options.alias, version: to, action: 'rollback', by: deps.user ?? 'driftwood', reason },
+        current,
+        deps.now,
+      ),
     );
   }
   deps.log.info(
