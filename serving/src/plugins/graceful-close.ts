@@ -1,0 +1,78 @@
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import fp from 'fastify-plugin';
+
+export interface GracefulCloseOptions {
+  /** How often open connections are looked at while closing (ms); 100 by default. */
+  sweepMs?: number;
+  /** How long a connection must have been idle, while closing, before it is ended (ms); 2 s by default. */
+  idleMs?: number;
+}
+
+/** The response a connection is writing, as Node's http server keeps it on the socket. */
+type HttpSocket = Socket & {
+  _httpMessage?: {
+    headersSent: boolean;
+    writableEnded: boolean;
+    setHeader(n: string, v: string): void;
+  } | null;
+};
+
+/**
+ * Closes keep-alive connections without losing a request. Node's `server.close()` destroys every
+ * connection it sees as idle at that instant, including one whose client has already written its
+ * next request that the event loop has not read yet: that request is reset. Here, on close:
+ * - no connection is destroyed at once (`closeIdleConnections` is replaced for the closing server);
+ * - a response not yet started says `Connection: close`, and Fastify answers any request that
+ *   arrives from now on with 503 and `Connection: close` (`return503OnClosing`), so a client is
+ *   always told before its connection goes;
+ * - a connection is ended (FIN, not RST) only once it has been idle for `idleMs`: no response being
+ *   written and not one byte read. A client between two requests of a busy loop is not idle that
+ *   long, even on a loaded machine; one that is has nothing on its way, and sees the FIN before it
+ *   reuses the connection.
+ * Registered first, so its preClose hook runs before Fastify closes the listener.
+ */
+export const gracefulClosePlugin = fp<GracefulCloseOptions>(
+  async (app, opts) => {
+    const sweepMs = opts.sweepMs ?? 100;
+    const idleMs = opts.idleMs ?? 2_000;
+    const sockets = new Set<HttpSocket>();
+    app.server.on('connection', (socket: HttpSocket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    });
+    app.addHook('preClose', (done) => {
+      const server: Server = app.server;
+      if (!server.listening) return done();
+      server.closeIdleConnections = () => undefined;
+      for (const socket of sockets) {
+        const res = socket._httpMessage;
+        if (res && !res.headersSent) res.setHeader('connection', 'close');
+      }
+      /** Each connection's bytes read when last seen active, and since when it has been idle. */
+      const seen = new Map<HttpSocket, { bytesRead: number; idleSince: number }>();
+      const sweep = () => {
+        const now = Date.now();
+        for (const socket of sockets) {
+          const res = socket._httpMessage;
+          const busy = (res != null && !res.writableEnded) || socket.readableLength > 0;
+          const last = seen.get(socket);
+          if (busy || last === undefined || last.bytesRead !== socket.bytesRead)
+            seen.set(socket, { bytesRead: socket.bytesRead, idleSince: now });
+          else if (now - last.idleSince >= idleMs) {
+            seen.delete(socket);
+            sockets.delete(socket);
+            socket.end();
+            // A client that never closes its side is not waited for.
+            setTimeout(() => socket.destroy(), 1_000).unref();
+          }
+        }
+      };
+      const timer = setInterval(sweep, sweepMs).unref();
+      sweep();
+      server.once('close', () => clearInterval(timer));
+      done();
+    });
+  },
+  { name: 'driftwood-graceful-close' },
+);
