@@ -30,8 +30,8 @@ function errorCode(err: FastifyError, status: number): string {
   if (err.validation) return 'bad_request';
   if (status === 413) return 'body_too_large';
   if (status === 415) return 'unsupported_media_type';
-  if (status === 429) return 'rate_limited';
   if (err.code && /^[a-z_]+$/.test(err.code)) return err.code;
+  if (status === 429) return 'rate_limited';
   return status === 404 ? 'not_found' : 'bad_request';
 }
 

@@ -60,6 +60,8 @@ export async function startServer(
     jwt: s.jwt ? { issuer: s.jwt.issuer, jwksUrl: s.jwt.jwksUrl, audience: s.jwt.audience } : undefined,
     metricsAuth: s.metricsAuth,
     rateLimitPerMinute: s.rateLimitPerMinute,
+    maxInFlight: s.maxInFlight,
+    maxFailedLogins: s.maxFailedLogins,
     peers,
     pressure: { maxEventLoopDelayMs: 1000, retryAfterSeconds: 10 },
     pollMs: s.pollMs,

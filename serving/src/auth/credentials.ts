@@ -101,9 +101,27 @@ export function parseBasicHeader(header: string | undefined): { user: string; pa
 // An unknown user still costs one scrypt, so response time does not tell which user names exist.
 const DUMMY: PasswordHash = { ...DEFAULT_COST, salt: Buffer.alloc(16), hash: Buffer.alloc(KEY_LENGTH) };
 
+/** A check refused before it ran, because its user or address failed too often of late. */
+export interface Throttled {
+  throttled: true;
+  /** Seconds until a check may run again. */
+  retryAfter: number;
+}
+
+/** Lets a new password check start, or refuses it; told how each started check ended. */
+export interface AttemptGate {
+  begin(user: string): Throttled | undefined;
+  end(user: string, ok: boolean): void;
+}
+
 /** Checks an `Authorization: Basic …` header; undefined when it is absent, malformed or wrong. */
 export interface BasicVerifier {
+  /**
+   * With `gate`, a check that would run scrypt asks it first; one that joins a check of the very
+   * same header already running does not (it is not another attempt).
+   */
   (header: string | undefined): Promise<Credential | undefined>;
+  (header: string | undefined, gate: AttemptGate): Promise<Credential | Throttled | undefined>;
   /**
    * The credential this very header was verified as in the last `cacheMs`, without scrypt; else
    * undefined. With `connection` (the request's socket), a header equal to the one the same
@@ -115,17 +133,20 @@ export interface BasicVerifier {
 /**
  * Checks Basic credentials in constant time. scrypt is deliberately slow, so a success is remembered
  * for `cacheMs` (at most `maxCached` headers, the oldest forgotten first); failures always pay scrypt.
- * The cache is keyed by a SHA-256 of the header under a random per-process key, never the password:
- * a lookup costs one hash, and as the key is secret, how long a lookup takes says nothing about any
- * stored credential.
+ * Concurrent checks of the same header share one scrypt (a cold cache under a burst of one client's
+ * requests runs it once, not once per request). The cache is keyed by a SHA-256 of the header under
+ * a random per-process key, never the password: a lookup costs one hash, and as the key is secret,
+ * how long a lookup takes says nothing about any stored credential. `onCheck` is told of each scrypt.
  */
 export function createVerifier(
   store: CredentialStore,
-  options: { cacheMs?: number; maxCached?: number } = {},
+  options: { cacheMs?: number; maxCached?: number; onCheck?: (ok: boolean) => void } = {},
 ): BasicVerifier {
   const cacheMs = options.cacheMs ?? 5 * 60_000;
   const maxCached = options.maxCached ?? 1000;
   const cache = new Map<string, { credential: Credential; until: number }>();
+  /** Checks running, by cache key: a second request with the same header waits for the first. */
+  const running = new Map<string, Promise<Credential | undefined>>();
   // SHA-256(key ‖ header) with a random per-process key, in one native call (no Hash object).
   const secret = randomBytes(32).toString('base64');
   const cacheKey = (header: string) => hash('sha256', secret + header, 'base64');
@@ -136,20 +157,39 @@ export function createVerifier(
     cache.delete(key);
     return undefined;
   };
-  const verify = async (header: string | undefined): Promise<Credential | undefined> => {
+  const check = async (key: string, user: string, password: string): Promise<Credential | undefined> => {
+    const credential = store.get(user);
+    const expected = credential?.hash ?? DUMMY;
+    const actual = await scryptAsync(password, expected.salt, expected);
+    const ok = timingSafeEqual(actual, expected.hash) && credential !== undefined;
+    options.onCheck?.(ok);
+    if (!ok) return undefined;
+    if (cache.size >= maxCached) cache.delete(cache.keys().next().value as string);
+    cache.set(key, { credential, until: Date.now() + cacheMs });
+    return credential;
+  };
+  const verify = async (
+    header: string | undefined,
+    gate?: AttemptGate,
+  ): Promise<Credential | Throttled | undefined> => {
     const parsed = parseBasicHeader(header);
     if (!parsed) return undefined;
     const key = cacheKey(header as string);
     const hit = hitFor(key);
     if (hit) return hit;
-    const credential = store.get(parsed.user);
-    const expected = credential?.hash ?? DUMMY;
-    const actual = await scryptAsync(parsed.password, expected.salt, expected);
-    const ok = timingSafeEqual(actual, expected.hash) && credential !== undefined;
-    if (!ok) return undefined;
-    if (cache.size >= maxCached) cache.delete(cache.keys().next().value as string);
-    cache.set(key, { credential, until: Date.now() + cacheMs });
-    return credential;
+    const joined = running.get(key);
+    if (joined) return joined;
+    const refused = gate?.begin(parsed.user);
+    if (refused) return refused;
+    const pending = check(key, parsed.user, parsed.password);
+    running.set(key, pending);
+    try {
+      const credential = await pending;
+      gate?.end(parsed.user, credential !== undefined);
+      return credential;
+    } finally {
+      running.delete(key);
+    }
   };
   // A keep-alive client sends the same header on every request of its connection. The connection
   // remembers its last header and that header's cache key: comparing the two strings involves no
@@ -164,5 +204,5 @@ export function createVerifier(
     if (hit && connection !== undefined) lastOf.set(connection, { header, key });
     return hit;
   };
-  return Object.assign(verify, { cached });
+  return Object.assign(verify, { cached }) as BasicVerifier;
 }

@@ -1,7 +1,16 @@
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
-import { type CredentialStore, createVerifier, type Principal, type Role } from '../auth/credentials.js';
+import { Counter } from 'prom-client';
+import {
+  type AttemptGate,
+  type CredentialStore,
+  createVerifier,
+  type Principal,
+  type Role,
+  type Throttled,
+} from '../auth/credentials.js';
 import { createJwtVerifier, type JwtOptions } from '../auth/jwt.js';
+import { LoginThrottle } from '../auth/login-throttle.js';
 import { hooksOf } from './route-hooks.js';
 
 declare module 'fastify' {
@@ -16,7 +25,7 @@ declare module 'fastify' {
 
 class AuthError extends Error {
   constructor(
-    readonly statusCode: 401 | 403,
+    readonly statusCode: 401 | 403 | 429,
     readonly code: string,
     message: string,
   ) {
@@ -29,35 +38,84 @@ export interface AuthOptions {
   credentials: CredentialStore | undefined;
   /** OAuth2 bearer tokens (JWT) from this issuer, beside Basic. */
   jwt?: JwtOptions;
+  /** Failed Basic logins per user name, and per address, in a minute before 429; 10 by default. */
+  maxFailedLogins?: number;
 }
+
+const FAILED_LOGIN_WINDOW_MS = 60_000;
 
 /**
  * HTTP Basic (and optionally OAuth2 bearer) auth with roles, as an onRequest hook of each route that
  * names a role (register the plugin before the routes). Runs before rate limiting, so limits count
  * per principal. 401 (with WWW-Authenticate) without or with wrong credentials; 403 for a known
  * principal without the route's role. The Authorization header is never logged.
+ *
+ * Failed Basic logins are limited per user name and per address (`maxFailedLogins` a minute each):
+ * past it, a header not verified before answers 429 `too_many_failed_logins` with `Retry-After`,
+ * without running scrypt; a header verified before (cached) still passes, so a client already in
+ * keeps working while someone guesses its password. Successes do not count.
  */
 export const authPlugin = fp<AuthOptions>(
   async (app, opts) => {
     app.decorateRequest('principal', undefined);
     if (!opts.credentials && !opts.jwt) return;
-    const basic = opts.credentials ? createVerifier(opts.credentials) : undefined;
+    const registers = app.hasDecorator('metrics') ? [app.metrics.registry] : [];
+    const checks = new Counter({
+      name: 'driftwood_auth_password_checks_total',
+      help: 'Basic passwords checked with scrypt (not answered from the cache), by outcome',
+      labelNames: ['outcome'],
+      registers,
+    });
+    const throttled = new Counter({
+      name: 'driftwood_auth_throttled_total',
+      help: 'Basic logins answered 429 because their user or address failed too often of late',
+      registers,
+    });
+    const basic = opts.credentials
+      ? createVerifier(opts.credentials, { onCheck: (ok) => checks.inc({ outcome: ok ? 'ok' : 'failed' }) })
+      : undefined;
     const bearer = opts.jwt ? createJwtVerifier(opts.jwt) : undefined;
+    const failures = new LoginThrottle(opts.maxFailedLogins ?? 10, FAILED_LOGIN_WINDOW_MS);
+    const sweeper = setInterval(() => failures.sweep(Date.now()), FAILED_LOGIN_WINDOW_MS);
+    sweeper.unref();
+    app.addHook('onClose', async () => clearInterval(sweeper));
+    /** The gate of one request's Basic check: its user name and its address each have an allowance. */
+    const gateFor = (address: string): AttemptGate => ({
+      begin: (user) => {
+        const refused = failures.begin([`user:${user}`, `ip:${address}`], Date.now());
+        if (refused) throttled.inc();
+        return refused && { throttled: true, retryAfter: refused.retryAfter };
+      },
+      end: (user, ok) => {
+        if (ok) failures.succeeded([`user:${user}`, `ip:${address}`], Date.now());
+      },
+    });
     const challenge = [
       ...(basic ? ['Basic realm="driftwood", charset="UTF-8"'] : []),
       ...(bearer ? ['Bearer realm="driftwood"'] : []),
     ].join(', ');
-    const authenticate = async (header: string | undefined): Promise<Principal | undefined> => {
+    const authenticate = async (
+      header: string | undefined,
+      address: string,
+    ): Promise<Principal | Throttled | undefined> => {
       const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
-      return token !== undefined ? await bearer?.(token) : await basic?.(header);
+      return token !== undefined ? await bearer?.(token) : await basic?.(header, gateFor(address));
     };
     /** The outcome for a principal (or none): undefined to go on, else the error to answer with. */
     const admit = (
       req: FastifyRequest,
       reply: FastifyReply,
       role: Role,
-      principal: Principal | undefined,
+      principal: Principal | Throttled | undefined,
     ) => {
+      if (principal && 'throttled' in principal) {
+        reply.header('retry-after', String(principal.retryAfter));
+        return new AuthError(
+          429,
+          'too_many_failed_logins',
+          `too many failed logins for this user or address; retry in ${principal.retryAfter} s`,
+        );
+      }
       if (!principal) {
         reply.header('www-authenticate', challenge);
         return new AuthError(
@@ -80,7 +138,7 @@ export const authPlugin = fp<AuthOptions>(
         const header = req.headers.authorization;
         const known = basic?.cached(header, req.raw.socket);
         if (known) return done(admit(req, reply, role, known));
-        authenticate(header).then(
+        authenticate(header, req.ip).then(
           (principal) => done(admit(req, reply, role, principal)),
           (err: Error) => done(err),
         );

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { errorResponses, modelRefSchema } from '../schemas.js';
 
 /** Open routes, exempt from load shedding and rate limits: orchestrators must always reach them. */
-const open = { pressureHandler: () => undefined, rateLimit: false } as const;
+const open = { pressureHandler: () => undefined, rateLimit: false, shed: false } as const;
 
 export const healthRoutes: FastifyPluginAsync<{ metricsRole?: 'admin' }> = async (app, opts) => {
   app.get(
