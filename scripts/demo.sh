@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 export DRIFTWOOD_HOME
-export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-http://127.0.0.1:5000}"
+export MLFLOW_TRACKING_URI
 export DRIFTWOOD_API_PORT="${DRIFTWOOD_API_PORT:-8080}"
 API="http://127.0.0.1:$DRIFTWOOD_API_PORT"
 START="${DEMO_START:-2026-11-01T00:00:00Z}"
@@ -15,21 +15,20 @@ END=$(date -u -d "$START + $HOURS hours" +%Y-%m-%dT%H:%M:%S+00:00)
 t_all=$(date +%s)
 
 # The PII tokenisation key is a secret: made once per machine, kept out of the repo.
-mkdir -p "$DRIFTWOOD_HOME/secrets"
 if [ -z "${DRIFTWOOD_PII_KEY:-}${DRIFTWOOD_PII_KEY_FILE:-}" ]; then
-  [ -f "$DRIFTWOOD_HOME/secrets/pii.key" ] || (umask 077 && head -c 32 /dev/urandom | base64 > "$DRIFTWOOD_HOME/secrets/pii.key")
-  export DRIFTWOOD_PII_KEY_FILE="$DRIFTWOOD_HOME/secrets/pii.key"
+  DRIFTWOOD_PII_KEY_FILE=$(scripts/pii-key.sh)
+  export DRIFTWOOD_PII_KEY_FILE
 fi
 
 api_pid=""
 cleanup() {
   [ -n "$api_pid" ] && kill -TERM "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
-  scripts/mlflow.sh stop 5000 >/dev/null 2>&1 || true
+  scripts/mlflow.sh stop "$MLFLOW_PORT" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 
 stage "starting MLflow on $MLFLOW_TRACKING_URI"
-scripts/mlflow.sh start 5000
+scripts/mlflow.sh start "$MLFLOW_PORT"
 done_stage
 
 stage "simulating $HOURS hours of customer activity from $START into the lake"

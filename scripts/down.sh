@@ -6,5 +6,5 @@ cd "$ROOT"
 
 stop_pid driftwood-api
 scripts/airflow-service.sh stop
-scripts/mlflow.sh stop "${MLFLOW_PORT:-5000}"
+scripts/mlflow.sh stop "$MLFLOW_PORT"
 echo "Driftwood stopped."

@@ -6,6 +6,17 @@ DRIFTWOOD_HOME="${DRIFTWOOD_HOME:-$ROOT/.driftwood}"
 RUN_DIR="$DRIFTWOOD_HOME/run"
 mkdir -p "$RUN_DIR"
 
+# MLflow's local port: MLFLOW_PORT, else the port of MLFLOW_TRACKING_URI when it names this machine,
+# else 5000; and the tracking URI follows the port when it is not set. Every script that starts or
+# stops the local MLflow server uses these two, so the settings agree wherever they are given.
+if [ -z "${MLFLOW_PORT:-}" ]; then
+  case "${MLFLOW_TRACKING_URI:-}" in
+    http://127.0.0.1:*|http://localhost:*) MLFLOW_PORT="${MLFLOW_TRACKING_URI##*:}"; MLFLOW_PORT="${MLFLOW_PORT%%/*}" ;;
+    *) MLFLOW_PORT=5000 ;;
+  esac
+fi
+MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-http://127.0.0.1:$MLFLOW_PORT}"
+
 # A stage line with its duration: `stage "what"` … `done_stage`.
 _stage_t0=0
 stage() { _stage_t0=$(date +%s); printf '\033[1m▶ %s\033[0m\n' "$*"; }

@@ -11,10 +11,9 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 export DRIFTWOOD_HOME
-MLFLOW_PORT="${MLFLOW_PORT:-5000}"
 AIRFLOW_PORT="${AIRFLOW_PORT:-8081}"
 export DRIFTWOOD_API_PORT="${DRIFTWOOD_API_PORT:-8080}"
-export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-http://127.0.0.1:$MLFLOW_PORT}"
+export MLFLOW_TRACKING_URI
 API="http://127.0.0.1:$DRIFTWOOD_API_PORT"
 AIRFLOW="http://127.0.0.1:$AIRFLOW_PORT"
 
@@ -23,8 +22,8 @@ AIRFLOW="http://127.0.0.1:$AIRFLOW_PORT"
 # Secrets are made once per machine under $DRIFTWOOD_HOME/secrets, never in the repo.
 mkdir -p "$DRIFTWOOD_HOME/secrets"
 if [ -z "${DRIFTWOOD_PII_KEY:-}${DRIFTWOOD_PII_KEY_FILE:-}" ]; then
-  [ -f "$DRIFTWOOD_HOME/secrets/pii.key" ] || (umask 077 && head -c 32 /dev/urandom | base64 > "$DRIFTWOOD_HOME/secrets/pii.key")
-  export DRIFTWOOD_PII_KEY_FILE="$DRIFTWOOD_HOME/secrets/pii.key"
+  DRIFTWOOD_PII_KEY_FILE=$(scripts/pii-key.sh)
+  export DRIFTWOOD_PII_KEY_FILE
 fi
 
 # A failed start leaves nothing half-running.
