@@ -11,6 +11,7 @@ import fp from 'fastify-plugin';
 import { DEFAULT_ID_COLUMN } from '../predictions/row-text.js';
 import type { InputFields } from '../schemas.js';
 import type { ApiMetrics } from './metrics.js';
+import { checkServingSample, type SampleCheck } from './serving-sample-check.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -187,9 +188,11 @@ interface DatasetHolder extends ModelHolder {
 /**
  * Serves the versions behind one dataset's champion (and challenger) aliases and follows them: each
  * refresh reads the aliases and, when one moved, loads the new version, checks it (model shape
- * against its transform, the same input fields as the served contract, a finite warm-up prediction)
- * and only then swaps it in. A version that fails keeps the old one serving; the failure is logged,
- * counted in `driftwood_model_loads_total{outcome="failure"}` and not retried until the alias moves.
+ * against its transform, the same input fields as the served contract, a finite warm-up prediction,
+ * then its own holdout sample re-scored to the recorded probabilities — see checkServingSample) and
+ * only then swaps it in, whatever moved the alias. A version that fails keeps the old one serving;
+ * the failure is logged, counted in `driftwood_model_loads_total{outcome="failure"}` (or
+ * `outcome="refused"` when the sample check failed) and not retried until the alias moves.
  */
 function createDatasetHolder(
   ctx: HolderContext,
@@ -232,11 +235,24 @@ function createDatasetHolder(
     }
     if (action !== 'load' || !mv) return { ...outcome, action, version: mv?.version };
     let model: ServingModel | undefined;
+    let checked: SampleCheck | undefined;
+    let refused = false;
     try {
       model = await ctx.loader(ctx.mlflow, mv, s.alias);
       const fields = inputFields(model.transform);
       const problem = contractProblem(contract, fields);
       if (problem) throw new DriftwoodError('MODEL_INVALID', `version ${mv.version}: ${problem}`);
+      try {
+        checked = await checkServingSample(ctx.mlflow, mv, model);
+      } catch (err) {
+        refused = true;
+        throw err;
+      }
+      if (checked === 'probe')
+        log.warn(
+          { dataset, model: mv.name, version: mv.version, alias: s.alias },
+          'model registry: version has no holdout sample (trained before samples were recorded); checked with a probe of every category instead',
+        );
       const next: ServedModel = { model, info: await describeVersion(dataset, ctx.mlflow, mv, model) };
       const previous = s.served;
       s.served = next;
@@ -249,7 +265,14 @@ function createDatasetHolder(
       // Requests score synchronously, so none is mid-way through the old model by the next tick.
       if (previous) setImmediate(() => previous.model.dispose());
       log.info(
-        { dataset, model: mv.name, version: mv.version, alias: s.alias, previous: previous?.info.version },
+        {
+          dataset,
+          model: mv.name,
+          version: mv.version,
+          alias: s.alias,
+          previous: previous?.info.version,
+          checked,
+        },
         'model registry: version swapped in',
       );
       return { ...outcome, action, version: mv.version };
@@ -257,7 +280,12 @@ function createDatasetHolder(
       model?.dispose();
       s.failed = mv.version;
       s.error = (err as Error).message;
-      metrics.modelLoads.inc({ dataset, alias: s.alias, version: mv.version, outcome: 'failure' });
+      metrics.modelLoads.inc({
+        dataset,
+        alias: s.alias,
+        version: mv.version,
+        outcome: refused ? 'refused' : 'failure',
+      });
       log.error(
         {
           err: s.error,
@@ -267,7 +295,9 @@ function createDatasetHolder(
           alias: s.alias,
           serving: s.served?.info.version,
         },
-        'model registry: new version refused; the served one stays',
+        refused
+          ? 'model registry: new version cannot score its own holdout sample; refused, the served one stays'
+          : 'model registry: new version refused; the served one stays',
       );
       return { ...outcome, action, version: mv.version, error: s.error };
     }

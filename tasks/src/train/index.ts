@@ -6,6 +6,7 @@ import type { Metric } from '../mlflow/types.js';
 import { saveModelFiles } from '../models/artifact.js';
 import { DEFAULT_MODEL_PARAMS, type ModelParams, validateModelParams } from '../models/classifier.js';
 import type { BinaryMetrics } from '../models/metrics.js';
+import { SERVING_SAMPLE_FILE } from '../models/serving-sample.js';
 import { initTf } from '../models/tf.js';
 import { type SnapshotRows, snapshotDatasetInput } from '../snapshot/index.js';
 import type { Warehouse } from '../warehouse/db.js';
@@ -13,6 +14,7 @@ import type { ContractSource } from './contract.js';
 import { holdoutFile, type PreparedData, prepareTrainingData } from './data.js';
 import { type FitOutcome, fitAndEvaluate } from './fit.js';
 import { mlmodelYaml } from './mlmodel.js';
+import { servingSampleOf } from './serving-sample.js';
 
 export interface TrainOptions {
   dataset: string;
@@ -300,9 +302,30 @@ async function logEvaluationArtifacts(
     mlflow.uploadArtifact(artifactUri, 'evaluation/holdout.json', JSON.stringify(holdoutFile(data))),
     // What repeats the run: the fitted transform, the options and the package versions.
     mlflow.uploadArtifact(artifactUri, 'transform.json', json(data.state)),
-    mlflow.uploadArtifact(artifactUri, 'config/train.json', json({ ...options, params })),
+    mlflow.uploadArtifact(artifactUri, 'config/train.json', json(trainConfig(options, params))),
     mlflow.uploadArtifact(artifactUri, 'environment/packages.json', json(packages)),
   ]);
+}
+
+/**
+ * The options that repeat the run, as `config/train.json`: the snapshot by id (and where it lives),
+ * never its rows; rows with customer ids in a run artifact would outlive an erasure.
+ */
+export function trainConfig(options: TrainOptions, params: ModelParams): Record<string, unknown> {
+  const { snapshot, ...rest } = options;
+  return {
+    ...rest,
+    ...(snapshot
+      ? {
+          snapshot: {
+            id: snapshot.manifest.id,
+            dataKey: snapshot.manifest.dataKey,
+            lakeUri: snapshot.lakeUri,
+          },
+        }
+      : {}),
+    params,
+  };
 }
 
 async function registerModel(
@@ -328,6 +351,12 @@ async function registerModel(
   await mlflow.uploadArtifact(modelUri, 'model.json', files.modelJson);
   await mlflow.uploadArtifact(modelUri, 'weights.bin', files.weights);
   await mlflow.uploadArtifact(modelUri, 'transform.json', transformJson);
+  // Whoever loads this version re-scores these rows and refuses it unless the answers match.
+  await mlflow.uploadArtifact(
+    modelUri,
+    SERVING_SAMPLE_FILE,
+    JSON.stringify(servingSampleOf(data, fit.model)),
+  );
   await mlflow.uploadArtifact(
     modelUri,
     'MLmodel',
