@@ -42,6 +42,22 @@ describe('promoteResponse: the promote step’s exit code as the route’s answe
       { error: 'promotion_failed', message: 'the promote step exited 1: cannot reach http://mlflow:5000' },
     ],
     [
+      '2 with CHAMPION_CHANGED: 409, the champion moved since evaluation (issue 20, problem 5)',
+      2,
+      undefined,
+      'driftwood promote: CHAMPION_CHANGED: champion changed from 4 to 5 since evaluation; re-evaluate\n',
+      409,
+      { error: 'champion_changed', message: 'champion changed from 4 to 5 since evaluation; re-evaluate' },
+    ],
+    [
+      '2 with VERSION_NOT_FOUND: 404 naming the version (issue 20, problem 5)',
+      2,
+      undefined,
+      'driftwood promote: VERSION_NOT_FOUND: model churn has no version 999999\n',
+      404,
+      { error: 'version_not_found', message: 'model churn has no version 999999' },
+    ],
+    [
       'killed: 502',
       null,
       undefined,

@@ -48,9 +48,11 @@ const promoteResultSchema = {
  * Admin routes that move the default dataset's served alias. `POST /v1/admin/rollback` moves it back
  * through the same `runRollback` the CLI uses (the target must load; the move is audited).
  * `POST /v1/admin/promote` hands the promotion to `driftwood promote` in a child process — the same
- * evaluation, gate, staging smoke check and audit as the DAG's step — and maps its exit code: 0
- * promoted (200), 99 gate not passed (409 with the result), 2 bad arguments (400), else 502. Both
- * answer 404 for a version the registry does not hold, and swap the moved version in at once.
+ * evaluation, gate, staging smoke check, compare-and-set and audit as the DAG's step — and maps its
+ * exit code: 0 promoted (200), 99 gate not passed (409 with the result), 2 with CHAMPION_CHANGED
+ * (409 `champion_changed`: another move won since the version was evaluated), 2 with
+ * VERSION_NOT_FOUND (404), other 2 bad arguments (400), else 502. Both answer 404 for a version the
+ * registry does not hold, and swap the moved version in at once.
  */
 export const registryAdminRoutes: FastifyPluginAsync<RegistryAdminRoutesOptions> = async (app, opts) => {
   const { mlflow, modelName } = opts;
