@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FastifyPluginAsync } from 'fastify';
 import { partitionOf } from '../predictions/log.js';
+import { emptyTally, type HourTally, PredictionSummaryReader, tallyLine } from '../predictions/summary.js';
 import { errorResponses } from '../schemas.js';
 
 export interface PredictionSummaryRoutesOptions {
@@ -16,36 +16,37 @@ export interface PredictionSummary {
   total: number;
 }
 
+/** The summary of hour tallies, in the order given. Pure. */
+export function summariseTallies(hours: { hour: string; tally: HourTally }[]): PredictionSummary {
+  const histogram = new Array<number>(10).fill(0);
+  let total = 0;
+  const out = hours.map(({ hour, tally }) => {
+    total += tally.count;
+    tally.histogram.forEach((n, i) => {
+      histogram[i] = (histogram[i] ?? 0) + n;
+    });
+    return {
+      hour,
+      count: tally.count,
+      churned: tally.churned,
+      meanProbability: tally.count ? tally.sum / tally.count : null,
+    };
+  });
+  return { hours: out, histogram, total };
+}
+
 /**
  * Hourly volume, churn share and mean score, and the score histogram, of served predictions in
  * JSON Lines (shadow lines and unparsable lines are left out). Pure.
  */
 export function summarisePredictions(files: { hour: string; text: string }[]): PredictionSummary {
-  const histogram = new Array<number>(10).fill(0);
-  let total = 0;
-  const hours = files.map(({ hour, text }) => {
-    let count = 0;
-    let churned = 0;
-    let sum = 0;
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      let r: { served?: boolean; probability?: number; label?: number };
-      try {
-        r = JSON.parse(line);
-      } catch {
-        continue; // a line being written
-      }
-      if (r.served !== true || typeof r.probability !== 'number') continue;
-      count += 1;
-      churned += r.label === 1 ? 1 : 0;
-      sum += r.probability;
-      const bin = Math.min(9, Math.max(0, Math.floor(r.probability * 10)));
-      histogram[bin] = (histogram[bin] ?? 0) + 1;
-    }
-    total += count;
-    return { hour, count, churned, meanProbability: count ? sum / count : null };
-  });
-  return { hours, histogram, total };
+  return summariseTallies(
+    files.map(({ hour, text }) => {
+      const tally = emptyTally();
+      for (const line of text.split('\n')) tallyLine(tally, line);
+      return { hour, tally };
+    }),
+  );
 }
 
 /** `GET /v1/monitoring/predictions` (admin): the default dataset's served predictions per hour. */
@@ -53,6 +54,8 @@ export const predictionSummaryRoutes: FastifyPluginAsync<PredictionSummaryRoutes
   app,
   opts,
 ) => {
+  const reader = new PredictionSummaryReader();
+  app.addHook('onClose', () => reader.close());
   app.get(
     '/monitoring/predictions',
     {
@@ -80,15 +83,18 @@ export const predictionSummaryRoutes: FastifyPluginAsync<PredictionSummaryRoutes
       if (!dir)
         return reply.status(404).send({ error: 'not_found', message: 'this API writes no prediction log' });
       const now = Date.now();
-      const files = await Promise.all(
-        Array.from({ length: hours }, async (_, i) => {
-          const ts = now - (hours - 1 - i) * 3_600_000;
-          const file = path.join(dir, partitionOf(ts), 'predictions.jsonl');
-          const text = await readFile(file, 'utf8').catch(() => '');
-          return { hour: `${new Date(ts).toISOString().slice(0, 13)}:00Z`, text };
-        }),
+      const stamps = Array.from({ length: hours }, (_, i) => now - (hours - 1 - i) * 3_600_000);
+      // Read in a worker thread, slice by slice, from where the last call stopped: a large log
+      // neither blocks the event loop nor has to fit in memory.
+      const tallies = await reader.tally(
+        stamps.map((ts) => path.join(dir, partitionOf(ts), 'predictions.jsonl')),
       );
-      return summarisePredictions(files);
+      return summariseTallies(
+        stamps.map((ts, i) => ({
+          hour: `${new Date(ts).toISOString().slice(0, 13)}:00Z`,
+          tally: tallies[i] ?? emptyTally(),
+        })),
+      );
     },
   );
 };
