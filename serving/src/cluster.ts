@@ -139,19 +139,6 @@ export async function runPrimary(opts: {
     });
   });
 
-  let url = '';
-  const listening = new Promise<void>((resolve) => {
-    let count = 0;
-    cluster.on('listening', (worker, address) => {
-      listeners.add(worker);
-      url ||= `http://${address.address ?? '127.0.0.1'}:${address.port}`;
-      if (++count === workers) resolve();
-    });
-  });
-  for (let i = 0; i < workers; i++) cluster.fork();
-  await listening;
-  log.info({ url, workers }, 'serve: all workers listening');
-
   const graceMs = opts.graceMs ?? 10_000;
   const close = async () => {
     if (closing) return exited;
@@ -173,7 +160,22 @@ export async function runPrimary(opts: {
       () => process.exit(1),
     );
   };
+  // Before the workers are forked: a signal during start-up stops them too, rather than killing
+  // the primary and leaving them behind.
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   process.once('SIGINT', () => onSignal('SIGINT'));
+  let url = '';
+  const listening = new Promise<void>((resolve) => {
+    let count = 0;
+    cluster.on('listening', (worker, address) => {
+      listeners.add(worker);
+      url ||= `http://${address.address ?? '127.0.0.1'}:${address.port}`;
+      if (++count === workers) resolve();
+    });
+  });
+  for (let i = 0; i < workers; i++) cluster.fork();
+  await listening;
+  log.info({ url, workers }, 'serve: all workers listening');
+
   return { url, close };
 }
