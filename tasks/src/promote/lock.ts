@@ -60,7 +60,10 @@ async function tryAcquire(
     await mlflow.createRegisteredModel(name, token);
     return true;
   } catch (err) {
-    if (!(err instanceof DriftwoodError && err.details.mlflowCode === 'RESOURCE_ALREADY_EXISTS')) throw err;
+    const code = err instanceof DriftwoodError ? err.details.mlflowCode : undefined;
+    // A create racing the holder's delete can fail as "not found": contention, try again.
+    if (code === 'RESOURCE_DOES_NOT_EXIST') return false;
+    if (code !== 'RESOURCE_ALREADY_EXISTS') throw err;
   }
   const held = (await mlflow.getRegisteredModel(name).catch(() => undefined)) as
     | (RegisteredModel & { description?: string; creation_timestamp?: string | number })
