@@ -66,10 +66,15 @@ describe('driftwood serve shuts down with grace on SIGTERM', () => {
     child.kill('SIGTERM');
     await eventually(async () => (logOf().includes('shutting down') ? true : undefined));
     // The listener is closed: a new connection is refused while the old request is still open.
-    const fresh = await fetch(`${BASE}/health/live`).then(
-      (r) => r.status,
-      () => 'refused',
-    );
+    // (A new socket: fetch would reuse its kept-alive one, which is answered 503 with Connection: close.)
+    const fresh = await new Promise<string>((resolve) => {
+      const probe = net.connect(PORT, '127.0.0.1');
+      probe.once('connect', () => {
+        probe.destroy();
+        resolve('connected');
+      });
+      probe.once('error', () => resolve('refused'));
+    });
     expect(fresh).toBe('refused');
     socket.write(body.slice(40));
     await ended;
