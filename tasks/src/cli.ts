@@ -368,6 +368,7 @@ const COMMANDS: Record<
             piiKey: config.piiKey,
             now: Date.now,
             batchRows: int(values, 'batch-rows', 1000),
+            tmpDir: path.join(config.home, 'tmp', 'ingest'),
             ...(config.contractsDir ? { contractsDir: config.contractsDir } : {}),
             ...(config.ingestAlertWebhook ? { alertWebhook: config.ingestAlertWebhook } : {}),
             // Fault injection for the crash tests: DRIFTWOOD_INGEST_KILL_AT=<point>[:<nth>] kills the process.
@@ -551,8 +552,10 @@ const COMMANDS: Record<
     run: async ({ config, log, values }) => {
       const { runForget } = await import('./forget/index.js');
       const { openObjectStore } = await import('./lake/object-store.js');
+      const { MlflowClient } = await import('./mlflow/client.js');
       const customerId = str(values, 'customer');
-      return withWarehouse(config, values, async (db) =>
+      const experiment = experimentFor(config, await settingsOf(config, values));
+      const result = await withWarehouse(config, values, async (db) =>
         runForget(
           {
             customerId,
@@ -560,10 +563,27 @@ const COMMANDS: Record<
             piiKey: config.piiKey,
             now: Date.now,
             predictionsDir: path.join(config.home, 'predictions'),
+            resultsDir: path.join(config.home, 'results'),
+            tmpDirs: [path.join(config.home, 'tmp', 'ingest')],
+            experiments: [experiment],
+            ...contractsDirOf(config),
           },
-          { lake: openObjectStore(config.lakeUri, config.s3), db, log },
+          {
+            lake: openObjectStore(config.lakeUri, config.s3),
+            db,
+            log,
+            mlflow: new MlflowClient(config.mlflow.trackingUri, config.http),
+          },
         ),
       );
+      // Everything reachable was erased; what was not is named, and a re-run after the fix is safe.
+      if (!result.complete)
+        throw new DriftwoodError(
+          result.places.mlflowArtifacts.reachable ? 'SCHEMA_MISMATCH' : 'MLFLOW_UNAVAILABLE',
+          `erasure incomplete: ${result.unreached.length} place(s) not reached (${result.unreached[0]}${result.unreached.length > 1 ? ', …' : ''}); the rest is done, run forget again once fixed`,
+          { result },
+        );
+      return result;
     },
   },
   replay: {
@@ -658,7 +678,8 @@ async function main(argv: string[]): Promise<number> {
       return EXIT_OK;
     } catch (err) {
       // A step that decided not to act (a gate not passed) still leaves its result for the next one.
-      if (isDriftwoodError(err, 'GATE_NOT_PASSED') && err.details.result !== undefined)
+      // (and a step that did part of its work, such as an incomplete erasure, says what it did).
+      if (isDriftwoodError(err) && err.details.result !== undefined)
         await writeResult(config.home, command, err.details.result, output);
       throw err;
     }

@@ -2,12 +2,12 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { openObjectStore, openWarehouse, type Warehouse } from '@driftwood/tasks';
 import knexFactory from 'knex';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runForget } from '../../tasks/src/forget/index.js';
 import { runIngest } from '../../tasks/src/ingest/index.js';
 import { tokenise } from '../../tasks/src/pii.js';
 import { runSimulate } from '../../tasks/src/simulate/index.js';
-import { runCli, silentLog, tempHome } from '../support/env.js';
+import { runCli, silentLog, tempHome, uniqueName } from '../support/env.js';
 
 const PG_ADMIN = process.env.DRIFTWOOD_TEST_PG_ADMIN ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -37,7 +37,14 @@ async function totals(db: Warehouse) {
 describe('driftwood forget --customer: erasure from the warehouse and the lake (built CLI)', () => {
   const home = tempHome('driftwood-forget-');
   const lakeDir = path.join(home, 'lake');
-  const env = { DRIFTWOOD_HOME: home, DRIFTWOOD_PII_KEY: PII_KEY };
+  // forget checks the dataset's MLflow artifacts too: without a reachable server it reports the
+  // erasure incomplete.
+  const env = {
+    DRIFTWOOD_HOME: home,
+    DRIFTWOOD_PII_KEY: PII_KEY,
+    MLFLOW_TRACKING_URI: inject('mlflowUri'),
+    DRIFTWOOD_EXPERIMENT: uniqueName('exp-forget'),
+  };
   let db: Warehouse;
   let victim: string;
   let victimEmail: string;
@@ -170,6 +177,27 @@ describe('driftwood forget --customer: erasure from the warehouse and the lake (
     });
     db = await openWarehouse(`sqlite://${path.join(home, 'warehouse.db')}`);
     expect(await countsFor(db, victim)).toEqual({ customers: 0, events: 0, labels: 0 });
+    await db.destroy();
+  });
+
+  it('with MLflow unreachable it erases everything else, prints what it did and exits 1 (issue 20, problem 7)', async () => {
+    db = await openWarehouse(`sqlite://${path.join(home, 'warehouse.db')}`);
+    const other = (await db('customers').whereNot({ customer_id: victim }).first('customer_id'))
+      ?.customer_id as string;
+    await db.destroy();
+    const r = await runCli(['forget', '--customer', other], {
+      ...env,
+      MLFLOW_TRACKING_URI: 'http://127.0.0.1:9',
+      DRIFTWOOD_HTTP_RETRIES: '0',
+    });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/MLFLOW_UNAVAILABLE: erasure incomplete: 1 place\(s\) not reached/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    const result = JSON.parse(r.stdout);
+    expect(result).toMatchObject({ found: true, complete: false, warehouse: { customers: 1 } });
+    expect(result.unreached[0]).toMatch(/^mlflowArtifacts: experiment /);
+    db = await openWarehouse(`sqlite://${path.join(home, 'warehouse.db')}`);
+    expect(await countsFor(db, other)).toEqual({ customers: 0, events: 0, labels: 0 });
     await db.destroy();
   });
 

@@ -208,7 +208,14 @@ describe.each(backends)('ingest into $name', (backend) => {
     ]);
     expect(stored[0].email_token).toMatch(/^[0-9a-f]{32}$/);
     const reason = await reasonOf(lake, key);
-    expect(reason.rows).toEqual({ read: 8, good: 1, corrected: 2, quarantined: 5 });
+    expect(reason.rows).toEqual({
+      read: 8,
+      good: 1,
+      corrected: 2,
+      quarantined: 5,
+      duplicate_key: 0,
+      loaded: 3,
+    });
     const brief = reason.problems.map(
       (p: { row: number; column: string; value: unknown; rule: string; action: string }) => [
         p.row,

@@ -1,10 +1,22 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type ObjectStore, sha256 } from '../lake/object-store.js';
+import { loadContract } from '../contracts/index.js';
+import type { Contract } from '../contracts/types.js';
+import { sweepSpills } from '../ingest/rejected.js';
+import { storedName } from '../ingest/schema.js';
+import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
+import type { MlflowClient } from '../mlflow/client.js';
 import { tokenise } from '../pii.js';
 import type { Warehouse } from '../warehouse/db.js';
-import { checkCustomerId, customerFileFormat, planFileRewrite, planJsonlRewrite } from './plan.js';
+import { forgetFeatures, forgetSnapshots } from './immutable.js';
+import { forgetLakeFiles } from './lake-files.js';
+import { forgetMlflowArtifacts } from './mlflow.js';
+import { checkCustomerId, planJsonlRewrite, planTextRewrite, Subject, splitCsvRecords } from './plan.js';
+import { emptyPlace, type PlaceReport } from './report.js';
+
+export type { PlaceReport } from './report.js';
 
 export interface ForgetOptions {
   customerId: string;
@@ -12,76 +24,224 @@ export interface ForgetOptions {
   /** Key of the PII tokeniser: the audit record names the customer by token, never by id. */
   piiKey: string | undefined;
   now: () => number;
+  contract?: Contract;
+  contractsDir?: string;
   /** The API's prediction log folder (`<DRIFTWOOD_HOME>/predictions`), if this host keeps one. */
   predictionsDir?: string;
+  /** Step results (`<DRIFTWOOD_HOME>/results`), checked like any JSON file. */
+  resultsDir?: string;
+  /** Temporary folders of the steps (`<DRIFTWOOD_HOME>/tmp/ingest`): killed runs' partial files go. */
+  tmpDirs?: string[];
+  /** MLflow experiments whose run and model artifacts are checked (needs deps.mlflow). */
+  experiments?: string[];
 }
 
 export interface ForgetResult {
   dataset: string;
   /** HMAC token of the customer id: lets an auditor confirm a request was served without storing the id. */
   subjectToken: string;
+  /** Whether anything of the customer was found (and removed) by this run. */
   found: boolean;
-  warehouse: { customers: number; events: number; labels: number };
+  /** Whether every place was reached; when not, `unreached` says which, and a re-run is safe. */
+  complete: boolean;
+  unreached: string[];
+  summary: string;
+  warehouse: { customers: number; events: number; labels: number } & Record<string, number>;
+  /** Per place: files scanned and rewritten (or replaced), rows or lines removed, problems met. */
+  places: {
+    lakeRaw: PlaceReport;
+    quarantine: PlaceReport;
+    lakeOther: PlaceReport;
+    snapshots: PlaceReport;
+    features: PlaceReport;
+    mlflowArtifacts: PlaceReport & { reachable: boolean; checked: boolean };
+    predictionLogs: PlaceReport;
+    stepResults: PlaceReport;
+    partialFiles: { filesRemoved: number; bytes: number; files: string[] };
+  };
+  /** Totals over the lake's raw and quarantined files (kept for readers of the earlier result). */
   lake: { filesScanned: number; filesRewritten: number; rowsRemoved: number; parquetNotRewritten: string[] };
   predictions: { filesRewritten: number; linesRemoved: number };
   auditKey: string;
 }
 
-const TABLES = ['customers', 'events', 'labels'] as const;
+const CORE_TABLES = ['customers', 'events', 'labels'];
 
 /**
- * Erases one customer (GDPR art. 17): their rows in the warehouse and in every raw or quarantined lake
- * file (CSV, JSON Lines), their lines in the prediction log, then writes an audit record that holds counts and a token, not the id or any PII.
- * Idempotent: a second request finds nothing and records that it found nothing.
+ * Erases one customer (GDPR art. 17) from every place Driftwood writes personal data
+ * (docs/security.md lists them): raw and quarantined lake files (rows, rejected rows, reasons),
+ * snapshots and feature sets (replaced under a new id, with a tombstone), MLflow run artifacts,
+ * the warehouse, the API's prediction log, step results, and partial files of killed runs. A file
+ * it cannot read is reported and the rest go on; the result says per place what changed.
+ * Idempotent: a second request changes nothing and says so.
  */
 export async function runForget(
   options: ForgetOptions,
-  deps: { lake: ObjectStore; db: Warehouse; log: Logger },
+  deps: { lake: ObjectStore; db: Warehouse; log: Logger; mlflow?: MlflowClient },
 ): Promise<ForgetResult> {
   const customerId = checkCustomerId(options.customerId);
   const subjectToken = tokenise(`customer:${customerId}`, options.piiKey);
   const startedAt = options.now();
+  const at = new Date(startedAt).toISOString();
+  const subject = new Subject(customerId);
+  // The API logs predictions under this token; quarantined rows hold PII columns as tokens.
+  subject.add(tokenise(customerId, options.piiKey));
+  const contract = options.contract ?? (await loadContract(options.dataset, options.contractsDir));
+  for (const token of await storedPii(deps.db, contract, customerId)) subject.add(token);
+  const learn = learnPii(contract, subject, options.piiKey);
 
-  // The lake first: if the process dies half-way, the warehouse rows are still there and a re-run
-  // finishes the job; the other order would leave raw rows a later re-ingest could load again.
-  const lake = { filesScanned: 0, filesRewritten: 0, rowsRemoved: 0, parquetNotRewritten: [] as string[] };
-  const rewritten: { key: string; sha256: string; etag: string; size: number; removed: number }[] = [];
-  const objects = [
-    ...(await deps.lake.list(`raw/${options.dataset}/`)),
-    ...(await deps.lake.list(`quarantine/${options.dataset}/`)),
+  // Partial files first: a killed ingest's copy of a raw file cannot be rewritten, only removed.
+  const partials = [
+    ...((await deps.lake.sweepPartials?.()) ?? []),
+    ...(await Promise.all((options.tmpDirs ?? []).map((d) => sweepSpills(d)))).flat(),
   ];
-  for (const obj of objects) {
-    const format = customerFileFormat(obj.key, options.dataset);
-    if (format === undefined) continue;
-    lake.filesScanned++;
-    // No Parquet writer ships with the tasks: such files are named in the result for a manual rewrite.
-    if (format === 'parquet') {
-      lake.parquetNotRewritten.push(obj.key);
-      continue;
-    }
-    const text = (await deps.lake.get(obj.key)).toString('utf8');
-    const plan =
-      format === 'csv'
-        ? planFileRewrite(text, customerId)
-        : planJsonlRewrite(text, customerId, 'customer_id');
-    if (!plan.changed) continue;
-    const info = await deps.lake.put(obj.key, plan.text);
-    lake.filesRewritten++;
-    lake.rowsRemoved += plan.removed;
-    rewritten.push({
-      key: obj.key,
-      sha256: sha256(plan.text),
-      etag: info.etag,
-      size: info.size,
-      removed: plan.removed,
-    });
-  }
 
-  const warehouse = { customers: 0, events: 0, labels: 0 };
-  const sqlite = deps.db.client.config.client === 'better-sqlite3';
-  await deps.db.transaction(async (trx) => {
-    for (const table of TABLES)
+  // The lake before the warehouse: if the process dies half-way, the warehouse rows are still there
+  // and a re-run finishes the job; the other order would leave raw rows a later ingest could load.
+  const files = await forgetLakeFiles(deps.lake, subject, { log: deps.log, learn });
+  const rewrittenRaw = new Map(files.rewrittenRaw.map((f) => [f.key, f]));
+  const snapshots = await forgetSnapshots(deps.lake, options.dataset, subject, at, rewrittenRaw);
+  const features = await forgetFeatures(deps.lake, options.dataset, subject, at, snapshots.replaced);
+
+  const warehouse = await forgetWarehouse(deps.db, contract, customerId, files.rewrittenRaw);
+
+  const predictionLogs = options.predictionsDir
+    ? await forgetLocalFiles(options.predictionsDir, subject, (f) => f.endsWith('.jsonl'))
+    : emptyPlace();
+  const stepResults = options.resultsDir
+    ? await forgetLocalFiles(options.resultsDir, subject, (f) => f.endsWith('.json'))
+    : emptyPlace();
+  const mlflowArtifacts =
+    deps.mlflow && (options.experiments ?? []).length > 0
+      ? { ...(await forgetMlflowArtifacts(deps.mlflow, options.experiments ?? [], subject)), checked: true }
+      : { ...emptyPlace(), reachable: false, checked: false };
+
+  const places: ForgetResult['places'] = {
+    lakeRaw: files.raw,
+    quarantine: files.quarantine,
+    lakeOther: files.other,
+    snapshots: snapshots.report,
+    features,
+    mlflowArtifacts,
+    predictionLogs,
+    stepResults,
+    partialFiles: {
+      filesRemoved: partials.length,
+      bytes: partials.reduce((a, p) => a + p.bytes, 0),
+      files: partials.map((p) => p.path),
+    },
+  };
+  const reports: [string, PlaceReport][] = [
+    ['lakeRaw', files.raw],
+    ['quarantine', files.quarantine],
+    ['lakeOther', files.other],
+    ['snapshots', snapshots.report],
+    ['features', features],
+    ['mlflowArtifacts', mlflowArtifacts],
+    ['predictionLogs', predictionLogs],
+    ['stepResults', stepResults],
+  ];
+  const unreached = reports.flatMap(([name, r]) =>
+    r.problems.filter((p) => p.failed).map((p) => `${name}: ${p.file}: ${p.problem}`),
+  );
+  const rowsRemoved =
+    reports.reduce((a, [, r]) => a + r.rowsRemoved, 0) + Object.values(warehouse).reduce((a, n) => a + n, 0);
+  const filesChanged = reports.reduce((a, [, r]) => a + r.filesRewritten, 0) + partials.length;
+  const found = rowsRemoved > 0;
+  const summary =
+    rowsRemoved === 0 && filesChanged === 0
+      ? 'nothing to erase: no place holds the customer; nothing was changed'
+      : `${rowsRemoved} row(s) or line(s) removed, ${filesChanged} file(s) rewritten, replaced or removed`;
+  const lake = {
+    filesScanned: files.raw.filesScanned + files.quarantine.filesScanned,
+    filesRewritten: files.raw.filesRewritten + files.quarantine.filesRewritten,
+    rowsRemoved: files.raw.rowsRemoved + files.quarantine.rowsRemoved,
+    parquetNotRewritten: [...files.raw.problems, ...files.quarantine.problems]
+      .filter((p) => p.problem.startsWith('Parquet'))
+      .map((p) => p.file),
+  };
+  const auditKey = `audit/forget/${at.replace(/[:.]/g, '-')}-${subjectToken.slice(0, 12)}.json`;
+  const result: ForgetResult = {
+    dataset: options.dataset,
+    subjectToken,
+    found,
+    complete: unreached.length === 0,
+    unreached,
+    summary,
+    warehouse,
+    places,
+    lake,
+    predictions: { filesRewritten: predictionLogs.filesRewritten, linesRemoved: predictionLogs.rowsRemoved },
+    auditKey,
+  };
+  await deps.lake.put(
+    auditKey,
+    `${JSON.stringify({ action: 'forget', at, completedAt: new Date(options.now()).toISOString(), ...result }, null, 2)}\n`,
+  );
+  if (unreached.length > 0)
+    deps.log.warn({ unreached: unreached.length }, 'forget: some places were not reached; re-run when fixed');
+  deps.log.info({ subjectToken, found, summary }, 'forget: done');
+  return result;
+}
+
+/** The customer's PII as the warehouse stores it (the email's token), before the rows go. */
+async function storedPii(db: Warehouse, contract: Contract, customerId: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const table of contract.tables) {
+    const pii = table.columns.filter((c) => c.role === 'pii').map(storedName);
+    if (pii.length === 0 || !table.columns.some((c) => c.name === 'customer_id')) continue;
+    if (!(await db.schema.hasTable(table.name))) continue;
+    for (const row of await db(table.name).where({ customer_id: customerId }).select(pii))
+      for (const v of Object.values(row as Record<string, unknown>)) if (typeof v === 'string') out.push(v);
+  }
+  return out;
+}
+
+/**
+ * Reads the customer's PII values (the raw email) from a raw file before it is rewritten: the
+ * quarantine holds them only as tokens, in rows that may not carry the customer id.
+ */
+function learnPii(contract: Contract, subject: Subject, piiKey: string | undefined) {
+  return (key: string, text: string): void => {
+    if (!subject.mayBeIn(text) || !key.endsWith('.csv')) return;
+    const file = key.slice(key.lastIndexOf('/') + 1);
+    const table = contract.tables.find((t) => t.files.includes(file));
+    const pii = table?.columns.filter((c) => c.role === 'pii').map((c) => c.name) ?? [];
+    if (pii.length === 0) return;
+    const [header, ...body] = splitCsvRecords(text) ?? [];
+    if (!header) return;
+    const names = header.fields.map((h) => h.trim());
+    const id = names.indexOf('customer_id');
+    for (const r of body) {
+      if (id < 0 || !subject.has(r.fields[id]) || r.fields.length !== names.length) continue;
+      for (const name of pii) {
+        const v = r.fields[names.indexOf(name)];
+        if (v === undefined || v.trim() === '') continue;
+        subject.add(v);
+        subject.add(tokenise(v, piiKey));
+      }
+    }
+  };
+}
+
+async function forgetWarehouse(
+  db: Warehouse,
+  contract: Contract,
+  customerId: string,
+  rewritten: { key: string; sha256: string; etag: string; size: number; removed: number }[],
+): Promise<ForgetResult['warehouse']> {
+  const tables = [
+    ...new Set([
+      ...CORE_TABLES,
+      ...contract.tables.filter((t) => t.columns.some((c) => c.name === 'customer_id')).map((t) => t.name),
+    ]),
+  ];
+  const warehouse: Record<string, number> = { customers: 0, events: 0, labels: 0 };
+  await db.transaction(async (trx) => {
+    for (const table of tables) {
+      if (!(await trx.schema.hasTable(table))) continue;
       warehouse[table] = await trx(table).where({ customer_id: customerId }).delete();
+    }
     // The ledger follows the rewritten files, so the next ingest sees them as already loaded
     // (their remaining rows are in the warehouse) instead of re-reading every touched hour.
     for (const f of rewritten) {
@@ -96,74 +256,68 @@ export async function runForget(
         });
     }
   });
-
   // SQLite leaves deleted rows in free space inside pages (secure_delete does not reach them all) and
   // old page images in the write-ahead log: VACUUM rewrites the file, the checkpoint empties the log.
   // PostgreSQL: dead tuples go at the next (auto)vacuum, see docs/security.md.
-  if (sqlite) {
-    await deps.db.raw('VACUUM');
-    await deps.db.raw('PRAGMA wal_checkpoint(TRUNCATE)');
-  }
-
-  const predictions = options.predictionsDir
-    ? await forgetPredictions(options.predictionsDir, tokenise(customerId, options.piiKey))
-    : { filesRewritten: 0, linesRemoved: 0 };
-
-  const found =
-    lake.rowsRemoved > 0 || predictions.linesRemoved > 0 || Object.values(warehouse).some((n) => n > 0);
-  const auditKey = `audit/forget/${new Date(startedAt).toISOString().replace(/[:.]/g, '-')}-${subjectToken.slice(0, 12)}.json`;
-  const result: ForgetResult = {
-    dataset: options.dataset,
-    subjectToken,
-    found,
-    warehouse,
-    lake,
-    predictions,
-    auditKey,
-  };
-  await deps.lake.put(
-    auditKey,
-    `${JSON.stringify({ action: 'forget', at: new Date(startedAt).toISOString(), completedAt: new Date(options.now()).toISOString(), ...result }, null, 2)}\n`,
-  );
-  if (lake.parquetNotRewritten.length > 0)
-    deps.log.warn(
-      { files: lake.parquetNotRewritten.length },
-      'forget: Parquet lake files were not rewritten (no Parquet writer): rewrite them by hand',
+  // Only when something is left to clean, so a repeated request leaves the file as it was: rows
+  // deleted now, free pages, or the id still in the file's bytes (a run killed before its VACUUM).
+  if (db.client.config.client === 'better-sqlite3') {
+    const deleted = Object.values(warehouse).some((n) => n > 0);
+    const free = Number(
+      ((await db.raw('PRAGMA freelist_count')) as { freelist_count: number }[])[0]?.freelist_count ?? 0,
     );
-  deps.log.info({ subjectToken, found, warehouse, lake }, 'forget: customer erased from warehouse and lake');
-  return result;
+    const file = (db.client.config.connection as { filename?: string } | undefined)?.filename;
+    const lingering = async () =>
+      file !== undefined &&
+      file !== ':memory:' &&
+      [file, `${file}-wal`].some((f) => existsSync(f) && readFileSync(f).includes(customerId));
+    if (deleted || free > 0 || (await lingering())) {
+      await db.raw('VACUUM');
+      await db.raw('PRAGMA wal_checkpoint(TRUNCATE)');
+    }
+  }
+  return warehouse as ForgetResult['warehouse'];
 }
 
 /**
- * The API logs predictions with the customer's token (the same HMAC as here), never the id: lines
- * carrying that token are removed from every `predictions.jsonl` under the folder.
+ * Local files under a folder that may name the customer: the API's prediction log (lines carry the
+ * customer's token, never the id) and step results. A file that grows while it is rewritten (the
+ * API appending) is read again; one that cannot be read is reported and the rest go on.
  */
-async function forgetPredictions(
+async function forgetLocalFiles(
   dir: string,
-  customerToken: string,
-): Promise<{ filesRewritten: number; linesRemoved: number }> {
-  const out = { filesRewritten: 0, linesRemoved: 0 };
+  subject: Subject,
+  wanted: (file: string) => boolean,
+): Promise<PlaceReport> {
+  const out = emptyPlace();
   let files: string[];
   try {
-    files = (await readdir(dir, { recursive: true })).filter((f) => f.endsWith('predictions.jsonl'));
+    files = (await readdir(dir, { recursive: true })).filter(wanted);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
     throw err;
   }
   for (const rel of files.sort()) {
     const file = path.join(dir, rel);
-    // The API may append while we rewrite: if the file grew after it was read, read it again.
-    for (;;) {
-      const text = await readFile(file, 'utf8');
-      const plan = planJsonlRewrite(text, customerToken);
-      if (!plan.changed) break;
-      const tmp = `${file}.forget.${process.pid}.tmp`;
-      await writeFile(tmp, plan.text);
-      if ((await stat(file)).size !== Buffer.byteLength(text)) continue;
-      await rename(tmp, file);
-      out.filesRewritten++;
-      out.linesRemoved += plan.removed;
-      break;
+    out.filesScanned++;
+    try {
+      for (;;) {
+        const text = await readFile(file, 'utf8');
+        const plan = file.endsWith('.jsonl')
+          ? planJsonlRewrite(text, subject)
+          : planTextRewrite(file, text, subject);
+        if (!plan?.changed) break;
+        const tmp = `${file}.forget.${process.pid}.tmp`;
+        await writeFile(tmp, plan.text);
+        if ((await stat(file)).size !== Buffer.byteLength(text)) continue;
+        await rename(tmp, file);
+        out.filesRewritten++;
+        out.rowsRemoved += plan.removed;
+        out.files.push(file);
+        break;
+      }
+    } catch (err) {
+      out.problems.push({ file, problem: `not rewritten: ${(err as Error).message}`, failed: true });
     }
   }
   return out;

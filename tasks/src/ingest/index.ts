@@ -9,6 +9,7 @@ import { alertMessage, decideAlerts, postAlert } from './alert.js';
 import type { BinaryType } from './copy-binary.js';
 import { type FileReport, type KillPoint, loadObject } from './load.js';
 import { type LedgerEntry, planIngest } from './plan.js';
+import { sweepSpills } from './rejected.js';
 import { ensureContractTables, migrateIngest } from './schema.js';
 
 export type { FileReport, KillPoint } from './load.js';
@@ -26,6 +27,11 @@ export interface IngestOptions {
   /** Rows per insert batch (bounded by the database's bind-parameter limit per statement). */
   batchRows?: number;
   checkpoint?: (point: KillPoint, key: string) => void;
+  /**
+   * Folder for this run's temporary files (rejected rows past their memory bound), outside the lake:
+   * the CLI passes `<DRIFTWOOD_HOME>/tmp/ingest`. Leftovers of killed runs are removed at start.
+   */
+  tmpDir?: string;
 }
 
 export interface IngestResult {
@@ -39,8 +45,12 @@ export interface IngestResult {
   rowsRead: number;
   rowsLoaded: number;
   rowsCorrected: number;
+  /** Rows merged into a later row with the same key in the same file (not in rowsLoaded). */
+  rowsDuplicate: number;
   /** Rows not loaded: dropped per policy, malformed, or in a quarantined file. */
   rowsRejected: number;
+  /** Partial files of killed earlier runs, removed before this run started. */
+  leftoversRemoved: { files: number; bytes: number };
   anomalies: Record<string, number>;
   alerts: { sent: boolean; files: string[] };
   files: FileReport[];
@@ -61,6 +71,13 @@ export async function runIngest(
 ): Promise<IngestResult> {
   const t0 = performance.now();
   const contract = options.contract ?? (await loadContract(options.dataset, options.contractsDir));
+  // A killed run may have left partial copies of raw files (PII inside): remove them first.
+  const leftovers = [
+    ...((await deps.lake.sweepPartials?.()) ?? []),
+    ...(options.tmpDir ? await sweepSpills(options.tmpDir) : []),
+  ];
+  if (leftovers.length > 0)
+    deps.log.warn({ files: leftovers.length }, 'ingest: removed partial files left by a killed run');
   await migrateIngest(deps.db);
   await ensureContractTables(deps.db, contract);
   const objects = await deps.lake.list(`raw/${options.dataset}/`);
@@ -92,7 +109,9 @@ export async function runIngest(
     rowsRead: 0,
     rowsLoaded: 0,
     rowsCorrected: 0,
+    rowsDuplicate: 0,
     rowsRejected: 0,
+    leftoversRemoved: { files: leftovers.length, bytes: leftovers.reduce((a, f) => a + f.bytes, 0) },
     anomalies: {},
     alerts: { sent: false, files: [] },
     files,
@@ -111,6 +130,7 @@ export async function runIngest(
         now: options.now,
         batchRows,
         binaryTypes,
+        ...(options.tmpDir ? { tmpDir: options.tmpDir } : {}),
         ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
       },
       deps,
@@ -121,8 +141,9 @@ export async function runIngest(
     }
     files.push(f);
     result.rowsRead += f.rowsRead;
-    result.rowsLoaded += f.rowsGood + f.rowsCorrected;
+    result.rowsLoaded += f.rowsGood + f.rowsCorrected - f.rowsDuplicate;
     result.rowsCorrected += f.rowsCorrected;
+    result.rowsDuplicate += f.rowsDuplicate;
     result.rowsRejected += f.rowsQuarantined;
     for (const [rule, n] of Object.entries(f.anomalies))
       result.anomalies[rule] = (result.anomalies[rule] ?? 0) + n;

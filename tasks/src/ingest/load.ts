@@ -10,7 +10,7 @@ import { csvRow, type FileFormat, formatOfKey, openRows, ReaderError } from '../
 import type { Warehouse } from '../warehouse/db.js';
 import { type BinaryType, binaryTypes } from './copy-binary.js';
 import { isKeyClash, PgCopyLoader } from './pg-copy.js';
-import { maskProblem, RejectedRows } from './rejected.js';
+import { maskPii, maskProblem, RejectedRows } from './rejected.js';
 import { storedName } from './schema.js';
 import { BinaryCopySink, CopySink, type RowSink, UpsertSink } from './sinks.js';
 
@@ -25,10 +25,18 @@ export interface FileReport {
   rowsGood: number;
   rowsCorrected: number;
   rowsQuarantined: number;
+  /**
+   * Accepted rows whose key a later row of the same file repeats: the later row is kept (last wins),
+   * so the table holds `rowsGood + rowsCorrected − rowsDuplicate` rows of the file.
+   */
+  rowsDuplicate: number;
   /** (corrected + quarantined) / read: what the contract's alert threshold is compared with. */
   anomalyShare: number;
   anomalies: Partial<
-    Record<AnomalyRule | 'missing_column' | 'extra_column' | 'type_change' | 'unreadable', number>
+    Record<
+      AnomalyRule | 'missing_column' | 'extra_column' | 'type_change' | 'unreadable' | 'duplicate_key',
+      number
+    >
   >;
   extraColumns: string[];
   reason?: string;
@@ -40,6 +48,8 @@ export interface LoadContext {
   piiKey: string | undefined;
   now: () => number;
   batchRows: number;
+  /** Where rejected rows spill past their memory bound: outside the lake (see RejectedRows). */
+  tmpDir?: string;
   /** Each PostgreSQL table's binary COPY types (null: CSV COPY), as found during this run. */
   binaryTypes?: Map<string, BinaryType[] | null>;
   /** Called at each kill point; the CLI wires it to a fault-injection setting, tests to SIGKILL. */
@@ -58,6 +68,14 @@ class FileRejected extends Error {
     super(message);
   }
 }
+/** A key repeated within one file: the reason file names each one. */
+export interface DuplicateKey {
+  row: number;
+  key: unknown;
+  /** The row of the file that holds the same key first. */
+  firstRow: number;
+}
+
 /** A direct COPY met a key already in the table: the file is loaded again through a merge. */
 class KeyClash extends Error {}
 class NotLoaded extends Error {
@@ -108,22 +126,27 @@ export async function loadObject(
     rowsGood: 0,
     rowsCorrected: 0,
     rowsQuarantined: 0,
+    rowsDuplicate: 0,
     anomalyShare: 0,
     anomalies: {},
     extraColumns: [],
   };
   const problems: Problem[] = [];
+  const keys = { seen: new Map<string, number>(), duplicates: [] as DuplicateKey[] };
   const bump = (rule: keyof FileReport['anomalies'], n = 1) => {
     report.anomalies[rule] = (report.anomalies[rule] ?? 0) + n;
   };
   const typeErrors = new Map<string, number>();
-  const rejected = new RejectedRows(table, ctx.piiKey);
+  const rejected = new RejectedRows(table, ctx.piiKey, ctx.tmpDir);
   /** Forgets a pass over the rows, before the file is read again. */
   const resetCounts = () => {
     report.rowsRead = report.rowsGood = report.rowsCorrected = report.rowsQuarantined = 0;
+    report.rowsDuplicate = 0;
     report.anomalies = {};
     report.extraColumns = [];
     problems.length = 0;
+    keys.seen.clear();
+    keys.duplicates.length = 0;
     typeErrors.clear();
     void rejected.discard();
   };
@@ -142,7 +165,8 @@ export async function loadObject(
         size: obj.size,
         status: report.status,
         rows_read: report.rowsRead,
-        rows_loaded: report.rowsGood + report.rowsCorrected,
+        rows_loaded: report.rowsGood + report.rowsCorrected - report.rowsDuplicate,
+        rows_duplicate: report.rowsDuplicate,
         rows_corrected: report.rowsCorrected,
         rows_quarantined: report.rowsQuarantined,
         contract_version: ctx.contract.version,
@@ -169,7 +193,7 @@ export async function loadObject(
       const columns = [...table.columns.map(storedName), 'source_key'];
       const keyColumn = storedName(table.columns.find((c) => c.name === table.key) as ColumnContract);
       const pass = (sink: RowSink) =>
-        readRows(obj, format, table, ctx, deps.lake, sink, { report, problems, typeErrors, rejected });
+        readRows(obj, format, table, ctx, deps.lake, sink, { report, problems, typeErrors, rejected, keys });
       if (!isPostgres(trx)) {
         // SQLite: batched multi-row upserts in the file's transaction.
         hash = await pass(new UpsertSink(trx, table.name, columns, keyColumn));
@@ -226,10 +250,12 @@ export async function loadObject(
         .first('object_key');
       if (twin) throw new NotLoaded('duplicate', twin.object_key);
 
-      if (report.rowsQuarantined > 0) {
+      // Anything the load changed (a row dropped, corrected, or merged with a later row of the same
+      // key) gets a reason file, so every such row can be traced to its row of the raw file.
+      if (report.rowsQuarantined > 0 || report.rowsCorrected > 0 || report.rowsDuplicate > 0) {
         // The rejected rows themselves (PII tokenised), so a dropped row can be looked at and replayed.
         const rejectedKey = `${quarantineKey(obj.key)}.rejected.jsonl`;
-        await rejected.save(deps.lake, rejectedKey);
+        if (report.rowsQuarantined > 0) await rejected.save(deps.lake, rejectedKey);
         await writeReason(deps.lake, obj.key, {
           source: obj.key,
           sha256: digest,
@@ -239,11 +265,22 @@ export async function loadObject(
             good: report.rowsGood,
             corrected: report.rowsCorrected,
             quarantined: report.rowsQuarantined,
+            duplicate_key: report.rowsDuplicate,
+            loaded: report.rowsGood + report.rowsCorrected - report.rowsDuplicate,
           },
-          rejected_rows: rejectedKey,
+          ...(report.rowsQuarantined > 0 ? { rejected_rows: rejectedKey } : {}),
           problems,
+          ...(report.rowsDuplicate > 0
+            ? {
+                duplicate_keys: {
+                  column: table.key,
+                  action: 'merged: the last row with the key is loaded, the earlier ones are not',
+                  rows: keys.duplicates,
+                },
+              }
+            : {}),
         });
-        report.reason = `${report.rowsQuarantined} row(s) quarantined`;
+        report.reason = reasonOf(report);
       }
       ctx.checkpoint?.('after_quarantine', obj.key);
       await record(trx);
@@ -252,6 +289,7 @@ export async function loadObject(
     await rejected.discard();
     if (err instanceof NotLoaded) {
       report.rowsRead = report.rowsGood = report.rowsCorrected = report.rowsQuarantined = 0;
+      report.rowsDuplicate = 0;
       report.anomalies = {};
       if (err.outcome === 'unchanged') {
         // Rewritten with the same bytes (a new etag, same content): note the etag, load nothing.
@@ -273,7 +311,7 @@ export async function loadObject(
     if (err.rule === 'missing_column' || err.rule === 'type_change' || err.rule === 'unreadable')
       bump(err.rule);
     report.rowsQuarantined = report.rowsRead;
-    report.rowsGood = report.rowsCorrected = 0;
+    report.rowsGood = report.rowsCorrected = report.rowsDuplicate = 0;
     await pipelineCopy(deps.lake, obj.key, quarantineKey(obj.key));
     await writeReason(deps.lake, obj.key, {
       source: obj.key,
@@ -305,6 +343,16 @@ export async function loadObject(
   return report;
 }
 
+/** The ledger's one-line reason for a loaded file that the load changed. */
+function reasonOf(r: FileReport): string {
+  const parts = [
+    r.rowsQuarantined > 0 ? `${r.rowsQuarantined} row(s) quarantined` : '',
+    r.rowsCorrected > 0 ? `${r.rowsCorrected} row(s) corrected` : '',
+    r.rowsDuplicate > 0 ? `${r.rowsDuplicate} duplicate key(s) merged (last row wins)` : '',
+  ];
+  return parts.filter((p) => p !== '').join('; ');
+}
+
 const isPostgres = (db: Warehouse): boolean => (db.client.config as { client?: string }).client === 'pg';
 
 interface PassState {
@@ -312,6 +360,7 @@ interface PassState {
   problems: Problem[];
   typeErrors: Map<string, number>;
   rejected: RejectedRows;
+  keys: { seen: Map<string, number>; duplicates: DuplicateKey[] };
 }
 
 /**
@@ -328,7 +377,7 @@ async function readRows(
   ctx: LoadContext,
   lake: ObjectStore,
   sink: RowSink,
-  { report, problems, typeErrors, rejected }: PassState,
+  { report, problems, typeErrors, rejected, keys }: PassState,
 ): Promise<Hash> {
   const bump = (rule: keyof FileReport['anomalies'], n = 1) => {
     report.anomalies[rule] = (report.anomalies[rule] ?? 0) + n;
@@ -368,6 +417,22 @@ async function readRows(
         ?.slice(0, 300)})`,
     );
   };
+  // Keys seen in this file (first row of each): a repeated one is merged by the sink (last wins),
+  // and counted here so the report and the reason file say so.
+  const keyIsPii = pii.has(table.key);
+  const noteKey = (key: unknown, row: number): void => {
+    if (key === null || key === undefined) return;
+    const k = String(key);
+    const first = keys.seen.get(k);
+    if (first === undefined) {
+      keys.seen.set(k, row);
+      return;
+    }
+    report.rowsDuplicate++;
+    bump('duplicate_key');
+    if (keys.duplicates.length < MAX_PROBLEMS)
+      keys.duplicates.push({ row, key: keyIsPii ? maskPii(key, ctx.piiKey) : key, firstRow: first });
+  };
   let batches = 0;
   const flush = async (): Promise<void> => {
     if (sink.size === 0) return;
@@ -405,6 +470,7 @@ async function readRows(
     }
     if (verdict.status === 'corrected') report.rowsCorrected++;
     else report.rowsGood++;
+    noteKey(verdict.values[table.key], row);
     const out: Record<string, unknown> = { source_key: obj.key };
     for (const c of table.columns) {
       const v = verdict.values[c.name];
@@ -419,13 +485,16 @@ async function readRows(
     if (source.textBatches) {
       const header = source.columns;
       const fast = sink.fastRecords?.(table, header, obj.key, ctx.piiKey);
+      const keyAt = header.indexOf(table.key);
       for await (const b of source.textBatches) {
         for (let k = 0; k < b.records.length; k++) {
           const fields = b.records[k] as string[];
           const row = b.lines[k] as number;
           report.rowsRead++;
-          if (fields.length === header.length && fast?.(fields)) report.rowsGood++;
-          else {
+          if (fields.length === header.length && fast?.(fields)) {
+            report.rowsGood++;
+            noteKey(fields[keyAt], row);
+          } else {
             const raw = csvRow(header, row, fields);
             if (raw.values) take(raw.values, row);
             else malformed(row, raw.error, fields);

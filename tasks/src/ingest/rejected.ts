@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, createReadStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { appendFileSync, createReadStream, mkdirSync } from 'node:fs';
+import { readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Problem } from '../contracts/rows.js';
 import type { TableContract } from '../contracts/types.js';
-import type { ObjectStore } from '../lake/object-store.js';
+import { type ObjectStore, processAlive } from '../lake/object-store.js';
 import { tokenise } from '../pii.js';
 
 /** Rejected rows kept in memory before they go to a local temporary file: memory stays bounded. */
@@ -38,9 +38,14 @@ export class RejectedRows {
   private spill: string | undefined;
   private readonly pii: Set<string>;
 
+  /**
+   * @param spillDir where rows spill past the memory bound (named with this process's id, so a
+   *   later run can tell a killed run's leftovers; see sweepSpills). Never inside the lake.
+   */
   constructor(
     table: TableContract | undefined,
     private readonly piiKey: string | undefined,
+    private readonly spillDir: string = os.tmpdir(),
   ) {
     this.pii = new Set(table?.columns.filter((c) => c.role === 'pii').map((c) => c.name) ?? []);
   }
@@ -90,7 +95,13 @@ export class RejectedRows {
     this.chunks.push(line);
     this.bytes += line.length;
     if (this.bytes >= SPILL_BYTES) {
-      this.spill ??= path.join(os.tmpdir(), `driftwood-rejected-${randomBytes(8).toString('hex')}.jsonl`);
+      if (!this.spill) {
+        mkdirSync(this.spillDir, { recursive: true });
+        this.spill = path.join(
+          this.spillDir,
+          `driftwood-rejected.${process.pid}.${randomBytes(8).toString('hex')}.tmp`,
+        );
+      }
       appendFileSync(this.spill, this.chunks.join(''));
       this.chunks = [];
       this.bytes = 0;
@@ -115,4 +126,28 @@ export class RejectedRows {
     this.spill = undefined;
     if (spill) await rm(spill, { force: true });
   }
+}
+
+/**
+ * Removes rejected-row spill files of ingest runs that are no longer running (killed part-way):
+ * they hold rows of a raw file. A running ingest's files are left alone.
+ */
+export async function sweepSpills(dir: string): Promise<{ path: string; bytes: number }[]> {
+  const removed: { path: string; bytes: number }[] = [];
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return removed;
+    throw err;
+  }
+  for (const name of names) {
+    const pid = /^driftwood-rejected\.(\d+)\.[0-9a-f]+\.tmp$/.exec(name)?.[1];
+    if (pid === undefined || processAlive(Number(pid))) continue;
+    const file = path.join(dir, name);
+    const bytes = (await stat(file).catch(() => undefined))?.size ?? 0;
+    await rm(file, { force: true });
+    removed.push({ path: file, bytes });
+  }
+  return removed;
 }

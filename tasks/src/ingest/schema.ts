@@ -21,6 +21,15 @@ const MIGRATIONS: { id: string; up: (db: Knex) => Promise<void> }[] = [
       });
     },
   },
+  {
+    // Rows merged into a later row of the same key within one file, counted instead of hidden.
+    id: '0101_ingest_duplicate_keys',
+    up: async (db) => {
+      await db.schema.alterTable('ingest_ledger', (t) => {
+        t.integer('rows_duplicate').notNullable().defaultTo(0);
+      });
+    },
+  },
 ];
 
 export async function migrateIngest(db: Knex): Promise<void> {

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -30,10 +30,96 @@ export function checkKey(key: string): string {
   return key;
 }
 
+/** Temporary files of a writer: `<name>.<pid>.<random>.tmp`, so a sweep can tell a dead writer's. */
+const TMP_NAME = /\.(\d+)(?:\.[0-9a-f]+)?\.tmp$/;
+
+/** Whether a process with this id runs on this host (EPERM: it does, as another user). */
+export function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 class FileObjectStore implements ObjectStore {
   readonly uri: string;
+  /**
+   * Where objects are written before the rename that publishes them: outside the lake (a killed
+   * writer's partial copy of a raw file must not sit among the lake's files, unseen by listings),
+   * beside it so the rename stays on one file system: `<lake>/../tmp/<lake name>` (with the default
+   * lake, `<DRIFTWOOD_HOME>/tmp/lake`).
+   */
+  private readonly tmpDir: string;
   constructor(private readonly root: string) {
     this.uri = `file://${root}`;
+    this.tmpDir = path.join(path.dirname(root), 'tmp', path.basename(root));
+  }
+
+  private async tmpFor(full: string): Promise<string> {
+    await mkdir(this.tmpDir, { recursive: true });
+    return path.join(
+      this.tmpDir,
+      `${path.basename(full)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`,
+    );
+  }
+
+  /** Renames a finished temporary file into place; across file systems, through a copy in the target folder. */
+  private async publish(tmp: string, full: string): Promise<void> {
+    try {
+      await rename(tmp, full);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') {
+        await rm(tmp, { force: true });
+        throw err;
+      }
+      const near = path.join(path.dirname(full), `.${path.basename(full)}.${process.pid}.tmp`);
+      try {
+        await copyFile(tmp, near);
+        await rename(near, full);
+      } finally {
+        await rm(tmp, { force: true });
+        await rm(near, { force: true });
+      }
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.full(key), { force: true });
+  }
+
+  /**
+   * Removes what killed writers left: their files in the temporary folder, and hidden
+   * `.<name>.<pid>.tmp` files inside the lake (written there by earlier versions, or across file
+   * systems). A file of a writer that is still running is left alone. Returns what was removed.
+   */
+  async sweepPartials(): Promise<{ path: string; bytes: number }[]> {
+    const removed: { path: string; bytes: number }[] = [];
+    const sweep = async (dir: string, hiddenOnly: boolean): Promise<void> => {
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw err;
+      }
+      for (const e of entries) {
+        const full = path.join(dir, e.name);
+        if (e.isDirectory()) await sweep(full, hiddenOnly);
+        else if (e.isFile() && (!hiddenOnly || e.name.startsWith('.'))) {
+          const pid = TMP_NAME.exec(e.name)?.[1];
+          if (pid === undefined || processAlive(Number(pid))) continue;
+          const size = (await stat(full).catch(() => undefined))?.size ?? 0;
+          await rm(full, { force: true });
+          removed.push({ path: full, bytes: size });
+        }
+      }
+    };
+    await sweep(this.tmpDir, false);
+    await sweep(this.root, true);
+    return removed;
   }
 
   private full(key: string): string {
@@ -79,9 +165,9 @@ class FileObjectStore implements ObjectStore {
   async put(key: string, body: Buffer | string): Promise<ObjectInfo> {
     const full = this.full(key);
     await mkdir(path.dirname(full), { recursive: true });
-    const tmp = path.join(path.dirname(full), `.${path.basename(full)}.${process.pid}.tmp`);
+    const tmp = await this.tmpFor(full);
     await writeFile(tmp, body);
-    await rename(tmp, full);
+    await this.publish(tmp, full);
     const s = await stat(full);
     return { key, size: s.size, etag: `${s.size}-${Math.floor(s.mtimeMs)}` };
   }
@@ -109,14 +195,14 @@ class FileObjectStore implements ObjectStore {
   async putStream(key: string, body: Readable): Promise<ObjectInfo> {
     const full = this.full(key);
     await mkdir(path.dirname(full), { recursive: true });
-    const tmp = path.join(path.dirname(full), `.${path.basename(full)}.${process.pid}.tmp`);
+    const tmp = await this.tmpFor(full);
     try {
       await pipeline(body, createWriteStream(tmp));
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;
     }
-    await rename(tmp, full);
+    await this.publish(tmp, full);
     const s = await stat(full);
     return { key, size: s.size, etag: `${s.size}-${Math.floor(s.mtimeMs)}` };
   }

@@ -164,6 +164,15 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
+  async delete(key: string): Promise<void> {
+    const { s3, sdk } = await this.sdk();
+    try {
+      await s3.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: this.full(key) }));
+    } catch (err) {
+      throw this.wrap('delete', key, err);
+    }
+  }
+
   /**
    * Streams a body of unknown length: a small one is one PUT; a large one a multipart upload of
    * PART_BYTES parts, aborted on failure so no half object is ever visible.

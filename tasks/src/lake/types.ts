@@ -22,6 +22,13 @@ export interface ObjectStore {
   putStream(key: string, body: Readable): Promise<ObjectInfo>;
   /** The object's size and etag, or undefined when it does not exist. */
   head(key: string): Promise<ObjectInfo | undefined>;
+  /** Removes an object (nothing when it does not exist); erasure replaces immutable files with it. */
+  delete?(key: string): Promise<void>;
+  /**
+   * Removes partial writes that killed writers left behind (a folder lake's temporary files); a
+   * store without any (S3: an aborted multipart upload is never visible) has no such method.
+   */
+  sweepPartials?(): Promise<{ path: string; bytes: number }[]>;
 }
 
 /** Opens the lake: `file:///path` (a folder) or `s3://bucket/prefix` (AWS, MinIO or any S3-compatible store). */

@@ -130,21 +130,7 @@ export async function runSnapshot(
     return { id, created: false, manifestKey, manifest: await readManifest(deps.lake, options.dataset, id) };
   }
 
-  const parquet = Buffer.from(
-    parquetWriteBuffer({
-      columnData: schema.map((c, k) => ({
-        name: c.name,
-        data: rows.map((r) => r[k] as never),
-        type:
-          c.type === 'string'
-            ? ('STRING' as const)
-            : c.type === 'integer'
-              ? ('INT32' as const)
-              : ('DOUBLE' as const),
-        nullable: k >= required,
-      })),
-    }),
-  );
+  const parquet = snapshotParquet(schema, rows, required);
   const sources = (
     await deps
       .db('ingest_ledger')
@@ -184,6 +170,42 @@ export async function runSnapshot(
   return { id, created: true, manifestKey, manifest };
 }
 
+/** A snapshot's rows as Parquet: the first `required` columns may not be null. */
+export function snapshotParquet(
+  schema: readonly SnapshotColumn[],
+  rows: readonly (readonly unknown[])[],
+  required: number,
+): Buffer {
+  return Buffer.from(
+    parquetWriteBuffer({
+      columnData: schema.map((c, k) => ({
+        name: c.name,
+        data: rows.map((r) => r[k] as never),
+        type:
+          c.type === 'string'
+            ? ('STRING' as const)
+            : c.type === 'integer'
+              ? ('INT32' as const)
+              : ('DOUBLE' as const),
+        nullable: k >= required,
+      })),
+    }),
+  );
+}
+
+/**
+ * Left where an immutable snapshot or features folder was, when an erasure replaced it by a copy
+ * without the erased customer's rows (under a new id): readers are told where to go.
+ */
+export interface Tombstone {
+  format: 'driftwood.tombstone/v1';
+  kind: 'snapshot' | 'features';
+  id: string;
+  replacedBy: string | null;
+  reason: 'erasure';
+  at: string;
+}
+
 export async function readManifest(
   lake: ObjectStore,
   dataset: string,
@@ -192,6 +214,14 @@ export async function readManifest(
   if (!/^[0-9a-f]{64}$/.test(id))
     throw new DriftwoodError('USAGE', `snapshot id: expected 64 hex digits, got '${id}'`);
   const key = `snapshots/${dataset}/${id}/manifest.json`;
+  const tombstone = `snapshots/${dataset}/${id}/tombstone.json`;
+  if (!(await lake.exists(key)) && (await lake.exists(tombstone))) {
+    const t = JSON.parse((await lake.get(tombstone)).toString('utf8')) as Tombstone;
+    throw new DriftwoodError(
+      'DATA_MISSING',
+      `snapshot ${id} of ${dataset} was replaced on ${t.at} by an erasure${t.replacedBy ? `: use snapshot ${t.replacedBy}` : ''}`,
+    );
+  }
   if (!(await lake.exists(key)))
     throw new DriftwoodError('DATA_MISSING', `no snapshot ${id} of ${dataset} (looked for ${key})`);
   return JSON.parse((await lake.get(key)).toString('utf8')) as SnapshotManifest;

@@ -1,0 +1,202 @@
+import { spawn } from 'node:child_process';
+import { cpSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { openWarehouse, type Warehouse } from '@driftwood/tasks';
+import knexFactory from 'knex';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { ROOT, runCli, tempHome } from '../support/env.js';
+import { seedCustomerEverywhere, tracesLeft } from '../support/forget-seed.js';
+import { atScale, recordRow } from '../support/reliability.js';
+
+/**
+ * Reliability (issue 20, problems 7 and 8): an ingest killed with SIGKILL at random points and run
+ * again ends with the same tables, keys and ledger as a clean ingest of the same lake, and leaves no
+ * partial file behind; a customer seeded in every place leaves no trace after `forget`.
+ */
+
+const PII_KEY = 'reliability-key-0123456789abcdef';
+const PG_DB = process.env.DRIFTWOOD_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const TABLES = [
+  ['customers', 'customer_id'],
+  ['events', 'event_id'],
+  ['labels', 'customer_id'],
+] as const;
+
+const admin = knexFactory({ client: 'pg', connection: PG_DB, pool: { min: 0, max: 1 } });
+const schemas: string[] = [];
+afterAll(async () => {
+  for (const s of schemas) await admin.raw(`DROP SCHEMA IF EXISTS ${s} CASCADE`);
+  await admin.destroy();
+});
+
+async function schemaUrl(tag: string): Promise<string> {
+  const schema = `dw_rel_${tag}_${Date.now().toString(36)}_${process.pid}`;
+  await admin.raw(`CREATE SCHEMA ${schema}`);
+  schemas.push(schema);
+  return `${PG_DB}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+}
+
+/** What a warehouse holds, in a form two warehouses can be compared by. */
+async function fingerprint(db: Warehouse) {
+  const tables: Record<string, { rows: number; keys: number; keysDigest: string }> = {};
+  for (const [table, key] of TABLES) {
+    const r = (
+      await db.raw(
+        `SELECT count(*) AS n, count(DISTINCT "${key}") AS k, md5(coalesce(string_agg("${key}"::text, ',' ORDER BY "${key}"::text), '')) AS d FROM "${table}"`,
+      )
+    ).rows[0];
+    tables[table] = { rows: Number(r.n), keys: Number(r.k), keysDigest: r.d };
+  }
+  const ledger = (
+    await db('ingest_ledger')
+      .orderBy('object_key')
+      .select(
+        'object_key',
+        'sha256',
+        'status',
+        'rows_read',
+        'rows_loaded',
+        'rows_quarantined',
+        'rows_duplicate',
+      )
+  ).map((e) => JSON.stringify(e));
+  return { tables, ledger };
+}
+
+/** Files with a temporary name anywhere under a folder. */
+const tmpFiles = (dir: string): string[] =>
+  readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith('.tmp'));
+
+describe('reliability: kill -9 during ingest, and erasure of a seeded customer', () => {
+  it('kill -9 during ingest: 0 rows lost or duplicated', async () => {
+    const kills = atScale({ ci: 3, full: 20 });
+    const customers = atScale({ ci: 4_000, full: 150_000 });
+    const reference = tempHome('driftwood-rel-ref-');
+    const killed = tempHome('driftwood-rel-kill-');
+    const sim = await runCli(
+      [
+        'simulate',
+        '--start',
+        '2026-11-01T00:00Z',
+        '--hours',
+        '3',
+        '--seed',
+        '21',
+        '--customers',
+        String(customers),
+        '--anomalies',
+        '0.02',
+      ],
+      { DRIFTWOOD_HOME: reference, DRIFTWOOD_PII_KEY: PII_KEY },
+    );
+    expect(sim.code, sim.stderr).toBe(0);
+    // The same delivered files for both: the clean reference and the run that is killed.
+    cpSync(path.join(reference, 'lake', 'raw'), path.join(killed, 'lake', 'raw'), { recursive: true });
+    const envOf = async (home: string, tag: string) => ({
+      DRIFTWOOD_HOME: home,
+      DRIFTWOOD_PII_KEY: PII_KEY,
+      DRIFTWOOD_WAREHOUSE_URL: await schemaUrl(tag),
+      LOG_LEVEL: 'warn',
+    });
+    const args = ['ingest', '--until', '2026-11-01T03:00Z'];
+
+    const refEnv = await envOf(reference, 'ref');
+    const t0 = performance.now();
+    const clean = await runCli(args, refEnv);
+    const cleanMs = performance.now() - t0;
+    expect(clean.code, clean.stderr).toBe(0);
+
+    const killEnv = await envOf(killed, 'kill');
+    let landed = 0;
+    const delays: number[] = [];
+    for (let i = 0; i < kills; i++) {
+      // Anywhere from the process start to the end of a clean run's time.
+      const delay = Math.round(Math.random() * cleanMs);
+      delays.push(delay);
+      const child = spawn('node', [path.join(ROOT, 'tasks', 'dist', 'cli.js'), ...args], {
+        env: { ...process.env, ...killEnv },
+        stdio: 'ignore',
+      });
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const outcome = await Promise.race([
+        exited.then(() => 'finished' as const),
+        sleep(delay).then(() => 'due' as const),
+      ]);
+      if (outcome === 'due') {
+        child.kill('SIGKILL');
+        landed++;
+      }
+      await exited;
+    }
+    const rerun = await runCli(args, killEnv);
+    expect(rerun.code, rerun.stderr).toBe(0);
+
+    const refDb = await openWarehouse(refEnv.DRIFTWOOD_WAREHOUSE_URL);
+    const killDb = await openWarehouse(killEnv.DRIFTWOOD_WAREHOUSE_URL);
+    try {
+      const want = await fingerprint(refDb);
+      const got = await fingerprint(killDb);
+      const lost = TABLES.reduce(
+        (a, [t]) => a + Math.max(0, (want.tables[t]?.rows ?? 0) - (got.tables[t]?.rows ?? 0)),
+        0,
+      );
+      const duplicated = TABLES.reduce(
+        (a, [t]) => a + Math.max(0, (got.tables[t]?.rows ?? 0) - (got.tables[t]?.keys ?? 0)),
+        0,
+      );
+      const ledgerDiffs = got.ledger.filter((e) => !want.ledger.includes(e)).length;
+      const leftovers = [...tmpFiles(path.join(killed, 'lake')), ...tmpFiles(path.join(killed, 'tmp'))];
+      const rows = Object.values(want.tables).reduce((a, t) => a + t.rows, 0);
+      const ok =
+        lost === 0 &&
+        duplicated === 0 &&
+        ledgerDiffs === 0 &&
+        JSON.stringify(got.tables) === JSON.stringify(want.tables) &&
+        leftovers.length === 0;
+      recordRow({
+        check: `kill -9 during ingest (${kills} kills, ${rows} rows)`,
+        goal: '0 rows lost or duplicated',
+        measured: `${lost} lost, ${duplicated} duplicated, ${ledgerDiffs} ledger differences, ${leftovers.length} partial files left; ${landed} of ${kills} kills landed mid-run (delays ${delays.join(', ')} ms of a ${Math.round(cleanMs)} ms clean run)`,
+        ok,
+      });
+      expect(got).toEqual(want);
+      expect(leftovers).toEqual([]);
+      expect(landed).toBeGreaterThan(0);
+    } finally {
+      await refDb.destroy();
+      await killDb.destroy();
+    }
+  }, 900_000);
+
+  it('seeded PII after forget: 0 traces of a forgotten customer', async () => {
+    const s = await seedCustomerEverywhere(inject('mlflowUri'), {
+      customers: atScale({ ci: 150, full: 600 }),
+      seed: 23,
+    });
+    const places = Object.keys(s.seeded);
+    const seededPlaces = places.filter((p) => (s.seeded[p] ?? []).length > 0);
+    const forget = await runCli(['forget', '--customer', s.victim], s.env);
+    const left = await tracesLeft(s);
+    const again = await runCli(['forget', '--customer', s.victim], s.env);
+    const second = JSON.parse(again.stdout || '{}');
+    const ok =
+      forget.code === 0 &&
+      seededPlaces.length === places.length &&
+      left.length === 0 &&
+      again.code === 0 &&
+      second.found === false;
+    recordRow({
+      check: 'seeded PII after forget',
+      goal: '0 traces of a forgotten customer',
+      measured: `${seededPlaces.length} of ${places.length} places seeded (${places.join(', ')}), ${left.length} traces found after forget (home, warehouse bytes, MLflow artifact store); re-run: ${second.summary ?? again.stderr.trim()}`,
+      ok,
+    });
+    expect(forget.code, forget.stderr).toBe(0);
+    expect(seededPlaces).toEqual(places);
+    expect(left).toEqual([]);
+    expect(second).toMatchObject({ found: false, complete: true });
+  }, 900_000);
+});
