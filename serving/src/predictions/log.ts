@@ -1,6 +1,6 @@
-import { closeSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open } from 'node:fs/promises';
+import { mkdir, open, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULT_ID_COLUMN } from './row-text.js';
 
@@ -120,12 +120,17 @@ export class PredictionLog {
   /** Lines accepted, lines on disk, lines that ever went through a spill file, failed writes. */
   accepted = 0;
   written = 0;
+  /** Lines written from spill files that processes killed before draining them left behind. */
+  recovered = 0;
+  private orphans: string[] = [];
   spilled = 0;
   writeErrors = 0;
   private readonly now: () => number;
 
   constructor(private readonly options: PredictionLogOptions) {
     this.now = options.now ?? Date.now;
+    this.orphans = claimOrphanSpills(this.spillDir());
+    if (this.orphans.length > 0) this.kick();
     this.timer = setInterval(() => {
       this.flush().catch((err) => options.onWriteError?.(err));
     }, options.flushMs ?? 1000);
@@ -191,6 +196,8 @@ export class PredictionLog {
     this.timer = undefined;
     this.closing = true;
     await this.flush();
+    // Spill files of dead processes may still be draining: their lines too are written first.
+    while (this.writing) await this.writing;
   }
 
   private kick(): void {
@@ -210,6 +217,8 @@ export class PredictionLog {
 
   /** Writes batches while a flush waits, a flush's worth is queued, or the spill file holds lines. */
   private async drain(): Promise<void> {
+    for (let orphan = this.orphans.shift(); orphan; orphan = this.orphans.shift())
+      await this.drainOrphan(orphan);
     for (;;) {
       let batch: Run[];
       if (
@@ -238,7 +247,7 @@ export class PredictionLog {
   }
 
   /** Appends a batch, one write per part per partition file, retrying a failed write where it stopped. */
-  private async writeBatch(batch: Run[]): Promise<void> {
+  private async writeBatch(batch: Run[], accepted = true): Promise<void> {
     const byFile = new Map<string, Pending>();
     for (const run of batch) {
       const file = path.join(this.options.dir, run.partition, 'predictions.jsonl');
@@ -252,7 +261,8 @@ export class PredictionLog {
       for (;;) {
         try {
           await appendPending(pending);
-          this.written += pending.lines;
+          if (accepted) this.written += pending.lines;
+          else this.recovered += pending.lines;
           this.retryMs = 0;
           break;
         } catch (err) {
@@ -269,9 +279,42 @@ export class PredictionLog {
     }
   }
 
+  /** Writes a spill file left behind by a dead process, then deletes it (a torn last record is skipped). */
+  private async drainOrphan(file: string): Promise<void> {
+    let handle: FileHandle;
+    try {
+      handle = await open(file, 'r');
+    } catch (err) {
+      this.options.onWriteError?.(err);
+      return;
+    }
+    try {
+      let buf = Buffer.allocUnsafe(SPILL_READ_BYTES);
+      let offset = 0;
+      for (;;) {
+        const { bytesRead } = await handle.read(buf, 0, buf.length, offset);
+        const { runs, consumed } = parseSpill(buf, bytesRead, this.now());
+        if (consumed === 0) {
+          if (bytesRead < buf.length) break;
+          buf = Buffer.allocUnsafe(buf.length * 2);
+          continue;
+        }
+        await this.writeBatch(runs, false);
+        offset += consumed;
+      }
+    } finally {
+      await handle.close();
+    }
+    await unlink(file).catch((err) => this.options.onWriteError?.(err));
+  }
+
+  private spillDir(): string {
+    return this.options.spillDir ?? path.join(this.options.dir, '.spill');
+  }
+
   /** Starts spilling: false (and the line stays in memory) when no spill file can be opened. */
   private openSpill(): boolean {
-    const dir = this.options.spillDir ?? path.join(this.options.dir, '.spill');
+    const dir = this.spillDir();
     const file = path.join(dir, `${process.pid}-${this.now()}.spill`);
     try {
       mkdirSync(dir, { recursive: true });
@@ -351,23 +394,7 @@ export class PredictionLog {
     } finally {
       await handle.close();
     }
-    const runs: Run[] = [];
-    let at = 0;
-    for (;;) {
-      const end = buf.indexOf(NEWLINE, at);
-      if (end === -1 || end >= got) break;
-      const tab = buf.indexOf(TAB, at);
-      const partition = buf.toString('latin1', at, tab);
-      const line = buf.subarray(tab + 1, end + 1);
-      let run = runs[runs.length - 1];
-      if (run?.partition !== partition) {
-        run = { partition, parts: [], lines: 0, since: s.since };
-        runs.push(run);
-      }
-      run.parts.push(line);
-      run.lines++;
-      at = end + 1;
-    }
+    const { runs, consumed: at } = parseSpill(buf, got, s.since);
     s.read += at;
     s.lines -= runs.reduce((n, r) => n + r.lines, 0);
     return runs;
@@ -386,6 +413,66 @@ export class PredictionLog {
     }
     return true;
   }
+}
+
+/** The whole `partition<TAB>line` records at the start of `buf[0, got)`, as runs, and their bytes. */
+function parseSpill(buf: Buffer, got: number, since: number): { runs: Run[]; consumed: number } {
+  const runs: Run[] = [];
+  let at = 0;
+  for (;;) {
+    const end = buf.indexOf(NEWLINE, at);
+    if (end === -1 || end >= got) break;
+    const tab = buf.indexOf(TAB, at);
+    const partition = buf.toString('latin1', at, tab);
+    const line = buf.subarray(tab + 1, end + 1);
+    let run = runs[runs.length - 1];
+    if (run?.partition !== partition) {
+      run = { partition, parts: [], lines: 0, since };
+      runs.push(run);
+    }
+    run.parts.push(line);
+    run.lines++;
+    at = end + 1;
+  }
+  return { runs, consumed: at };
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * Spill files of processes that are gone (killed before they drained them), claimed for this one
+ * by renaming them to `<pid>-….claimed`: of two processes starting together, only one wins a file.
+ */
+function claimOrphanSpills(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const claimed: string[] = [];
+  for (const name of names) {
+    const owner = /^(\d+)-.*\.(spill|claimed)$/.exec(name)?.[1];
+    if (owner === undefined || Number(owner) === process.pid || alive(Number(owner))) continue;
+    const to = path.join(
+      dir,
+      `${process.pid}-${name.replace(/^\d+-/, '').replace(/\.(spill|claimed)$/, '')}.claimed`,
+    );
+    try {
+      renameSync(path.join(dir, name), to);
+      claimed.push(to);
+    } catch {
+      // another process claimed it first
+    }
+  }
+  return claimed;
 }
 
 /**

@@ -1,0 +1,36 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { PredictionLog } from '../../serving/src/predictions/log.js';
+import { tempHome } from '../support/env.js';
+
+describe('PredictionLog spill files', () => {
+  it('writes the spill file a killed process left behind, once, skipping its torn last record', async () => {
+    const dir = tempHome('driftwood-log-orphan-');
+    const spillDir = path.join(dir, '.spill');
+    mkdirSync(spillDir, { recursive: true });
+    // The id of a process that has exited: the spill file's owner is gone.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid as number;
+    const record = (i: number) => `dt=2026-11-23/hr=10\t${JSON.stringify({ request_id: `r${i}` })}\n`;
+    writeFileSync(
+      path.join(spillDir, `${dead}-1764000000000.spill`),
+      `${record(0)}${record(1)}${record(2)}dt=2026-11-23/hr=10\t{"request_i`,
+    );
+    // A live process's spill file (this one's parent) is left alone.
+    writeFileSync(path.join(spillDir, `${process.ppid}-1.spill`), record(9));
+    const log = new PredictionLog({ dir, flushMs: 60_000 });
+    await log.close();
+    expect(log).toMatchObject({ recovered: 3, accepted: 0, written: 0, lagLines: 0 });
+    const ids = readFileSync(path.join(dir, 'dt=2026-11-23/hr=10/predictions.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).request_id);
+    expect(ids).toEqual(['r0', 'r1', 'r2']);
+    expect(readdirSync(spillDir)).toEqual([`${process.ppid}-1.spill`]);
+    // A second start finds nothing more to recover.
+    const again = new PredictionLog({ dir, flushMs: 60_000 });
+    await again.close();
+    expect(again.recovered).toBe(0);
+  });
+});
