@@ -235,7 +235,7 @@ function readServing(env: Env, cwd: string): ServingConfig {
     bodyLimitBytes: readInt(env, 'DRIFTWOOD_API_BODY_LIMIT', 64 * 1024, 1024, 16 * 1024 * 1024),
     maxBatchRows: readInt(env, 'DRIFTWOOD_API_MAX_BATCH', 100, 1, 10_000),
     rateLimitPerMinute: readInt(env, 'DRIFTWOOD_API_RATE_LIMIT', 6000, 1, 10_000_000),
-    maxInFlight: readInt(env, 'DRIFTWOOD_API_MAX_IN_FLIGHT', 256, 0, 1_000_000),
+    maxInFlight: readInt(env, 'DRIFTWOOD_API_MAX_IN_FLIGHT', 64, 0, 1_000_000),
     maxFailedLogins: readInt(env, 'DRIFTWOOD_API_MAX_FAILED_LOGINS', 10, 1, 1_000_000),
     workers: readWorkers(env),
     pollMs: readInt(env, 'DRIFTWOOD_API_POLL_MS', 30_000, 0, 3_600_000),
