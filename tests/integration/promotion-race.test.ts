@@ -1,7 +1,7 @@
 import type { MlflowClient, Warehouse } from '@driftwood/tasks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { promoteResponse, runPromoteStep } from '../../serving/src/promote/promote-step.js';
-import { lockNameOf } from '../../tasks/src/promote/lock.js';
+import { lockNameOf, withAliasLock } from '../../tasks/src/promote/lock.js';
 import { runRollback } from '../../tasks/src/promote/rollback.js';
 import { mlflowClient, seededWarehouse, silentLog, uniqueName } from '../support/env.js';
 import { promotionSteps, settleRace } from '../support/promotion.js';
@@ -72,6 +72,28 @@ describe('concurrent promotes of different versions', () => {
     expect(back).toMatchObject({ version: race.promoted[0], previous: loser });
     expect((await settleRace(mlflow, modelName, [])).chainBreaks).toEqual([]);
   }, 300_000);
+
+  it('the alias lock serialises holders and takes over one abandoned past its lease', async () => {
+    const lock = lockNameOf(modelName);
+    const order: string[] = [];
+    const hold = (name: string) =>
+      withAliasLock(mlflow, modelName, async () => {
+        order.push(`${name} in`);
+        await new Promise((r) => setTimeout(r, 50));
+        order.push(`${name} out`);
+      });
+    await Promise.all([hold('a'), hold('b'), hold('c')]);
+    for (let i = 0; i < order.length; i += 2) expect(order[i + 1]).toBe(order[i]?.replace(' in', ' out'));
+    // A holder that died: the lock stays until its lease is over, then the next promotion removes it.
+    await mlflow.createRegisteredModel(lock, 'driftwood alias lock of a process that died');
+    await expect(
+      withAliasLock(mlflow, modelName, async () => 'never', { leaseMs: 60_000, waitMs: 300 }),
+    ).rejects.toThrow(`another promotion or rollback of ${modelName} holds ${lock}`);
+    expect(await withAliasLock(mlflow, modelName, async () => 'taken over', { leaseMs: 0 })).toBe(
+      'taken over',
+    );
+    await expect(mlflow.getRegisteredModel(lock)).rejects.toThrow(/RESOURCE_DOES_NOT_EXIST/);
+  });
 
   it('the API’s promote step answers 404 naming an unknown version, not a retryable fault', async () => {
     const outcome = await runPromoteStep({
