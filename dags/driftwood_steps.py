@@ -13,17 +13,21 @@ kind runs for a dataset (``dataset_steps``) and decides *how* a step runs:
 The runner comes from, in order: the ``runner`` argument, the ``DRIFTWOOD_RUNNER`` environment
 variable, the Airflow Variable ``driftwood_runner`` (which Airflow also reads from
 ``AIRFLOW_VAR_DRIFTWOOD_RUNNER`` without a database round trip), and finally ``process``.
-Exit code 99 means "quality gate not passed" and marks the task *skipped*, not failed.
+Exit code 99 means "quality gate not passed" and marks the task *skipped*, not failed; exit code 2
+(usage, configuration, data missing, not found) fails the task without retrying it (process and
+docker runners).
 Secrets never travel as command-line arguments or in the operator's rendered ``env``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import cache
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
@@ -34,8 +38,11 @@ Runner = Literal["process", "docker", "kubernetes"]
 RUNNERS: tuple[Runner, ...] = ("process", "docker", "kubernetes")
 RUNNER_VARIABLE = "driftwood_runner"
 
-# The contract with the TypeScript CLI (tasks/src/errors.ts).
+# The contract with the TypeScript CLI (tasks/src/errors.ts): 99 a quality gate not passed (the task
+# is skipped); 2 a usage, configuration, missing-data or not-found error, which a retry cannot fix
+# (the task fails at once instead of retrying); 1 a fault worth retrying.
 EXIT_GATE_NOT_PASSED = 99
+EXIT_NOT_RETRYABLE = 2
 
 DEFAULT_RETRIES = 2
 # 30 s, 60 s, 120 s, … capped: a flapping MLflow or warehouse gets time to come back.
@@ -248,13 +255,58 @@ def step_task(
     return _kubernetes_operator(spec, image, common)
 
 
-def _process_operator(spec: Step, common: dict[str, Any]) -> Any:
+def _fail_without_retry(step: str) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    raise AirflowFailException(
+        f"driftwood {step} exited {EXIT_NOT_RETRYABLE}: a usage, configuration or data error that a "
+        "retry cannot fix (the step's log names it); failing without retrying"
+    )
+
+
+@cache
+def _step_bash_operator() -> type:
+    """BashOperator that fails at once (no retry) when the step exits EXIT_NOT_RETRYABLE."""
     from airflow.providers.standard.operators.bash import BashOperator
 
+    class StepBashOperator(BashOperator):
+        def _run_inline_command(self, bash_path: str, env: dict[str, str]) -> Any:
+            result = super()._run_inline_command(bash_path=bash_path, env=env)
+            if result.exit_code == EXIT_NOT_RETRYABLE:
+                _fail_without_retry(self.task_id)
+            return result
+
+    return StepBashOperator
+
+
+# How DockerOperator names the exit status in its failure: "Docker container failed: {'StatusCode': 2…".
+_DOCKER_STATUS = re.compile(r"'StatusCode': (\d+)")
+
+
+@cache
+def _step_docker_operator() -> type:
+    """DockerOperator that fails at once (no retry) when the step exits EXIT_NOT_RETRYABLE."""
+    from airflow.providers.docker.exceptions import DockerContainerFailedException
+    from airflow.providers.docker.operators.docker import DockerOperator
+
+    class StepDockerOperator(DockerOperator):
+        def execute(self, context: Any) -> Any:
+            try:
+                return super().execute(context)
+            except DockerContainerFailedException as err:
+                status = _DOCKER_STATUS.search(str(err))
+                if status and int(status.group(1)) == EXIT_NOT_RETRYABLE:
+                    _fail_without_retry(self.task_id)
+                raise
+
+    return StepDockerOperator
+
+
+def _process_operator(spec: Step, common: dict[str, Any]) -> Any:
     root = project_root()
     # Quoted before Jinja renders: rendered values (timestamps) carry no quotes of their own.
     words = ["node", str(root / "tasks" / "dist" / "cli.js"), spec.name, *spec.args]
-    return BashOperator(
+    return _step_bash_operator()(
         bash_command=" ".join(shlex.quote(w) for w in words),
         cwd=str(root),
         env=step_env(),
@@ -266,9 +318,7 @@ def _process_operator(spec: Step, common: dict[str, Any]) -> Any:
 
 
 def _docker_operator(spec: Step, image: str, common: dict[str, Any]) -> Any:
-    from airflow.providers.docker.operators.docker import DockerOperator
-
-    return DockerOperator(
+    return _step_docker_operator()(
         image=image,
         command=[spec.name, *spec.args],
         environment=container_env(),

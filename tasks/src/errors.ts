@@ -1,6 +1,7 @@
 /**
  * Typed, coded errors. The CLI maps them to exit codes, which are the contract with Airflow:
- * 0 ok, 1 a fault worth retrying, 2 a usage/config error (retrying will not help),
+ * 0 ok, 1 a fault worth retrying, 2 an error retrying will not fix (usage, configuration, data
+ * missing, not found, schema: the DAGs fail such a task at once instead of retrying it),
  * 99 a quality gate not passed (the DAG maps it to *skipped*, see BashOperator's skip_on_exit_code).
  * CHAMPION_CHANGED (exit 2): the alias moved since the candidate was judged; the same step retried
  * would judge against a stale champion, so it must be evaluated again first.
@@ -26,6 +27,8 @@ export const EXIT_GATE_NOT_PASSED = 99;
 const NOT_RETRYABLE: ReadonlySet<ErrorCode> = new Set([
   'CONFIG_INVALID',
   'USAGE',
+  // Data that is not there now is not there in five minutes either: the next scheduled run looks again.
+  'DATA_MISSING',
   'SCHEMA_MISMATCH',
   'VERSION_NOT_FOUND',
   'CHAMPION_CHANGED',
@@ -49,7 +52,9 @@ export class DriftwoodError extends Error {
 
   get exitCode(): number {
     if (this.code === 'GATE_NOT_PASSED') return EXIT_GATE_NOT_PASSED;
-    return NOT_RETRYABLE.has(this.code) ? EXIT_USAGE : EXIT_RETRYABLE;
+    // MLflow refusing a request (a 4xx: not found, invalid value) refuses it again on retry.
+    const refused = this.code === 'MLFLOW_ERROR' && typeof this.details.status === 'number';
+    return NOT_RETRYABLE.has(this.code) || refused ? EXIT_USAGE : EXIT_RETRYABLE;
   }
 }
 

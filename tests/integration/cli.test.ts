@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { runCli, tempHome } from '../support/env.js';
+import { describe, expect, inject, it } from 'vitest';
+import { runCli, tempHome, uniqueName } from '../support/env.js';
 
 describe('driftwood CLI errors', () => {
   it('an unreachable MLflow gives one line naming MLFLOW_TRACKING_URI and a retryable exit code', async () => {
@@ -69,5 +69,26 @@ describe('driftwood CLI errors', () => {
     const r = await runCli(['simulate', '--start', 'yesterday'], { DRIFTWOOD_HOME: tempHome() });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--start: expected an ISO time/);
+  });
+
+  // Exit 2 means a retry cannot help, so the DAGs fail the task at once instead of retrying it.
+  it('missing data and an unknown version are not retryable (exit 2)', async () => {
+    const home = tempHome();
+    const env = {
+      DRIFTWOOD_HOME: home,
+      MLFLOW_TRACKING_URI: inject('mlflowUri'),
+      DRIFTWOOD_PII_KEY: 'cli-test-key-0123456789abcdef0123',
+    };
+    const noData = await runCli(['snapshot', '--dataset', 'churn', '--as-of', '2026-11-02T00:00Z'], env);
+    expect(noData.code, noData.stderr).toBe(2);
+    expect(noData.stderr).toContain('DATA_MISSING');
+    const model = uniqueName('cli-no-version');
+    const noVersion = await runCli(['evaluate', '--dataset', 'churn', '--version', '99'], {
+      ...env,
+      DRIFTWOOD_DATASET: 'churn',
+      DRIFTWOOD_MODEL_NAME: model,
+    });
+    expect(noVersion.code, noVersion.stderr).toBe(2);
+    expect(noVersion.stderr.trim().split('\n')).toHaveLength(1);
   });
 });

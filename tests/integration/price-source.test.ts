@@ -305,7 +305,7 @@ describe('driftwood extract --dataset btc', () => {
     expect(inRaw.code).toBe(2);
     expect(inRaw.stderr).toContain('drop price files outside raw/');
     const missing = await extract('incoming/btc/nope.csv', hour(0), hour(1));
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("DATA_MISSING: --source: no object 'incoming/btc/nope.csv'");
     const policy = await extract('incoming/btc/2026-11-20.csv', hour(0), hour(1), ['--zero-volume', 'fill']);
     expect(policy.stderr).toContain("--zero-volume: expected keep or drop, got 'fill'");

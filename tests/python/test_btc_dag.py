@@ -19,6 +19,7 @@ import driftwood_notify
 import driftwood_steps
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from airflow.providers.docker.operators.docker import DockerOperator
 from airflow.serialization.serialized_objects import DagSerialization
 from orchestration_support import airflow_home, run_airflow
 
@@ -109,7 +110,7 @@ def test_process_runner_renders_each_command(dagbag: DagBag) -> None:
 def test_docker_runner_renders_the_extract_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRIFTWOOD_TASKS_IMAGE", "registry.example/driftwood-tasks:1.2.3")
     task = driftwood_steps.step_task(BTC_STEPS["extract"], runner="docker")
-    assert type(task).__name__ == "DockerOperator"
+    assert isinstance(task, DockerOperator)
     assert task.command == [
         "extract",
         "--dataset",

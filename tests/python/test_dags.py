@@ -12,6 +12,9 @@ import driftwood_notify
 import driftwood_steps
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from airflow.providers.docker.operators.docker import DockerOperator
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 from airflow.serialization.serialized_objects import DagSerialization
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
@@ -160,7 +163,7 @@ def test_process_runner_runs_the_cli_and_maps_the_gate_to_skipped(
     monkeypatch.setenv("DRIFTWOOD_RUNNER", "process")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
     task = driftwood_steps.step_task("train", ["--dataset", "churn"])
-    assert type(task).__name__ == "BashOperator"
+    assert isinstance(task, BashOperator)
     assert task.bash_command.startswith("node ")
     assert task.bash_command.endswith("tasks/dist/cli.js train --dataset churn")
     assert task.skip_on_exit_code == [99]
@@ -170,6 +173,26 @@ def test_process_runner_runs_the_cli_and_maps_the_gate_to_skipped(
     assert _leaks(task.bash_command) == [] and _leaks(task.env) == []
 
 
+@pytest.mark.parametrize(
+    ("exit_code", "raised"),
+    [(2, AirflowFailException), (1, AirflowException), (99, AirflowSkipException)],
+)
+def test_process_runner_fails_without_retry_only_on_a_non_retryable_exit(
+    monkeypatch: pytest.MonkeyPatch, secrets_in_env: None, exit_code: int, raised: type[Exception]
+) -> None:
+    """Exit 2 (usage, config, data missing, not found) fails at once; 1 is retried; 99 is skipped."""
+    monkeypatch.setenv("DRIFTWOOD_RUNNER", "process")
+    task = driftwood_steps.step_task("train", ["--dataset", "churn"])
+    # The real operator, running a command that exits as the step would.
+    task.bash_command = f"exit {exit_code}"
+    with pytest.raises(raised) as caught:
+        task.execute(context={})
+    # AirflowFailException is what stops Airflow from retrying; a retryable exit must not raise it.
+    assert isinstance(caught.value, AirflowFailException) == (exit_code == 2)
+    if exit_code == 2:
+        assert "without retrying" in str(caught.value)
+
+
 def test_docker_runner_renders_a_docker_operator(
     monkeypatch: pytest.MonkeyPatch, secrets_in_env: None
 ) -> None:
@@ -177,7 +200,7 @@ def test_docker_runner_renders_a_docker_operator(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
     ingest = driftwood_steps.dataset_steps("churn", driftwood_steps.INTERVAL_END)["ingest"]
     task = driftwood_steps.step_task(ingest, runner="docker")
-    assert type(task).__name__ == "DockerOperator"
+    assert isinstance(task, DockerOperator)
     assert task.image == "registry.example/driftwood-tasks:1.2.3"
     assert task.command == ["ingest", "--dataset", "churn", "--until", "{{ data_interval_end }}"]
     assert task.environment == {"MLFLOW_TRACKING_URI": "http://mlflow:5000"}
