@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PredictionLog } from '../../serving/src/predictions/log.js';
@@ -32,5 +32,29 @@ describe('PredictionLog spill files', () => {
     const again = new PredictionLog({ dir, flushMs: 60_000 });
     await again.close();
     expect(again.recovered).toBe(0);
+  });
+
+  it('retries a failed write until the disk takes it, losing and repeating nothing', async () => {
+    const dir = tempHome('driftwood-log-retry-');
+    // A file where the partition's folder must go: every write fails until it is removed.
+    writeFileSync(path.join(dir, 'dt=2026-11-23'), 'in the way');
+    const errors: unknown[] = [];
+    const log = new PredictionLog({ dir, flushMs: 60_000, onWriteError: (err) => errors.push(err) });
+    for (let i = 0; i < 100; i++)
+      log.appendLine('dt=2026-11-23/hr=10', `${JSON.stringify({ request_id: `r${i}` })}\n`);
+    const flushed = log.flush();
+    await expect.poll(() => log.writeErrors).toBeGreaterThanOrEqual(2);
+    expect(log.lagLines).toBe(100);
+    expect(log.lagSeconds()).toBeGreaterThan(0);
+    rmSync(path.join(dir, 'dt=2026-11-23'));
+    await flushed;
+    await log.close();
+    const ids = readFileSync(path.join(dir, 'dt=2026-11-23/hr=10/predictions.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l).request_id);
+    expect(ids).toEqual(Array.from({ length: 100 }, (_, i) => `r${i}`));
+    expect(log).toMatchObject({ accepted: 100, written: 100, lagLines: 0 });
+    expect(errors.length).toBe(log.writeErrors);
   });
 });

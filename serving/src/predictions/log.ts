@@ -202,8 +202,29 @@ export class PredictionLog {
 
   private kick(): void {
     if (this.writing) return;
-    this.writing = this.drain().finally(() => {
-      this.writing = undefined;
+    this.writing = this.drain()
+      .catch(async (err) => {
+        // Nothing is taken off the queues before it is written: the next drain starts over.
+        this.failed(err);
+        await this.backOff();
+      })
+      .finally(() => {
+        this.writing = undefined;
+      });
+  }
+
+  private failed(err: unknown): void {
+    this.writeErrors++;
+    this.options.onWriteError?.(err);
+  }
+
+  /** Waits before a retry, 0.1 s doubling to 5 s while failures last. */
+  private backOff(): Promise<void> {
+    this.retryMs = Math.min(5000, Math.max(100, this.retryMs * 2));
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, this.retryMs);
+      // A retry must not keep an idle process alive, unless shutdown waits for it.
+      if (!this.closing) t.unref();
     });
   }
 
@@ -218,7 +239,12 @@ export class PredictionLog {
   /** Writes batches while a flush waits, a flush's worth is queued, or the spill file holds lines. */
   private async drain(): Promise<void> {
     for (let orphan = this.orphans.shift(); orphan; orphan = this.orphans.shift())
-      await this.drainOrphan(orphan);
+      try {
+        await this.drainOrphan(orphan);
+      } catch (err) {
+        this.orphans.unshift(orphan);
+        throw err;
+      }
     for (;;) {
       let batch: Run[];
       if (
@@ -266,14 +292,8 @@ export class PredictionLog {
           this.retryMs = 0;
           break;
         } catch (err) {
-          this.writeErrors++;
-          this.options.onWriteError?.(err);
-          this.retryMs = Math.min(5000, Math.max(100, this.retryMs * 2));
-          await new Promise<void>((resolve) => {
-            const t = setTimeout(resolve, this.retryMs);
-            // A retry must not keep an idle process alive, unless shutdown waits for it.
-            if (!this.closing) t.unref();
-          });
+          this.failed(err);
+          await this.backOff();
         }
       }
     }
