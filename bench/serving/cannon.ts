@@ -38,6 +38,8 @@ export interface LoadResult {
   autocannon: { rps: number; p50ms: number; p99ms: number };
   /** Answers of any status, warm-up included: what the server's CPU time is divided by. */
   answered: number;
+  /** 2xx answers, warm-up included: the predictions the server must have logged. */
+  answered2xx: number;
   /** The generator's own CPU time per measured answer (µs), so its share of the cores shows. */
   generatorCpuUsPerRequest: number;
   /**
@@ -95,6 +97,7 @@ async function main(specPath: string): Promise<void> {
     p99ms: quantile(sorted, 0.99),
     autocannon: { rps: r.requests.average, p50ms: r.latency.p50, p99ms: r.latency.p99 },
     answered,
+    answered2xx: r['2xx'] + (warm ? warm['2xx'] : 0),
     generatorCpuUsPerRequest: (cpu.user + cpu.system) / Math.max(1, r['2xx'] + r.non2xx),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -35,6 +35,7 @@ import {
 } from '@driftwood/tasks';
 import { sampleCpu } from './cpu.js';
 import { type LoadResult, type LoadTarget, runLoad } from './load.js';
+import { countLogLines } from './log-lines.js';
 
 const root = process.cwd();
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
@@ -102,6 +103,15 @@ function stopAll(): void {
   }
 }
 process.on('exit', stopAll);
+
+/** Stops one server with SIGTERM and waits for it to exit (our API writes its log as it closes). */
+async function stopAndWait(child: ChildProcess, timeoutS = 60): Promise<void> {
+  if (child.exitCode !== null || !child.pid) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  process.kill(-child.pid, 'SIGTERM');
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, timeoutS * 1000))]);
+  if (child.exitCode === null) throw new Error(`our API did not exit within ${timeoutS} s of SIGTERM`);
+}
 
 /** Customers like the simulator's, with a label that depends on engagement and friction. */
 function customers(n: number, seed: number): { rows: Row[]; labels: number[] } {
@@ -374,10 +384,17 @@ async function main() {
   ];
   // A fresh process is not at its steady state (JIT, heap sizing): each target is loaded once,
   // unmeasured, before the rounds, so round 1 is not a measure of warming up.
+  // Predictions our API answered (2xx, warm-up and priming included; a batch answers 100): the
+  // prediction log must hold exactly as many lines once the API has shut down.
+  let predictionsAnswered = 0;
+  const countAnswered = (t: (typeof targets)[number], r: LoadResult) => {
+    if (t.key === 'ours') predictionsAnswered += r.answered2xx;
+    if (t.key === 'batch') predictionsAnswered += r.answered2xx * 100;
+  };
   for (const t of targets) {
     if (prime <= 0) break;
     log(`priming ${t.name} for ${prime} s (not measured)`);
-    await runLoad(t, { concurrency, warmupS: 0, durationS: prime, specDir: dir });
+    countAnswered(t, await runLoad(t, { concurrency, warmupS: 0, durationS: prime, specDir: dir }));
   }
   const perTarget: LoadResult[][] = targets.map(() => []);
   for (let round = 1; round <= rounds; round++) {
@@ -387,6 +404,7 @@ async function main() {
       );
       const before = t.pid ? sampleCpu(t.pid) : undefined;
       const r = await runLoad(t, { concurrency, warmupS: warmup, durationS: seconds, specDir: dir });
+      countAnswered(t, r);
       const after = t.pid ? sampleCpu(t.pid) : undefined;
       if (before && after && r.answered > 0) {
         r.serverCpuUsPerRequest = ((after.group - before.group) * 1e6) / r.answered;
@@ -401,6 +419,19 @@ async function main() {
   const results = perTarget.map(
     (runs) => [...runs].sort((a, b) => a.rps - b.rps)[Math.floor(runs.length / 2)] as LoadResult,
   );
+  // The server's own count of predictions made: it includes the requests answered after the
+  // generator stopped counting at the end of a run, so the log must match it exactly.
+  const predictionsMade = await fetch(`http://127.0.0.1:${PORTS.api}/metrics`, { headers: auth })
+    .then((r) => r.text())
+    .then((text) =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('driftwood_predictions_total{'))
+        .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0),
+    );
+  log('stopping our API (SIGTERM) and counting its prediction log lines');
+  await stopAndWait(api);
+  const linesWritten = await countLogLines(path.join(dir, 'home', 'predictions'));
   stopAll();
   log('in-process scoring: fast path against tf.predict');
   const scoring = await scoringMicrobench(mlflow, name, rows);
@@ -470,12 +501,18 @@ async function main() {
     )})`,
   );
   say(`batch: ${(median(batchRuns.map((r) => r.rps)) * 100).toFixed(0)} rows/s`);
+  // A run's last requests are cut off by the generator at its end: the server answered (and logged)
+  // them without the generator counting them, so the server's own count is what the log must equal.
+  const lost = Math.max(0, predictionsMade - linesWritten);
+  say(
+    `prediction log: lines written = ${linesWritten} of ${predictionsMade} predictions made (driftwood_predictions_total: single and batch rows, priming and warm-up included), ${lost} lost; the generator counted ${predictionsAnswered} answered (it stops counting with requests in flight)`,
+  );
   say();
   for (const s of scoring)
     say(`${pad(s.label, 50)}${fmt(s.rowsPerSecond)} rows/s ${s.microsPerRow.toFixed(2).padStart(8)} µs/row`);
   writeFileSync(
     path.join(dir, 'results.json'),
-    `${JSON.stringify({ concurrency, warmup, seconds, rounds, workers, results, perRound, allRounds: perTarget, scoring }, null, 2)}\n`,
+    `${JSON.stringify({ concurrency, warmup, seconds, rounds, workers, results, perRound, allRounds: perTarget, scoring, predictionLog: { linesWritten, predictionsMade, predictionsAnswered, lost } }, null, 2)}\n`,
   );
 }
 
