@@ -576,10 +576,10 @@ const COMMANDS: Record<
           },
         ),
       );
-      // Everything reachable was erased; what was not is named, and a re-run after the fix is safe.
+      // Everything reachable was erased; what was not is named, and a re-run (later, or after a fix) is safe.
       if (!result.complete)
         throw new DriftwoodError(
-          result.places.mlflowArtifacts.reachable ? 'SCHEMA_MISMATCH' : 'MLFLOW_UNAVAILABLE',
+          result.retryable ? 'ERASURE_INCOMPLETE' : 'SCHEMA_MISMATCH',
           `erasure incomplete: ${result.unreached.length} place(s) not reached (${result.unreached[0]}${result.unreached.length > 1 ? ', …' : ''}); the rest is done, run forget again once fixed`,
           { result },
         );

@@ -17,7 +17,9 @@ export type ErrorCode =
   | 'MODEL_INVALID'
   | 'GATE_NOT_PASSED'
   | 'VERSION_NOT_FOUND'
-  | 'CHAMPION_CHANGED';
+  | 'CHAMPION_CHANGED'
+  // forget reached all but some places (MLflow down, a running API's spill file): re-run it (exit 1).
+  | 'ERASURE_INCOMPLETE';
 
 export const EXIT_OK = 0;
 export const EXIT_RETRYABLE = 1;

@@ -80,7 +80,8 @@ describe('driftwood forget: a customer seeded in every place is erased from each
     expect(p.mlflowArtifacts.files.join('\n')).toMatch(/config\/train\.json/);
     // Rejected rows (2), the reason file's problem (1), the quarantined events copy (≥ 2 lines).
     expect(p.quarantine.rowsRemoved).toBeGreaterThanOrEqual(5);
-    expect(p.predictionLogs).toMatchObject({ filesRewritten: 1, rowsRemoved: 2 });
+    // The log (2 lines) and a dead API process's spill file (1 line).
+    expect(p.predictionLogs).toMatchObject({ filesRewritten: 2, rowsRemoved: 3 });
     expect(p.partialFiles.filesRemoved).toBe(2);
     expect(p.lakeRaw.rowsRemoved).toBeGreaterThan(1);
     // The malformed files are named, not fatal.
@@ -114,7 +115,8 @@ describe('driftwood forget: a customer seeded in every place is erased from each
     expect(newId).toMatch(/^[0-9a-f]{64}$/);
     expect(newId).not.toBe(snapshotId);
     const old = await runCli(['snapshot', '--show', snapshotId], env);
-    expect(old.code).toBe(1);
+    expect(old.code).toBe(2);
+    expect(old.stderr).toContain('DATA_MISSING');
     expect(old.stderr).toContain(`use snapshot ${newId}`);
     const train = await runCli(['train', '--snapshot', newId, '--epochs', '1'], env);
     expect(train.code, train.stderr).toBe(0);

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { openObjectStore, openWarehouse, type Warehouse } from '@driftwood/tasks';
 import knexFactory from 'knex';
@@ -191,14 +191,37 @@ describe('driftwood forget --customer: erasure from the warehouse and the lake (
       DRIFTWOOD_HTTP_RETRIES: '0',
     });
     expect(r.code, r.stderr).toBe(1);
-    expect(r.stderr).toMatch(/MLFLOW_UNAVAILABLE: erasure incomplete: 1 place\(s\) not reached/);
+    expect(r.stderr).toMatch(/ERASURE_INCOMPLETE: erasure incomplete: 1 place\(s\) not reached/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     const result = JSON.parse(r.stdout);
-    expect(result).toMatchObject({ found: true, complete: false, warehouse: { customers: 1 } });
+    expect(result).toMatchObject({
+      found: true,
+      complete: false,
+      retryable: true,
+      warehouse: { customers: 1 },
+    });
     expect(result.unreached[0]).toMatch(/^mlflowArtifacts: experiment /);
     db = await openWarehouse(`sqlite://${path.join(home, 'warehouse.db')}`);
     expect(await countsFor(db, other)).toEqual({ customers: 0, events: 0, labels: 0 });
     await db.destroy();
+  });
+
+  it("leaves a running API's spill file alone, says so, and exits 1 so the erasure is run again", async () => {
+    db = await openWarehouse(`sqlite://${path.join(home, 'warehouse.db')}`);
+    const other = (await db('customers').whereNot({ customer_id: victim }).first('customer_id'))
+      ?.customer_id as string;
+    await db.destroy();
+    // This test process stands for the running API that owns the spill file.
+    const spill = path.join(home, 'predictions', '.spill', `${process.pid}-1.spill`);
+    mkdirSync(path.dirname(spill), { recursive: true });
+    const text = `${JSON.stringify({ ts: '2026-11-03T10:00:00.000Z', customer_token: tokenise(other, PII_KEY), probability: 0.5 })}\n`;
+    writeFileSync(spill, text);
+    const r = await runCli(['forget', '--customer', other], env);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/ERASURE_INCOMPLETE: .*spill file of a running API process/);
+    expect(JSON.parse(r.stdout)).toMatchObject({ complete: false, retryable: true });
+    expect(readFileSync(spill, 'utf8')).toBe(text);
+    rmSync(spill);
   });
 
   it('a malformed id is a usage error naming --customer, and nothing is touched', async () => {

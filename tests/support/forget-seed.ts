@@ -209,6 +209,10 @@ export async function seedCustomerEverywhere(
     log,
     line(customerToken, 0.1) + line(tokenise(someoneElse, PII_KEY), 0.2) + line(customerToken, 0.3),
   );
+  // A spill file an API process killed before draining it left (the next API start writes it to the log).
+  const spill = path.join(home, 'predictions', '.spill', `${DEAD_PID}-0.spill`);
+  mkdirSync(path.dirname(spill), { recursive: true });
+  writeFileSync(spill, line(customerToken, 0.4) + line(tokenise(someoneElse, PII_KEY), 0.5));
   // A run logged before the training config named its snapshot by id: the whole snapshot, rows included.
   const legacy = await mlflow.createRun({
     experimentId: exp?.experiment_id as string,

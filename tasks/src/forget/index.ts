@@ -5,7 +5,7 @@ import { loadContract } from '../contracts/index.js';
 import type { Contract } from '../contracts/types.js';
 import { sweepSpills } from '../ingest/rejected.js';
 import { storedName } from '../ingest/schema.js';
-import type { ObjectStore } from '../lake/object-store.js';
+import { type ObjectStore, processAlive } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import type { MlflowClient } from '../mlflow/client.js';
 import { tokenise } from '../pii.js';
@@ -45,6 +45,8 @@ export interface ForgetResult {
   /** Whether every place was reached; when not, `unreached` says which, and a re-run is safe. */
   complete: boolean;
   unreached: string[];
+  /** Whether every unreached place can be reached by running again later (MLflow down, a live spill). */
+  retryable: boolean;
   summary: string;
   warehouse: { customers: number; events: number; labels: number } & Record<string, number>;
   /** Per place: files scanned and rewritten (or replaced), rows or lines removed, problems met. */
@@ -105,8 +107,10 @@ export async function runForget(
 
   const warehouse = await forgetWarehouse(deps.db, contract, customerId, files.rewrittenRaw);
 
+  // The API's log files, and its spill files (`.spill/<pid>-….spill|claimed`): a dead process's
+  // are rewritten (the next API start writes their lines to the log), a running one's are its own.
   const predictionLogs = options.predictionsDir
-    ? await forgetLocalFiles(options.predictionsDir, subject, (f) => f.endsWith('.jsonl'))
+    ? await forgetLocalFiles(options.predictionsDir, subject, (f) => /\.(jsonl|spill|claimed)$/.test(f))
     : emptyPlace();
   const stepResults = options.resultsDir
     ? await forgetLocalFiles(options.resultsDir, subject, (f) => f.endsWith('.json'))
@@ -141,9 +145,8 @@ export async function runForget(
     ['predictionLogs', predictionLogs],
     ['stepResults', stepResults],
   ];
-  const unreached = reports.flatMap(([name, r]) =>
-    r.problems.filter((p) => p.failed).map((p) => `${name}: ${p.file}: ${p.problem}`),
-  );
+  const failed = reports.flatMap(([name, r]) => r.problems.filter((p) => p.failed).map((p) => ({ name, p })));
+  const unreached = failed.map(({ name, p }) => `${name}: ${p.file}: ${p.problem}`);
   const rowsRemoved =
     reports.reduce((a, [, r]) => a + r.rowsRemoved, 0) + Object.values(warehouse).reduce((a, n) => a + n, 0);
   const filesChanged = reports.reduce((a, [, r]) => a + r.filesRewritten, 0) + partials.length;
@@ -167,6 +170,7 @@ export async function runForget(
     found,
     complete: unreached.length === 0,
     unreached,
+    retryable: failed.every(({ p }) => p.retry === true),
     summary,
     warehouse,
     places,
@@ -292,7 +296,10 @@ async function forgetLocalFiles(
   const out = emptyPlace();
   let files: string[];
   try {
-    files = (await readdir(dir, { recursive: true })).filter(wanted);
+    files = (await readdir(dir, { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile())
+      .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+      .filter(wanted);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
     throw err;
@@ -300,10 +307,23 @@ async function forgetLocalFiles(
   for (const rel of files.sort()) {
     const file = path.join(dir, rel);
     out.filesScanned++;
+    const owner = /(?:^|\/)(\d+)-[^/]*\.(?:spill|claimed)$/.exec(rel)?.[1];
+    if (owner !== undefined && processAlive(Number(owner))) {
+      // A running API reads its spill file by offset: rewriting it would break that. Its lines go to
+      // the log when drained, where a later run finds them.
+      if (subject.mayBeIn(await readFile(file, 'utf8').catch(() => '')))
+        out.problems.push({
+          file,
+          problem: `spill file of a running API process (${owner}): its lines reach the log when drained; run forget again`,
+          failed: true,
+          retry: true,
+        });
+      continue;
+    }
     try {
       for (;;) {
         const text = await readFile(file, 'utf8');
-        const plan = file.endsWith('.jsonl')
+        const plan = /\.(jsonl|spill|claimed)$/.test(file)
           ? planJsonlRewrite(text, subject)
           : planTextRewrite(file, text, subject);
         if (!plan?.changed) break;

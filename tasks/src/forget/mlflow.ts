@@ -27,6 +27,7 @@ export async function forgetMlflowArtifacts(
         file: `experiment ${name}`,
         problem: `MLflow not reachable, its artifacts were not checked: ${(err as Error).message}`,
         failed: true,
+        retry: true,
       });
       continue;
     }

@@ -5,8 +5,11 @@ export interface PlaceReport {
   rowsRemoved: number;
   /** The files (keys, paths or artifact paths) rewritten, replaced or deleted. */
   files: string[];
-  /** Files that could not be read as they should; `failed` ones still may name the customer. */
-  problems: { file: string; problem: string; failed?: boolean }[];
+  /**
+   * Files that could not be read as they should; `failed` ones still may name the customer, and
+   * `retry` ones will be reachable later (MLflow down, a running process's file).
+   */
+  problems: { file: string; problem: string; failed?: boolean; retry?: boolean }[];
 }
 
 export const emptyPlace = (): PlaceReport => ({
