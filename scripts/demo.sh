@@ -39,15 +39,22 @@ done_stage
 
 stage "running the churn_pipeline DAG (ingest → snapshot → features → train → evaluate → promote) with airflow dags test"
 log="$DRIFTWOOD_HOME/demo-airflow.log"
-if ! scripts/airflow.sh dags-test churn_pipeline "$END" > "$log" 2>&1; then
+: > "$log"
+scripts/airflow.sh dags-test churn_pipeline "$END" > "$log" 2>&1 &
+dag_pid=$!
+# Each task's start and end as the run records them, while it runs (the full log stays in $log).
+tail -n +1 -F --pid="$dag_pid" "$log" 2>/dev/null | awk '
+  /\[DAG TEST\] running task <TaskInstance: /{sub(/.*<TaskInstance: [a-z_]+\./,""); t=$1
+    printf "  %s %s: started\n", strftime("%H:%M:%S"), t; fflush()}
+  /new_state=/{match($0,/new_state=[a-z_]+/)
+    printf "  %s %s: %s\n", strftime("%H:%M:%S"), t, substr($0,RSTART+10,RLENGTH-10); fflush()}'
+if ! wait "$dag_pid"; then
   tail -40 "$log" >&2; echo "the DAG run failed; full log: $log" >&2; exit 1
 fi
-# Task states as the run recorded them: the line naming a task, then its state updates.
-awk '/\[DAG TEST\] running task <TaskInstance: /{sub(/.*<TaskInstance: [a-z_]+\./,""); t=$1}
-     /new_state=/{match($0,/new_state=[a-z_]+/); print "  " t ": " substr($0,RSTART+10,RLENGTH-10)}' "$log"
 for step in ingest snapshot features train evaluate promote; do
   f="$DRIFTWOOD_HOME/results/$step.json"
-  [ -f "$f" ] && echo "  $step result: $(tr -d '\n ' < "$f" | cut -c1-150)…"
+  # Compact JSON on one line: the keys' whitespace goes, the values' (a promote reason) stays.
+  [ -f "$f" ] && echo "  $step result: $(node -e 'process.stdout.write(JSON.stringify(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8"))).slice(0,150))' "$f")…"
 done
 done_stage
 
