@@ -79,15 +79,18 @@ export const authPlugin = fp<AuthOptions>(
     const sweeper = setInterval(() => failures.sweep(Date.now()), FAILED_LOGIN_WINDOW_MS);
     sweeper.unref();
     app.addHook('onClose', async () => clearInterval(sweeper));
+    // User names are at most 64 characters: a longer one (unknown anyway) must not make keys that
+    // hold kilobytes each, 10 000 of them.
+    const keysOf = (user: string, address: string) => [`user:${user.slice(0, 65)}`, `ip:${address}`];
     /** The gate of one request's Basic check: its user name and its address each have an allowance. */
     const gateFor = (address: string): AttemptGate => ({
       begin: (user) => {
-        const refused = failures.begin([`user:${user}`, `ip:${address}`], Date.now());
+        const refused = failures.begin(keysOf(user, address), Date.now());
         if (refused) throttled.inc();
         return refused && { throttled: true, retryAfter: refused.retryAfter };
       },
       end: (user, ok) => {
-        if (ok) failures.succeeded([`user:${user}`, `ip:${address}`], Date.now());
+        if (ok) failures.succeeded(keysOf(user, address), Date.now());
       },
     });
     const challenge = [
