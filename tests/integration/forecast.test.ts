@@ -7,6 +7,7 @@ import { runForecastPromote } from '../../tasks/src/forecast/evaluate.js';
 import { type ForecastTrainResult, runForecastTrain } from '../../tasks/src/forecast/train.js';
 import { runIngest } from '../../tasks/src/ingest/index.js';
 import { openObjectStore } from '../../tasks/src/lake/object-store.js';
+import { readAuditTrail } from '../../tasks/src/promote/index.js';
 import { runSimulate } from '../../tasks/src/simulate/index.js';
 import { openWarehouse, type Warehouse } from '../../tasks/src/warehouse/db.js';
 import { mlflowClient, silentLog, tempHome, uniqueName } from '../support/env.js';
@@ -121,8 +122,15 @@ describe('forecast training and gate', () => {
     expect(promoted.evaluation.challenger.rmse).toBeCloseTo(a.metrics.model.rmse, 6);
     expect(promoted.evaluation.persistence.rmse).toBeCloseTo(a.metrics.persistence.rmse, 6);
     expect((await mlflow.getVersionByAlias(modelName, 'champion'))?.version).toBe(a.modelVersion);
-    // Through staging first: loaded by its alias and asked for a forecast before champion moved.
-    expect((await mlflow.getVersionByAlias(modelName, 'staging'))?.version).toBe(a.modelVersion);
+    // Staged under its own alias (loaded by it and asked for a forecast before champion moved), which
+    // is gone once champion moved; the audit trail records the move against the holder it judged.
+    expect(await mlflow.getVersionByAlias(modelName, `staging-${a.modelVersion}`)).toBeUndefined();
+    expect(await mlflow.getVersionByAlias(modelName, 'staging')).toBeUndefined();
+    expect(promoted.previous).toBeNull();
+    const audit = await readAuditTrail(mlflow, modelName);
+    expect(audit.map((e) => [e.alias, e.version, e.previous, e.action])).toEqual([
+      ['champion', a.modelVersion, null, 'promote'],
+    ]);
     const tags = (await mlflow.getModelVersion(modelName, a.modelVersion)).tags ?? [];
     expect(tags.find((t) => t.key === 'driftwood.gate_reason')?.value).toMatch(
       /^promoted: challenger RMSE .* < persistence RMSE/,
@@ -135,7 +143,7 @@ describe('forecast training and gate', () => {
     expect(isDriftwoodError(refused, 'GATE_NOT_PASSED')).toBe(true);
     expect(isDriftwoodError(refused) && refused.exitCode).toBe(99);
     expect((await mlflow.getVersionByAlias(modelName, 'champion'))?.version).toBe(a.modelVersion);
-    expect((await mlflow.getVersionByAlias(modelName, 'staging'))?.version).toBe(a.modelVersion);
+    expect(await mlflow.getVersionByAlias(modelName, `staging-${b.modelVersion}`)).toBeUndefined();
     const bTags = (await mlflow.getModelVersion(modelName, b.modelVersion)).tags ?? [];
     expect(bTags.find((t) => t.key === 'driftwood.gate_reason')?.value).toMatch(
       new RegExp(`beats_champion failed .* >= champion v${a.modelVersion} RMSE`),

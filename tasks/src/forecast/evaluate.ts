@@ -2,7 +2,8 @@ import { DriftwoodError, isDriftwoodError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MlflowClient } from '../mlflow/client.js';
 import type { ModelVersion } from '../mlflow/types.js';
-import { challengerVersion, moveAlias, type PromoteDeps } from '../promote/index.js';
+import { challengerVersion, compareAndMoveAlias, type PromoteDeps } from '../promote/index.js';
+import { withAliasLock } from '../promote/lock.js';
 import { HOUR_MS } from '../time.js';
 import type { Candle } from './candles.js';
 import {
@@ -170,21 +171,31 @@ export async function runForecastPromote(
       );
     }
     if (previous !== mv.version) {
-      if (options.alias === 'champion')
-        await stageAndSmokeTest(mlflow, options.modelName, mv.version, candles, deps.log);
-      await moveAlias(
-        mlflow,
-        {
-          at,
-          alias: options.alias,
-          version: mv.version,
-          previous,
-          action: 'promote',
-          by: deps.user ?? 'driftwood',
-          reason,
-        },
-        options.modelName,
-      );
+      // As for the tabular models: staged under its own alias, then a compare-and-set under the
+      // alias lock against the holder this gate judged, so concurrent promotions cannot both win.
+      const staging =
+        options.alias === 'champion'
+          ? await stageAndSmokeTest(mlflow, options.modelName, mv.version, candles, deps.log)
+          : undefined;
+      try {
+        result.previous = await withAliasLock(mlflow, options.modelName, () =>
+          compareAndMoveAlias(
+            mlflow,
+            options.modelName,
+            {
+              alias: options.alias,
+              version: mv.version,
+              action: 'promote',
+              by: deps.user ?? 'driftwood',
+              reason,
+            },
+            previous,
+            deps.now,
+          ),
+        );
+      } finally {
+        if (staging) await mlflow.deleteAlias(options.modelName, staging).catch(() => undefined);
+      }
     }
     deps.log.info(result, `promote: ${options.alias} is version ${mv.version}`);
     return result;
@@ -195,9 +206,10 @@ export async function runForecastPromote(
 }
 
 /**
- * `staging` first, as for the churn models: the version is loaded through its alias the way serving
- * loads it and forecasts the hour after its last recorded candles; a load failure or a price that
- * is not a finite positive number stops the promotion before `champion` moves.
+ * Staged first under the version's own alias (`staging-<version>`, so concurrent promotions never
+ * read each other's), as for the churn models: the version is loaded through its alias the way
+ * serving loads it and forecasts the hour after its last recorded candles; a load failure or a price
+ * that is not a finite positive number stops the promotion before `champion` moves. Returns the alias.
  */
 async function stageAndSmokeTest(
   mlflow: MlflowClient,
@@ -205,14 +217,17 @@ async function stageAndSmokeTest(
   version: string,
   candles: readonly Candle[],
   log: Logger,
-): Promise<void> {
-  await mlflow.setAlias(name, 'staging', version);
-  const mv = await mlflow.getVersionByAlias(name, 'staging');
-  if (mv?.version !== version)
+): Promise<string> {
+  const alias = `staging-${version}`;
+  await mlflow.setAlias(name, alias, version);
+  const mv = await mlflow.getVersionByAlias(name, alias);
+  if (mv?.version !== version) {
+    await mlflow.deleteAlias(name, alias).catch(() => undefined);
     throw new DriftwoodError(
       'MODEL_INVALID',
-      `staging resolved to version ${mv?.version}, expected ${version}`,
+      `${alias} resolved to version ${mv?.version}, expected ${version}`,
     );
+  }
   const staged = await loadForecastVersion(mlflow, mv);
   try {
     const next = forecastNext(staged, lastConsecutive(candles, candlesNeeded(staged.state)));
@@ -221,7 +236,11 @@ async function stageAndSmokeTest(
         'MODEL_INVALID',
         `version ${version} on staging forecast ${next.price}, not a positive price`,
       );
-    log.info({ version, forecast: next }, 'promote: staging smoke check passed');
+    log.info({ version, alias, forecast: next }, 'promote: staging smoke check passed');
+    return alias;
+  } catch (err) {
+    await mlflow.deleteAlias(name, alias).catch(() => undefined);
+    throw err;
   } finally {
     staged.dispose();
   }
