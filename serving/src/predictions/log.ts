@@ -283,6 +283,7 @@ export class PredictionLog {
         p.lines += run.lines;
       } else byFile.set(file, { file, parts: [...run.parts], lines: run.lines, part: 0, offset: 0 });
     }
+    for (const pending of byFile.values()) pending.parts = coalesce(pending.parts);
     for (const pending of byFile.values()) {
       for (;;) {
         try {
@@ -493,6 +494,28 @@ function claimOrphanSpills(dir: string): string[] {
     }
   }
   return claimed;
+}
+
+/**
+ * Small parts merged into buffers of up to a chunk: lines of interleaved partitions (several
+ * datasets, or spilled lines) arrive as many short parts, and each part is one write.
+ */
+function coalesce(parts: Buffer[]): Buffer[] {
+  const out: Buffer[] = [];
+  let group: Buffer[] = [];
+  let bytes = 0;
+  const close = () => {
+    if (group.length > 0) out.push(group.length === 1 ? (group[0] as Buffer) : Buffer.concat(group, bytes));
+    group = [];
+    bytes = 0;
+  };
+  for (const part of parts) {
+    if (bytes + part.length > CHUNK_BYTES) close();
+    group.push(part);
+    bytes += part.length;
+  }
+  close();
+  return out;
 }
 
 /**
