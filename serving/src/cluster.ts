@@ -126,6 +126,16 @@ export async function runPrimary(opts: {
         if (alive === 0) resolveAll();
         return;
       }
+      // Exit 2 before listening is a configuration error (a port in use, a bad setting): every new
+      // worker would fail the same way, so stop with it instead of restarting.
+      if (code === 2 && !listeners.has(worker)) {
+        log.fatal(
+          { worker: worker.process.pid },
+          'serve: a worker could not start (see its error above); stopping',
+        );
+        void close().then(() => process.exit(2));
+        return;
+      }
       const now = Date.now();
       deaths.push(now);
       while ((deaths[0] ?? now) < now - 60_000) deaths.shift();

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Config, Logger } from '@driftwood/tasks';
 import {
   type Candle,
+  DriftwoodError,
   loadLatestCandles,
   MlflowClient,
   openWarehouse,
@@ -82,7 +83,12 @@ export async function startServer(
       : {}),
   });
   peers?.shareMetrics(app.metrics.registry);
-  const url = await app.listen({ host: config.api.host, port: config.api.port });
+  const url = await app
+    .listen({ host: config.api.host, port: config.api.port })
+    .catch(async (err: unknown) => {
+      await app.close().catch(() => undefined);
+      throw listenError(err, config.api.host, config.api.port);
+    });
   log.info({ url, docs: `${url}/docs` }, 'serve: listening');
   const close = async () => {
     await app.close();
@@ -120,4 +126,23 @@ function latestCandlesFrom(url: string, holder: () => { db: Promise<Warehouse> |
     const db = await h.db;
     return (await db.schema.hasTable('candles')) ? loadLatestCandles(db, n) : [];
   };
+}
+
+/**
+ * A port in use or not ours to take is a configuration error (exit 2, one line naming the setting),
+ * not a fault to retry.
+ */
+function listenError(err: unknown, host: string, port: number): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === 'EADDRINUSE')
+    return new DriftwoodError(
+      'CONFIG_INVALID',
+      `${host}:${port} is already in use (DRIFTWOOD_API_PORT, DRIFTWOOD_API_HOST): stop what listens there or choose another port`,
+    );
+  if (code === 'EACCES' || code === 'EADDRNOTAVAIL')
+    return new DriftwoodError(
+      'CONFIG_INVALID',
+      `cannot listen on ${host}:${port} (${code}; DRIFTWOOD_API_PORT, DRIFTWOOD_API_HOST)`,
+    );
+  return err;
 }

@@ -740,5 +740,8 @@ function report(err: unknown, command: string): number {
 }
 
 main(process.argv.slice(2)).then((code) => {
+  // A server that failed to start may hold handles (a cluster worker's channel to its primary)
+  // that would keep it alive: it exits now. Other commands exit once their work has drained.
+  if (code !== EXIT_OK && process.argv[2] === 'serve') process.exit(code);
   if (code !== EXIT_OK || process.argv[2] !== 'serve') process.exitCode = code;
 });
