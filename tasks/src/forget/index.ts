@@ -100,7 +100,7 @@ export async function runForget(
 
   // The lake before the warehouse: if the process dies half-way, the warehouse rows are still there
   // and a re-run finishes the job; the other order would leave raw rows a later ingest could load.
-  const files = await forgetLakeFiles(deps.lake, subject, { log: deps.log, learn });
+  const files = await forgetLakeFiles(deps.lake, options.dataset, subject, { log: deps.log, learn });
   const rewrittenRaw = new Map(files.rewrittenRaw.map((f) => [f.key, f]));
   const snapshots = await forgetSnapshots(deps.lake, options.dataset, subject, at, rewrittenRaw);
   const features = await forgetFeatures(deps.lake, options.dataset, subject, at, snapshots.replaced);

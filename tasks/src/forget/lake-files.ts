@@ -7,6 +7,17 @@ import { emptyPlace, type PlaceReport } from './report.js';
 /** Prefixes of the lake that erasure handles elsewhere (immutable artifacts) or must keep (its own audit). */
 const NOT_SCANNED = ['audit/', 'snapshots/', 'features/'];
 
+/**
+ * The lake objects of the dataset that may hold its customers: its raw and quarantined files, and
+ * the lake's other text (reports, prediction logs); other datasets' deliveries are theirs.
+ */
+function scanned(key: string, dataset: string): boolean {
+  if (NOT_SCANNED.some((p) => key.startsWith(p))) return false;
+  if (key.startsWith('raw/') || key.startsWith('quarantine/'))
+    return key.startsWith(`raw/${dataset}/`) || key.startsWith(`quarantine/${dataset}/`);
+  return true;
+}
+
 /** A rewritten raw file: the ledger follows it, so the next ingest does not read it again. */
 export interface RewrittenRaw {
   key: string;
@@ -25,6 +36,7 @@ export interface RewrittenRaw {
  */
 export async function forgetLakeFiles(
   lake: ObjectStore,
+  dataset: string,
   subject: Subject,
   deps: { log: Logger; learn?: (key: string, text: string) => void },
 ): Promise<{ raw: PlaceReport; quarantine: PlaceReport; other: PlaceReport; rewrittenRaw: RewrittenRaw[] }> {
@@ -34,7 +46,7 @@ export async function forgetLakeFiles(
     other: emptyPlace(),
     rewrittenRaw: [] as RewrittenRaw[],
   };
-  const objects = (await lake.list('')).filter((o) => !NOT_SCANNED.some((p) => o.key.startsWith(p)));
+  const objects = (await lake.list('')).filter((o) => scanned(o.key, dataset));
   // Raw files first: their customer rows carry the email whose token the quarantine holds.
   objects.sort((a, b) => Number(!a.key.startsWith('raw/')) - Number(!b.key.startsWith('raw/')));
   for (const obj of objects) {
