@@ -59,6 +59,8 @@ done
 done_stage
 
 stage "starting the API on $API (model alias: champion)"
+# The API fails closed without credentials: its two users are made once (admin, predict).
+api_users
 node tasks/dist/cli.js serve > "$DRIFTWOOD_HOME/api.log" 2>&1 &
 api_pid=$!
 wait_http "$API/health/ready" 120 "$api_pid" || { tail -20 "$DRIFTWOOD_HOME/api.log" >&2; exit 1; }
@@ -67,7 +69,11 @@ done_stage
 stage "a sample prediction: POST $API/v1/predict"
 body='{"customer_id":"C000042","tenure_days":35,"monthly_charges":19.5,"sessions_3d":0,"sessions_7d":0,"sessions_30d":1,"minutes_30d":4,"tickets_7d":2,"tickets_30d":3,"payment_failures_30d":2,"purchases_30d":0,"hours_since_last_session":150,"plan":"basic","region":"north"}'
 echo "  request:  $body"
-echo "  response: $(curl -fsS -H 'content-type: application/json' -d "$body" "$API/v1/predict")"
+# As the demo's predict user when the demo made the users, else as DRIFTWOOD_REPLAY_AUTH (user:password).
+auth=()
+if [ -n "$API_PASSWORDS" ]; then auth=(-u "$(grep '^predict:' "$API_PASSWORDS")")
+elif [ -n "${DRIFTWOOD_REPLAY_AUTH:-}" ]; then auth=(-u "$DRIFTWOOD_REPLAY_AUTH"); fi
+echo "  response: $(curl -fsS "${auth[@]}" -H 'content-type: application/json' -d "$body" "$API/v1/predict")"
 done_stage
 
 echo
@@ -75,6 +81,7 @@ echo "Driftwood is up (took $(( $(date +%s) - t_all ))s):"
 echo "  MLflow UI      $MLFLOW_TRACKING_URI   (experiment ${DRIFTWOOD_EXPERIMENT:-driftwood-churn}, model ${DRIFTWOOD_MODEL_NAME:-churn})"
 echo "  API            $API/v1/predict   (ready: $API/health/ready, OpenAPI: $API/docs)"
 echo "  Dashboard      $API/ui/"
+[ -n "$API_PASSWORDS" ] && echo "                 users admin (predict, admin) and predict; passwords in $API_PASSWORDS"
 echo "  Airflow log    $log"
 if [ "${ONCE:-}" = "1" ]; then exit 0; fi
 echo "Press Ctrl-C to stop."

@@ -56,3 +56,16 @@ stop_pid() {
 sqlite_copy() {
   python3 -c "import sqlite3,sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))" "$1" "$2"
 }
+
+# api_users: unless the API's auth is configured (credentials, tokens, or DRIFTWOOD_API_AUTH=none),
+# makes the two API users once (scripts/api-users.sh) and exports DRIFTWOOD_API_CREDENTIALS_FILE;
+# sets API_PASSWORDS to their passwords file then, else leaves it empty.
+api_users() {
+  API_PASSWORDS=""
+  if [ -z "${DRIFTWOOD_API_CREDENTIALS:-}${DRIFTWOOD_API_CREDENTIALS_FILE:-}${DRIFTWOOD_API_JWT_ISSUER:-}" ] \
+    && [ "${DRIFTWOOD_API_AUTH:-required}" != none ]; then
+    DRIFTWOOD_API_CREDENTIALS_FILE=$("$ROOT/scripts/api-users.sh")
+    export DRIFTWOOD_API_CREDENTIALS_FILE
+    API_PASSWORDS="$DRIFTWOOD_HOME/secrets/api-passwords"
+  fi
+}

@@ -43,6 +43,8 @@ stage "the prediction API on $API"
 password_file="$DRIFTWOOD_HOME/secrets/airflow-driftwood-password"
 (umask 077 && python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["driftwood"])' \
   "$DRIFTWOOD_HOME/secrets/airflow-passwords.json" > "$password_file")
+# The API fails closed without credentials: its two users are made once (admin, predict).
+api_users
 if pid_alive driftwood-api; then
   echo "the API is already running"
 else
@@ -61,4 +63,6 @@ echo "  MLflow UI    $MLFLOW_TRACKING_URI   (health: $MLFLOW_TRACKING_URI/health
 echo "  Airflow UI   $AIRFLOW   (health: $AIRFLOW/api/v2/monitor/health)"
 echo "               user: driftwood  password: $(cat "$password_file")"
 echo "  API          $API/v1/predict   (docs: $API/docs, ready: $API/health/ready → $ready)"
+echo "  Dashboard    $API/ui/"
+[ -n "$API_PASSWORDS" ] && echo "               users admin (predict, admin) and predict; passwords in $API_PASSWORDS"
 echo "  logs         $DRIFTWOOD_HOME/api.log, $DRIFTWOOD_HOME/mlflow/server.log, $DRIFTWOOD_HOME/airflow-service/*.log"

@@ -61,8 +61,13 @@ export interface AppOptions {
   bodyLimit?: number;
   /** Rows per `POST /v1/predict/batch` at most (100 by default). */
   maxBatchRows?: number;
-  /** Basic-auth credentials; without them every route is open. */
+  /**
+   * Basic-auth credentials. Without them (and without `jwt`) routes that need a role answer 401
+   * `auth_not_configured`, unless `openAccess` is true.
+   */
   credentials?: CredentialStore;
+  /** An API open to anyone, chosen on purpose (DRIFTWOOD_API_AUTH=none); only without credentials. */
+  openAccess?: boolean;
   /** OAuth2 bearer tokens (JWT) beside Basic: issuer, JWKS URL, audience, roles claim. */
   jwt?: JwtOptions;
   /** Whether `/metrics` needs the admin role (only with credentials). */
@@ -184,6 +189,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(authPlugin, {
     credentials: options.credentials,
     jwt: options.jwt,
+    openAccess: options.openAccess,
     maxFailedLogins: options.maxFailedLogins,
   });
   // After auth's hook, so the limit is counted per credential rather than per IP.

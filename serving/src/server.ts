@@ -28,7 +28,9 @@ export async function startServer(
   // Said once: by the single process, or by the primary of several.
   if (!credentials && !s.jwt && !cluster.isWorker)
     log.warn(
-      'serve: neither DRIFTWOOD_API_CREDENTIALS nor DRIFTWOOD_API_JWT_ISSUER is set, so every route is open (fine only on a laptop)',
+      s.openAccess
+        ? 'serve: DRIFTWOOD_API_AUTH=none and no credentials: every route is open to anyone (fine only on a laptop)'
+        : 'serve: neither DRIFTWOOD_API_CREDENTIALS nor DRIFTWOOD_API_JWT_ISSUER is set, so every route but health answers 401 (DRIFTWOOD_API_AUTH=none opens them)',
     );
   if (s.workers > 1 && cluster.isPrimary) return runPrimary({ workers: s.workers, log });
   const peers = cluster.isWorker ? workerLink() : undefined;
@@ -58,6 +60,7 @@ export async function startServer(
     bodyLimit: s.bodyLimitBytes,
     maxBatchRows: s.maxBatchRows,
     credentials,
+    openAccess: s.openAccess,
     jwt: s.jwt ? { issuer: s.jwt.issuer, jwksUrl: s.jwt.jwksUrl, audience: s.jwt.audience } : undefined,
     metricsAuth: s.metricsAuth,
     rateLimitPerMinute: s.rateLimitPerMinute,

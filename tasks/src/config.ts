@@ -37,8 +37,10 @@ export interface Config {
 }
 
 export interface ServingConfig {
-  /** `user:role[,role]:scrypt$…` lines; unset turns auth off (a warning is logged at start). */
+  /** `user:role[,role]:scrypt$…` lines; unset (and no JWT) makes every route but health answer 401. */
   credentials: string | undefined;
+  /** DRIFTWOOD_API_AUTH=none: no credentials on purpose, every route open (a laptop, never a server). */
+  openAccess: boolean;
   metricsAuth: boolean;
   bodyLimitBytes: number;
   maxBatchRows: number;
@@ -231,6 +233,7 @@ function readServing(env: Env, cwd: string): ServingConfig {
   };
   return {
     credentials: readSecret(env, 'DRIFTWOOD_API_CREDENTIALS', cwd),
+    openAccess: oneOf('DRIFTWOOD_API_AUTH', ['required', 'none'], 'required') === 'none',
     metricsAuth: oneOf('DRIFTWOOD_API_METRICS_AUTH', ['true', 'false'], 'false') === 'true',
     bodyLimitBytes: readInt(env, 'DRIFTWOOD_API_BODY_LIMIT', 64 * 1024, 1024, 16 * 1024 * 1024),
     maxBatchRows: readInt(env, 'DRIFTWOOD_API_MAX_BATCH', 100, 1, 10_000),

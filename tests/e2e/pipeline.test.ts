@@ -68,7 +68,7 @@ describe('churn_pipeline end to end', () => {
     const run = await mlflow.getRun(train.runId);
     expect(run.info.status).toBe('FINISHED');
 
-    app = await buildApp({ mlflow, modelName, alias: 'champion' });
+    app = await buildApp({ openAccess: true, mlflow, modelName, alias: 'champion' });
     await app.ready();
     const res = await app.inject({
       method: 'POST',

@@ -356,6 +356,7 @@ describe('the prediction API over a model registered in a live MLflow server', (
     it('sheds load with 503 and Retry-After when under pressure, but keeps health checks answering', async () => {
       // A heap ceiling of 1 byte is always exceeded: the overload path without having to overload the machine.
       const pressed = await buildApp({
+        openAccess: true,
         mlflow,
         modelName,
         alias: 'champion',

@@ -155,6 +155,7 @@ describe('one API, every dataset', () => {
     );
     const catalog = await readCatalog(config);
     app = await buildApp({
+      openAccess: true,
       mlflow,
       modelName: names.churn,
       alias: 'champion',
@@ -371,6 +372,7 @@ describe('one API, no default dataset', () => {
     );
     expect(catalog.defaultDataset).toBeUndefined();
     app = await buildApp({
+      openAccess: true,
       mlflow,
       modelName,
       alias: 'champion',

@@ -29,7 +29,7 @@ describe('model lifecycle against a live MLflow server: hot swap, canary, shadow
     beforeAll(async () => {
       modelName = uniqueName('churn-swap');
       v1 = (await registerTestModel(mlflow, { modelName, experiment, seed: 1, alias: 'champion' })).version;
-      app = await buildApp({ mlflow, modelName, alias: 'champion', pollMs: 150 });
+      app = await buildApp({ openAccess: true, mlflow, modelName, alias: 'champion', pollMs: 150 });
       await app.ready();
     });
     afterAll(async () => app?.close());
@@ -84,7 +84,7 @@ describe('model lifecycle against a live MLflow server: hot swap, canary, shadow
     );
 
     it('an admin reload swaps at once, without waiting for the poll', async () => {
-      const quiet = await buildApp({ mlflow, modelName, alias: 'champion', pollMs: 0 });
+      const quiet = await buildApp({ openAccess: true, mlflow, modelName, alias: 'champion', pollMs: 0 });
       await quiet.ready();
       try {
         const next = (await registerTestModel(mlflow, { modelName, experiment, seed: 4, alias: 'champion' }))
@@ -116,6 +116,7 @@ describe('model lifecycle against a live MLflow server: hot swap, canary, shadow
 
     it('splits 10k customers 30/70 within tolerance, sticky per customer id', async () => {
       const app = await buildApp({
+        openAccess: true,
         mlflow,
         modelName,
         alias: 'champion',
@@ -166,6 +167,7 @@ describe('model lifecycle against a live MLflow server: hot swap, canary, shadow
     it('shadow: the champion answers every request, the challenger scores it too, logged but not returned', async () => {
       const home = tempHome('driftwood-shadow-');
       const app = await buildApp({
+        openAccess: true,
         mlflow,
         modelName,
         alias: 'champion',
@@ -222,6 +224,7 @@ describe('model lifecycle against a live MLflow server: hot swap, canary, shadow
         })
       ).version;
       const app = await buildApp({
+        openAccess: true,
         mlflow,
         modelName,
         alias: 'champion',
@@ -286,6 +289,7 @@ describe('model lifecycle against a live MLflow server: hot swap, canary, shadow
       const home = tempHome('driftwood-predlog-');
       const key = 'log-key-0123456789abcdef';
       const app = await buildApp({
+        openAccess: true,
         mlflow,
         modelName,
         alias: 'champion',

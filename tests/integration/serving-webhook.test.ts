@@ -44,7 +44,14 @@ describe('the MLflow registry webhook swaps the model without waiting for a poll
     modelName = uniqueName('churn-hook');
     experiment = uniqueName('exp-hook');
     v1 = (await registerTestModel(mlflow, { modelName, experiment, seed: 51, alias: 'champion' })).version;
-    app = await buildApp({ mlflow, modelName, alias: 'champion', pollMs: 0, webhookSecret: SECRET });
+    app = await buildApp({
+      openAccess: true,
+      mlflow,
+      modelName,
+      alias: 'champion',
+      pollMs: 0,
+      webhookSecret: SECRET,
+    });
     await app.listen({ host: '127.0.0.1', port: API_PORT });
     const res = await fetch(`${uri}/api/2.0/mlflow/webhooks`, {
       method: 'POST',

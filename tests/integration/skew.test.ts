@@ -38,7 +38,12 @@ describe('train/serve skew', () => {
     expect(r.code, r.stderr).toBe(0);
     train = JSON.parse(readFileSync(path.join(home, 'results', 'train.json'), 'utf8'));
     db = await openWarehouse(`sqlite://${path.join(home, 'warehouse.db')}`);
-    app = await buildApp({ mlflow: mlflowClient(inject('mlflowUri')), modelName, alias: 'challenger' });
+    app = await buildApp({
+      openAccess: true,
+      mlflow: mlflowClient(inject('mlflowUri')),
+      modelName,
+      alias: 'challenger',
+    });
     await app.ready();
   });
   afterAll(async () => {

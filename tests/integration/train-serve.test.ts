@@ -154,7 +154,7 @@ describe('train → MLflow → registry → promote → serve, against a live ML
 
   describe('the API', () => {
     beforeAll(async () => {
-      app = await buildApp({ mlflow, modelName, alias: 'champion' });
+      app = await buildApp({ openAccess: true, mlflow, modelName, alias: 'champion' });
       await app.ready();
     });
 
@@ -236,7 +236,12 @@ describe('train → MLflow → registry → promote → serve, against a live ML
   });
 
   it('an API whose alias points nowhere is live but not ready, and refuses predictions with 503', async () => {
-    const empty = await buildApp({ mlflow, modelName: uniqueName('nomodel'), alias: 'champion' });
+    const empty = await buildApp({
+      openAccess: true,
+      mlflow,
+      modelName: uniqueName('nomodel'),
+      alias: 'champion',
+    });
     await empty.ready();
     expect((await empty.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
     expect((await empty.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(503);

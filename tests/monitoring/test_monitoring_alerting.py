@@ -106,6 +106,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         "DRIFTWOOD_API_HOST": "127.0.0.1",
         "DRIFTWOOD_API_PORT": str(API),
         "MLFLOW_TRACKING_URI": "http://127.0.0.1:7698",  # nothing listens: no model can load
+        "DRIFTWOOD_API_AUTH": "none",  # open on purpose: the API fails closed without credentials
         "LOG_LEVEL": "warn",
     }
     start("api", ["node", "tasks/dist/cli.js", "serve"], env)

@@ -87,6 +87,7 @@ describe('reliability: the prediction log loses nothing', () => {
       });
       dir = path.join(tempHome('driftwood-rel-log-api-'), 'predictions');
       app = await buildApp({
+        openAccess: true,
         mlflow,
         modelName,
         alias: 'champion',

@@ -204,6 +204,8 @@ export function spawnServe(opts: {
       MLFLOW_TRACKING_URI: opts.mlflowUri,
       DRIFTWOOD_MODEL_NAME: opts.modelName,
       DRIFTWOOD_API_PORT: String(opts.port),
+      // Open on purpose unless a test passes credentials (the API fails closed without either).
+      DRIFTWOOD_API_AUTH: 'none',
       ...opts.extraEnv,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

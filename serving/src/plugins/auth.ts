@@ -34,8 +34,13 @@ class AuthError extends Error {
 }
 
 export interface AuthOptions {
-  /** Basic-auth users; with neither these nor `jwt`, auth is off and every route is open. */
+  /**
+   * Basic-auth users. With neither these nor `jwt`, every route that needs a role answers 401
+   * `auth_not_configured` — unless `openAccess` says the operator chose an open API.
+   */
   credentials: CredentialStore | undefined;
+  /** No credentials and no tokens on purpose: every route is open (DRIFTWOOD_API_AUTH=none). */
+  openAccess?: boolean;
   /** OAuth2 bearer tokens (JWT) from this issuer, beside Basic. */
   jwt?: JwtOptions;
   /** Failed Basic logins per user name, and per address, in a minute before 429; 10 by default. */
@@ -58,7 +63,22 @@ const FAILED_LOGIN_WINDOW_MS = 60_000;
 export const authPlugin = fp<AuthOptions>(
   async (app, opts) => {
     app.decorateRequest('principal', undefined);
-    if (!opts.credentials && !opts.jwt) return;
+    if (!opts.credentials && !opts.jwt) {
+      if (opts.openAccess) return;
+      // Fails closed: an API nobody configured credentials for is not an open API.
+      const refuse: onRequestHookHandler = (_req, _reply, done) =>
+        done(
+          new AuthError(
+            401,
+            'auth_not_configured',
+            'this API has no credentials configured: set DRIFTWOOD_API_CREDENTIALS (or DRIFTWOOD_API_JWT_ISSUER), or DRIFTWOOD_API_AUTH=none for an open API',
+          ),
+        );
+      app.addHook('onRoute', (route) => {
+        if (route.config?.role) route.onRequest = [...hooksOf(route.onRequest), refuse];
+      });
+      return;
+    }
     const registers = app.hasDecorator('metrics') ? [app.metrics.registry] : [];
     const checks = new Counter({
       name: 'driftwood_auth_password_checks_total',
