@@ -59,8 +59,11 @@ function showLogin(message?: string): void {
       session = await signIn(user.value, password.value);
       route();
     } catch (err) {
+      // An API without credentials configured says so (and how to set them): show its words.
       status.textContent =
-        err instanceof ApiError && err.status === 401 ? 'Wrong user or password.' : (err as Error).message;
+        err instanceof ApiError && err.status === 401 && err.code !== 'auth_not_configured'
+          ? 'Wrong user or password.'
+          : (err as Error).message;
     }
   });
   main.replaceChildren(form);
