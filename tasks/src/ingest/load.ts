@@ -132,7 +132,7 @@ export async function loadObject(
     extraColumns: [],
   };
   const problems: Problem[] = [];
-  const keys = { seen: new Map<string, number>(), duplicates: [] as DuplicateKey[] };
+  const keys = { track: true, seen: new Map<string, number>(), duplicates: [] as DuplicateKey[] };
   const bump = (rule: keyof FileReport['anomalies'], n = 1) => {
     report.anomalies[rule] = (report.anomalies[rule] ?? 0) + n;
   };
@@ -218,6 +218,9 @@ export async function loadObject(
             : new CopySink(new PgCopyLoader(trx, table.name, columns, keyColumn, mode), columns);
         await trx.raw('SAVEPOINT dw_direct_copy');
         try {
+          // A key repeated in the file fails the direct COPY, so it needs no memory of keys seen;
+          // the staged pass that follows a clash counts the repeats.
+          keys.track = false;
           hash = await pass(copySink('direct'));
           await trx.raw('RELEASE SAVEPOINT dw_direct_copy');
         } catch (err) {
@@ -225,6 +228,7 @@ export async function loadObject(
           await trx.raw('ROLLBACK TO SAVEPOINT dw_direct_copy');
           deps.log.debug({ key: obj.key }, 'ingest: keys already loaded, merging through a staging table');
           resetCounts();
+          keys.track = true;
           hash = await pass(copySink('staged'));
         }
       }
@@ -360,7 +364,7 @@ interface PassState {
   problems: Problem[];
   typeErrors: Map<string, number>;
   rejected: RejectedRows;
-  keys: { seen: Map<string, number>; duplicates: DuplicateKey[] };
+  keys: { track: boolean; seen: Map<string, number>; duplicates: DuplicateKey[] };
 }
 
 /**
@@ -421,7 +425,7 @@ async function readRows(
   // and counted here so the report and the reason file say so.
   const keyIsPii = pii.has(table.key);
   const noteKey = (key: unknown, row: number): void => {
-    if (key === null || key === undefined) return;
+    if (!keys.track || key === null || key === undefined) return;
     const k = String(key);
     const first = keys.seen.get(k);
     if (first === undefined) {
