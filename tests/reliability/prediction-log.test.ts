@@ -1,9 +1,9 @@
-import { createReadStream, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { MlflowClient } from '@driftwood/tasks';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { countLogLines } from '../../bench/serving/log-lines.js';
 import { buildApp } from '../../serving/src/app.js';
 import { PredictionLog, partitionOf } from '../../serving/src/predictions/log.js';
 import { mlflowClient, tempHome, uniqueName } from '../support/env.js';
@@ -15,23 +15,6 @@ import { registerTestModel, sampleCustomer } from '../support/serving-model.js';
  * so a process answering faster dropped the rest (373k lines written of 1.07M predictions). Goal:
  * 0 accepted predictions lost — every answered prediction is one line on disk after shutdown.
  */
-
-/** Lines in every `predictions.jsonl` under a folder, counted by newline bytes. */
-async function countLines(dir: string): Promise<number> {
-  let n = 0;
-  const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) =>
-    f.endsWith('predictions.jsonl'),
-  );
-  for (const f of files)
-    for await (const chunk of createReadStream(path.join(dir, f)) as AsyncIterable<Buffer>) {
-      let at = chunk.indexOf(10);
-      while (at !== -1) {
-        n++;
-        at = chunk.indexOf(10, at + 1);
-      }
-    }
-  return n;
-}
 
 const rate = (n: number, ms: number) => `${Math.round(n / (ms / 1000)).toLocaleString('en')}/s`;
 
@@ -53,7 +36,7 @@ describe('reliability: the prediction log loses nothing', () => {
     const spilled = log.spilled;
     await log.close();
     const ms = performance.now() - t0;
-    const written = await countLines(dir);
+    const written = await countLogLines(dir);
     const ok = written === n && log.lagLines === 0 && log.writeErrors === 0;
     recordRow({
       check: 'prediction log: one-tick burst past the memory bound',
@@ -136,7 +119,7 @@ describe('reliability: the prediction log loses nothing', () => {
       // Shutdown writes whatever is still queued.
       await app.close();
       closed = true;
-      const written = await countLines(dir);
+      const written = await countLogLines(dir);
       recordRow({
         check: 'prediction log: API predict + batch under load, then shutdown',
         goal: '0 accepted predictions lost',
