@@ -2,8 +2,7 @@ import { DriftwoodError, isDriftwoodError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { MlflowClient } from '../mlflow/client.js';
 import type { ModelVersion } from '../mlflow/types.js';
-import { challengerVersion, compareAndMoveAlias, type PromoteDeps } from '../promote/index.js';
-import { withAliasLock } from '../promote/lock.js';
+import { challengerVersion, type PromoteDeps, promoteJudged } from '../promote/index.js';
 import { HOUR_MS } from '../time.js';
 import type { Candle } from './candles.js';
 import {
@@ -170,33 +169,19 @@ export async function runForecastPromote(
         { result },
       );
     }
-    if (previous !== mv.version) {
-      // As for the tabular models: staged under its own alias, then a compare-and-set under the
-      // alias lock against the holder this gate judged, so concurrent promotions cannot both win.
-      const staging =
+    // As for the tabular models: staged under its own alias, then a compare-and-set under the alias
+    // lock against the holder this gate judged, so concurrent promotions cannot both win.
+    if (previous !== mv.version)
+      result.previous = await promoteJudged(
+        mlflow,
+        options.modelName,
+        { alias: options.alias, version: mv.version, by: deps.user ?? 'driftwood', reason },
+        previous,
+        deps.now,
         options.alias === 'champion'
-          ? await stageAndSmokeTest(mlflow, options.modelName, mv.version, candles, deps.log)
-          : undefined;
-      try {
-        result.previous = await withAliasLock(mlflow, options.modelName, () =>
-          compareAndMoveAlias(
-            mlflow,
-            options.modelName,
-            {
-              alias: options.alias,
-              version: mv.version,
-              action: 'promote',
-              by: deps.user ?? 'driftwood',
-              reason,
-            },
-            previous,
-            deps.now,
-          ),
-        );
-      } finally {
-        if (staging) await mlflow.deleteAlias(options.modelName, staging).catch(() => undefined);
-      }
-    }
+          ? () => stageAndSmokeTest(mlflow, options.modelName, mv.version, candles, deps.log)
+          : undefined,
+      );
     deps.log.info(result, `promote: ${options.alias} is version ${mv.version}`);
     return result;
   } finally {

@@ -137,29 +137,15 @@ export async function runPromote(options: PromoteOptions, deps: PromoteDeps): Pr
       },
     );
   }
-  if (judged !== version) {
-    const staging =
-      options.alias === 'champion' ? await stage(mlflow, options.modelName, version, deps.log) : undefined;
-    try {
-      result.previous = await withAliasLock(mlflow, options.modelName, () =>
-        compareAndMoveAlias(
-          mlflow,
-          options.modelName,
-          {
-            alias: options.alias,
-            version,
-            action: 'promote',
-            by: deps.user ?? 'driftwood',
-            reason: decision.reason,
-          },
-          judged,
-          deps.now,
-        ),
-      );
-    } finally {
-      if (staging) await mlflow.deleteAlias(options.modelName, staging).catch(() => undefined);
-    }
-  }
+  if (judged !== version)
+    result.previous = await promoteJudged(
+      mlflow,
+      options.modelName,
+      { alias: options.alias, version, by: deps.user ?? 'driftwood', reason: decision.reason },
+      judged,
+      deps.now,
+      options.alias === 'champion' ? () => stage(mlflow, options.modelName, version, deps.log) : undefined,
+    );
   deps.log.info(result, `promote: ${options.alias} is version ${version}`);
   return result;
 }
@@ -280,6 +266,30 @@ const championChanged = (alias: string, from: string | null, to: string | null) 
     `${alias} changed from ${from ?? 'none'} to ${to ?? 'none'} since evaluation; re-evaluate`,
     { alias, from, to },
   );
+
+/**
+ * The last step of every promotion (tabular and forecast): stages the version when `stage` is given
+ * (it returns its own staging alias), then moves the alias by compare-and-set under the alias lock
+ * against the holder the gate judged, and removes the staging alias whatever happened. Returns the
+ * version the alias held just before the move.
+ */
+export async function promoteJudged(
+  mlflow: MlflowClient,
+  name: string,
+  move: { alias: string; version: string; by: string; reason: string },
+  judged: string | null,
+  now: () => number,
+  stage?: () => Promise<string>,
+): Promise<string | null> {
+  const staging = stage ? await stage() : undefined;
+  try {
+    return await withAliasLock(mlflow, name, () =>
+      compareAndMoveAlias(mlflow, name, { ...move, action: 'promote' }, judged, now),
+    );
+  } finally {
+    if (staging) await mlflow.deleteAlias(name, staging).catch(() => undefined);
+  }
+}
 
 /**
  * Moves `alias` to the version only if it still holds `expected` (read right before the move), and
