@@ -98,13 +98,7 @@ class FileObjectStore implements ObjectStore {
   async sweepPartials(): Promise<{ path: string; bytes: number }[]> {
     const removed: { path: string; bytes: number }[] = [];
     const sweep = async (dir: string, hiddenOnly: boolean): Promise<void> => {
-      let entries: import('node:fs').Dirent[];
-      try {
-        entries = await readdir(dir, { withFileTypes: true });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-        throw err;
-      }
+      const entries = await entriesOf(dir);
       for (const e of entries) {
         const full = path.join(dir, e.name);
         if (e.isDirectory()) await sweep(full, hiddenOnly);
@@ -129,13 +123,7 @@ class FileObjectStore implements ObjectStore {
   async list(prefix: string): Promise<ObjectInfo[]> {
     const out: ObjectInfo[] = [];
     const walk = async (dir: string): Promise<void> => {
-      let entries: import('node:fs').Dirent[];
-      try {
-        entries = await readdir(dir, { withFileTypes: true });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-        throw err;
-      }
+      const entries = await entriesOf(dir);
       for (const e of entries) {
         const full = path.join(dir, e.name);
         if (e.isDirectory()) await walk(full);
@@ -219,4 +207,14 @@ class FileObjectStore implements ObjectStore {
 
 export function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/** A folder's entries; none when it does not exist (yet). */
+async function entriesOf(dir: string): Promise<import('node:fs').Dirent[]> {
+  try {
+    return await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
 }
