@@ -178,7 +178,7 @@ describe('dashboard routes of the API', () => {
       headers: { authorization: OPERATOR },
     });
     expect([409, 502], res.body).toContain(res.statusCode);
-    expect(['gate_not_passed', 'promotion_failed']).toContain(res.json().error);
+    expect(['gate_not_passed', 'not_ready', 'promotion_failed']).toContain(res.json().error);
     expect(res.json().message.length).toBeGreaterThan(0);
     expect((await mlflow.getVersionByAlias(modelName, 'champion'))?.version).toBe(v1);
   }, 120_000);

@@ -58,6 +58,14 @@ describe('promoteResponse: the promote step’s exit code as the route’s answe
       { error: 'version_not_found', message: 'model churn has no version 999999' },
     ],
     [
+      '2 with DATA_MISSING: 409 not_ready, the version lacks its evidence (evaluate or retrain first)',
+      2,
+      undefined,
+      'driftwood promote: DATA_MISSING: version 3 has no evidence for champion: run evaluate first\n',
+      409,
+      { error: 'not_ready', message: 'version 3 has no evidence for champion: run evaluate first' },
+    ],
+    [
       'killed: 502',
       null,
       undefined,

@@ -44,6 +44,13 @@ export function promoteResponse(outcome: PromoteStepOutcome): {
   // Another promotion or rollback moved the alias after this one was judged: evaluate again.
   if (code === 'CHAMPION_CHANGED')
     return { status: 409, body: { error: 'champion_changed', message: plain ?? 'the champion changed' } };
+  // The version lacks what promotion reads (its evaluation evidence, its holdout): not a bad request,
+  // a state to fix first (evaluate, or retrain).
+  if (code === 'DATA_MISSING')
+    return {
+      status: 409,
+      body: { error: 'not_ready', message: plain ?? 'the version cannot be judged yet' },
+    };
   if (outcome.code === 99)
     return {
       status: 409,

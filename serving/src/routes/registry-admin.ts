@@ -51,7 +51,8 @@ const promoteResultSchema = {
  * evaluation, gate, staging smoke check, compare-and-set and audit as the DAG's step — and maps its
  * exit code: 0 promoted (200), 99 gate not passed (409 with the result), 2 with CHAMPION_CHANGED
  * (409 `champion_changed`: another move won since the version was evaluated), 2 with
- * VERSION_NOT_FOUND (404), other 2 bad arguments (400), else 502. Both answer 404 for a version the
+ * VERSION_NOT_FOUND (404), 2 with DATA_MISSING (409 `not_ready`: no evidence yet), other 2 bad
+ * arguments (400), else 502. Both answer 404 for a version the
  * registry does not hold, and swap the moved version in at once.
  */
 export const registryAdminRoutes: FastifyPluginAsync<RegistryAdminRoutesOptions> = async (app, opts) => {
