@@ -127,6 +127,7 @@ describe('API shutdown and overload', () => {
     expect(lost).toBe(0);
     expect(count(unloaded, 503)).toBe(0);
     expect(count(overload, 503)).toBeGreaterThan(0);
-    expect(loaded).toBeLessThanOrEqual(2 * base);
+    // The p99 ratio is a latency goal, measured and reported in the table (make test-reliability
+    // fails on a missed row); a wall-clock bound inside a test would fail with the machine's load.
   });
 });
