@@ -50,7 +50,8 @@ and split come from its contract.
 
 Every command prints its result as JSON on stdout and writes it to <DRIFTWOOD_HOME>/results/<command>.json
 (and to --output FILE). Logs go to stderr. Exit codes: 0 ok, 1 retryable fault, 2 not retryable
-(usage, configuration, data missing, not found), 99 quality gate not passed.`;
+(usage, configuration, data missing, not found), 99 nothing to act on (a quality gate not passed,
+or an empty lake): Airflow marks the task skipped.`;
 
 type Values = Record<string, string | boolean | undefined>;
 

@@ -2,7 +2,8 @@
  * Typed, coded errors. The CLI maps them to exit codes, which are the contract with Airflow:
  * 0 ok, 1 a fault worth retrying, 2 an error retrying will not fix (usage, configuration, data
  * missing, not found, schema: the DAGs fail such a task at once instead of retrying it),
- * 99 a quality gate not passed (the DAG maps it to *skipped*, see BashOperator's skip_on_exit_code).
+ * 99 nothing to act on — a quality gate not passed, or NOTHING_NEW (no data in the lake at all) —
+ * which the DAG maps to *skipped* (see BashOperator's skip_on_exit_code).
  * CHAMPION_CHANGED (exit 2): the alias moved since the candidate was judged; the same step retried
  * would judge against a stale champion, so it must be evaluated again first.
  */
@@ -18,6 +19,7 @@ export type ErrorCode =
   | 'GATE_NOT_PASSED'
   | 'VERSION_NOT_FOUND'
   | 'CHAMPION_CHANGED'
+  | 'NOTHING_NEW'
   // forget reached all but some places (MLflow down, a running API's spill file): re-run it (exit 1).
   | 'ERASURE_INCOMPLETE';
 
@@ -53,7 +55,8 @@ export class DriftwoodError extends Error {
   }
 
   get exitCode(): number {
-    if (this.code === 'GATE_NOT_PASSED') return EXIT_GATE_NOT_PASSED;
+    // Both mean "nothing to act on": the DAG marks the task skipped, and so the steps after it.
+    if (this.code === 'GATE_NOT_PASSED' || this.code === 'NOTHING_NEW') return EXIT_GATE_NOT_PASSED;
     // MLflow refusing a request (a 4xx: not found, invalid value) refuses it again on retry.
     const refused = this.code === 'MLFLOW_ERROR' && typeof this.details.status === 'number';
     return NOT_RETRYABLE.has(this.code) || refused ? EXIT_USAGE : EXIT_RETRYABLE;

@@ -91,4 +91,17 @@ describe('driftwood CLI errors', () => {
     expect(noVersion.code, noVersion.stderr).toBe(2);
     expect(noVersion.stderr.trim().split('\n')).toHaveLength(1);
   });
+
+  // Before: an empty lake was ingested "successfully" (exit 0, no warning) and the DAG went on.
+  it('an empty lake is a warning and exit 99, which the DAG marks skipped', async () => {
+    const home = tempHome();
+    const run = await runCli(['ingest', '--dataset', 'churn'], {
+      DRIFTWOOD_HOME: home,
+      DRIFTWOOD_PII_KEY: 'cli-test-key-0123456789abcdef0123',
+    });
+    expect(run.code, run.stderr).toBe(99);
+    expect(run.stderr).toContain('NOTHING_NEW: no objects under raw/churn/');
+    expect(run.stderr).toContain('DRIFTWOOD_LAKE_URI');
+    expect(JSON.parse(run.stdout)).toEqual({ dataset: 'churn', objectsSeen: 0 });
+  });
 });

@@ -81,6 +81,15 @@ export async function runIngest(
   await migrateIngest(deps.db);
   await ensureContractTables(deps.db, contract);
   const objects = await deps.lake.list(`raw/${options.dataset}/`);
+  if (objects.length === 0) {
+    // An empty lake is almost always a wrong DRIFTWOOD_LAKE_URI or data not landed yet: say so, and
+    // let the DAG skip the run's steps rather than build a snapshot of nothing.
+    const message = `no objects under raw/${options.dataset}/ in the lake ${deps.lake.uri}: nothing to ingest (is DRIFTWOOD_LAKE_URI the lake the data lands in?)`;
+    deps.log.warn({ dataset: options.dataset, lake: deps.lake.uri }, `ingest: ${message}`);
+    throw new DriftwoodError('NOTHING_NEW', message, {
+      result: { dataset: options.dataset, objectsSeen: 0 },
+    });
+  }
   const ledgerRows: LedgerEntry[] = await deps
     .db('ingest_ledger')
     .where({ dataset: options.dataset })
