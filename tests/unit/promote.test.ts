@@ -64,6 +64,22 @@ describe('decidePromotion', () => {
     ],
     ['better by less than a required margin', evidence(), false, /misses the margin 0.03/, { margin: 0.03 }],
     [
+      'an identical retrain: the reason says so with both figures, and a margin refuses it',
+      evidence({
+        candidate: { version: '2', rocAuc: 0.78, segments: [] },
+        comparison: { diff: 0, low: 0, high: 0, level: 0.95 },
+      }),
+      false,
+      /beats_champion: ROC AUC 0.7800 vs 0.7800 of champion version 1 \(it ranks every holdout row as the champion does\); misses the margin 0.001/,
+      { margin: 0.001 },
+    ],
+    [
+      'the reason states both ROC AUCs and the signed difference',
+      evidence(),
+      true,
+      /ROC AUC 0.8000 vs 0.7800 of champion version 1 \(\+0.0200, 95% interval \[-0.0100, 0.0500\]\)/,
+    ],
+    [
       'no comparison though a champion exists',
       evidence({ comparison: null }),
       false,

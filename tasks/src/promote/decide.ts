@@ -86,14 +86,22 @@ export function decidePromotion(evidence: GateEvidence, policy: PromotionPolicy)
         detail: `no comparison with champion version ${champion.version}`,
       });
     } else {
+      // A candidate that ranks every holdout row as the champion does (an identical retrain): said in
+      // the reason, promoted only as far as the margin allows (the default margin 0 allows it).
+      const identical = comparison.diff === 0 && comparison.low === 0 && comparison.high === 0;
       const improves = comparison.diff >= policy.minImprovement;
       const notWorse = comparison.low >= -policy.maxRegression;
       const interval = `${Math.round(comparison.level * 100)}% interval [${f(comparison.low)}, ${f(comparison.high)}]`;
+      const both =
+        auc !== undefined && champion.rocAuc !== undefined
+          ? `ROC AUC ${f(auc)} vs ${f(champion.rocAuc)} of champion version ${champion.version}`
+          : `ROC AUC vs champion version ${champion.version}`;
+      const diff = `${comparison.diff >= 0 ? '+' : ''}${f(comparison.diff)}`;
       checks.push({
         name: 'beats_champion',
         passed: improves && notWorse,
         detail:
-          `ROC AUC ${f(comparison.diff)} vs champion version ${champion.version} (${interval}); ` +
+          `${both} (${identical ? 'it ranks every holdout row as the champion does' : `${diff}, ${interval}`}); ` +
           `${improves ? 'meets' : 'misses'} the margin ${policy.minImprovement}, ` +
           `${notWorse ? 'no' : 'a possible'} regression beyond ${policy.maxRegression}`,
       });
