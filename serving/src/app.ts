@@ -68,6 +68,8 @@ export interface AppOptions {
   credentials?: CredentialStore;
   /** An API open to anyone, chosen on purpose (DRIFTWOOD_API_AUTH=none); only without credentials. */
   openAccess?: boolean;
+  /** While closing, how long a keep-alive connection must be silent before it is ended (2 s by default). */
+  shutdownIdleMs?: number;
   /** OAuth2 bearer tokens (JWT) beside Basic: issuer, JWKS URL, audience, roles claim. */
   jwt?: JwtOptions;
   /** Whether `/metrics` needs the admin role (only with credentials). */
@@ -158,7 +160,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setErrorHandler(errorHandler);
   app.decorate('peers', options.peers);
   // First of all, so that on close no keep-alive connection is cut under a request.
-  await app.register(gracefulClosePlugin);
+  await app.register(gracefulClosePlugin, options.shutdownIdleMs ? { idleMs: options.shutdownIdleMs } : {});
   const challengerMode = options.challenger?.mode ?? 'off';
 
   // First: metrics, auth and the rate limit act through onRoute hooks, so they are registered

@@ -77,10 +77,13 @@ describe('API shutdown and overload', () => {
         (o) => o.kind === 'answered' && o.status !== 200 && o.status !== 503,
       ).length;
       const ok = result.lost === 0 && other === 0 && code === 0;
+      const errors = [...new Set(result.outcomes.flatMap((o) => (o.kind === 'lost' ? [o.error] : [])))].join(
+        ', ',
+      );
       recordRow({
         check: `SIGTERM under keep-alive load, ${connections} connections`,
         goal: '0 requests lost',
-        measured: `${result.lost} lost of ${result.outcomes.length} (${result.byStatus.get(200) ?? 0} answered 200, ${closing} answered 503 with Connection: close, ${shed} shed 503 before the signal, ${other} other, ${result.refused} new connections refused); exit ${code}`,
+        measured: `${result.lost} lost of ${result.outcomes.length} (${result.byStatus.get(200) ?? 0} answered 200, ${closing} answered 503 with Connection: close, ${shed} shed 503 before the signal, ${other} other, ${result.refused} new connections refused${errors ? `; lost as ${errors}` : ''}); exit ${code}`,
         ok,
       });
       expect(result.lost).toBe(0);
