@@ -91,7 +91,8 @@ describe('training run, registry and promotion against a live MLflow server', ()
       'mlflow.source.name': 'driftwood train',
       'driftwood.model_kind': 'logistic',
     });
-    expect(tags['mlflow.runName']).toMatch(/^train-churn-logistic-/);
+    // What tells runs apart comes first: model kind, the features' short id, the start to the minute.
+    expect(tags['mlflow.runName']).toMatch(/^churn logistic [0-9a-f]{8} \d\d-\d\d \d\d:\d\d$/);
     for (const key of ['loss', 'val_loss', 'val_roc_auc']) {
       const steps = (await mlflow.getMetricHistory(first.runId, key))
         .map((m) => m.step)

@@ -68,7 +68,7 @@ describe('train → MLflow → registry → promote → serve, against a live ML
     expect(params.epochs).toBe(String(EPOCHS));
     const tags = Object.fromEntries((run.data.tags ?? []).map((t) => [t.key, t.value]));
     expect(tags['mlflow.source.git.commit']).toBe('abc1234');
-    expect(tags['mlflow.runName']).toMatch(/^train-churn-/);
+    expect(tags['mlflow.runName']).toMatch(/^churn \w+ [0-9a-f]{8} /);
     expect(tags['mlflow.user']).toBe('test');
     expect(run.info.status).toBe('FINISHED');
     const metricKeys = (run.data.metrics ?? []).map((m) => m.key);

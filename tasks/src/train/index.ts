@@ -111,9 +111,7 @@ export async function trainAndLogRun(
   const { mlflow } = deps;
   const started = deps.now();
   const cutoffIso = new Date(data.cutoff).toISOString();
-  const runName =
-    ctx.runName ??
-    `train-${options.dataset}-${params.kind}-${new Date(started).toISOString().replace(/[:.]/g, '-')}`;
+  const runName = ctx.runName ?? trainRunName(options.dataset, params.kind, data.features.id, started);
   const run = await mlflow.createRun({
     experimentId: ctx.experimentId,
     runName,
@@ -387,4 +385,14 @@ async function registerModel(
     'train: model version registered as challenger',
   );
   return { modelId: logged.info.model_id, version: mv.version };
+}
+
+/**
+ * A run name that tells runs apart in MLflow's list, where long names are cut: what differs comes
+ * first and short — the model kind, the features' (snapshot's) short id, the UTC start to the minute:
+ * `churn logistic 9a0da06c 11-07 14:30`.
+ */
+export function trainRunName(dataset: string, kind: string, featuresId: string, startedMs: number): string {
+  const iso = new Date(startedMs).toISOString();
+  return `${dataset} ${kind} ${featuresId.slice(0, 8)} ${iso.slice(5, 10)} ${iso.slice(11, 16)}`;
 }
