@@ -124,6 +124,25 @@ describe('training run, registry and promotion against a live MLflow server', ()
     });
   });
 
+  it('makes its experiments of the model-training kind, and tags one made before without it', async () => {
+    const kind = async (name: string) =>
+      (await mlflow.getExperimentByName(name))?.tags?.find((t) => t.key === 'mlflow.experimentKind')?.value;
+    const made = uniqueName('exp-kind');
+    await mlflow.ensureExperiment(made);
+    expect(await kind(made)).toBe('custom_model_development');
+    // An experiment created by someone else, without the tag, gets it on first use.
+    const older = uniqueName('exp-kind-old');
+    const raw = await fetch(`${inject('mlflowUri')}/api/2.0/mlflow/experiments/create`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: older }),
+    });
+    expect(raw.ok).toBe(true);
+    expect(await kind(older)).toBeUndefined();
+    await mlflow.ensureExperiment(older);
+    expect(await kind(older)).toBe('custom_model_development');
+  });
+
   it('stores plots, holdout, transform, config and package versions on the run, and the model with an MLmodel', async () => {
     const run = await mlflow.getRun(first.runId);
     const root = run.info.artifact_uri;

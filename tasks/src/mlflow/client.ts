@@ -13,6 +13,9 @@ export const LOG_BATCH_LIMITS = { metrics: 1000, params: 100, tags: 100, total: 
  * Every call goes through the shared HTTP client; MLflow's `{error_code, message}` replies
  * become DriftwoodErrors carrying that code.
  */
+/** The experiment kind MLflow 3's UI reads to open an experiment's runs (not its GenAI traces). */
+const EXPERIMENT_KIND = { key: 'mlflow.experimentKind', value: 'custom_model_development' };
+
 export class MlflowClient {
   readonly baseUrl: string;
   private readonly http: HttpOptions;
@@ -77,12 +80,26 @@ export class MlflowClient {
     }
   }
 
-  /** Returns the experiment's id, creating it if needed (safe under concurrent callers). */
+  /**
+   * Returns the experiment's id, creating it if needed (safe under concurrent callers). Its kind is
+   * model training (`mlflow.experimentKind`), so MLflow's UI opens its runs rather than a GenAI view;
+   * an experiment made before without the tag gets it.
+   */
   async ensureExperiment(name: string): Promise<string> {
     const found = await this.getExperimentByName(name);
-    if (found) return found.experiment_id;
+    if (found) {
+      if (!found.tags?.some((t) => t.key === EXPERIMENT_KIND.key))
+        await this.call('POST', 'experiments/set-experiment-tag', {
+          experiment_id: found.experiment_id,
+          ...EXPERIMENT_KIND,
+        });
+      return found.experiment_id;
+    }
     try {
-      const r = await this.call<{ experiment_id: string }>('POST', 'experiments/create', { name });
+      const r = await this.call<{ experiment_id: string }>('POST', 'experiments/create', {
+        name,
+        tags: [EXPERIMENT_KIND],
+      });
       return r.experiment_id;
     } catch (err) {
       if (err instanceof DriftwoodError && err.details.mlflowCode === 'RESOURCE_ALREADY_EXISTS') {
