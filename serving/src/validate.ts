@@ -31,5 +31,43 @@ export function checkFeatureRow(
     }
   }
   for (const c of categorical) if (!(c in body)) return `body.${c} is required`;
+  return checkBounds(state, body);
+}
+
+/**
+ * The first numeric field of the row whose value no feature can take (`outOfBounds`), named with
+ * the reason; checked against the served model's fitted ranges, whether or not a schema ran first.
+ */
+export function checkBounds(state: TransformState, body: Record<string, unknown>): string | undefined {
+  for (const n of state.numeric) {
+    const value = body[n.name];
+    if (typeof value !== 'number') continue;
+    const bound = outOfBounds(n, value);
+    if (bound) return `body.${n.name} ${bound}`;
+  }
+  return undefined;
+}
+
+/** How far past the training range a value may go (in training ranges) before it cannot be real. */
+export const BOUND_RANGES = 100;
+
+/**
+ * Why a value is one no feature can take, or undefined: below 0 where training never saw a negative
+ * value (counts, durations, amounts), or more than BOUND_RANGES training ranges past the training
+ * values on either side (`sessions_30d: 1e9`). Inside that, drift is still let through: the drift
+ * monitor is there to see it. States fitted before the range was kept are not checked.
+ */
+export function outOfBounds(
+  fitted: { min?: number; max?: number } | undefined,
+  value: number,
+): string | undefined {
+  if (fitted?.min === undefined || fitted.max === undefined) return undefined;
+  const { min, max } = fitted;
+  const short = (x: number) => Number(x.toPrecision(6));
+  const seen = `training saw ${short(min)} to ${short(max)}`;
+  if (min >= 0 && value < 0) return `must be at least 0 (${seen})`;
+  const reach = BOUND_RANGES * Math.max(max - min, 1);
+  if (value > max + reach) return `must be at most ${short(max + reach)} (${seen})`;
+  if (value < min - reach) return `must be at least ${short(min - reach)} (${seen})`;
   return undefined;
 }

@@ -212,6 +212,25 @@ describe('the prediction API over a model registered in a live MLflow server', (
       expect(res.json()).toEqual({ error: 'bad_request', message });
     });
 
+    // Values no feature can take: a negative count or duration (training never saw one), or one
+    // past any plausible range. Before, the API scored them.
+    it.each([
+      [
+        'a negative duration',
+        { ...sampleCustomer, tenure_days: -5 },
+        /^body\.tenure_days must be at least 0 \(training saw /,
+      ],
+      [
+        'an absurd count',
+        { ...sampleCustomer, sessions_30d: 1e9 },
+        /^body\.sessions_30d must be at most [\d.]+ \(training saw /,
+      ],
+    ])('refuses %s, naming the field and the training range', async (_kind, payload, message) => {
+      const res = await post('/v1/predict', payload);
+      expect(res.statusCode).toBe(400);
+      expect(res.json().message).toMatch(message);
+    });
+
     it('names the batch row and field', async () => {
       const res = await post('/v1/predict/batch', {
         rows: [sampleCustomer, { ...sampleCustomer, region: 3 }],

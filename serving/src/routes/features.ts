@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { errorResponses, featureRowSchema, modelRefSchema } from '../schemas.js';
-import { checkFeatureRow } from '../validate.js';
+import { checkBounds, checkFeatureRow } from '../validate.js';
 import { championOr503 } from './model-guard.js';
 
 /**
@@ -37,7 +37,9 @@ export const featureRoutes: FastifyPluginAsync = async (app) => {
       const champion = championOr503(app.models, reply);
       if (!champion) return reply;
       const row = req.body as Record<string, unknown>;
-      const problem = contract ? undefined : checkFeatureRow(champion.model.transform, row);
+      const problem = contract
+        ? checkBounds(champion.model.transform, row)
+        : checkFeatureRow(champion.model.transform, row);
       if (problem) return reply.status(400).send({ error: 'bad_request', message: problem });
       const { name, version, alias } = champion.info;
       return {

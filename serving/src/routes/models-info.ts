@@ -1,7 +1,7 @@
 import type { MlflowClient } from '@driftwood/tasks';
 import type { FastifyPluginAsync } from 'fastify';
 import { errorResponses, featureRowSchema } from '../schemas.js';
-import { checkFeatureRow } from '../validate.js';
+import { checkBounds, checkFeatureRow } from '../validate.js';
 import { championOr503 } from './model-guard.js';
 
 export interface ModelsInfoRoutesOptions {
@@ -140,7 +140,9 @@ export const modelsInfoRoutes: FastifyPluginAsync<ModelsInfoRoutesOptions> = asy
       const champion = championOr503(app.models, reply);
       if (!champion) return reply;
       const row = req.body as Record<string, unknown>;
-      const problem = contract ? undefined : checkFeatureRow(champion.model.transform, row, idColumn);
+      const problem = contract
+        ? checkBounds(champion.model.transform, row)
+        : checkFeatureRow(champion.model.transform, row, idColumn);
       if (problem) return reply.status(400).send({ error: 'bad_request', message: problem });
       const t = champion.model.transform;
       const base = champion.model.score(row);

@@ -3,7 +3,7 @@ import type { ModelHolder, ServedModel } from '../plugins/model-registry.js';
 import { type ChallengerMode, planRoute } from '../routing/canary.js';
 import type { CanaryGuard } from '../routing/guard.js';
 import { errorResponses, featureRowSchema, modelRefSchema, predictionSchema } from '../schemas.js';
-import { checkFeatureRow } from '../validate.js';
+import { checkBounds, checkFeatureRow } from '../validate.js';
 import { championOr503 } from './model-guard.js';
 
 export interface PredictRoutesOptions {
@@ -42,7 +42,9 @@ export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (ap
   const contract = models.contract();
   const rowSchema = featureRowSchema(contract, models.idColumn);
   const check = (champion: ServedModel, row: Row) =>
-    contract ? undefined : checkFeatureRow(champion.model.transform, row, models.idColumn);
+    contract
+      ? checkBounds(champion.model.transform, row)
+      : checkFeatureRow(champion.model.transform, row, models.idColumn);
 
   // The JSON body parser is Fastify's own (same limits, errors and prototype-poisoning checks); it also
   // keeps the body's text, which the prediction log formats off the event loop instead of the row.

@@ -36,6 +36,9 @@ export interface NumericState {
   scale: number;
   /** Whether a `<name>__missing` 0/1 column follows the value (training saw missing values). */
   missingIndicator: boolean;
+  /** The smallest and largest training values (absent in states fitted before they were kept). */
+  min?: number;
+  max?: number;
 }
 
 export interface CategoricalState {
@@ -164,7 +167,14 @@ function fitNumeric(rows: readonly Row[], name: string, scaling: Scaling, scratc
     name,
     sample,
     topShare: top / n,
-    state: { name, impute, center, scale: spread > 1e-12 ? spread : 1, missingIndicator: missing > 0 },
+    state: {
+      name,
+      impute,
+      center,
+      scale: spread > 1e-12 ? spread : 1,
+      missingIndicator: missing > 0,
+      ...(count > 0 ? { min: sorted[0] as number, max: sorted[count - 1] as number } : {}),
+    },
   };
 }
 
