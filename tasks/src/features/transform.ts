@@ -173,7 +173,8 @@ function fitNumeric(rows: readonly Row[], name: string, scaling: Scaling, scratc
       center,
       scale: spread > 1e-12 ? spread : 1,
       missingIndicator: missing > 0,
-      ...(count > 0 ? { min: sorted[0] as number, max: sorted[count - 1] as number } : {}),
+      // + 0 turns -0 into 0, which JSON would do anyway: the state survives a round trip unchanged.
+      ...(count > 0 ? { min: (sorted[0] as number) + 0, max: (sorted[count - 1] as number) + 0 } : {}),
     },
   };
 }
