@@ -44,8 +44,9 @@ export const sampleCustomer = {
 };
 
 /**
- * `overflow` loads and warms up fine but answers NaN for extreme inputs (two hidden units that
- * overflow to +Infinity and are subtracted): the kind of fault only live traffic finds.
+ * `overflow` loads and warms up fine but answers NaN for extreme inputs the API still accepts (two
+ * hidden units that overflow to +Infinity and are subtracted): the kind of fault only live traffic
+ * finds.
  */
 export type Broken = 'corrupt' | 'incompatible' | 'nan' | 'overflow';
 
@@ -104,8 +105,10 @@ export async function registerTestModel(
       ],
     });
     const hidden = new Float32Array(width * 2);
-    hidden[0] = 1e30; // first input (tenure_days) to both hidden units
-    hidden[1] = 1e30;
+    // First input (tenure_days) to both hidden units: finite (float32) for training-range rows, +Inf
+    // for a row far past them but still inside the API's bounds (tenure_days 20,000 of 0–200).
+    hidden[0] = 1e37;
+    hidden[1] = 1e37;
     model.setWeights([
       tf.tensor2d(hidden, [width, 2]),
       tf.tensor1d([0, 0]),
