@@ -9,6 +9,7 @@ import { binaryMetrics } from '../models/metrics.js';
 import { loadModelVersion, type ServingModel } from '../models/serving-model.js';
 import { type HoldoutFile, parseHoldoutFile } from '../train/data.js';
 import { pairedBootstrapAuc } from './bootstrap.js';
+import { CURVES_FORMAT, type CurvesFile, curveSeries, curvesPath } from './curves.js';
 import { EVIDENCE_FORMAT, type Evidence, evidencePath, evidenceRef, evidenceTagKey } from './evidence.js';
 import { segmentMetrics } from './segments.js';
 import type { Evaluation, ModelScore } from './types.js';
@@ -28,6 +29,8 @@ export type { Evaluation, ModelScore } from './types.js';
 
 export const tagOf = (mv: ModelVersion, key: string): string | undefined =>
   mv.tags?.find((t) => t.key === key)?.value;
+
+const aucsOf = (s: ModelScore) => ({ rocAuc: s.metrics.roc_auc, prAuc: s.metrics.pr_auc });
 
 function thresholdOf(mv: ModelVersion): number {
   const t = Number(tagOf(mv, 'driftwood.threshold'));
@@ -169,6 +172,24 @@ export async function runEvaluate(
       run.info.artifact_uri,
       evidencePath(options.championAlias),
       `${JSON.stringify(evidence, null, 2)}\n`,
+    );
+    // The points behind the ROC and PR curves of both models on this holdout, as data: the
+    // dashboard overlays them (a PNG per training run cannot be drawn over another).
+    const curves: CurvesFile = {
+      format: CURVES_FORMAT,
+      alias: options.championAlias,
+      holdout: { runId: candidateRunId, rows: rows.length, positives: evaluation.holdout.positives },
+      series: [
+        curveSeries('candidate', candidateMv.version, candidate.scores, labels, aucsOf(candidate.s)),
+        ...(champion
+          ? [curveSeries('champion', champion.s.version, champion.scores, labels, aucsOf(champion.s))]
+          : []),
+      ],
+    };
+    await mlflow.uploadArtifact(
+      run.info.artifact_uri,
+      curvesPath(options.championAlias),
+      `${JSON.stringify(curves)}\n`,
     );
     const ref = evidenceRef(candidateRunId, options.championAlias);
     await mlflow.setModelVersionTag(
