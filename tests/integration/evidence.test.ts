@@ -27,7 +27,9 @@ describe.skipIf(!existsSync(artifactRoot))('promote from the evaluate step’s e
   let second: TrainResult;
 
   const policy = { ...DEFAULT_POLICY, minRocAuc: 0.5 };
-  const train = () =>
+  // The gate promotes only a measurably better model: on this data (the same seed, so the same
+  // holdout) fewer epochs rank the holdout better (ROC AUC after 10 epochs 0.627, 3: 0.724, 2: 0.765).
+  const train = (epochs = 10) =>
     runTrain(
       {
         dataset: 'churn',
@@ -35,7 +37,7 @@ describe.skipIf(!existsSync(artifactRoot))('promote from the evaluate step’s e
         modelName,
         horizonHours: 48,
         labelDelayHours: 24,
-        params: { seed: 7, epochs: 10 },
+        params: { seed: 7, epochs },
         holdoutFraction: 0.2,
         validationFraction: 0.15,
       },
@@ -90,7 +92,7 @@ describe.skipIf(!existsSync(artifactRoot))('promote from the evaluate step’s e
     first = await train();
     // No evidence yet: promote runs evaluate first (the path a user running promote alone takes).
     expect(await promote(first.modelVersion)).toMatchObject({ promoted: true, previous: null });
-    second = await train();
+    second = await train(2);
   });
 
   afterAll(async () => {
@@ -118,10 +120,11 @@ describe.skipIf(!existsSync(artifactRoot))('promote from the evaluate step’s e
       },
       candidate: { version: second.modelVersion },
       champion: { version: first.modelVersion },
-      comparison: { diff: 0 },
+      comparison: { diff: expect.any(Number) },
       smoke: { passed: true },
       bootstrap: DEFAULT_BOOTSTRAP,
     });
+    expect(stored.comparison.diff).toBeGreaterThan(0);
     expect(stored.behaviour.length).toBeGreaterThan(0);
     expect(stored.candidate.segments.length).toBeGreaterThan(0);
   });
@@ -135,7 +138,7 @@ describe.skipIf(!existsSync(artifactRoot))('promote from the evaluate step’s e
       const r = await promote(second.modelVersion);
       const ms = Math.round(performance.now() - t0);
       expect(r).toMatchObject({ promoted: true, version: second.modelVersion, previous: first.modelVersion });
-      expect(r.evaluation.diff).toBe(0);
+      expect(r.evaluation.diff).toBeGreaterThan(0);
       expect(await champion()).toBe(second.modelVersion);
       expect(await mlflow.getVersionByAlias(modelName, `staging-${second.modelVersion}`)).toBeUndefined();
       process.stderr.write(`promote from evidence: ${ms} ms\n`);
@@ -159,7 +162,7 @@ describe.skipIf(!existsSync(artifactRoot))('promote from the evaluate step’s e
   });
 
   it('refuses evidence judged against a champion that no longer holds the alias', async () => {
-    const third = await train();
+    const third = await train(3);
     await evaluate(third.modelVersion);
     await mlflow.setAlias(modelName, 'champion', first.modelVersion);
     try {

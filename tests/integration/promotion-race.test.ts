@@ -1,10 +1,10 @@
-import type { MlflowClient, Warehouse } from '@driftwood/tasks';
+import type { DriftwoodError, MlflowClient, Warehouse } from '@driftwood/tasks';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { promoteResponse, runPromoteStep } from '../../serving/src/promote/promote-step.js';
 import { lockNameOf, withAliasLock } from '../../tasks/src/promote/lock.js';
 import { runRollback } from '../../tasks/src/promote/rollback.js';
 import { mlflowClient, seededWarehouse, silentLog, uniqueName } from '../support/env.js';
-import { promotionSteps, settleRace } from '../support/promotion.js';
+import { BEST_PARAMS, CHALLENGER_PARAMS, promotionSteps, settleRace } from '../support/promotion.js';
 
 /**
  * Issue 20, problem 5: concurrent promotes shared the `staging` alias ("staging resolved to version
@@ -31,7 +31,8 @@ describe('concurrent promotes of different versions', () => {
     champion0 = (await steps.train()).modelVersion;
     await steps.promote(champion0);
     candidates = [];
-    for (let i = 0; i < CANDIDATES; i++) candidates.push((await steps.train()).modelVersion);
+    // Candidates trained alike, each measurably better than the champion: only the race decides.
+    for (let i = 0; i < CANDIDATES; i++) candidates.push((await steps.train(CHALLENGER_PARAMS)).modelVersion);
     // Every candidate judged against the same champion, as a DAG run per version would.
     for (const v of candidates) await steps.evaluate(v);
   }, 600_000);
@@ -60,16 +61,26 @@ describe('concurrent promotes of different versions', () => {
       `champion changed from ${champion0} to ${race.promoted[0]} since evaluation; re-evaluate`,
     );
 
-    // Re-evaluated against the champion of now, a loser is promoted in sequence, and a rollback
-    // goes back to the version champion really held before it.
+    // Re-evaluated against the champion of now, a loser is judged again: trained like the winner,
+    // it is the same model and is refused as not better. A better version is promoted in sequence,
+    // and a rollback goes back to the version champion really held before it.
     const loser = candidates.find((v) => v !== race.promoted[0]) as string;
     await steps.evaluate(loser);
-    expect(await steps.promote(loser)).toMatchObject({ promoted: true, previous: race.promoted[0] });
+    const same = (await steps.promote(loser).catch((e: unknown) => e)) as DriftwoodError;
+    expect(same.code).toBe('GATE_NOT_PASSED');
+    expect(same.message).toMatch(
+      new RegExp(
+        `= champion v${race.promoted[0]}'s [0-9.]+ \\(same training data and settings\\): not better`,
+      ),
+    );
+    const best = (await steps.train(BEST_PARAMS)).modelVersion;
+    await steps.evaluate(best);
+    expect(await steps.promote(best)).toMatchObject({ promoted: true, previous: race.promoted[0] });
     const back = await runRollback(
       { modelName, alias: 'champion' },
       { mlflow, log: silentLog, now: Date.now, user: 'race-test' },
     );
-    expect(back).toMatchObject({ version: race.promoted[0], previous: loser });
+    expect(back).toMatchObject({ version: race.promoted[0], previous: best });
     expect((await settleRace(mlflow, modelName, [])).chainBreaks).toEqual([]);
   }, 300_000);
 

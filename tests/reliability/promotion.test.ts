@@ -5,7 +5,13 @@ import { buildApp } from '../../serving/src/app.js';
 import { hashPassword, parseCredentials } from '../../serving/src/auth/credentials.js';
 import type { TrainResult } from '../../tasks/src/train/index.js';
 import { mlflowClient, seededWarehouse, uniqueName } from '../support/env.js';
-import { CORRUPTIONS, promotionSteps, registerCorruptCopy, settleRace } from '../support/promotion.js';
+import {
+  CHALLENGER_PARAMS,
+  CORRUPTIONS,
+  promotionSteps,
+  registerCorruptCopy,
+  settleRace,
+} from '../support/promotion.js';
 import { atScale, recordRow } from '../support/reliability.js';
 import { sampleCustomer } from '../support/serving-model.js';
 
@@ -34,7 +40,8 @@ describe('reliability: promotion races and corrupt versions', () => {
     champion0 = await steps.train();
     await steps.promote(champion0.modelVersion);
     candidates = [];
-    for (let i = 0; i < concurrent; i++) candidates.push((await steps.train()).modelVersion);
+    // Each candidate measurably better than the champion (other settings), alike among themselves.
+    for (let i = 0; i < concurrent; i++) candidates.push((await steps.train(CHALLENGER_PARAMS)).modelVersion);
     for (const v of candidates) await steps.evaluate(v);
   }, 900_000);
 

@@ -1,12 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import type { Run } from '../../tasks/src/mlflow/types.js';
 import { DEFAULT_POLICY, decidePromotion, type GateEvidence } from '../../tasks/src/promote/decide.js';
 import {
   type AliasEvent,
+  auditArtifactPath,
   auditTagKey,
+  auditTagText,
   parseAuditTags,
   planRollback,
   versionAt,
 } from '../../tasks/src/promote/history.js';
+import { promotionSummary, sameTraining } from '../../tasks/src/promote/index.js';
 import {
   modelParamsFromFlags,
   policyFromFlags,
@@ -31,7 +35,7 @@ describe('decidePromotion', () => {
       'better on the same holdout, interval within the allowance',
       evidence(),
       true,
-      /meets the margin 0, no regression/,
+      /better by at least the margin 0, no regression beyond 0.02 within the interval/,
     ],
     ['first model, no champion', evidence({ champion: null, comparison: null }), true, /≥ the floor 0.6/],
     [
@@ -52,32 +56,82 @@ describe('decidePromotion', () => {
     ],
     [
       'worse than the champion',
-      evidence({ comparison: { diff: -0.01, low: -0.04, high: 0.02, level: 0.95 } }),
+      evidence({
+        candidate: { version: '2', rocAuc: 0.77, segments: [] },
+        comparison: { diff: -0.01, low: -0.04, high: 0.02, level: 0.95 },
+      }),
       false,
-      /beats_champion: .*misses the margin 0, a possible regression beyond 0.02/,
+      /beats_champion: ROC AUC 0.7700 < champion v1's 0.7800 \(-0.0100, 95% interval \[-0.0400, 0.0200\]\): not better, a possible regression beyond 0.02/,
     ],
     [
       'better, but the interval allows a large regression',
-      evidence({ comparison: { diff: 0.01, low: -0.03, high: 0.05, level: 0.95 } }),
+      evidence({
+        candidate: { version: '2', rocAuc: 0.79, segments: [] },
+        comparison: { diff: 0.01, low: -0.03, high: 0.05, level: 0.95 },
+      }),
       false,
-      /meets the margin 0, a possible regression beyond 0.02/,
+      /better by at least the margin 0, a possible regression beyond 0.02/,
     ],
-    ['better by less than a required margin', evidence(), false, /misses the margin 0.03/, { margin: 0.03 }],
     [
-      'an identical retrain: the reason says so with both figures, and a margin refuses it',
+      'better by less than a required margin',
+      evidence(),
+      false,
+      /better, but by less than the margin 0.03/,
+      { margin: 0.03 },
+    ],
+    [
+      'an identical retrain (same data and settings): not better, whatever the margin, with the real figures',
+      evidence({
+        candidate: { version: '2', rocAuc: 0.8123, segments: [] },
+        champion: { version: '1', rocAuc: 0.8123, segments: [] },
+        comparison: { diff: 0, low: 0, high: 0, level: 0.95 },
+        sameTraining: true,
+      }),
+      false,
+      /^beats_champion: ROC AUC 0.8123 = champion v1's 0.8123 \(same training data and settings\): not better$/,
+    ],
+    [
+      'a model that ranks every holdout row as the champion does, trained otherwise: not better',
       evidence({
         candidate: { version: '2', rocAuc: 0.78, segments: [] },
         comparison: { diff: 0, low: 0, high: 0, level: 0.95 },
+        sameTraining: false,
       }),
       false,
-      /beats_champion: ROC AUC 0.7800 vs 0.7800 of champion version 1 \(it ranks every holdout row as the champion does\); misses the margin 0.001/,
-      { margin: 0.001 },
+      /ROC AUC 0.7800 = champion v1's 0.7800 \(it ranks every holdout row as the champion does\): not better$/,
+    ],
+    [
+      'another model with an equal ROC AUC: not better',
+      evidence({
+        candidate: { version: '2', rocAuc: 0.78, segments: [] },
+        comparison: { diff: 0, low: -0.02, high: 0.02, level: 0.95 },
+      }),
+      false,
+      /ROC AUC 0.7800 = champion v1's 0.7800 \(\+0.0000, 95% interval \[-0.0200, 0.0200\]\): not better, no regression/,
+    ],
+    [
+      'floating-point noise is no improvement',
+      evidence({
+        candidate: { version: '2', rocAuc: 0.78 + 1e-13, segments: [] },
+        comparison: { diff: 1e-13, low: -0.01, high: 0.01, level: 0.95 },
+      }),
+      false,
+      /ROC AUC 0.7800 = champion v1's 0.7800 .*: not better/,
+    ],
+    [
+      'better by less than four decimals shows enough digits to tell the figures apart',
+      evidence({
+        candidate: { version: '2', rocAuc: 0.78003, segments: [] },
+        comparison: { diff: 0.00003, low: -0.01, high: 0.01, level: 0.95 },
+      }),
+      true,
+      /ROC AUC 0.780030 > champion v1's 0.780000/,
     ],
     [
       'the reason states both ROC AUCs and the signed difference',
       evidence(),
       true,
-      /ROC AUC 0.8000 vs 0.7800 of champion version 1 \(\+0.0200, 95% interval \[-0.0100, 0.0500\]\)/,
+      /ROC AUC 0.8000 > champion v1's 0.7800 \(\+0.0200, 95% interval \[-0.0100, 0.0500\]\)/,
     ],
     [
       'no comparison though a champion exists',
@@ -183,10 +237,62 @@ describe('the alias audit trail', () => {
     expect(versionAt(trail, 'champion', t)).toBe(version);
   });
 
-  it('reads the trail back from registered-model tags, in time order, ignoring other tags', () => {
-    const tags = [...trail].reverse().map((e) => ({ key: auditTagKey(e), value: JSON.stringify(e) }));
-    tags.push({ key: 'owner', value: 'team' }, { key: 'driftwood.audit.broken', value: '{' });
+  it('reads the trail back from its one-line tags, in time order, ignoring other tags', () => {
+    const tags = [...trail].reverse().map((e) => ({ key: auditTagKey(e), value: auditTagText(e) }));
+    tags.push(
+      { key: 'owner', value: 'team' },
+      { key: 'driftwood.audit.broken', value: 'promoted champion' },
+      { key: 'driftwood.audit.2026-11-10T00-00-00-000Z.champion.1', value: 'edited by hand' },
+    );
     expect(parseAuditTags(tags)).toEqual(trail);
+  });
+
+  it('reads the JSON tags of older trails too', () => {
+    const tags = [...trail].reverse().map((e) => ({ key: auditTagKey(e), value: JSON.stringify(e) }));
+    tags.push({ key: 'driftwood.audit.broken', value: '{' });
+    expect(parseAuditTags(tags)).toEqual(trail);
+  });
+
+  it('an event is one short line in MLflow: who moved which alias where, and why in brief', () => {
+    const e: AliasEvent = {
+      at: '2026-11-12T08:30:05.123Z',
+      alias: 'champion',
+      version: '4',
+      previous: '3',
+      action: 'promote',
+      by: 'alice',
+      reason: `min_roc_auc: holdout ROC AUC 0.8400 ≥ the floor 0.6; ${'every check\n'.repeat(200)}`,
+    };
+    const text = auditTagText(e, 'ROC AUC 0.8400 vs 0.8100 (+0.0300)');
+    expect(text).toBe('promoted champion to v4 from v3 by alice: ROC AUC 0.8400 vs 0.8100 (+0.0300)');
+    expect(auditTagText({ ...e, action: 'rollback', previous: null, reason: 'bad canary' })).toBe(
+      'rolled back champion to v4 from none by alice: bad canary',
+    );
+    const long = auditTagText(e);
+    expect(long.length).toBeLessThan(200);
+    expect(long).not.toContain('\n');
+    expect(long.endsWith('…')).toBe(true);
+    const back = parseAuditTags([{ key: auditTagKey(e), value: text }]);
+    expect(back).toEqual([{ ...e, reason: 'ROC AUC 0.8400 vs 0.8100 (+0.0300)' }]);
+    expect(auditArtifactPath(e)).toBe('audit/2026-11-12T08-30-05-123Z.champion.4.json');
+    const external: AliasEvent = { ...e, action: 'external', version: 'none', by: 'unknown', reason: 'x' };
+    expect(parseAuditTags([{ key: auditTagKey(external), value: auditTagText(external) }])).toEqual([
+      external,
+    ]);
+  });
+
+  it('a promotion line states both ROC AUCs and their difference', () => {
+    const evaluation = {
+      holdoutRows: 100,
+      candidateRocAuc: 0.84,
+      championRocAuc: 0.81,
+      diff: 0.03,
+      interval: null,
+    };
+    expect(promotionSummary({ previous: '3', evaluation })).toBe('ROC AUC 0.8400 vs 0.8100 (+0.0300)');
+    expect(
+      promotionSummary({ previous: null, evaluation: { ...evaluation, championRocAuc: null, diff: null } }),
+    ).toBe('ROC AUC 0.8400, no champion to compare with');
   });
 
   it.each([
@@ -204,6 +310,45 @@ describe('the alias audit trail', () => {
     const plan = planRollback(events, 'champion', current);
     expect(plan.to).toBeNull();
     expect((plan as { reason: string }).reason).toMatch(reason);
+  });
+});
+
+describe('same training data and settings', () => {
+  const run = (tags: Record<string, string>, params: Record<string, string>): Run => ({
+    info: { run_id: 'r', experiment_id: '1', status: 'FINISHED', artifact_uri: 'x' },
+    data: {
+      tags: Object.entries(tags).map(([key, value]) => ({ key, value })),
+      params: Object.entries(params).map(([key, value]) => ({ key, value })),
+    },
+  });
+  const base = run(
+    { 'driftwood.data_digest': 'd1', 'driftwood.model_kind': 'logistic' },
+    { seed: '7', l2: '0.001' },
+  );
+
+  it.each([
+    [
+      'the same digest and parameters, in any order',
+      run({ 'driftwood.model_kind': 'logistic', 'driftwood.data_digest': 'd1' }, { l2: '0.001', seed: '7' }),
+      true,
+    ],
+    [
+      'another seed',
+      run({ 'driftwood.data_digest': 'd1', 'driftwood.model_kind': 'logistic' }, { seed: '8', l2: '0.001' }),
+      false,
+    ],
+    [
+      'other data',
+      run({ 'driftwood.data_digest': 'd2', 'driftwood.model_kind': 'logistic' }, { seed: '7', l2: '0.001' }),
+      false,
+    ],
+    ['a run that names no data', run({}, { seed: '7', l2: '0.001' }), undefined],
+  ])('%s → %s', (_name, other, expected) => {
+    expect(sameTraining(base, other)).toBe(expected);
+  });
+
+  it('is unknown without both runs', () => {
+    expect(sameTraining(base, undefined)).toBeUndefined();
   });
 });
 

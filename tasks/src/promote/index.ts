@@ -10,9 +10,9 @@ import {
 import { type EvaluateOptions, runEvaluate, tagOf } from '../evaluate/index.js';
 import type { Logger } from '../log.js';
 import type { MlflowClient } from '../mlflow/client.js';
-import type { ModelVersion } from '../mlflow/types.js';
+import type { ModelVersion, Run } from '../mlflow/types.js';
 import { decidePromotion, type GateCheck, type GateEvidence, type PromotionPolicy } from './decide.js';
-import { type AliasEvent, auditTagKey, parseAuditTags } from './history.js';
+import { type AliasEvent, auditArtifactPath, auditTagKey, auditTagText, parseAuditTags } from './history.js';
 import { withAliasLock } from './lock.js';
 
 export interface PromoteOptions {
@@ -55,8 +55,10 @@ export const DEFAULT_BOOTSTRAP = { samples: 1000, seed: 17, level: 0.95 };
 /** The gate's view of the evaluate step's evidence. Pure. */
 export function toEvidence(
   e: Pick<Evidence, 'candidate' | 'champion' | 'comparison' | 'behaviour'>,
+  sameTraining?: boolean,
 ): GateEvidence {
   return {
+    ...(sameTraining === undefined ? {} : { sameTraining }),
     candidate: {
       version: e.candidate.version,
       rocAuc: e.candidate.metrics.roc_auc,
@@ -86,7 +88,10 @@ export async function runPromote(options: PromoteOptions, deps: PromoteDeps): Pr
   const { mlflow } = deps;
   const candidateMv = await candidateVersion(mlflow, options);
   const evidence = await evidenceFor(candidateMv, options, deps);
-  const decision = decidePromotion(toEvidence(evidence), options.policy);
+  const decision = decidePromotion(
+    toEvidence(evidence, await trainedAlike(mlflow, evidence)),
+    options.policy,
+  );
   if (options.alias === 'champion' && decision.promote && !evidence.smoke.passed) {
     decision.promote = false;
     decision.checks.push({ name: 'smoke', passed: false, detail: evidence.smoke.detail });
@@ -141,7 +146,13 @@ export async function runPromote(options: PromoteOptions, deps: PromoteDeps): Pr
     result.previous = await promoteJudged(
       mlflow,
       options.modelName,
-      { alias: options.alias, version, by: deps.user ?? 'driftwood', reason: decision.reason },
+      {
+        alias: options.alias,
+        version,
+        by: deps.user ?? 'driftwood',
+        reason: decision.reason,
+        summary: promotionSummary(result),
+      },
       judged,
       deps.now,
       options.alias === 'champion' ? () => stage(mlflow, options.modelName, version, deps.log) : undefined,
@@ -172,6 +183,44 @@ export async function challengerVersion(
       `model '${options.modelName}' has no 'challenger' version: run 'driftwood train' first or pass --version`,
     );
   return mv;
+}
+
+/** The audit tag's line for a promotion: both ROC AUCs and their difference. Pure. */
+export function promotionSummary(r: Pick<PromoteResult, 'evaluation' | 'previous'>): string {
+  const { candidateRocAuc: a, championRocAuc: c, diff } = r.evaluation;
+  if (c === null || diff === null) return `ROC AUC ${a.toFixed(4)}, no champion to compare with`;
+  return `ROC AUC ${a.toFixed(4)} vs ${c.toFixed(4)} (${diff >= 0 ? '+' : ''}${diff.toFixed(4)})`;
+}
+
+/** Run parameters and tags that say what a training run read and how it trained. */
+const TRAINING_TAGS = ['driftwood.data_digest', 'driftwood.model_kind', 'driftwood.snapshot_id'];
+
+/**
+ * Whether two training runs read the same data (digest) with the same parameters: the second can
+ * only reproduce the first. Undefined when either run is unknown or says nothing of its data. Pure.
+ */
+export function sameTraining(a: Run | undefined, b: Run | undefined): boolean | undefined {
+  if (!a || !b) return undefined;
+  const tag = (r: Run, k: string) => r.data.tags?.find((t) => t.key === k)?.value;
+  if (tag(a, 'driftwood.data_digest') === undefined || tag(b, 'driftwood.data_digest') === undefined)
+    return undefined;
+  if (TRAINING_TAGS.some((k) => tag(a, k) !== tag(b, k))) return false;
+  const params = (r: Run) =>
+    JSON.stringify(
+      (r.data.params ?? [])
+        .map((p) => [p.key, p.value])
+        .sort(([x], [y]) => String(x).localeCompare(String(y))),
+    );
+  return params(a) === params(b);
+}
+
+/** sameTraining for the candidate and the champion the evidence names, read from their runs. */
+async function trainedAlike(mlflow: MlflowClient, e: Evidence): Promise<boolean | undefined> {
+  const championRun = e.inputs.champion.runId;
+  if (!e.champion || !championRun) return undefined;
+  const read = (id: string) => mlflow.getRun(id).catch(() => undefined);
+  const [a, b] = await Promise.all([read(e.inputs.candidate.runId), read(championRun)]);
+  return sameTraining(a, b);
 }
 
 async function candidateVersion(mlflow: MlflowClient, options: PromoteOptions): Promise<ModelVersion> {
@@ -276,7 +325,7 @@ const championChanged = (alias: string, from: string | null, to: string | null) 
 export async function promoteJudged(
   mlflow: MlflowClient,
   name: string,
-  move: { alias: string; version: string; by: string; reason: string },
+  move: { alias: string; version: string; by: string; reason: string; summary?: string },
   judged: string | null,
   now: () => number,
   stage?: () => Promise<string>,
@@ -301,7 +350,7 @@ export async function promoteJudged(
 export async function compareAndMoveAlias(
   mlflow: MlflowClient,
   name: string,
-  move: Omit<AliasEvent, 'at' | 'previous'>,
+  move: Omit<AliasEvent, 'at' | 'previous'> & { summary?: string },
   expected: string | null,
   now: () => number,
 ): Promise<string | null> {
@@ -343,9 +392,18 @@ export async function moveAlias(mlflow: MlflowClient, e: AliasEvent, name: strin
   await recordMove(mlflow, e, name);
 }
 
-/** Records a move: version tags (who, when, why, previous) and the audit trail. */
-async function recordMove(mlflow: MlflowClient, e: AliasEvent, name: string): Promise<void> {
-  await mlflow.setRegisteredModelTag(name, auditTagKey(e), clip(JSON.stringify(e)));
+/**
+ * Records a move: one registered-model tag with a short line (`auditTagText`), the whole event as
+ * JSON on the moved version's run (`audit/….json`), and version tags (who, when, why, previous).
+ */
+async function recordMove(
+  mlflow: MlflowClient,
+  move: AliasEvent & { summary?: string },
+  name: string,
+): Promise<void> {
+  const { summary, ...e } = move;
+  await mlflow.setRegisteredModelTag(name, auditTagKey(e), auditTagText(e, summary ?? e.reason));
+  await keepAuditRecord(mlflow, name, e);
   if (e.version === 'none') return;
   await mlflow.setModelVersionTag(name, e.version, `driftwood.${e.alias}_since`, e.at);
   await mlflow.setModelVersionTag(name, e.version, `driftwood.${e.alias}_by`, e.by);
@@ -359,8 +417,54 @@ async function recordMove(mlflow: MlflowClient, e: AliasEvent, name: string): Pr
   if (e.previous) await mlflow.setModelVersionTag(name, e.previous, `driftwood.${e.alias}_until`, e.at);
 }
 
-export async function readAuditTrail(mlflow: MlflowClient, name: string): Promise<AliasEvent[]> {
-  return parseAuditTags((await mlflow.getRegisteredModel(name)).tags ?? []);
+/** The run an event's JSON is kept on: the moved version's, else (a move to none) the previous one's. */
+async function auditRun(mlflow: MlflowClient, name: string, e: AliasEvent): Promise<Run | undefined> {
+  const version = e.version !== 'none' ? e.version : e.previous;
+  if (!version) return undefined;
+  const mv = await mlflow.getModelVersion(name, version).catch(() => undefined);
+  return mv?.run_id ? mlflow.getRun(mv.run_id).catch(() => undefined) : undefined;
+}
+
+/**
+ * The whole event as JSON on a run. The tag is the trail; this keeps the full reason next to it. A
+ * version without a run (registered from elsewhere) has the tag alone.
+ */
+async function keepAuditRecord(mlflow: MlflowClient, name: string, e: AliasEvent): Promise<void> {
+  const run = await auditRun(mlflow, name, e);
+  if (!run) return;
+  await mlflow.uploadArtifact(
+    run.info.artifact_uri,
+    auditArtifactPath(e),
+    `${JSON.stringify({ format: 'driftwood.audit/v1', modelName: name, ...e }, null, 2)}\n`,
+  );
+}
+
+/**
+ * The audit trail, oldest first, from the registered model's tags. `full`: each event's reason as
+ * recorded in its JSON on the run (the tag holds a short line), where that JSON can be read.
+ */
+export async function readAuditTrail(
+  mlflow: MlflowClient,
+  name: string,
+  options: { full?: boolean } = {},
+): Promise<AliasEvent[]> {
+  const events = parseAuditTags((await mlflow.getRegisteredModel(name)).tags ?? []);
+  if (!options.full) return events;
+  return Promise.all(
+    events.map(async (e) => {
+      const run = await auditRun(mlflow, name, e);
+      if (!run) return e;
+      try {
+        const kept = JSON.parse(
+          (await mlflow.downloadArtifact(run.info.artifact_uri, auditArtifactPath(e))).toString('utf8'),
+        ) as Partial<AliasEvent>;
+        return typeof kept.reason === 'string' ? { ...e, reason: kept.reason } : e;
+      } catch {
+        // Older trails kept the whole event in the tag; a record that cannot be read leaves the line.
+        return e;
+      }
+    }),
+  );
 }
 
 /** MLflow caps tag values at 8000 characters (mlflow/utils/validation.py). */

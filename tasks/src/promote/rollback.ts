@@ -72,12 +72,15 @@ export interface HistoryResult {
   events: Awaited<ReturnType<typeof readAuditTrail>>;
 }
 
-/** The alias's audit trail, and which version held it at `at` when given. */
+/**
+ * The alias's audit trail with each event's full reason (from its JSON on the run; the tags hold a
+ * short line), and which version held the alias at `at` when given.
+ */
 export async function runHistory(
   options: { modelName: string; alias: string; at?: number },
   deps: { mlflow: MlflowClient },
 ): Promise<HistoryResult> {
-  const events = (await readAuditTrail(deps.mlflow, options.modelName)).filter(
+  const events = (await readAuditTrail(deps.mlflow, options.modelName, { full: true })).filter(
     (e) => e.alias === options.alias,
   );
   return {
