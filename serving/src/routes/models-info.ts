@@ -1,4 +1,4 @@
-import type { MlflowClient } from '@driftwood/tasks';
+import { type MlflowClient, parseAuditTags } from '@driftwood/tasks';
 import type { FastifyPluginAsync } from 'fastify';
 import { errorResponses, featureRowSchema } from '../schemas.js';
 import { checkBounds, checkFeatureRow } from '../validate.js';
@@ -39,16 +39,8 @@ export const modelsInfoRoutes: FastifyPluginAsync<ModelsInfoRoutesOptions> = asy
         mlflow.getRegisteredModel(modelName),
         mlflow.searchModelVersions(modelName, MAX_VERSIONS),
       ]);
-      const trail = (registered.tags ?? [])
-        .filter((t) => t.key.startsWith('driftwood.audit.'))
-        .flatMap((t) => {
-          try {
-            return [JSON.parse(t.value) as Record<string, unknown>];
-          } catch {
-            return [];
-          }
-        })
-        .sort((a, b) => String(b.at).localeCompare(String(a.at)));
+      // One short line per event in the tags (older trails: the event's JSON), newest first.
+      const trail = parseAuditTags(registered.tags ?? []).reverse();
       const rows = await Promise.all(
         versions.map(async (v) => {
           const metrics: Record<string, number> = {};
