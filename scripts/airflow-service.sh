@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs Airflow as a service on this machine: the API server (REST API and UI), the scheduler with the
-# LocalExecutor and the DAG processor, each a process group recorded under $DRIFTWOOD_HOME/run.
+# LocalExecutor, the DAG processor and the triggerer (deferred tasks), each a process group recorded
+# under $DRIFTWOOD_HOME/run. Its home is the one `make demo` and `scripts/airflow.sh dags-test` use
+# ($AIRFLOW_HOME, default $DRIFTWOOD_HOME/airflow), so the UI shows their runs too.
 # Credentials (user `driftwood`, role admin) are generated once into $DRIFTWOOD_HOME/secrets and
 # printed at start.
 #   scripts/airflow-service.sh start [PORT]   (default 8080; AIRFLOW_PORT)
@@ -10,11 +12,11 @@ source "$(dirname "$0")/lib.sh"
 
 cmd=${1:-start}
 port=${2:-${AIRFLOW_PORT:-8080}}
-export AIRFLOW_HOME="${AIRFLOW_HOME:-$DRIFTWOOD_HOME/airflow-service}"
+export AIRFLOW_HOME
 secrets_dir="$DRIFTWOOD_HOME/secrets"
 passwords="$secrets_dir/airflow-passwords.json"
 jwt_file="$secrets_dir/airflow-jwt-secret"
-NAMES=(airflow-api-server airflow-scheduler airflow-dag-processor)
+NAMES=(airflow-api-server airflow-scheduler airflow-dag-processor airflow-triggerer)
 
 start() {
   mkdir -p "$AIRFLOW_HOME" "$secrets_dir"
@@ -42,6 +44,21 @@ start() {
   if ! wait_http "http://127.0.0.1:$port/api/v2/monitor/health" 180 "$(cat "$RUN_DIR/airflow-api-server.pid")"; then
     tail -20 "$AIRFLOW_HOME/airflow-api-server.log" >&2; exit 1
   fi
+  # Up means every part has sent its first heartbeat (the UI's badges are green), not only the API.
+  local i health
+  for i in $(seq 1 120); do
+    health=$(curl -fsS -m 5 "http://127.0.0.1:$port/api/v2/monitor/health" 2>/dev/null | python3 -c '
+import json, sys
+h = json.load(sys.stdin)
+print(" ".join(k for k in ("scheduler", "dag_processor", "triggerer") if (h.get(k) or {}).get("status") != "healthy"))
+' 2>/dev/null || echo "?")
+    [ -z "$health" ] && break
+    for name in "${NAMES[@]}"; do
+      pid_alive "$name" || { echo "$name exited" >&2; tail -20 "$AIRFLOW_HOME/$name.log" >&2; exit 1; }
+    done
+    [ "$i" = 120 ] && { echo "not healthy after 120 s: $health (logs: $AIRFLOW_HOME/*.log)" >&2; exit 1; }
+    sleep 1
+  done
   echo "Airflow UI and API on http://127.0.0.1:$port (logs: $AIRFLOW_HOME/*.log)"
   echo "  user: driftwood  password: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["driftwood"])' "$passwords")"
 }

@@ -5,6 +5,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DRIFTWOOD_HOME="${DRIFTWOOD_HOME:-$ROOT/.driftwood}"
 RUN_DIR="$DRIFTWOOD_HOME/run"
 mkdir -p "$RUN_DIR"
+# One Airflow home for `make demo`, `scripts/airflow.sh` and the service of `make up`, so that the
+# UI shows every run, whichever way it was started.
+AIRFLOW_HOME="${AIRFLOW_HOME:-$DRIFTWOOD_HOME/airflow}"
 
 # MLflow's local port: MLFLOW_PORT, else the port of MLFLOW_TRACKING_URI when it names this machine,
 # else 5000; and the tracking URI follows the port when it is not set. Every script that starts or
