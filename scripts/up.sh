@@ -2,8 +2,13 @@
 # The full local stack as processes on this machine (`make up`; `make down` / scripts/down.sh stops it):
 #   MLflow     scripts/mlflow.sh start            http://127.0.0.1:$MLFLOW_PORT      (5000)
 #   Airflow    scripts/airflow-service.sh start   http://127.0.0.1:$AIRFLOW_PORT     (8081; UI + REST,
-#              scheduler with the LocalExecutor, DAG processor; login generated once and printed)
-#   API        node tasks/dist/cli.js serve       http://127.0.0.1:$DRIFTWOOD_API_PORT (8080)
+#              scheduler with the LocalExecutor, DAG processor, triggerer; login generated once and
+#              printed; the Airflow home `make demo` uses, so its runs show in the UI)
+#   drift      python -m monitoring.evidently     http://127.0.0.1:$DRIFTWOOD_SIDECAR_PORT (8000; the
+#              Evidently sidecar: reads the API's prediction log, compares it with the champion's
+#              training snapshot, asks Airflow for churn_retrain when drift holds)
+#   API        node tasks/dist/cli.js serve       http://127.0.0.1:$DRIFTWOOD_API_PORT (8080; the
+#              dashboard at /ui/)
 # The API starts without a model too: /health/ready answers 503 until a champion exists (run
 # churn_pipeline from the Airflow UI, or `make demo`), then it loads it. Its POST /v1/train triggers
 # churn_retrain on this Airflow. Each service is a process group recorded under $DRIFTWOOD_HOME/run.
@@ -16,6 +21,9 @@ export DRIFTWOOD_API_PORT="${DRIFTWOOD_API_PORT:-8080}"
 export MLFLOW_TRACKING_URI
 API="http://127.0.0.1:$DRIFTWOOD_API_PORT"
 AIRFLOW="http://127.0.0.1:$AIRFLOW_PORT"
+SIDECAR_PORT="${DRIFTWOOD_SIDECAR_PORT:-8000}"
+SIDECAR="http://127.0.0.1:$SIDECAR_PORT"
+export AIRFLOW_HOME
 
 [ -f tasks/dist/cli.js ] || { echo "tasks/dist/cli.js is missing: run 'make install' (or 'make build') first" >&2; exit 1; }
 
@@ -34,15 +42,50 @@ scripts/mlflow.sh start "$MLFLOW_PORT"
 done_stage
 
 # The scheduler's task processes inherit this environment (MLflow URI, PII key file, DRIFTWOOD_HOME).
-stage "Airflow (API server + UI, scheduler, DAG processor) on $AIRFLOW"
+stage "Airflow (API server + UI, scheduler, DAG processor, triggerer) on $AIRFLOW"
 scripts/airflow-service.sh start "$AIRFLOW_PORT"
 done_stage
 
-stage "the prediction API on $API"
-# POST /v1/train goes to this Airflow as the generated `driftwood` user (password from a 0600 file).
+# POST /v1/train and the sidecar's retrain requests go to this Airflow as the generated `driftwood`
+# user (password from a 0600 file).
 password_file="$DRIFTWOOD_HOME/secrets/airflow-driftwood-password"
 (umask 077 && python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["driftwood"])' \
   "$DRIFTWOOD_HOME/secrets/airflow-passwords.json" > "$password_file")
+
+stage "the drift sidecar on $SIDECAR"
+# DRIFTWOOD_MONITOR_CONFIG names a config of one's own; else this one is written on every start, from
+# monitoring/evidently/config.example.yaml with this stack's home, MLflow and Airflow. The warehouse
+# URL and the PII key stay in the environment (the config names the variables).
+monitor_config="${DRIFTWOOD_MONITOR_CONFIG:-$DRIFTWOOD_HOME/monitor.yaml}"
+if [ -z "${DRIFTWOOD_MONITOR_CONFIG:-}" ]; then
+  export DRIFTWOOD_WAREHOUSE_URL="${DRIFTWOOD_WAREHOUSE_URL:-sqlite://$DRIFTWOOD_HOME/warehouse.db}"
+  if [ -n "${DRIFTWOOD_WAREHOUSE_URL_FILE:-}" ]; then warehouse="warehouse_url_file: $DRIFTWOOD_WAREHOUSE_URL_FILE"
+  else warehouse="warehouse_url: \${DRIFTWOOD_WAREHOUSE_URL}"; fi
+  sed -e "s|^  url: http://127.0.0.1:8080$|  url: $AIRFLOW|" \
+      -e "s|^  username: driftwood-monitor$|  username: driftwood|" \
+      -e "s|^  password_file: .*airflow-monitor-password$|  password_file: $password_file|" \
+      -e "s|^  warehouse_url: .*|  $warehouse|" \
+      -e '/^  pii_key_file: /d' \
+      monitoring/evidently/config.example.yaml > "$monitor_config.tmp"
+  # Every substitution took, or the example's layout changed under this script: say so, do not guess.
+  for line in "  url: $AIRFLOW" "  username: driftwood" "  password_file: $password_file" "  $warehouse"; do
+    grep -qxF "$line" "$monitor_config.tmp" \
+      || { echo "could not write '$line' into $monitor_config from config.example.yaml" >&2; false; }
+  done
+  mv "$monitor_config.tmp" "$monitor_config"
+fi
+if pid_alive drift-sidecar; then
+  echo "the drift sidecar is already running"
+else
+  DRIFTWOOD_MONITOR_CONFIG="$monitor_config" setsid "$ROOT/.venvs/evidently/bin/python" -m monitoring.evidently \
+    --host 127.0.0.1 --port "$SIDECAR_PORT" > "$DRIFTWOOD_HOME/sidecar.log" 2>&1 < /dev/null &
+  echo $! > "$RUN_DIR/drift-sidecar.pid"
+fi
+wait_http "$SIDECAR/health" 120 "$(cat "$RUN_DIR/drift-sidecar.pid")" || { tail -20 "$DRIFTWOOD_HOME/sidecar.log" >&2; false; }
+export DRIFTWOOD_EVIDENTLY_URL="${DRIFTWOOD_EVIDENTLY_URL:-$SIDECAR}"
+done_stage
+
+stage "the prediction API on $API"
 # The API fails closed without credentials: its two users are made once (admin, predict).
 api_users
 if pid_alive driftwood-api; then
@@ -65,4 +108,5 @@ echo "               user: driftwood  password: $(cat "$password_file")"
 echo "  API          $API/v1/predict   (docs: $API/docs, ready: $API/health/ready → $ready)"
 echo "  Dashboard    $API/ui/"
 [ -n "$API_PASSWORDS" ] && echo "               users admin (predict, admin) and predict; passwords in $API_PASSWORDS"
-echo "  logs         $DRIFTWOOD_HOME/api.log, $DRIFTWOOD_HOME/mlflow/server.log, $DRIFTWOOD_HOME/airflow-service/*.log"
+echo "  Drift        $SIDECAR   (health: $SIDECAR/health, latest report: $SIDECAR/reports/latest, config: $monitor_config)"
+echo "  logs         $DRIFTWOOD_HOME/api.log, $DRIFTWOOD_HOME/sidecar.log, $DRIFTWOOD_HOME/mlflow/server.log, $AIRFLOW_HOME/*.log"
