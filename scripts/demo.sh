@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole Driftwood loop on embedded defaults: MLflow (SQLite + local artifacts), simulated data in
-# a lake folder, the churn_pipeline DAG through `airflow dags test`, the API serving the champion.
+# a lake folder up to the current hour, the churn_pipeline DAG through `airflow dags test` (in the
+# Airflow home `make up` serves, so the run shows in its UI), the API serving the champion.
 # ONCE=1 exits after the sample prediction and stops what it started; otherwise Ctrl-C stops it.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -9,8 +10,11 @@ export DRIFTWOOD_HOME
 export MLFLOW_TRACKING_URI
 export DRIFTWOOD_API_PORT="${DRIFTWOOD_API_PORT:-8080}"
 API="http://127.0.0.1:$DRIFTWOOD_API_PORT"
-START="${DEMO_START:-2026-11-01T00:00:00Z}"
 HOURS="${DEMO_HOURS:-336}"
+# The data ends at the current hour, so the DAG's run as of now finds it: unpausing churn_pipeline
+# after the demo (`make up`, then the Airflow UI) works. Run again within the hour, the demo writes
+# the same files and changes nothing; DEMO_START fixes the period instead.
+START="${DEMO_START:-$(date -u -d "@$(( $(date +%s) / 3600 * 3600 - HOURS * 3600 ))" +%Y-%m-%dT%H:%M:%SZ)}"
 END=$(date -u -d "$START + $HOURS hours" +%Y-%m-%dT%H:%M:%S+00:00)
 t_all=$(date +%s)
 
@@ -21,9 +25,12 @@ if [ -z "${DRIFTWOOD_PII_KEY:-}${DRIFTWOOD_PII_KEY_FILE:-}" ]; then
 fi
 
 api_pid=""
+# An MLflow already running on the port (`make up`'s) is used and left running.
+own_mlflow=1
+pid_alive "mlflow-$MLFLOW_PORT" && own_mlflow=0
 cleanup() {
   [ -n "$api_pid" ] && kill -TERM "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
-  scripts/mlflow.sh stop "$MLFLOW_PORT" >/dev/null 2>&1 || true
+  [ "$own_mlflow" = 1 ] && { scripts/mlflow.sh stop "$MLFLOW_PORT" >/dev/null 2>&1 || true; }
 }
 trap cleanup EXIT
 
@@ -82,7 +89,7 @@ echo "  MLflow UI      $MLFLOW_TRACKING_URI   (experiment ${DRIFTWOOD_EXPERIMENT
 echo "  API            $API/v1/predict   (ready: $API/health/ready, OpenAPI: $API/docs)"
 echo "  Dashboard      $API/ui/"
 [ -n "$API_PASSWORDS" ] && echo "                 users admin (predict, admin) and predict; passwords in $API_PASSWORDS"
-echo "  Airflow log    $log"
+echo "  Airflow log    $log   (the run shows in the Airflow UI of 'make up')"
 if [ "${ONCE:-}" = "1" ]; then exit 0; fi
 echo "Press Ctrl-C to stop."
 wait "$api_pid"
