@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -35,6 +35,70 @@ describe('the scripts honour the MLflow settings', () => {
       expect(text, script).not.toMatch(/mlflow\.sh (start|stop) \d/);
       expect(text, script).not.toMatch(/MLFLOW_TRACKING_URI:-/);
     }
+  });
+});
+
+/** AIRFLOW_HOME as a script sees it after sourcing scripts/lib.sh. */
+function airflowHome(env: Record<string, string>): string {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'AIRFLOW_HOME'));
+  return execFileSync('bash', ['-c', `source "${ROOT}/scripts/lib.sh"; echo "$AIRFLOW_HOME"`], {
+    env: { ...clean, DRIFTWOOD_HOME: '/tmp/driftwood-home', ...env },
+    encoding: 'utf8',
+  }).trim();
+}
+
+describe('one Airflow home for the demo, dags-test and the service', () => {
+  it('defaults to $DRIFTWOOD_HOME/airflow and honours AIRFLOW_HOME', () => {
+    expect(airflowHome({})).toBe('/tmp/driftwood-home/airflow');
+    expect(airflowHome({ AIRFLOW_HOME: '/srv/airflow' })).toBe('/srv/airflow');
+  });
+
+  it('no script picks a home of its own', () => {
+    for (const script of ['airflow.sh', 'airflow-service.sh', 'up.sh', 'down.sh', 'demo.sh']) {
+      const text = readFileSync(path.join(ROOT, 'scripts', script), 'utf8');
+      expect(text, script).not.toMatch(/airflow-service\b(?!\.sh)/);
+      expect(text, script).not.toMatch(/AIRFLOW_HOME:-/);
+    }
+  });
+
+  it('the service runs the triggerer, and down stops the drift sidecar that up starts', () => {
+    const service = readFileSync(path.join(ROOT, 'scripts', 'airflow-service.sh'), 'utf8');
+    expect(service).toMatch(/NAMES=\([^)]*airflow-triggerer[^)]*\)/);
+    const up = readFileSync(path.join(ROOT, 'scripts', 'up.sh'), 'utf8');
+    const down = readFileSync(path.join(ROOT, 'scripts', 'down.sh'), 'utf8');
+    expect(up).toContain('drift-sidecar.pid');
+    expect(down).toContain('stop_pid drift-sidecar');
+  });
+});
+
+/** The demo's period as scripts/demo.sh computes it, at a given clock (faked through `date`). */
+function demoPeriod(env: Record<string, string>, now: string): string {
+  const fakeDate = mkdtempSync(path.join(os.tmpdir(), 'driftwood-fake-date-'));
+  // `date +%s` answers the fixed clock; every other use of date is the real one.
+  const shim = path.join(fakeDate, 'date');
+  writeFileSync(
+    shim,
+    `#!/bin/bash\nif [ "$*" = "+%s" ]; then echo ${Math.floor(Date.parse(now) / 1000)}; else exec /usr/bin/date "$@"; fi\n`,
+    { mode: 0o755 },
+  );
+  const text = readFileSync(path.join(ROOT, 'scripts', 'demo.sh'), 'utf8');
+  const lines = text.split('\n').filter((l) => /^(HOURS|START|END)=/.test(l));
+  expect(lines).toHaveLength(3);
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DEMO_')));
+  return execFileSync('bash', ['-c', `set -eu; ${lines.join('; ')}; echo "$START $END"`], {
+    env: { ...clean, ...env, PATH: `${fakeDate}:${process.env.PATH}` },
+    encoding: 'utf8',
+  }).trim();
+}
+
+describe("the demo's data ends at the current hour", () => {
+  it('defaults to the DEMO_HOURS before now, floored to the hour; DEMO_START and DEMO_HOURS override', () => {
+    const now = '2026-12-07T05:42:10Z';
+    expect(demoPeriod({}, now)).toBe('2026-11-23T05:00:00Z 2026-12-07T05:00:00+00:00');
+    expect(demoPeriod({ DEMO_HOURS: '48' }, now)).toBe('2026-12-05T05:00:00Z 2026-12-07T05:00:00+00:00');
+    expect(demoPeriod({ DEMO_START: '2026-11-01T00:00:00Z', DEMO_HOURS: '24' }, now)).toBe(
+      '2026-11-01T00:00:00Z 2026-11-02T00:00:00+00:00',
+    );
   });
 });
 
