@@ -6,10 +6,12 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { defaultCutoff } from '../../tasks/src/datasets/churn/builder.js';
 import { runIngest } from '../../tasks/src/ingest/index.js';
 import { asyncBufferOf } from '../../tasks/src/readers/index.js';
+import { readReplayRows } from '../../tasks/src/replay/index.js';
 import { runSimulate } from '../../tasks/src/simulate/index.js';
 import {
   listSnapshots,
   readManifest,
+  resolveSnapshot,
   runSnapshot,
   type SnapshotManifest,
   snapshotDatasetInput,
@@ -208,6 +210,55 @@ describe('data snapshots', () => {
     expect(await snapshotFromFlags({}, ctx)).toBeUndefined();
     await expect(snapshotFromFlags({ snapshot: 'latest', cutoff: '2026-11-09T00:00Z' }, ctx)).rejects.toThrow(
       /--snapshot and --cutoff: give one/,
+    );
+  });
+
+  it('a run whose labels cannot train leaves no snapshot that `latest` (or replay) would pick', async () => {
+    // The data ends on 11-09: as of 11-30 nobody is seen churning in the label window, 0 positives.
+    const staleLake = openObjectStore(`file://${path.join(home, 'lake-stale')}`);
+    const good = await runSnapshot(snap, { ...deps(sqlite), lake: staleLake });
+    const late = Date.parse('2026-11-30T00:00:00Z');
+    const refused = await runSnapshot({ ...snap, asOf: late }, { ...deps(sqlite), lake: staleLake }).then(
+      () => undefined,
+      (e: unknown) => e as { code: string; exitCode: number; message: string },
+    );
+    expect(refused?.code).toBe('DATA_MISSING');
+    expect(refused?.message).toMatch(
+      /^no churn snapshot as of 2026-11-30T00:00:00.000Z: \d+ rows, 0 positive labels \(cutoff 2026-11-27T00:00:00.000Z\)/,
+    );
+    expect((await listSnapshots(staleLake, 'churn')).map((s) => s.id)).toEqual([good.id]);
+    expect((await resolveSnapshot(staleLake, 'churn', 'latest')).id).toBe(good.id);
+
+    // A one-class snapshot an older version left behind, newer than the good one: `latest` and
+    // replay pass over it, --list says why.
+    const staleId = 'f'.repeat(64);
+    const stale = { ...good.manifest, id: staleId, asOf: new Date(late).toISOString(), positives: 0 };
+    await staleLake.put(`snapshots/churn/${staleId}/manifest.json`, JSON.stringify(stale));
+    const listed = await listSnapshots(staleLake, 'churn');
+    expect(listed.map((s) => [s.id, s.untrainable])).toEqual([
+      [good.id, undefined],
+      [staleId, `${good.manifest.rows} rows, 0 positive labels`],
+    ]);
+    expect((await resolveSnapshot(staleLake, 'churn', 'latest')).id).toBe(good.id);
+    const replayed = await readReplayRows(staleLake, 'churn', 'latest');
+    expect(replayed).toHaveLength(good.manifest.rows);
+    // Named by id it is still readable: only `latest` passes over it.
+    expect((await resolveSnapshot(staleLake, 'churn', staleId)).positives).toBe(0);
+    const ctx = {
+      dataset: 'churn',
+      lake: staleLake,
+      db: sqlite,
+      log: silentLog,
+      commit: null,
+      horizonHours: 48,
+      labelDelayHours: 24,
+    };
+    expect((await snapshotFromFlags({ snapshot: 'latest' }, ctx))?.id).toBe(good.id);
+
+    const only = openObjectStore(`file://${path.join(home, 'lake-only-stale')}`);
+    await only.put(`snapshots/churn/${staleId}/manifest.json`, JSON.stringify(stale));
+    await expect(resolveSnapshot(only, 'churn', 'latest')).rejects.toThrow(
+      `no snapshot of churn that can train: the newest, ${staleId} as of 2026-11-30T00:00:00.000Z, has ${good.manifest.rows} rows, 0 positive labels`,
     );
   });
 });

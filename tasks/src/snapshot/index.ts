@@ -89,6 +89,19 @@ export function snapshotIdentity(
   return { id, schemaHash, rowsHash };
 }
 
+/**
+ * Why a labelled snapshot's rows can train no model: every label one class (no positive, or no
+ * negative). Undefined when they can, or when the snapshot holds no labels (candles). Pure.
+ */
+export function untrainableLabels(
+  m: Pick<SnapshotManifest, 'rows' | 'positives'> & { schema: readonly SnapshotColumn[] },
+): string | undefined {
+  if (m.schema[1]?.name !== 'label' || m.rows === 0) return undefined;
+  if (m.positives === 0) return `${m.rows} rows, 0 positive labels`;
+  if (m.positives === m.rows) return `${m.rows} rows, every label positive`;
+  return undefined;
+}
+
 /** The newest as-of time the warehouse's data of the dataset allows. */
 export async function latestAsOf(
   contract: Contract,
@@ -121,6 +134,14 @@ export async function runSnapshot(
     throw new DriftwoodError(
       'DATA_MISSING',
       `no ${options.dataset} rows as of ${new Date(asOf).toISOString()}: ingest first`,
+    );
+  // A snapshot no model can train on would become `latest` and outlive the failed run that made it.
+  const untrainable = untrainableLabels({ schema, rows: rows.length, positives });
+  if (untrainable)
+    throw new DriftwoodError(
+      'DATA_MISSING',
+      `no ${options.dataset} snapshot as of ${new Date(asOf).toISOString()}: ${untrainable} (cutoff ${new Date(cutoff).toISOString()}); the labels of that window have not arrived in the warehouse: ingest newer data or take the snapshot as of an earlier time`,
+      { rows: rows.length, positives },
     );
   const { id, schemaHash, rowsHash } = snapshotIdentity(schema, cutoff, horizonHours, rows);
   const prefix = `snapshots/${options.dataset}/${id}`;
@@ -227,16 +248,32 @@ export async function readManifest(
   return JSON.parse((await lake.get(key)).toString('utf8')) as SnapshotManifest;
 }
 
-/** Every complete snapshot of a dataset (one with a manifest), oldest as-of first. */
+/**
+ * Every complete snapshot of a dataset (one with a manifest), oldest as-of first. `untrainable`
+ * says why one can train no model (one made before the snapshot step refused such labels).
+ */
 export async function listSnapshots(
   lake: ObjectStore,
   dataset: string,
-): Promise<Pick<SnapshotManifest, 'id' | 'asOf' | 'cutoff' | 'rows' | 'createdAt'>[]> {
+): Promise<
+  (Pick<SnapshotManifest, 'id' | 'asOf' | 'cutoff' | 'rows' | 'positives' | 'createdAt'> & {
+    untrainable?: string;
+  })[]
+> {
   const keys = (await lake.list(`snapshots/${dataset}/`)).filter((o) => o.key.endsWith('/manifest.json'));
   const out = [];
   for (const k of keys) {
     const m = JSON.parse((await lake.get(k.key)).toString('utf8')) as SnapshotManifest;
-    out.push({ id: m.id, asOf: m.asOf, cutoff: m.cutoff, rows: m.rows, createdAt: m.createdAt });
+    const untrainable = untrainableLabels(m);
+    out.push({
+      id: m.id,
+      asOf: m.asOf,
+      cutoff: m.cutoff,
+      rows: m.rows,
+      positives: m.positives,
+      createdAt: m.createdAt,
+      ...(untrainable ? { untrainable } : {}),
+    });
   }
   return out.sort((a, b) => (a.asOf < b.asOf ? -1 : a.asOf > b.asOf ? 1 : 0));
 }
@@ -266,8 +303,10 @@ export function snapshotDatasetInput(m: SnapshotManifest, lakeUri: string): Data
 }
 
 /**
- * The manifest named by `ref`: a snapshot id, or `latest` (the newest as-of; the hourly DAG runs one
- * at a time, so its snapshot step's output is the latest when the next steps read it).
+ * The manifest named by `ref`: a snapshot id, or `latest` (the newest as-of whose labels can train;
+ * the hourly DAG runs one at a time, so its snapshot step's output is the latest when the next steps
+ * read it). The snapshot step refuses labels no model can train on; `latest` also passes over such
+ * a snapshot left in the lake by an older version, so it never picks the output of a doomed run.
  */
 export async function resolveSnapshot(
   lake: ObjectStore,
@@ -275,9 +314,17 @@ export async function resolveSnapshot(
   ref: string,
 ): Promise<SnapshotManifest> {
   if (ref !== 'latest') return readManifest(lake, dataset, ref);
-  const newest = (await listSnapshots(lake, dataset)).at(-1);
-  if (!newest)
-    throw new DriftwoodError('DATA_MISSING', `no snapshot of ${dataset} yet: run 'driftwood snapshot' first`);
+  const all = await listSnapshots(lake, dataset);
+  const newest = all.filter((s) => s.untrainable === undefined).at(-1);
+  if (!newest) {
+    const skipped = all.at(-1);
+    throw new DriftwoodError(
+      'DATA_MISSING',
+      skipped
+        ? `no snapshot of ${dataset} that can train: the newest, ${skipped.id} as of ${skipped.asOf}, has ${skipped.untrainable}; run 'driftwood snapshot' as of a time whose labels have arrived`
+        : `no snapshot of ${dataset} yet: run 'driftwood snapshot' first`,
+    );
+  }
   return readManifest(lake, dataset, newest.id);
 }
 

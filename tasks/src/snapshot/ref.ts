@@ -54,10 +54,10 @@ export async function snapshotFromFlags(
       ? await latestAsOf(await loadContract(ctx.dataset, ctx.contractsDir), options, ctx.db)
       : parseTime(flags.snapshotAsOf, '--snapshot-as-of');
   // The newest snapshot taken as of that time (a re-run of the snapshot step after late data makes a
-  // newer one with the same as-of time).
+  // newer one with the same as-of time); one whose labels cannot train is taken again.
   const iso = new Date(asOf).toISOString();
   const taken = (await listSnapshots(ctx.lake, ctx.dataset))
-    .filter((s) => s.asOf === iso)
+    .filter((s) => s.asOf === iso && s.untrainable === undefined)
     .sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1))
     .at(-1);
   if (taken) return readManifest(ctx.lake, ctx.dataset, taken.id);
