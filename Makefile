@@ -36,7 +36,7 @@ lint: install ## biome, tsc, ruff
 	$(VENVS)/airflow/bin/ruff check dags monitoring tests/python tests/monitoring tests/stack docker/offline bench
 	$(VENVS)/airflow/bin/ruff format --check dags monitoring tests/python tests/monitoring tests/stack docker/offline bench
 
-demo: install ## the whole loop on embedded defaults (ONCE=1 to exit after the sample prediction)
+demo: install ## the whole loop on embedded defaults, data up to the current hour (ONCE=1 to exit after the sample prediction)
 	ONCE=$(ONCE) scripts/demo.sh
 
 test: install ## every suite: TypeScript (vitest) and Python (pytest), with the services they need
@@ -64,18 +64,18 @@ bench-train: install $(VENVS)/bench/.stamp ## TF.js models vs scikit-learn, log-
 lock: ## re-resolve the Python lock files from requirements/*.in
 	for n in airflow mlflow evidently tools bench; do uv pip compile --python-version 3.11 --quiet requirements/$$n.in -o requirements/$$n.lock; done
 
-airflow-up: install ## Airflow as a service: API server + UI, scheduler (LocalExecutor), DAG processor; prints the login
+airflow-up: install ## Airflow as a service (the Airflow home make demo uses): API server + UI, scheduler (LocalExecutor), DAG processor, triggerer; prints the login
 	scripts/airflow-service.sh start
 
-airflow-down: ## stop the Airflow service processes
+airflow-down: ## stop the Airflow service processes (all four)
 	scripts/airflow-service.sh stop
 
 .PHONY: airflow-up airflow-down
 
-up: install ## the full local stack as processes: MLflow, Airflow (UI, scheduler, DAG processor), the API; prints URLs and login
+up: install ## the full local stack as processes: MLflow, Airflow (UI, scheduler, DAG processor, triggerer), the drift sidecar, the API and dashboard; prints URLs and logins
 	scripts/up.sh
 
-down: ## stop what `make up` started
+down: ## stop what `make up` started (API, drift sidecar, Airflow, MLflow)
 	scripts/down.sh
 
 .PHONY: up down
