@@ -44,9 +44,11 @@ export const modelsInfoRoutes: FastifyPluginAsync<ModelsInfoRoutesOptions> = asy
       const rows = await Promise.all(
         versions.map(async (v) => {
           const metrics: Record<string, number> = {};
+          const params: Record<string, string> = {};
           if (v.run_id) {
             const run = await mlflow.getRun(v.run_id).catch(() => undefined);
             for (const m of run?.data.metrics ?? []) metrics[m.key] = m.value;
+            for (const p of run?.data.params ?? []) params[p.key] = p.value;
           }
           const tags = Object.fromEntries(
             (v.tags ?? []).filter((t) => t.key.startsWith('driftwood.')).map((t) => [t.key, t.value]),
@@ -59,6 +61,7 @@ export const modelsInfoRoutes: FastifyPluginAsync<ModelsInfoRoutesOptions> = asy
             aliases: (registered.aliases ?? []).filter((a) => a.version === v.version).map((a) => a.alias),
             runId: v.run_id ?? null,
             metrics,
+            params,
             tags,
           };
         }),
@@ -106,7 +109,16 @@ export const modelsInfoRoutes: FastifyPluginAsync<ModelsInfoRoutesOptions> = asy
       const t = champion.model.transform;
       return {
         model: { name: champion.info.name, version: champion.info.version, alias: champion.info.alias },
-        numeric: t.numeric.map((n) => ({ name: n.name, median: n.impute, mean: n.center, std: n.scale })),
+        // Raw units throughout; center and spread are the mean and std, or the median and IQR when
+        // the transform scales robustly. min and max are the training range (absent in older states).
+        scaling: t.options.scaling,
+        numeric: t.numeric.map((n) => ({
+          name: n.name,
+          median: n.impute,
+          mean: n.center,
+          std: n.scale,
+          ...(n.min !== undefined && n.max !== undefined ? { min: n.min, max: n.max } : {}),
+        })),
         categorical: t.categorical.map((c) => ({ name: c.name, values: c.categories, default: c.impute })),
         dropped: t.dropped.map((d) => d.name),
       };
@@ -143,7 +155,11 @@ export const modelsInfoRoutes: FastifyPluginAsync<ModelsInfoRoutesOptions> = asy
         ...t.numeric.map((n): [string, unknown] => [n.name, n.impute]),
         ...t.categorical.map((c): [string, unknown] => [c.name, c.impute]),
       ];
+      // A field the request left out is imputed with the default itself: it moved nothing, and
+      // showing a zero bar for it would read as "this value does not matter".
+      const given = (name: string) => row[name] !== undefined && row[name] !== null && row[name] !== '';
       const contributions = defaults
+        .filter(([name]) => given(name))
         .map(([name, value]) => ({
           feature: name,
           value: row[name] ?? null,
@@ -158,6 +174,7 @@ export const modelsInfoRoutes: FastifyPluginAsync<ModelsInfoRoutesOptions> = asy
         method:
           'perturbation: probability minus the probability with the feature at its training median / most frequent value',
         contributions,
+        imputed: defaults.map(([name]) => name).filter((name) => !given(name)),
       };
     },
   );
@@ -195,4 +212,54 @@ export const modelsInfoRoutes: FastifyPluginAsync<ModelsInfoRoutesOptions> = asy
       return reply.type('image/png').header('cache-control', 'private, max-age=86400').send(png);
     },
   );
+
+  app.get(
+    '/models/:version/curves',
+    {
+      config: { role: 'predict' },
+      schema: {
+        summary:
+          'ROC and PR points of a version and the champion it was evaluated against, on the same holdout (JSON)',
+        tags: ['model'],
+        security: [{ basicAuth: [] }],
+        params: {
+          type: 'object',
+          properties: { version: { type: 'string', pattern: '^[0-9]{1,12}$' } },
+          required: ['version'],
+        },
+        response: { ...errorResponses(400, 401, 403, 404, 429) },
+      },
+    },
+    async (req, reply) => {
+      const { version } = req.params as { version: string };
+      const missing = (what: string) => reply.status(404).send({ error: 'not_found', message: what });
+      const mv = await mlflow.getModelVersion(modelName, version).catch(() => undefined);
+      if (!mv?.run_id) return missing(`version ${version} of ${modelName} has no run`);
+      const run = await mlflow.getRun(mv.run_id);
+      // Written by `driftwood evaluate` (tasks/src/evaluate/curves.ts) against the served alias.
+      const file = curvesFile(opts.alias);
+      const bytes = await mlflow.downloadArtifact(run.info.artifact_uri, file).catch(() => undefined);
+      if (!bytes)
+        return missing(
+          `version ${version} has no curves against '${opts.alias}' (${file} in its run): run 'driftwood evaluate --version ${version}'`,
+        );
+      const parsed = parseCurves(bytes.toString('utf8'));
+      if (!parsed) return missing(`${file} of version ${version} is not a ${CURVES_FORMAT} file`);
+      return reply.header('cache-control', 'private, no-cache').send(parsed);
+    },
+  );
 };
+
+const CURVES_FORMAT = 'driftwood.curves/v1';
+const curvesFile = (alias: string) => `evidence/${alias}-curves.json`;
+
+/** The curves file when it is one this API understands (an older or foreign file: null). */
+export function parseCurves(text: string): { format: string; series: unknown[] } | null {
+  try {
+    const json = JSON.parse(text) as { format?: unknown; series?: unknown };
+    if (json?.format !== CURVES_FORMAT || !Array.isArray(json.series)) return null;
+    return json as { format: string; series: unknown[] };
+  } catch {
+    return null;
+  }
+}
