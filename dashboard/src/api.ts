@@ -82,7 +82,10 @@ export interface ModelRef {
 
 export interface Inputs {
   model: ModelRef;
-  numeric: { name: string; median: number; mean: number; std: number }[];
+  /** How the transform scaled: mean and std are the median and IQR when 'robust'. */
+  scaling?: 'standard' | 'robust';
+  /** Raw units; min and max are the training range (absent for older models). */
+  numeric: { name: string; median: number; mean: number; std: number; min?: number; max?: number }[];
   categorical: { name: string; values: string[]; default: string }[];
 }
 
@@ -96,6 +99,8 @@ export interface Explanation {
   probability: number;
   method: string;
   contributions: { feature: string; value: unknown; baseline: unknown; contribution: number }[];
+  /** Fields the request left out: imputed with the default, so they have no contribution. */
+  imputed?: string[];
 }
 
 export interface VersionRow {
@@ -105,6 +110,7 @@ export interface VersionRow {
   aliases: string[];
   runId: string | null;
   metrics: Record<string, number>;
+  params: Record<string, string>;
   tags: Record<string, string>;
 }
 
@@ -116,6 +122,21 @@ export interface AliasEvent {
   action: string;
   by: string;
   reason: string;
+}
+
+/** `GET /v1/models/:version/curves`: what `driftwood evaluate` logged (tasks/src/evaluate/curves.ts). */
+export interface Curves {
+  format: string;
+  alias: string;
+  holdout: { runId: string; rows: number; positives: number };
+  series: {
+    role: 'candidate' | 'champion';
+    version: string;
+    rocAuc: number | null;
+    prAuc: number | null;
+    roc: [number, number][];
+    pr: [number, number][];
+  }[];
 }
 
 export interface Models {

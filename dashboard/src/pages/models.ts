@@ -1,5 +1,16 @@
-import { ApiError, image, type Models, type PromoteResult, request } from '../api.js';
-import { age, badge, empty, errorBox, fmt, h, section, table } from '../dom.js';
+import { ApiError, type Curves, type Models, type PromoteResult, request } from '../api.js';
+import { PLOT, pathData, toPixels } from '../curves.js';
+import { badge, empty, errorBox, fmt, h, section, table } from '../dom.js';
+import {
+  curveCandidates,
+  defaultPair,
+  formatDelta,
+  formatMetric,
+  KEY_METRICS,
+  keyMetrics,
+  metricDiff,
+  paramDiff,
+} from '../figures.js';
 import type { Page } from './page.js';
 
 /** The gate's decision: moved or refused, its reason, every check, and the holdout comparison. */
@@ -46,7 +57,6 @@ function gateReport(r: PromoteResult, refused: boolean): HTMLElement {
 export const renderModels: Page = async (main, session) => {
   const isAdmin = session.roles.includes('admin');
   const models = await request<Models>('/v1/models');
-  const metricKeys = [...new Set(models.versions.flatMap((v) => Object.keys(v.metrics)))].sort();
   const status = h('div', { id: 'models-status', 'aria-live': 'polite' });
   const served = models.aliases[models.servedAlias];
 
@@ -83,41 +93,63 @@ export const renderModels: Page = async (main, session) => {
     }
   };
 
-  const rows = models.versions.map((v) => [
-    h('strong', {}, v.version),
-    v.aliases.join(', ') || '—',
-    age(v.created),
-    ...metricKeys.map((k) => fmt(v.metrics[k])),
-    clipped(v.tags[`driftwood.${models.servedAlias}_reason`] ?? ''),
-    isAdmin && v.version !== served
-      ? h(
+  const actions = (version: string) =>
+    version === served
+      ? ''
+      : h(
           'span',
+          { class: 'actions' },
+          h(
+            'button',
+            { type: 'button', class: 'admin', 'data-promote': version, title: 'Through the promotion gate' },
+            `Promote v${version}`,
+          ),
+          h(
+            'button',
+            { type: 'button', class: 'admin', 'data-version': version, title: 'Roll back, no gate' },
+            `Serve v${version}`,
+          ),
+        );
+  const columns = keyMetrics(models.versions);
+  const versions = h(
+    'table',
+    { id: 'models-table', class: 'compact' },
+    h('caption', {}, `${models.name}: the API serves '${models.servedAlias}' = version ${served ?? 'none'}`),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ...[
+          'Version',
+          'Alias',
+          'Created',
+          ...columns.map((c) => c.label),
+          'Why',
+          ...(isAdmin ? ['Action'] : []),
+        ].map((x, i) =>
+          h('th', { scope: 'col', class: i >= 3 && i < 3 + columns.length ? 'num' : undefined }, x),
+        ),
+      ),
+    ),
+    h(
+      'tbody',
+      {},
+      ...models.versions.map((v) =>
+        h(
+          'tr',
           {},
-          h(
-            'button',
-            {
-              type: 'button',
-              class: 'admin',
-              'data-promote': v.version,
-              title: 'Through the promotion gate',
-            },
-            `Promote v${v.version}`,
-          ),
-          ' ',
-          h(
-            'button',
-            { type: 'button', class: 'admin', 'data-version': v.version, title: 'Roll back, no gate' },
-            `Serve v${v.version}`,
-          ),
-        )
-      : '',
-  ]);
-  const versions = table(
-    ['Version', 'Aliases', 'Age', ...metricKeys, 'Why', isAdmin ? 'Action' : ''],
-    rows,
-    `${models.name}: the API serves '${models.servedAlias}' = version ${served ?? 'none'}`,
+          h('td', {}, h('strong', {}, v.version)),
+          h('td', {}, v.aliases.join(', ') || '—'),
+          h('td', { title: v.created ?? '', class: 'nowrap' }, created(v.created)),
+          ...columns.map((c) => h('td', { class: 'num' }, formatMetric(v.metrics[c.key]))),
+          h('td', { class: 'why' }, clipped(v.tags[`driftwood.${models.servedAlias}_reason`] ?? '')),
+          ...(isAdmin ? [h('td', {}, actions(v.version))] : []),
+        ),
+      ),
+    ),
   );
-  versions.id = 'models-table';
   for (const b of versions.querySelectorAll<HTMLButtonElement>('button[data-version]'))
     b.addEventListener('click', () =>
       act(
@@ -152,35 +184,14 @@ export const renderModels: Page = async (main, session) => {
       );
   history.id = 'models-history';
 
-  // ROC and PR plots of the newest versions, side by side (from each version's MLflow run).
-  const shown = models.versions.slice(0, 3);
-  const plots = h('div', { class: 'plots', id: 'models-plots' });
-  const loaded = await Promise.all(
-    shown.flatMap((v) =>
-      (['roc', 'pr'] as const).map(async (plot) => ({
-        v: v.version,
-        plot,
-        src: await image(`/v1/models/${v.version}/plots/${plot}`),
-      })),
-    ),
-  );
-  for (const p of loaded)
-    if (p.src)
-      plots.append(
-        h(
-          'figure',
-          {},
-          h('img', { src: p.src, alt: `${p.plot.toUpperCase()} curve of version ${p.v} on its holdout` }),
-          h('figcaption', {}, `v${p.v} ${p.plot.toUpperCase()}`),
-        ),
-      );
-  if (!plots.childElementCount) plots.append(empty('No ROC/PR plot was logged with these versions.'));
+  const plots = await curvesSection(models);
+  const compare = compareSection(models);
 
   main.append(
-    // Only the wide table scrolls sideways: the gate's decision above it stays in view.
-    section('Versions', status, ...controls, h('div', { class: 'scroll' }, versions)),
+    section('Versions', status, ...controls, versions),
     section('Promotion history', history),
     section('Holdout plots', plots),
+    section('Compare versions', compare),
   );
 };
 
@@ -192,6 +203,229 @@ async function renderModelsInto(main: HTMLElement, session: Parameters<Page>[1],
 }
 
 /** A gate's reason lists every check: the cell shows its start, the whole text on hover. */
-function clipped(text: string, max = 90): HTMLElement | string {
+function clipped(text: string, max = 70): HTMLElement | string {
   return text.length <= max ? text : h('span', { title: text }, `${text.slice(0, max - 1)}…`);
+}
+
+/** When a version was registered, in UTC to the minute (the full timestamp on hover). */
+function created(iso: string | null): string {
+  return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 16)}` : '—';
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+function svg(
+  tag: string,
+  attrs: Record<string, string | number>,
+  ...children: (Node | string)[]
+): SVGElement {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  el.append(...children);
+  return el;
+}
+
+const COLOURS = { candidate: '#1f6feb', champion: '#c2410c' } as const;
+
+/**
+ * One chart with every series of an evaluation drawn over the other: axes, a reference line (the
+ * diagonal for ROC, the positive rate for PR) and a legend naming each version and its AUC.
+ */
+function overlay(
+  id: string,
+  title: string,
+  axes: [string, string],
+  curves: Curves,
+  pick: (s: Curves['series'][number]) => { points: [number, number][]; auc: number | null },
+  reference: [number, number][],
+): HTMLElement {
+  const { width, height, pad } = PLOT;
+  const grid: SVGElement[] = [];
+  for (const t of [0, 0.5, 1]) {
+    const [x0, y0] = toPixels([t, 0]);
+    const [x1, y1] = toPixels([0, t]);
+    grid.push(svg('line', { x1: x0, y1: y0, x2: x0, y2: pad, class: 'grid' }));
+    grid.push(svg('line', { x1: pad, y1, x2: width - pad, y2: y1, class: 'grid' }));
+    grid.push(svg('text', { x: x0, y: height - pad + 14, 'text-anchor': 'middle' }, String(t)));
+    grid.push(svg('text', { x: x1 - 6, y: y1 + 4, 'text-anchor': 'end' }, String(t)));
+  }
+  const series = curves.series.map((s) =>
+    svg('path', {
+      d: pathData(pick(s).points),
+      class: 'series',
+      stroke: COLOURS[s.role],
+      'data-version': s.version,
+      'data-role': s.role,
+    }),
+  );
+  const chart = svg(
+    'svg',
+    { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': title, id },
+    svg('title', {}, title),
+    ...grid,
+    svg('path', { d: pathData(reference), class: 'reference' }),
+    ...series,
+    svg('text', { x: width / 2, y: height - 6, 'text-anchor': 'middle' }, axes[0]),
+    svg(
+      'text',
+      { x: 12, y: height / 2, 'text-anchor': 'middle', transform: `rotate(-90 12 ${height / 2})` },
+      axes[1],
+    ),
+  );
+  const legend = h(
+    'ul',
+    { class: 'legend' },
+    ...curves.series.map((s) =>
+      h(
+        'li',
+        {},
+        h('span', { class: 'swatch', style: `background:${COLOURS[s.role]}` }),
+        `v${s.version} (${s.role === 'candidate' ? 'challenger' : curves.alias}) · AUC ${formatMetric(pick(s).auc)}`,
+      ),
+    ),
+  );
+  return h('figure', { class: 'curve' }, chart, h('figcaption', {}, title), legend);
+}
+
+/**
+ * The challenger's ROC and PR curves drawn over the champion's, both scored on the challenger's
+ * holdout by `driftwood evaluate` (the points come as data, not as one picture per version).
+ */
+async function curvesSection(models: Models): Promise<HTMLElement> {
+  const box = h('div', { id: 'models-plots' });
+  const tried = curveCandidates(
+    models.versions.map((v) => v.version),
+    models.aliases,
+    models.servedAlias,
+  );
+  let curves: Curves | null = null;
+  for (const version of tried) {
+    curves = await request<Curves>(`/v1/models/${version}/curves`).catch((err: unknown) => {
+      if (err instanceof ApiError && err.status === 404) return null;
+      throw err;
+    });
+    if (curves) break;
+  }
+  if (!curves) {
+    box.append(
+      empty(
+        tried.length
+          ? `No evaluation curves for version ${tried.join(' or ')} yet: 'driftwood evaluate --version <n>' scores a version and the ${models.servedAlias} on one holdout and logs the points.`
+          : 'No version to draw.',
+      ),
+    );
+    return box;
+  }
+  const rate = curves.holdout.rows ? curves.holdout.positives / curves.holdout.rows : 0;
+  const who = curves.series.map((s) => `v${s.version}`).join(' vs ');
+  box.append(
+    h(
+      'p',
+      { class: 'muted' },
+      `${who} on the holdout of version ${curves.series[0]?.version ?? '?'} (${curves.holdout.rows} rows, ${curves.holdout.positives} positive).`,
+    ),
+    h(
+      'div',
+      { class: 'plots' },
+      overlay(
+        'chart-roc',
+        `ROC: ${who}`,
+        ['false positive rate', 'true positive rate'],
+        curves,
+        (s) => ({ points: s.roc, auc: s.rocAuc }),
+        [
+          [0, 0],
+          [1, 1],
+        ],
+      ),
+      overlay(
+        'chart-pr',
+        `Precision–recall: ${who}`,
+        ['recall', 'precision'],
+        curves,
+        (s) => ({ points: s.pr, auc: s.prAuc }),
+        [
+          [0, rate],
+          [1, rate],
+        ],
+      ),
+    ),
+  );
+  return box;
+}
+
+/** Pick two versions: their metrics side by side with B − A, and the parameters that differ. */
+function compareSection(models: Models): HTMLElement {
+  const ids = models.versions.map((v) => v.version);
+  const pair = defaultPair(ids, models.aliases, models.servedAlias);
+  if (!pair) return empty('One version only: nothing to compare yet.');
+  const label = (v: Models['versions'][number]) =>
+    `v${v.version}${v.aliases.length ? ` (${v.aliases.join(', ')})` : ''}`;
+  const picker = (id: string, selected: string) =>
+    h(
+      'select',
+      { id },
+      ...models.versions.map((v) =>
+        h('option', { value: v.version, selected: v.version === selected }, label(v)),
+      ),
+    );
+  const a = picker('diff-a', pair[0]);
+  const b = picker('diff-b', pair[1]);
+  const out = h('div', { id: 'models-diff' });
+  const draw = () => {
+    const va = models.versions.find((v) => v.version === a.value);
+    const vb = models.versions.find((v) => v.version === b.value);
+    if (!va || !vb) return;
+    const rows = metricDiff(va.metrics, vb.metrics);
+    const isKey = (k: string) => KEY_METRICS.some((m) => m.key === k);
+    const metricTable = (list: typeof rows, id: string) => {
+      const t = table(
+        ['Metric', `v${va.version}`, `v${vb.version}`, `Δ (v${vb.version} − v${va.version})`],
+        list.map((r) => [r.label, formatMetric(r.a), formatMetric(r.b), formatDelta(r.delta)]),
+      );
+      t.id = id;
+      t.classList.add('compact');
+      return t;
+    };
+    const key = rows.filter((r) => isKey(r.key));
+    const rest = rows.filter((r) => !isKey(r.key));
+    const params = paramDiff(va.params ?? {}, vb.params ?? {});
+    const paramTable = params.length
+      ? table(
+          ['Parameter', `v${va.version}`, `v${vb.version}`],
+          params.map((p) => [p.key, p.a ?? '—', p.b ?? '—']),
+        )
+      : empty(`v${va.version} and v${vb.version} were trained with the same parameters.`);
+    paramTable.id = 'diff-params';
+    out.replaceChildren(
+      key.length ? metricTable(key, 'diff-metrics') : empty('Neither version logged a key metric.'),
+      rest.length
+        ? h(
+            'details',
+            {},
+            h('summary', {}, `Other metrics (${rest.length})`),
+            metricTable(rest, 'diff-other'),
+          )
+        : '',
+      h('h3', {}, 'Parameters that differ'),
+      paramTable,
+    );
+  };
+  a.addEventListener('change', draw);
+  b.addEventListener('change', draw);
+  draw();
+  return h(
+    'div',
+    {},
+    h(
+      'p',
+      { class: 'pickers' },
+      h('label', { for: 'diff-a' }, 'A '),
+      a,
+      ' ',
+      h('label', { for: 'diff-b' }, 'B '),
+      b,
+    ),
+    out,
+  );
 }

@@ -1,5 +1,6 @@
 import { ApiError, type Explanation, type Inputs, type Prediction, request } from '../api.js';
 import { errorBox, h, section } from '../dom.js';
+import { formatRange, formatValue, typicalRange } from '../figures.js';
 import type { Page } from './page.js';
 
 /** The form is generated from the served model's input fields (`GET /v1/inputs`). */
@@ -20,7 +21,8 @@ export const renderPredict: Page = async (main) => {
       h('input', { id: 'f-customer_id', name: 'customer_id', maxlength: 64 }),
     ),
   );
-  for (const n of inputs.numeric)
+  for (const n of inputs.numeric) {
+    const r = typicalRange(n, inputs.scaling);
     fields.push(
       h(
         'div',
@@ -30,12 +32,20 @@ export const renderPredict: Page = async (main) => {
           id: `f-${n.name}`,
           name: n.name,
           inputmode: 'decimal',
-          placeholder: `median ${round(n.median)}`,
+          placeholder: `median ${formatValue(n.median, r.whole)}`,
           'aria-describedby': `d-${n.name}`,
         }),
-        h('small', { id: `d-${n.name}` }, `typical ${round(n.mean - n.std)} – ${round(n.mean + n.std)}`),
+        h(
+          'small',
+          { id: `d-${n.name}` },
+          `typical ${formatRange(r.low, r.high, r.whole)}`,
+          n.min !== undefined && n.max !== undefined
+            ? ` (trained on ${formatRange(n.min, n.max, r.whole)})`
+            : '',
+        ),
       ),
     );
+  }
   for (const c of inputs.categorical) {
     const select = h('select', { id: `f-${c.name}`, name: c.name });
     for (const v of c.values) select.append(h('option', { value: v, selected: v === c.default }, v));
@@ -85,8 +95,6 @@ export const renderPredict: Page = async (main) => {
   });
 };
 
-const round = (n: number) => (Math.abs(n) >= 100 ? n.toFixed(0) : n.toFixed(2));
-
 function answer(p: Prediction, x: Explanation): HTMLElement {
   const max = Math.max(1e-9, ...x.contributions.map((c) => Math.abs(c.contribution)));
   const bars = x.contributions.map((c) => {
@@ -95,7 +103,7 @@ function answer(p: Prediction, x: Explanation): HTMLElement {
     return h(
       'li',
       { class: 'contrib' },
-      h('span', { class: 'name' }, `${c.feature} = ${c.value === null ? '(imputed)' : String(c.value)}`),
+      h('span', { class: 'name' }, `${c.feature} = ${String(c.value)}`),
       h(
         'span',
         { class: 'track', 'aria-hidden': 'true' },
@@ -120,5 +128,12 @@ function answer(p: Prediction, x: Explanation): HTMLElement {
     h('h3', {}, 'What pushed it up (+) or down (−)'),
     h('p', { class: 'muted' }, `Method: ${x.method}.`),
     h('ol', { class: 'contribs', id: 'predict-contributions' }, ...bars),
+    x.imputed?.length
+      ? h(
+          'p',
+          { class: 'imputed', id: 'predict-imputed' },
+          `Left empty, so imputed with the training default and moving nothing: ${x.imputed.join(', ')}.`,
+        )
+      : '',
   );
 }
