@@ -40,7 +40,9 @@ export function lstmParamsFromFlags(v: Values): Partial<LstmParams> {
       throw new DriftwoodError('USAGE', `--learning-rate: expected a number, got '${String(lr)}'`);
     out.learningRate = n;
   }
-  const unsupported = ['model', 'l2', 'no-class-weights', 'no-monotonic'].filter((f) => v[f] !== undefined);
+  const unsupported = ['model', 'solver', 'l2', 'no-class-weights', 'no-monotonic'].filter(
+    (f) => v[f] !== undefined,
+  );
   if (unsupported.length > 0)
     throw new DriftwoodError(
       'USAGE',

@@ -1,4 +1,5 @@
 import { Rng } from '../random.js';
+import { type ExactLogisticFit, fitLogisticExact } from './logistic-exact.js';
 import { rocAuc } from './metrics.js';
 import { type ModelParams, validateModelParams } from './params.js';
 import { tf } from './tf.js';
@@ -20,6 +21,8 @@ export interface TrainedClassifier {
   /** The epoch whose weights the model keeps (the best validation ROC AUC). */
   bestEpoch: number;
   epochsRun: number;
+  /** With solver 'exact': iterations, final projected gradient and objective (the epochs are its iterations). */
+  exact?: Pick<ExactLogisticFit, 'iterations' | 'gradientNorm' | 'loss' | 'converged'>;
 }
 
 /**
@@ -84,6 +87,7 @@ export async function trainClassifier(
   signs?: ArrayLike<number>,
 ): Promise<TrainedClassifier> {
   validateModelParams(p);
+  if (p.solver === 'exact') return trainExactLogistic(data, p, onEpoch, signs);
   const { width } = data;
   const n = data.y.length;
   const model = buildClassifier(width, p);
@@ -139,6 +143,62 @@ export async function trainClassifier(
     const kept = best as { weights: tf.Tensor[] } | undefined;
     if (kept) tf.dispose(kept.weights);
   }
+}
+
+/**
+ * The exact fit (logistic-exact.ts) poured into the very Dense layer the TF.js solver trains, so the
+ * model is saved, loaded and scored by the fast path exactly as an Adam-fitted one is (float32 weights).
+ * Each Newton iteration is reported as an epoch; the last one is kept (the optimum, not a validation
+ * pick).
+ */
+function trainExactLogistic(
+  data: { x: Float32Array; y: Float32Array; valX: Float32Array; valY: Float32Array; width: number },
+  p: ModelParams,
+  onEpoch: (m: EpochMetrics) => void,
+  signs: ArrayLike<number> | undefined,
+): TrainedClassifier {
+  const { width } = data;
+  const nVal = data.valY.length;
+  const valScores = new Float64Array(nVal);
+  const report = (epoch: number, loss: number, w: Float64Array, b: number) => {
+    let valLoss = 0;
+    for (let i = 0; i < nVal; i++) {
+      let zi = b;
+      for (let j = 0; j < width; j++) zi += (data.valX[i * width + j] as number) * (w[j] as number);
+      const prob = 1 / (1 + Math.exp(-zi));
+      valScores[i] = prob;
+      const yi = data.valY[i] as number;
+      valLoss -= Math.log(Math.min(Math.max(yi > 0.5 ? prob : 1 - prob, 1e-7), 1));
+    }
+    onEpoch({
+      epoch,
+      loss,
+      valLoss: nVal > 0 ? valLoss / nVal : Number.NaN,
+      valRocAuc: rocAuc(valScores, data.valY),
+    });
+  };
+  const fit = fitLogisticExact(
+    data.x,
+    data.y,
+    width,
+    { l2: p.l2, classWeighting: p.classWeighting, ...(p.monotonic && signs ? { signs } : {}) },
+    (it) => report(it.iteration - 1, it.loss, it.weights, it.intercept),
+  );
+  if (fit.iterations === 0) report(0, fit.loss, fit.weights, fit.intercept);
+  const model = buildClassifier(width, p);
+  const layer = model.layers[model.layers.length - 1] as tf.layers.Layer;
+  const kernel = tf.tensor2d(Float32Array.from(fit.weights), [width, 1]);
+  const bias = tf.tensor1d([fit.intercept]);
+  layer.setWeights([kernel, bias]);
+  tf.dispose([kernel, bias]);
+  const epochs = Math.max(fit.iterations, 1);
+  const { iterations, gradientNorm, loss, converged } = fit;
+  return {
+    model,
+    bestEpoch: epochs - 1,
+    epochsRun: epochs,
+    exact: { iterations, gradientNorm, loss, converged },
+  };
 }
 
 /**

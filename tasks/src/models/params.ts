@@ -3,9 +3,18 @@ import { DriftwoodError } from '../errors.js';
 export const MODEL_KINDS = ['logistic', 'mlp'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
 
+/**
+ * How the logistic regression is fitted: 'adam' (TF.js, mini-batch, early stopping on validation) or
+ * 'exact' (projected Newton to the optimum of the same penalised objective, logistic-exact.ts).
+ */
+export const SOLVERS = ['adam', 'exact'] as const;
+export type Solver = (typeof SOLVERS)[number];
+
 /** Every hyper-parameter that decides a model's numbers; all of them are logged as run params. */
 export interface ModelParams {
   kind: ModelKind;
+  /** 'exact' fits the logistic regression to its optimum and ignores epochs, batches and patience. */
+  solver: Solver;
   epochs: number;
   learningRate: number;
   batchSize: number;
@@ -23,6 +32,7 @@ export interface ModelParams {
 
 export const DEFAULT_MODEL_PARAMS: ModelParams = {
   kind: 'logistic',
+  solver: 'adam',
   epochs: 40,
   learningRate: 0.05,
   batchSize: 64,
@@ -40,6 +50,9 @@ export function validateModelParams(p: ModelParams): ModelParams {
     throw new DriftwoodError('USAGE', `model parameter ${name}: expected ${expected}, got ${String(got)}`);
   };
   if (!MODEL_KINDS.includes(p.kind)) bad('kind', MODEL_KINDS.join(' or '), p.kind);
+  if (!SOLVERS.includes(p.solver)) bad('solver', SOLVERS.join(' or '), p.solver);
+  if (p.solver === 'exact' && p.kind !== 'logistic')
+    bad('solver', "'adam' for an mlp ('exact' fits the logistic regression only)", p.solver);
   if (!Number.isInteger(p.epochs) || p.epochs < 1) bad('epochs', 'a whole number ≥ 1', p.epochs);
   if (!(p.learningRate > 0 && p.learningRate < 10))
     bad('learningRate', 'a number in (0, 10)', p.learningRate);

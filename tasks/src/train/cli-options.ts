@@ -1,5 +1,5 @@
 import { DriftwoodError } from '../errors.js';
-import { MODEL_KINDS, type ModelKind, type ModelParams } from '../models/params.js';
+import { MODEL_KINDS, type ModelKind, type ModelParams, SOLVERS, type Solver } from '../models/params.js';
 import type { PromotionPolicy } from '../promote/decide.js';
 import { DEFAULT_POLICY } from '../promote/decide.js';
 import type { SearchSpace } from '../tune/index.js';
@@ -9,6 +9,7 @@ type Values = Record<string, string | boolean | undefined>;
 /** The hyper-parameter flags `train` and `tune` take (parseArgs option specs). */
 export const MODEL_FLAGS = {
   model: { type: 'string' },
+  solver: { type: 'string' },
   epochs: { type: 'string' },
   'learning-rate': { type: 'string' },
   'batch-size': { type: 'string' },
@@ -57,6 +58,11 @@ const units = (raw: string, flag: string): number[] => {
 export function modelParamsFromFlags(v: Values): Partial<ModelParams> {
   const out: Partial<ModelParams> = {};
   if (typeof v.model === 'string') out.kind = kind(v.model, 'model');
+  if (typeof v.solver === 'string') {
+    if (!(SOLVERS as readonly string[]).includes(v.solver))
+      throw new DriftwoodError('USAGE', `--solver: expected ${SOLVERS.join(' or ')}, got '${v.solver}'`);
+    out.solver = v.solver as Solver;
+  }
   const set = <K extends keyof ModelParams>(key: K, value: ModelParams[K] | undefined) => {
     if (value !== undefined) out[key] = value;
   };

@@ -146,6 +146,7 @@ export async function trainAndLogRun(
     await mlflow.logBatch(runId, {
       params: {
         model: params.kind === 'logistic' ? 'logistic_regression' : 'mlp',
+        solver: params.solver,
         epochs: params.epochs,
         learningRate: params.learningRate,
         batchSize: params.batchSize,
