@@ -13,9 +13,11 @@ kind runs for a dataset (``dataset_steps``) and decides *how* a step runs:
 The runner comes from, in order: the ``runner`` argument, the ``DRIFTWOOD_RUNNER`` environment
 variable, the Airflow Variable ``driftwood_runner`` (which Airflow also reads from
 ``AIRFLOW_VAR_DRIFTWOOD_RUNNER`` without a database round trip), and finally ``process``.
-Exit code 99 means "quality gate not passed" and marks the task *skipped*, not failed; exit code 2
-(usage, configuration, data missing, not found) fails the task without retrying it (process and
-docker runners).
+Exit code 99 means "nothing to act on" (a quality gate not passed, an empty lake) and marks the task
+*skipped*, not failed; exit code 2 (usage, configuration, data missing, not found) fails the task
+without retrying it; any other code fails it for a retry (every runner: ``step_outcome``). The
+failure carries the step's own ``<CODE>: <message>``, and the step's output reads in the task log as
+plain lines at their own level (``driftwood_step_logs``), with a link to the MLflow run it names.
 Secrets never travel as command-line arguments or in the operator's rendered ``env``.
 """
 
@@ -24,15 +26,16 @@ from __future__ import annotations
 import os
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from functools import cache
+from functools import cache, cached_property
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
 from driftwood_notify import failure_notifier, skipped_notifier, success_notifier
+from driftwood_step_logs import LineRouter, StepLog, mlflow_ui_url
 
 Runner = Literal["process", "docker", "kubernetes"]
 RUNNERS: tuple[Runner, ...] = ("process", "docker", "kubernetes")
@@ -232,14 +235,17 @@ def step_task(
     if args is not None:
         spec = replace(spec, args=tuple(args))
     chosen = configured_runner(runner)
+    task_id = task_id or spec.name
     common: dict[str, Any] = {
-        "task_id": task_id or spec.name,
+        "task_id": task_id,
         "retries": retries,
         "retry_delay": RETRY_DELAY,
         "retry_exponential_backoff": True,
         "max_retry_delay": MAX_RETRY_DELAY,
         "execution_timeout": execution_timeout or spec.timeout,
         "on_failure_callback": [failure_notifier()],
+        # The step's lines in the task log come from `driftwood.<task id>`.
+        "logger_name": f"driftwood.{task_id}",
         **(
             {"on_success_callback": [success_notifier()], "on_skipped_callback": [skipped_notifier()]}
             if notify_success
@@ -255,25 +261,58 @@ def step_task(
     return _kubernetes_operator(spec, image, common)
 
 
-def _fail_without_retry(step: str) -> None:
-    from airflow.sdk.exceptions import AirflowFailException
+def step_outcome(step: str, exit_code: int, error: str | None) -> BaseException | None:
+    """What a step's exit means to Airflow, the same for every runner: None when it succeeded, else
+    the exception the task ends with, carrying the step's own ``<CODE>: <message>`` when it gave
+    one. 99 skips the task; 2 fails it without a retry (AirflowFailException); any other code fails
+    it for a retry."""
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
-    raise AirflowFailException(
-        f"driftwood {step} exited {EXIT_NOT_RETRYABLE}: a usage, configuration or data error that a "
-        "retry cannot fix (the step's log names it); failing without retrying"
-    )
+    if exit_code == 0:
+        return None
+    said = error or f"driftwood {step} exited {exit_code}"
+    if exit_code == EXIT_GATE_NOT_PASSED:
+        return AirflowSkipException(f"{said} (exit {exit_code}: nothing to act on; skipped)")
+    if exit_code == EXIT_NOT_RETRYABLE:
+        return AirflowFailException(
+            f"{said} (exit {exit_code}: a usage, configuration or data error that a retry cannot fix; "
+            "failing without retrying)"
+        )
+    return AirflowException(f"{said} (exit {exit_code}: a fault worth retrying)")
+
+
+def _step_log(logger: Any, env: dict[str, str] | None = None) -> StepLog:
+    """A reader of one step's output that writes on the task's logger; the MLflow links point at the
+    UI the step's settings name."""
+    return StepLog(logger, mlflow_ui_url({**os.environ, **(env or {})}))
 
 
 @cache
 def _step_bash_operator() -> type:
-    """BashOperator that fails at once (no retry) when the step exits EXIT_NOT_RETRYABLE."""
+    """BashOperator whose step output reads as log lines and whose failure says what the step said."""
+    from airflow.providers.standard.hooks.subprocess import SubprocessHook
     from airflow.providers.standard.operators.bash import BashOperator
 
+    class StepSubprocessHook(SubprocessHook):
+        step_log: StepLog | None = None
+
+        @property
+        def log(self) -> Any:
+            base = super().log
+            return LineRouter(base, self.step_log) if self.step_log else base
+
     class StepBashOperator(BashOperator):
+        @cached_property
+        def subprocess_hook(self) -> SubprocessHook:
+            return StepSubprocessHook()
+
         def _run_inline_command(self, bash_path: str, env: dict[str, str]) -> Any:
+            hook = self.subprocess_hook
+            hook.step_log = _step_log(self.log, env)
             result = super()._run_inline_command(bash_path=bash_path, env=env)
-            if result.exit_code == EXIT_NOT_RETRYABLE:
-                _fail_without_retry(self.task_id)
+            outcome = step_outcome(self.task_id, result.exit_code, hook.step_log.error)
+            if outcome is not None:
+                raise outcome
             return result
 
     return StepBashOperator
@@ -285,19 +324,45 @@ _DOCKER_STATUS = re.compile(r"'StatusCode': (\d+)")
 
 @cache
 def _step_docker_operator() -> type:
-    """DockerOperator that fails at once (no retry) when the step exits EXIT_NOT_RETRYABLE."""
-    from airflow.providers.docker.exceptions import DockerContainerFailedException
+    """DockerOperator whose step output reads as log lines and whose failure says what the step said."""
+    from airflow.providers.docker.exceptions import (
+        DockerContainerFailedException,
+        DockerContainerFailedSkipException,
+    )
     from airflow.providers.docker.operators.docker import DockerOperator
 
     class StepDockerOperator(DockerOperator):
+        _step_log: StepLog | None = None
+
+        @property
+        def step_log(self) -> StepLog:
+            """What this try's container wrote: its lines, its failure."""
+            if self._step_log is None:
+                self._step_log = _step_log(super().log, self.environment)
+            return self._step_log
+
+        @property
+        def log(self) -> Any:
+            # The container's lines (the provider's fetch_logs: log.info("%s", line)) go through the
+            # StepLog; everything else the operator logs goes to its logger as before.
+            return LineRouter(super().log, self.step_log)
+
         def execute(self, context: Any) -> Any:
+            self._step_log = None
             try:
                 return super().execute(context)
-            except DockerContainerFailedException as err:
-                status = _DOCKER_STATUS.search(str(err))
-                if status and int(status.group(1)) == EXIT_NOT_RETRYABLE:
-                    _fail_without_retry(self.task_id)
-                raise
+            except (DockerContainerFailedSkipException, DockerContainerFailedException) as err:
+                if isinstance(err, DockerContainerFailedSkipException):
+                    exit_code: int | None = EXIT_GATE_NOT_PASSED
+                else:
+                    status = _DOCKER_STATUS.search(str(err))
+                    exit_code = int(status.group(1)) if status else None
+                outcome = (
+                    None if exit_code is None else step_outcome(self.task_id, exit_code, self.step_log.error)
+                )
+                if outcome is None:
+                    raise
+                raise outcome from err
 
     return StepDockerOperator
 
@@ -357,8 +422,84 @@ def k8s_namespace() -> str:
     return f"driftwood-{env}"
 
 
-def _kubernetes_operator(spec: Step, image: str, common: dict[str, Any]) -> Any:
+def pod_exit_code(pod: Any, container: str) -> int | None:
+    """The exit code of the pod's step container, or None when it has not terminated (a pod that
+    never ran the step: an image that cannot be pulled, an eviction)."""
+    statuses = (pod.status.container_statuses if pod is not None and pod.status else None) or []
+    status = next((s for s in statuses if s.name == container), None)
+    terminated = status.state.terminated if status is not None and status.state else None
+    return None if terminated is None else int(terminated.exit_code)
+
+
+@cache
+def _step_kubernetes_operator() -> type:
+    """KubernetesPodOperator whose step output reads as log lines, and whose failure says what the
+    step said and is retried or not as the exit code says (as the process and docker runners do)."""
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from airflow.providers.cncf.kubernetes.utils.pod_manager import PodManager, is_log_group_marker
+    from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+
+    class StepPodManager(PodManager):
+        """Writes the step container's lines through the operator's StepLog (``step_log``)."""
+
+        step_log: Callable[[], StepLog] | None = None
+
+        def _log_message(
+            self,
+            message: str,
+            container_name: str,
+            container_name_log_prefix_enabled: bool,
+            log_formatter: Any,
+        ) -> None:
+            if self.step_log is None or is_log_group_marker(message):
+                super()._log_message(
+                    message, container_name, container_name_log_prefix_enabled, log_formatter
+                )
+                return
+            self.step_log().read(message)
+
+    class StepKubernetesPodOperator(KubernetesPodOperator):
+        _step_log: StepLog | None = None
+
+        @property
+        def step_log(self) -> StepLog:
+            """What this try's pod wrote: its lines, its failure."""
+            if self._step_log is None:
+                self._step_log = _step_log(self.log)
+            return self._step_log
+
+        @cached_property
+        def pod_manager(self) -> PodManager:
+            manager = StepPodManager(kube_client=self.client, callbacks=self.callbacks)
+            manager.step_log = lambda: self.step_log
+            return manager
+
+        def execute(self, context: Any) -> Any:
+            self._step_log = None
+            return super().execute(context)
+
+        def cleanup(
+            self,
+            pod: Any,
+            remote_pod: Any,
+            xcom_result: dict[str, Any] | None = None,
+            context: Any = None,
+        ) -> None:
+            try:
+                super().cleanup(pod=pod, remote_pod=remote_pod, xcom_result=xcom_result, context=context)
+            except (AirflowSkipException, AirflowException) as err:
+                exit_code = pod_exit_code(remote_pod, self.base_container_name)
+                outcome = (
+                    None if exit_code is None else step_outcome(self.task_id, exit_code, self.step_log.error)
+                )
+                if outcome is None:
+                    raise
+                raise outcome from err
+
+    return StepKubernetesPodOperator
+
+
+def _kubernetes_operator(spec: Step, image: str, common: dict[str, Any]) -> Any:
     from airflow.providers.cncf.kubernetes.secret import Secret
     from kubernetes.client import models as k8s
 
@@ -370,7 +511,7 @@ def _kubernetes_operator(spec: Step, image: str, common: dict[str, Any]) -> Any:
         "run_as_group": POD_UID,
         "seccomp_profile": k8s.V1SeccompProfile(type="RuntimeDefault"),
     }
-    return KubernetesPodOperator(
+    return _step_kubernetes_operator()(
         image=image,
         cmds=["node", IMAGE_CLI],
         arguments=[spec.name, *spec.args],

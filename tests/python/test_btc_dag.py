@@ -19,6 +19,7 @@ import driftwood_notify
 import driftwood_steps
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.providers.docker.operators.docker import DockerOperator
 from airflow.serialization.serialized_objects import DagSerialization
 from orchestration_support import airflow_home, run_airflow
@@ -126,7 +127,7 @@ def test_docker_runner_renders_the_extract_arguments(monkeypatch: pytest.MonkeyP
 def test_kubernetes_runner_renders_train_with_its_resources(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DRIFTWOOD_TASKS_IMAGE", "registry.example/driftwood-tasks:1.2.3")
     train = driftwood_steps.step_task(BTC_STEPS["train"], runner="kubernetes")
-    assert type(train).__name__ == "KubernetesPodOperator"
+    assert isinstance(train, KubernetesPodOperator)
     assert train.cmds == ["node", "/app/tasks/dist/cli.js"]
     assert train.arguments == ["train", "--dataset", "btc", "--snapshot-as-of", "{{ data_interval_end }}"]
     assert train.container_resources.limits == {"cpu": "2", "memory": "4Gi"}

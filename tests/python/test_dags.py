@@ -12,6 +12,7 @@ import driftwood_notify
 import driftwood_steps
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.providers.docker.operators.docker import DockerOperator
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
@@ -250,7 +251,7 @@ def test_kubernetes_runner_renders_a_pod_operator(
     monkeypatch.setenv("DRIFTWOOD_TASKS_IMAGE", "registry.example/driftwood-tasks:1.2.3")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
     task = driftwood_steps.step_task(driftwood_steps.dataset_steps("churn")["train"], runner="kubernetes")
-    assert type(task).__name__ == "KubernetesPodOperator"
+    assert isinstance(task, KubernetesPodOperator)
     assert task.image == "registry.example/driftwood-tasks:1.2.3"
     assert task.namespace == "driftwood-staging"
     assert task.service_account_name == "driftwood-runner"
