@@ -203,6 +203,9 @@ export async function runEvaluate(
       {
         candidate: candidateMv.version,
         champion: championMv?.version,
+        // The run the evidence went to: the task log links it in MLflow's UI.
+        runId: candidateRunId,
+        experimentId: run.info.experiment_id,
         candidateAuc: candidate.s.metrics.roc_auc,
         championAuc: champion?.s.metrics.roc_auc,
         comparison,
