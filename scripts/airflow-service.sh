@@ -5,13 +5,13 @@
 # ($AIRFLOW_HOME, default $DRIFTWOOD_HOME/airflow), so the UI shows their runs too.
 # Credentials (user `driftwood`, role admin) are generated once into $DRIFTWOOD_HOME/secrets and
 # printed at start.
-#   scripts/airflow-service.sh start [PORT]   (default 8080; AIRFLOW_PORT)
+#   scripts/airflow-service.sh start [PORT]   (default 8081, as `make up`; AIRFLOW_PORT)
 #   scripts/airflow-service.sh stop
 #   scripts/airflow-service.sh status
 source "$(dirname "$0")/lib.sh"
 
 cmd=${1:-start}
-port=${2:-${AIRFLOW_PORT:-8080}}
+port=${2:-${AIRFLOW_PORT:-8081}}
 export AIRFLOW_HOME
 secrets_dir="$DRIFTWOOD_HOME/secrets"
 passwords="$secrets_dir/airflow-passwords.json"

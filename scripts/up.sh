@@ -34,28 +34,13 @@ if [ -z "${DRIFTWOOD_PII_KEY:-}${DRIFTWOOD_PII_KEY_FILE:-}" ]; then
   export DRIFTWOOD_PII_KEY_FILE
 fi
 
-# A failed start leaves nothing half-running.
-trap 'echo "start failed; stopping what was started" >&2; "$ROOT/scripts/down.sh" >&2' ERR
-
-stage "MLflow on $MLFLOW_TRACKING_URI"
-scripts/mlflow.sh start "$MLFLOW_PORT"
-done_stage
-
-# The scheduler's task processes inherit this environment (MLflow URI, PII key file, DRIFTWOOD_HOME).
-stage "Airflow (API server + UI, scheduler, DAG processor, triggerer) on $AIRFLOW"
-scripts/airflow-service.sh start "$AIRFLOW_PORT"
-done_stage
-
 # POST /v1/train and the sidecar's retrain requests go to this Airflow as the generated `driftwood`
-# user (password from a 0600 file).
+# user (password from a 0600 file, written once Airflow has made the login).
 password_file="$DRIFTWOOD_HOME/secrets/airflow-driftwood-password"
-(umask 077 && python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["driftwood"])' \
-  "$DRIFTWOOD_HOME/secrets/airflow-passwords.json" > "$password_file")
 
-stage "the drift sidecar on $SIDECAR"
-# DRIFTWOOD_MONITOR_CONFIG names a config of one's own; else this one is written on every start, from
-# monitoring/evidently/config.example.yaml with this stack's home, MLflow and Airflow. The warehouse
-# URL and the PII key stay in the environment (the config names the variables).
+# DRIFTWOOD_MONITOR_CONFIG names a drift config of one's own; else this one is written on every start,
+# from monitoring/evidently/config.example.yaml with this stack's home, MLflow and Airflow. The
+# warehouse URL and the PII key stay in the environment (the config names the variables).
 monitor_config="${DRIFTWOOD_MONITOR_CONFIG:-$DRIFTWOOD_HOME/monitor.yaml}"
 if [ -z "${DRIFTWOOD_MONITOR_CONFIG:-}" ]; then
   export DRIFTWOOD_WAREHOUSE_URL="${DRIFTWOOD_WAREHOUSE_URL:-sqlite://$DRIFTWOOD_HOME/warehouse.db}"
@@ -70,10 +55,19 @@ if [ -z "${DRIFTWOOD_MONITOR_CONFIG:-}" ]; then
   # Every substitution took, or the example's layout changed under this script: say so, do not guess.
   for line in "  url: $AIRFLOW" "  username: driftwood" "  password_file: $password_file" "  $warehouse"; do
     grep -qxF "$line" "$monitor_config.tmp" \
-      || { echo "could not write '$line' into $monitor_config from config.example.yaml" >&2; false; }
+      || { echo "could not write '$line' into $monitor_config from config.example.yaml" >&2; exit 1; }
   done
   mv "$monitor_config.tmp" "$monitor_config"
 fi
+
+# A failed start leaves nothing half-running.
+trap 'echo "start failed; stopping what was started" >&2; "$ROOT/scripts/down.sh" >&2' ERR
+
+# MLflow, the sidecar and Airflow start side by side (each spends its first seconds importing
+# Python); the API, which reads MLflow, Airflow and the sidecar, starts once they answer.
+stage "MLflow on $MLFLOW_TRACKING_URI, the drift sidecar on $SIDECAR, Airflow on $AIRFLOW (side by side)"
+scripts/mlflow.sh start "$MLFLOW_PORT" > "$RUN_DIR/mlflow-start.out" 2>&1 &
+mlflow_start=$!
 if pid_alive drift-sidecar; then
   echo "the drift sidecar is already running"
 else
@@ -81,7 +75,15 @@ else
     --host 127.0.0.1 --port "$SIDECAR_PORT" > "$DRIFTWOOD_HOME/sidecar.log" 2>&1 < /dev/null &
   echo $! > "$RUN_DIR/drift-sidecar.pid"
 fi
+# Airflow: API server + UI, scheduler, DAG processor, triggerer. The scheduler's task processes
+# inherit this environment (MLflow URI, PII key file, DRIFTWOOD_HOME).
+scripts/airflow-service.sh start "$AIRFLOW_PORT"
+wait "$mlflow_start" || { cat "$RUN_DIR/mlflow-start.out" >&2; false; }
+cat "$RUN_DIR/mlflow-start.out"
 wait_http "$SIDECAR/health" 120 "$(cat "$RUN_DIR/drift-sidecar.pid")" || { tail -20 "$DRIFTWOOD_HOME/sidecar.log" >&2; false; }
+echo "drift sidecar running on $SIDECAR (log: $DRIFTWOOD_HOME/sidecar.log)"
+(umask 077 && python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["driftwood"])' \
+  "$DRIFTWOOD_HOME/secrets/airflow-passwords.json" > "$password_file")
 export DRIFTWOOD_EVIDENTLY_URL="${DRIFTWOOD_EVIDENTLY_URL:-$SIDECAR}"
 done_stage
 
