@@ -10,12 +10,9 @@ export DRIFTWOOD_HOME
 export MLFLOW_TRACKING_URI
 export DRIFTWOOD_API_PORT="${DRIFTWOOD_API_PORT:-8080}"
 API="http://127.0.0.1:$DRIFTWOOD_API_PORT"
-HOURS="${DEMO_HOURS:-336}"
-# The data ends at the current hour, so the DAG's run as of now finds it: unpausing churn_pipeline
-# after the demo (`make up`, then the Airflow UI) works. Run again within the hour, the demo writes
-# the same files and changes nothing; DEMO_START fixes the period instead.
-START="${DEMO_START:-$(date -u -d "@$(( $(date +%s) / 3600 * 3600 - HOURS * 3600 ))" +%Y-%m-%dT%H:%M:%SZ)}"
-END=$(date -u -d "$START + $HOURS hours" +%Y-%m-%dT%H:%M:%S+00:00)
+# The data ends at the current hour (scripts/lib.sh: demo_period), so the DAG's run as of now finds
+# it and unpausing churn_pipeline after the demo (`make up`, then the Airflow UI) works.
+demo_period "$(date +%s)"
 t_all=$(date +%s)
 
 # The PII tokenisation key is a secret: made once per machine, kept out of the repo.

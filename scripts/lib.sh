@@ -72,3 +72,27 @@ api_users() {
     API_PASSWORDS="$DRIFTWOOD_HOME/secrets/api-passwords"
   fi
 }
+
+# demo_period NOW (epoch seconds): sets START, HOURS and END (the DAG run's logical date) of the demo's
+# data. DEMO_START and DEMO_HOURS are taken as given (DEMO_HOURS alone: the hours before the current
+# hour). By default the data ends at the current hour, so the DAG's run as of now finds it: a home's
+# first demo starts 336 hours before the current hour and records that start; later ones keep it and
+# extend to the current hour. Simulated files depend on the start and seed only, so a re-run leaves
+# the files it wrote before untouched and ingest loads only the new hours.
+demo_period() {
+  local now_hour=$(( $1 / 3600 * 3600 )) record="$DRIFTWOOD_HOME/demo-start"
+  if [ -n "${DEMO_START:-}" ]; then
+    START=$DEMO_START HOURS=${DEMO_HOURS:-336}
+  elif [ -n "${DEMO_HOURS:-}" ]; then
+    HOURS=$DEMO_HOURS START=$(date -u -d "@$(( now_hour - DEMO_HOURS * 3600 ))" +%Y-%m-%dT%H:%M:%SZ)
+  else
+    START=$(cat "$record" 2>/dev/null || true)
+    HOURS=0
+    [ -n "$START" ] && HOURS=$(( (now_hour - $(date -u -d "$START" +%s)) / 3600 ))
+    if [ "$HOURS" -lt 1 ]; then
+      HOURS=336 START=$(date -u -d "@$(( now_hour - 336 * 3600 ))" +%Y-%m-%dT%H:%M:%SZ)
+      echo "$START" > "$record"
+    fi
+  fi
+  END=$(date -u -d "$START + $HOURS hours" +%Y-%m-%dT%H:%M:%S+00:00)
+}

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -71,33 +71,41 @@ describe('one Airflow home for the demo, dags-test and the service', () => {
   });
 });
 
-/** The demo's period as scripts/demo.sh computes it, at a given clock (faked through `date`). */
-function demoPeriod(env: Record<string, string>, now: string): string {
-  const fakeDate = mkdtempSync(path.join(os.tmpdir(), 'driftwood-fake-date-'));
-  // `date +%s` answers the fixed clock; every other use of date is the real one.
-  const shim = path.join(fakeDate, 'date');
-  writeFileSync(
-    shim,
-    `#!/bin/bash\nif [ "$*" = "+%s" ]; then echo ${Math.floor(Date.parse(now) / 1000)}; else exec /usr/bin/date "$@"; fi\n`,
-    { mode: 0o755 },
-  );
-  const text = readFileSync(path.join(ROOT, 'scripts', 'demo.sh'), 'utf8');
-  const lines = text.split('\n').filter((l) => /^(HOURS|START|END)=/.test(l));
-  expect(lines).toHaveLength(3);
+/** The demo's period as scripts/demo.sh computes it (scripts/lib.sh: demo_period) at a given clock. */
+function demoPeriod(home: string, env: Record<string, string>, now: string): string {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('DEMO_')));
-  return execFileSync('bash', ['-c', `set -eu; ${lines.join('; ')}; echo "$START $END"`], {
-    env: { ...clean, ...env, PATH: `${fakeDate}:${process.env.PATH}` },
-    encoding: 'utf8',
-  }).trim();
+  const seconds = Math.floor(Date.parse(now) / 1000);
+  return execFileSync(
+    'bash',
+    ['-c', `source "${ROOT}/scripts/lib.sh"; demo_period ${seconds}; echo "$START $HOURS $END"`],
+    { env: { ...clean, DRIFTWOOD_HOME: home, ...env }, encoding: 'utf8' },
+  ).trim();
 }
 
 describe("the demo's data ends at the current hour", () => {
-  it('defaults to the DEMO_HOURS before now, floored to the hour; DEMO_START and DEMO_HOURS override', () => {
+  it('starts 336 hours before the current hour, then keeps its start and extends to the current hour', () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'driftwood-demo-period-'));
+    const first = '2026-11-23T05:00:00Z 336 2026-12-07T05:00:00+00:00';
+    expect(demoPeriod(home, {}, '2026-12-07T05:42:10Z')).toBe(first);
+    // Again within the hour: the same period, so the same files.
+    expect(demoPeriod(home, {}, '2026-12-07T05:59:59Z')).toBe(first);
+    // Three hours later: the same start (files already written stay as they are), three hours more.
+    expect(demoPeriod(home, {}, '2026-12-07T08:05:00Z')).toBe(
+      '2026-11-23T05:00:00Z 339 2026-12-07T08:00:00+00:00',
+    );
+  });
+
+  it('takes DEMO_START and DEMO_HOURS as given', () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'driftwood-demo-period-'));
     const now = '2026-12-07T05:42:10Z';
-    expect(demoPeriod({}, now)).toBe('2026-11-23T05:00:00Z 2026-12-07T05:00:00+00:00');
-    expect(demoPeriod({ DEMO_HOURS: '48' }, now)).toBe('2026-12-05T05:00:00Z 2026-12-07T05:00:00+00:00');
-    expect(demoPeriod({ DEMO_START: '2026-11-01T00:00:00Z', DEMO_HOURS: '24' }, now)).toBe(
-      '2026-11-01T00:00:00Z 2026-11-02T00:00:00+00:00',
+    expect(demoPeriod(home, { DEMO_HOURS: '48' }, now)).toBe(
+      '2026-12-05T05:00:00Z 48 2026-12-07T05:00:00+00:00',
+    );
+    expect(demoPeriod(home, { DEMO_START: '2026-11-01T00:00:00Z', DEMO_HOURS: '24' }, now)).toBe(
+      '2026-11-01T00:00:00Z 24 2026-11-02T00:00:00+00:00',
+    );
+    expect(demoPeriod(home, { DEMO_START: '2026-11-01T00:00:00Z' }, now)).toBe(
+      '2026-11-01T00:00:00Z 336 2026-11-15T00:00:00+00:00',
     );
   });
 });
