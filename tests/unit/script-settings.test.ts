@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -68,6 +68,36 @@ describe('one Airflow home for the demo, dags-test and the service', () => {
     const down = readFileSync(path.join(ROOT, 'scripts', 'down.sh'), 'utf8');
     expect(up).toContain('drift-sidecar.pid');
     expect(down).toContain('stop_pid drift-sidecar');
+  });
+});
+
+describe('dags-test beside the service', () => {
+  it("refuses an unpaused DAG while the home's scheduler runs, before starting Airflow", () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'driftwood-dags-test-'));
+    const airflowHome = path.join(home, 'airflow');
+    mkdirSync(path.join(home, 'run'), { recursive: true });
+    mkdirSync(airflowHome, { recursive: true });
+    execFileSync('python3', [
+      '-c',
+      'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("create table dag (dag_id text, is_paused boolean)"); c.execute("insert into dag values (\'churn_pipeline\', 0)"); c.commit()',
+      path.join(airflowHome, 'airflow.db'),
+    ]);
+    // A live process stands for the scheduler that `make up` recorded.
+    const scheduler = spawn('sleep', ['60'], { stdio: 'ignore' });
+    writeFileSync(path.join(home, 'run', 'airflow-scheduler.pid'), String(scheduler.pid));
+    try {
+      const env = { ...process.env, DRIFTWOOD_HOME: home, AIRFLOW_HOME: airflowHome };
+      delete env.AIRFLOW__DATABASE__SQL_ALCHEMY_CONN;
+      const run = spawnSync(path.join(ROOT, 'scripts', 'airflow.sh'), ['dags-test', 'churn_pipeline'], {
+        env,
+        encoding: 'utf8',
+      });
+      expect(run.status).toBe(2);
+      expect(run.stderr).toContain('churn_pipeline is unpaused');
+      expect(run.stderr).toContain('dags trigger churn_pipeline');
+    } finally {
+      scheduler.kill();
+    }
   });
 });
 
