@@ -223,8 +223,11 @@ describe('training run, registry and promotion against a live MLflow server', ()
       `beats_champion: ROC AUC ${auc} = champion v${first.modelVersion}'s ${auc} (same training data and settings): not better`,
     );
     expect(await champion()).toBe(first.modelVersion);
-    expect((await versionTags(second.modelVersion))['driftwood.gate.champion']).toMatch(
-      /^failed at .*: not better$/,
+    const tags = await versionTags(second.modelVersion);
+    expect(tags['driftwood.gate.champion']).toMatch(/^failed at .*: not better$/);
+    // The numbers as a line on the version's page; the whole evidence is JSON on the run.
+    expect(tags['driftwood.evaluation.champion']).toBe(
+      `ROC AUC ${auc} vs ${auc} (+0.0000), interval [0.0000, 0.0000], ${second.rows.holdout} holdout rows; failed: beats_champion`,
     );
   });
 

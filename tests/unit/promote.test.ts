@@ -10,7 +10,7 @@ import {
   planRollback,
   versionAt,
 } from '../../tasks/src/promote/history.js';
-import { promotionSummary, sameTraining } from '../../tasks/src/promote/index.js';
+import { evaluationText, promotionSummary, sameTraining } from '../../tasks/src/promote/index.js';
 import {
   modelParamsFromFlags,
   policyFromFlags,
@@ -293,6 +293,30 @@ describe('the alias audit trail', () => {
     expect(
       promotionSummary({ previous: null, evaluation: { ...evaluation, championRocAuc: null, diff: null } }),
     ).toBe('ROC AUC 0.8400, no champion to compare with');
+  });
+
+  it("a version's evaluation tag is a line too: the figures, the interval, the rows and what failed", () => {
+    const evaluation = {
+      holdoutRows: 187,
+      candidateRocAuc: 0.8631,
+      championRocAuc: 0.8631,
+      diff: 0,
+      interval: [0, 0] as [number, number],
+    };
+    const checks = [
+      { name: 'min_roc_auc', passed: true, detail: '' },
+      { name: 'beats_champion', passed: false, detail: '' },
+    ];
+    expect(evaluationText({ previous: '1', evaluation, checks })).toBe(
+      'ROC AUC 0.8631 vs 0.8631 (+0.0000), interval [0.0000, 0.0000], 187 holdout rows; failed: beats_champion',
+    );
+    expect(
+      evaluationText({
+        previous: null,
+        evaluation: { ...evaluation, championRocAuc: null, diff: null, interval: null },
+        checks: checks.slice(0, 1),
+      }),
+    ).toBe('ROC AUC 0.8631, no champion to compare with, 187 holdout rows; all 1 checks passed');
   });
 
   it.each([

@@ -128,9 +128,7 @@ export async function runPromote(options: PromoteOptions, deps: PromoteDeps): Pr
     options.modelName,
     version,
     `driftwood.evaluation.${options.alias}`,
-    clip(
-      JSON.stringify({ at, ...result.evaluation, checks: decision.checks.map((c) => [c.name, c.passed]) }),
-    ),
+    clip(evaluationText(result)),
   );
   if (!decision.promote) {
     deps.log.warn(result, 'promote: gate not passed, alias left where it was');
@@ -190,6 +188,21 @@ export function promotionSummary(r: Pick<PromoteResult, 'evaluation' | 'previous
   const { candidateRocAuc: a, championRocAuc: c, diff } = r.evaluation;
   if (c === null || diff === null) return `ROC AUC ${a.toFixed(4)}, no champion to compare with`;
   return `ROC AUC ${a.toFixed(4)} vs ${c.toFixed(4)} (${diff >= 0 ? '+' : ''}${diff.toFixed(4)})`;
+}
+
+/**
+ * The version tag of a decision's numbers, as a line a person reads on the version's page (the
+ * whole evidence is the JSON on the run): `ROC AUC 0.8982 vs 0.8631 (+0.0351), interval
+ * [-0.0042, 0.0894], 187 holdout rows; failed: beats_champion`. Pure.
+ */
+export function evaluationText(r: Pick<PromoteResult, 'evaluation' | 'previous' | 'checks'>): string {
+  const { interval, holdoutRows } = r.evaluation;
+  const failed = r.checks.filter((c) => !c.passed).map((c) => c.name);
+  return [
+    promotionSummary(r),
+    ...(interval ? [`interval [${interval[0].toFixed(4)}, ${interval[1].toFixed(4)}]`] : []),
+    `${holdoutRows} holdout rows; ${failed.length ? `failed: ${failed.join(', ')}` : `all ${r.checks.length} checks passed`}`,
+  ].join(', ');
 }
 
 /** Run parameters and tags that say what a training run read and how it trained. */
