@@ -5,8 +5,8 @@ result as one JSON line on stdout, and, when it fails, one plain line ``driftwoo
 <message>``. ``StepLog`` reads that output line by line, whichever runner carried it (a process, a
 container, a pod), and writes each line on the task's logger as ``<message> key=value key=value``
 at the line's own level: the keys a reader looks for first (dataset, snapshot, version, run id,
-rows), no ``time``/``pid``/``hostname`` noise, long values cut. The step's failure is logged at
-ERROR and kept (``StepLog.error``: ``<CODE>: <message>``) for the exception the task fails with.
+rows), no ``time``/``pid``/``hostname`` noise, long values cut. The step's failure line is logged
+at ERROR and kept (``StepLog.error``: ``<CODE>: <message>``) for the exception the task fails with.
 When a line names an MLflow run, one more line links to it in the MLflow UI. Lines that are not
 JSON pass through as they are.
 """
@@ -156,15 +156,16 @@ class StepLog:
         return out
 
     def _plain(self, line: str) -> tuple[int, str]:
+        # The failure line stays as the step wrote it (the same words as at a terminal).
         if m := _CLI_ERROR.match(line):
             code, message = m["code"], m["message"]
             self._trace = False
             self.error = f"{code}: {message}"
-            return (logging.WARNING if code in NOTHING_TO_ACT_ON else logging.ERROR), self.error
+            return (logging.WARNING if code in NOTHING_TO_ACT_ON else logging.ERROR), line
         if m := _CLI_UNEXPECTED.match(line):
             self._trace = True
             self.error = f"unexpected error: {m['message']}"
-            return logging.ERROR, self.error
+            return logging.ERROR, line
         if self._trace and line[:1].isspace():
             return logging.ERROR, line
         self._trace = False

@@ -297,8 +297,8 @@ def _record_overhead(client: AirflowClient, run_id: str, tis: dict[str, dict[str
 
 
 def _step_seconds(log_text: str) -> float | None:
-    """The CLI's own duration: its `"seconds":N` log line (success), or None if absent (skipped)."""
+    """The CLI's own duration: its `seconds=N` log line (success), or None if absent (skipped)."""
     import re
 
-    found = re.findall(r'seconds\\?":\s*([0-9.]+)', log_text)
+    found = re.findall(r'seconds(?:\\?":\s*|=)([0-9.]+)', log_text)
     return float(found[-1]) if found else None

@@ -120,7 +120,8 @@ def test_the_cli_failure_line_is_the_error_with_its_code() -> None:
         pino("train: the snapshot has no features yet; running the features step"),
         "driftwood train: DATA_MISSING: no churn data in the warehouse: ingest first",
     )
-    assert out[-1] == (logging.ERROR, "DATA_MISSING: no churn data in the warehouse: ingest first")
+    line = "driftwood train: DATA_MISSING: no churn data in the warehouse: ingest first"
+    assert out[-1] == (logging.ERROR, line)
     assert step.error == "DATA_MISSING: no churn data in the warehouse: ingest first"
 
 
@@ -140,7 +141,9 @@ def test_an_error_logged_by_pino_carries_its_code() -> None:
 @pytest.mark.parametrize("code", ["NOTHING_NEW", "GATE_NOT_PASSED"])
 def test_nothing_to_act_on_is_a_warning_not_an_error(code: str) -> None:
     step, out = read(f"driftwood promote: {code}: ROC AUC 0.71 is not above the champion's 0.74")
-    assert out == [(logging.WARNING, f"{code}: ROC AUC 0.71 is not above the champion's 0.74")]
+    assert out == [
+        (logging.WARNING, f"driftwood promote: {code}: ROC AUC 0.71 is not above the champion's 0.74")
+    ]
     assert step.error == f"{code}: ROC AUC 0.71 is not above the champion's 0.74"
 
 
@@ -359,7 +362,7 @@ def test_the_pod_runner_logs_the_step_readably_and_honours_its_exit_code(
     assert lines == [
         ("info", f'train: MLflow run started runId={RUN_ID} runName="churn logistic" experimentId=4'),
         ("info", f"MLflow run: http://mlflow.example:5000/#/experiments/4/runs/{RUN_ID}"),
-        ("error", "DATA_MISSING: no churn data in the warehouse: ingest first"),
+        ("error", "driftwood train: DATA_MISSING: no churn data in the warehouse: ingest first"),
     ]
 
 
@@ -380,7 +383,7 @@ def test_the_docker_runner_logs_container_lines_readably(
     assert task.step_log.error == "NOTHING_NEW: no objects under raw/churn/"
     assert task_lines(capfd.readouterr().out, "driftwood.ingest") == [
         ("warning", "ingest: no objects under raw/churn/ dataset=churn lake=s3://lake"),
-        ("warning", "NOTHING_NEW: no objects under raw/churn/"),
+        ("warning", "driftwood ingest: NOTHING_NEW: no objects under raw/churn/"),
     ]
 
 
@@ -476,9 +479,12 @@ def test_a_failing_step_logs_its_code_and_message_at_error_and_is_not_retried(
     assert probe_run["states"]["train_too_early"] == ("failed", 1), output[-6000:]
     errors = [text for level, text in task_lines(output, "driftwood.train_too_early") if level == "error"]
     assert len(errors) == 1, output[-6000:]
-    assert errors[0].startswith("DATA_MISSING: no churn snapshot as of 2026-10-01T00:00:00.000Z: ")
+    said = errors[0].removeprefix("driftwood train: ")
+    assert errors[0] != said and said.startswith(
+        "DATA_MISSING: no churn snapshot as of 2026-10-01T00:00:00.000Z: "
+    )
     # The exception Airflow records says the same, not "Bash command failed".
-    assert f"AirflowFailException: {errors[0]} (exit 2: " in output
+    assert f"AirflowFailException: {said} (exit 2: " in output
     assert "Bash command failed" not in output
 
 
