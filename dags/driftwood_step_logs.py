@@ -139,8 +139,10 @@ class StepLog:
         self.error: str | None = None
 
     def read(self, raw: str) -> None:
-        for level, text in self.lines(raw):
-            _emit(self._logger, level, text)
+        # One call may carry several lines (a pod log message with its continuation lines).
+        for part in raw.splitlines() or [""]:
+            for level, text in self.lines(part):
+                _emit(self._logger, level, text)
 
     def lines(self, raw: str) -> list[tuple[int, str]]:
         """The log lines (level, text) one line of the step's output becomes."""

@@ -157,6 +157,19 @@ def test_an_unexpected_error_keeps_its_stack_trace_at_error() -> None:
     assert step.error == "unexpected error: SqliteError: no such table: candles"
 
 
+def test_a_message_of_several_lines_is_read_line_by_line(caplog: pytest.LogCaptureFixture) -> None:
+    step = StepLog(logging.getLogger("test.step"), None)
+    with caplog.at_level(logging.DEBUG, logger="test.step"):
+        step.read(
+            "driftwood train: unexpected error: TypeError: x is undefined\n    at run (/app/cli.js:1:1)"
+        )
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.ERROR, "driftwood train: unexpected error: TypeError: x is undefined"),
+        (logging.ERROR, "    at run (/app/cli.js:1:1)"),
+    ]
+    assert step.error == "unexpected error: TypeError: x is undefined"
+
+
 @pytest.mark.parametrize("line", ["plain text from a step", "[1, 2, 3]", "{not json}", ""])
 def test_lines_that_are_not_a_json_object_pass_through(line: str) -> None:
     step, out = read(line)
