@@ -306,7 +306,13 @@ export function fitLogisticExact(
       rhs[j] = -(grad[j] as number);
     }
     if (free.length > 0) solveBlock(hessian, D, free, rhs, step);
-    // Armijo search along the projection arc P(θ + α·step).
+    // Close to the optimum the decrease Newton predicts falls below the rounding noise of the
+    // objective (a sum over n rows), where a line search only sees noise and creeps: there the full
+    // step is taken, and kept only while it shrinks the gradient.
+    let predicted = 0;
+    for (let j = 0; j < D; j++) predicted -= (grad[j] as number) * (step[j] as number);
+    const final = predicted <= 1e-9 * (1 + Math.abs(f));
+    // Otherwise, Armijo search along the projection arc P(θ + α·step).
     let alpha = 1;
     let accepted = false;
     let fTrial = f;
@@ -317,7 +323,7 @@ export function fitLogisticExact(
       for (let j = 0; j < D; j++)
         decrease += (grad[j] as number) * ((trial[j] as number) - (theta[j] as number));
       fTrial = objective(p, trial.subarray(0, d), trial[d] as number, trialZ);
-      if (fTrial <= f + 1e-4 * decrease) {
+      if (final || fTrial <= f + 1e-4 * decrease) {
         accepted = true;
         break;
       }
@@ -326,10 +332,21 @@ export function fitLogisticExact(
     if (!accepted) break; // No further decrease is representable: the point is as good as float64 gets.
     [theta, trial] = [trial, theta];
     [z, trialZ] = [trialZ, z];
+    const fBefore = f;
     f = fTrial;
-    iterations++;
     derivatives(p, theta, z, grad);
+    const before = gnorm;
     gnorm = projectedNorm();
+    if (final && gnorm >= before) {
+      // Rounding, not curvature, limits the gradient now: keep the previous point and stop.
+      [theta, trial] = [trial, theta];
+      [z, trialZ] = [trialZ, z];
+      f = fBefore;
+      derivatives(p, theta, z, grad);
+      gnorm = projectedNorm();
+      break;
+    }
+    iterations++;
     onIteration({
       iteration: iterations,
       loss: f,
