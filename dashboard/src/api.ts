@@ -147,27 +147,6 @@ export interface Models {
   history: AliasEvent[];
 }
 
-/**
- * An authenticated image as a data: URL (an <img> cannot send the Authorization header, and the
- * API's content security policy allows data: images but not blob:); null when the API has none.
- */
-export async function image(path: string): Promise<string | null> {
-  const auth = credentials();
-  const res = await fetch(path, {
-    headers: auth ? { authorization: `Basic ${auth}` } : {},
-    credentials: 'omit',
-    signal: AbortSignal.timeout(30_000),
-  });
-  if (!res.ok) return null;
-  const blob = await res.blob();
-  return new Promise((resolve, reject) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(String(reader.result));
-    reader.onerror = () => reject(reader.error);
-    reader.readAsDataURL(blob);
-  });
-}
-
 // The data routes' shapes, as the API builds them (types only: nothing of the API's code is bundled).
 export type { DriftState, PipelineRun };
 
