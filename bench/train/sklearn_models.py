@@ -1,6 +1,10 @@
 """scikit-learn baselines for bench/train: the same matrices as Driftwood's TF.js models.
 
-Prints a JSON list of {model, rocAuc, fitSeconds, note} on stdout.
+Prints a JSON list of {model, rocAuc, fitSeconds, note} on stdout. The LogisticRegression row also
+carries its coefficients and intercept, and those of a second, untimed fit to a tight tolerance
+(`tight`): the default tol=1e-4 stops lbfgs short of the optimum on ill-conditioned one-hot columns.
+With `--large FILE N WIDTH L2`, fits LogisticRegression on the float32 rows of FILE (N rows of
+WIDTH values, then N labels) and prints the same for it.
 """
 
 from __future__ import annotations
@@ -48,9 +52,45 @@ def main(folder: Path, l2: float) -> None:
         model.fit(x_fit, y_fit)
         seconds = time.perf_counter() - t0
         auc = roc_auc_score(y_hold, model.predict_proba(x_hold)[:, 1])
-        out.append({"model": name, "rocAuc": float(auc), "fitSeconds": seconds, "note": note})
+        row: dict[str, object] = {"model": name, "rocAuc": float(auc), "fitSeconds": seconds, "note": note}
+        if isinstance(model, LogisticRegression):
+            row.update(coefficients(model, x_fit, y_fit))
+        out.append(row)
     print(json.dumps(out))
 
 
+def coefficients(model: LogisticRegression, x: np.ndarray, y: np.ndarray) -> dict[str, object]:
+    tight = LogisticRegression(class_weight=model.class_weight, C=model.C, tol=1e-12, max_iter=100_000).fit(
+        x, y
+    )
+    return {
+        "coef": model.coef_[0].tolist(),
+        "intercept": float(model.intercept_[0]),
+        "tight": {"coef": tight.coef_[0].tolist(), "intercept": float(tight.intercept_[0])},
+    }
+
+
+def large(file: Path, n: int, width: int, l2: float) -> None:
+    raw = np.fromfile(file, dtype=np.float32)
+    x = raw[: n * width].astype(np.float64).reshape(n, width)
+    y = raw[n * width :].astype(np.int64)
+    model = LogisticRegression(class_weight="balanced", C=1.0 / (2.0 * l2 * n), max_iter=2000)
+    t0 = time.perf_counter()
+    model.fit(x, y)
+    seconds = time.perf_counter() - t0
+    print(
+        json.dumps(
+            {
+                "fitSeconds": seconds,
+                "iterations": int(model.n_iter_[0]),
+                **coefficients(model, x, y),
+            }
+        )
+    )
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), float(sys.argv[2]))
+    if sys.argv[1] == "--large":
+        large(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))
+    else:
+        main(Path(sys.argv[1]), float(sys.argv[2]))
