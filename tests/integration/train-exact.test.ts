@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { MlflowClient, Warehouse } from '@driftwood/tasks';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -7,7 +9,15 @@ import { type ExactLogisticFit, fitLogisticExact } from '../../tasks/src/models/
 import { DEFAULT_MODEL_PARAMS } from '../../tasks/src/models/params.js';
 import { type PreparedData, prepareTrainingData } from '../../tasks/src/train/data.js';
 import { runTrain, type TrainResult } from '../../tasks/src/train/index.js';
-import { mlflowClient, seededWarehouse, silentLog, uniqueName } from '../support/env.js';
+import {
+  landAndIngest,
+  mlflowClient,
+  runCli,
+  seededWarehouse,
+  silentLog,
+  tempHome,
+  uniqueName,
+} from '../support/env.js';
 
 /**
  * A logistic regression fitted by the exact solver goes through the real train step into a live
@@ -122,5 +132,29 @@ describe('train --solver exact → MLflow → serve, against a live MLflow serve
     }
     // float32 weights and output: the only difference from the float64 optimum.
     expect(maxGap).toBeLessThan(1e-6);
+  });
+
+  it('is what `driftwood train --solver exact` runs', async () => {
+    const home = tempHome('driftwood-exact-');
+    const env = {
+      DRIFTWOOD_HOME: home,
+      MLFLOW_TRACKING_URI: inject('mlflowUri'),
+      DRIFTWOOD_MODEL_NAME: uniqueName('churn-exact-cli'),
+      DRIFTWOOD_EXPERIMENT: uniqueName('exact-cli'),
+      DRIFTWOOD_PII_KEY: 'exact-key-0123456789abcdef',
+      LOG_LEVEL: 'warn',
+    };
+    await landAndIngest(env, { hours: 120, seed: 12, customers: 600 });
+    const r = await runCli(['train', '--dataset', 'churn', '--solver', 'exact'], env);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(readFileSync(path.join(home, 'results', 'train.json'), 'utf8'));
+    const run = await mlflow.getRun(result.runId);
+    const params = Object.fromEntries((run.data.params ?? []).map((p) => [p.key, p.value]));
+    expect(params.solver).toBe('exact');
+    // Newton iterations, not the 40 epochs Adam would be allowed.
+    expect(result.epochsRun).toBeLessThan(20);
+    const bad = await runCli(['train', '--dataset', 'churn', '--solver', 'newton'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--solver: expected adam or exact, got 'newton'");
   });
 });
