@@ -114,13 +114,18 @@ def mlflow_ui_url(env: Mapping[str, str]) -> str | None:
     return None
 
 
+# MLflow's UI opens an experiment in its GenAI view unless the link asks for the model-training
+# one (its own default, kept per browser): every link to a Driftwood run asks.
+MLFLOW_UI_VIEW = "workflowType=machine_learning"
+
+
 def mlflow_run_url(ui: str, run_id: str, experiment_id: str | None) -> str:
     """The run's page in MLflow's UI (its routes ``#/experiments/<id>/runs/<run>`` and, without the
-    experiment, ``#/runs/<run>``, which opens the same page)."""
+    experiment, ``#/runs/<run>``, which opens the same page), in the model-training view."""
     run = quote(run_id, safe="")
     if experiment_id:
-        return f"{ui}/#/experiments/{quote(experiment_id, safe='')}/runs/{run}"
-    return f"{ui}/#/runs/{run}"
+        return f"{ui}/#/experiments/{quote(experiment_id, safe='')}/runs/{run}?{MLFLOW_UI_VIEW}"
+    return f"{ui}/#/runs/{run}?{MLFLOW_UI_VIEW}"
 
 
 class StepLog:

@@ -39,6 +39,8 @@ from orchestration_support import ROOT, airflow_home, mlflow_server, run_airflow
 MLFLOW_PORT = 5164
 SNAPSHOT_ID = "705d93fc3581208a5570f6d2e95418750114c23dc373dca9c1215ef09ab89d83"
 RUN_ID = "7bd900ee9d154740942de75fc41d8c78"
+# The model-training view: MLflow's UI opens experiments in its GenAI view otherwise.
+VIEW = "workflowType=machine_learning"
 
 
 def pino(msg: str, level: int = 30, **fields: Any) -> str:
@@ -187,15 +189,15 @@ def test_a_logged_run_id_is_linked_once_to_its_mlflow_page() -> None:
     started = pino("train: MLflow run started", runId=RUN_ID, runName="churn logistic", experimentId="7")
     _, out = read(started, pino("train: done"), json.dumps({"runId": RUN_ID, "experimentId": "7"}))
     links = [text for _, text in out if text.startswith("MLflow run: ")]
-    assert links == [f"MLflow run: http://mlflow.example:5000/#/experiments/7/runs/{RUN_ID}"]
+    assert links == [f"MLflow run: http://mlflow.example:5000/#/experiments/7/runs/{RUN_ID}?{VIEW}"]
     # The link follows the line that named the run.
     assert out[1] == (logging.INFO, links[0])
 
 
 def test_a_run_without_its_experiment_gets_mlflow_s_direct_run_route() -> None:
     _, out = read(pino("evaluate: scored", run_id=RUN_ID))
-    assert out[-1] == (logging.INFO, f"MLflow run: http://mlflow.example:5000/#/runs/{RUN_ID}")
-    assert mlflow_run_url("http://m", "r/1", "2") == "http://m/#/experiments/2/runs/r%2F1"
+    assert out[-1] == (logging.INFO, f"MLflow run: http://mlflow.example:5000/#/runs/{RUN_ID}?{VIEW}")
+    assert mlflow_run_url("http://m", "r/1", "2") == "http://m/#/experiments/2/runs/r%2F1?" + VIEW
 
 
 @pytest.mark.parametrize(
@@ -374,7 +376,7 @@ def test_the_pod_runner_logs_the_step_readably_and_honours_its_exit_code(
     lines = task_lines(capfd.readouterr().out, "driftwood.train")
     assert lines == [
         ("info", f'train: MLflow run started runId={RUN_ID} runName="churn logistic" experimentId=4'),
-        ("info", f"MLflow run: http://mlflow.example:5000/#/experiments/4/runs/{RUN_ID}"),
+        ("info", f"MLflow run: http://mlflow.example:5000/#/experiments/4/runs/{RUN_ID}?{VIEW}"),
         ("error", "driftwood train: DATA_MISSING: no churn data in the warehouse: ingest first"),
     ]
 
@@ -515,7 +517,7 @@ def test_a_successful_train_links_its_mlflow_run(probe_run: dict[str, Any]) -> N
     assert probe_run["states"]["train"] == ("success", 1), output[-6000:]
     trained = json.loads((probe_run["home"] / "results" / "train.json").read_text())
     run_id, experiment_id = trained["runId"], trained["experimentId"]
-    url = f"{probe_run['mlflow']}/#/experiments/{experiment_id}/runs/{run_id}"
+    url = f"{probe_run['mlflow']}/#/experiments/{experiment_id}/runs/{run_id}?{VIEW}"
     assert task_lines(output, "driftwood.train").count(("info", f"MLflow run: {url}")) == 1, output[-6000:]
     # The link names a real run of the step's experiment.
     query = urllib.parse.urlencode({"run_id": run_id})
@@ -533,5 +535,5 @@ def test_evaluate_links_the_run_it_wrote_the_evidence_to(probe_run: dict[str, An
     output = probe_run["output"]
     assert probe_run["states"]["evaluate"] == ("success", 1), output[-6000:]
     trained = json.loads((probe_run["home"] / "results" / "train.json").read_text())
-    url = f"{probe_run['mlflow']}/#/experiments/{trained['experimentId']}/runs/{trained['runId']}"
+    url = f"{probe_run['mlflow']}/#/experiments/{trained['experimentId']}/runs/{trained['runId']}?{VIEW}"
     assert ("info", f"MLflow run: {url}") in task_lines(output, "driftwood.evaluate"), output[-6000:]
