@@ -82,7 +82,7 @@ done_stage
 
 echo
 echo "Driftwood is up (took $(( $(date +%s) - t_all ))s):"
-echo "  MLflow UI      $MLFLOW_TRACKING_URI   (experiment ${DRIFTWOOD_EXPERIMENT:-driftwood-churn}, model ${DRIFTWOOD_MODEL_NAME:-churn})"
+echo "  MLflow UI      $(mlflow_runs_url "${DRIFTWOOD_EXPERIMENT:-driftwood-churn}")   (model ${DRIFTWOOD_MODEL_NAME:-churn})"
 echo "  API            $API/v1/predict   (ready: $API/health/ready, OpenAPI: $API/docs)"
 echo "  Dashboard      $API/ui/"
 [ -n "$API_PASSWORDS" ] && echo "                 users admin (predict, admin) and predict; passwords in $API_PASSWORDS"

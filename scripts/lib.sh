@@ -96,3 +96,12 @@ demo_period() {
   fi
   END=$(date -u -d "$START + $HOURS hours" +%Y-%m-%dT%H:%M:%S+00:00)
 }
+
+# mlflow_runs_url EXPERIMENT: the experiment's runs in MLflow's UI, in its model-training view (MLflow 3
+# opens experiments in its GenAI view otherwise); the UI's root when the experiment is not there yet.
+mlflow_runs_url() {
+  local base=${MLFLOW_TRACKING_URI%/} id
+  id=$(curl -fsS -m 5 -G "$base/api/2.0/mlflow/experiments/get-by-name" --data-urlencode "experiment_name=$1" 2>/dev/null \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["experiment"]["experiment_id"])' 2>/dev/null) || id=""
+  if [ -n "$id" ]; then echo "$base/#/experiments/$id?workflowType=machine_learning"; else echo "$base"; fi
+}

@@ -104,7 +104,7 @@ trap - ERR
 
 echo
 echo "Driftwood is up (stop it with 'make down'):"
-echo "  MLflow UI    $MLFLOW_TRACKING_URI   (health: $MLFLOW_TRACKING_URI/health)"
+echo "  MLflow UI    $(mlflow_runs_url "${DRIFTWOOD_EXPERIMENT:-driftwood-churn}")   (health: $MLFLOW_TRACKING_URI/health)"
 echo "  Airflow UI   $AIRFLOW   (health: $AIRFLOW/api/v2/monitor/health)"
 echo "               user: driftwood  password: $(cat "$password_file")"
 echo "  API          $API/v1/predict   (docs: $API/docs, ready: $API/health/ready → $ready)"

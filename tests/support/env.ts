@@ -33,16 +33,18 @@ export function runCli(args: string[], env: Record<string, string>, cwd = ROOT):
   return runProcess('node', [path.join(ROOT, 'tasks', 'dist', 'cli.js'), ...args], env, cwd);
 }
 
+/** Runs a process to its end; `base` is the environment it inherits (this process's by default). */
 export function runProcess(
   cmd: string,
   args: string[],
   env: Record<string, string>,
   cwd = ROOT,
+  base: NodeJS.ProcessEnv = process.env,
 ): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       cwd,
-      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+      env: { ...base, LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
