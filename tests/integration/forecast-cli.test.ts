@@ -98,4 +98,11 @@ describe('driftwood CLI on a sequence_forecast dataset', () => {
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/--snapshot and --cutoff: give one/);
   });
+
+  it('trains on a home that never ingested prices: data missing, exit 2 (no retry), not a crash', async () => {
+    const empty = { ...env, DRIFTWOOD_HOME: tempHome('driftwood-forecast-empty-') };
+    const r = await runCli(['train', '--dataset', dataset], empty);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/DATA_MISSING: no \S+ table in the warehouse: ingest prices first/);
+  });
 });

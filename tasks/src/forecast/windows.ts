@@ -39,6 +39,7 @@ export interface Window {
  * cutoff only candles with T + 1 h ≤ until are read (nothing after the cutoff is known yet).
  */
 export async function loadCandles(db: Warehouse, until?: number, table = 'candles'): Promise<Candle[]> {
+  await requireTable(db, table);
   let q = db(table)
     .select(...CANDLE_COLUMNS)
     .orderBy('open_time', 'asc');
@@ -48,11 +49,18 @@ export async function loadCandles(db: Warehouse, until?: number, table = 'candle
 
 /** The newest `n` candles of the table, oldest first (what a forecast of the next hour reads). */
 export async function loadLatestCandles(db: Warehouse, n: number, table = 'candles'): Promise<Candle[]> {
+  await requireTable(db, table);
   const rows = (await db(table)
     .select(...CANDLE_COLUMNS)
     .orderBy('open_time', 'desc')
     .limit(n)) as Record<string, unknown>[];
   return rows.reverse().map(candleOf);
+}
+
+/** A home that never ingested prices has no table: data missing (exit 2, no retry), not a crash. */
+async function requireTable(db: Warehouse, table: string): Promise<void> {
+  if (!(await db.schema.hasTable(table)))
+    throw new DriftwoodError('DATA_MISSING', `no ${table} table in the warehouse: ingest prices first`);
 }
 
 // PostgreSQL returns bigint columns as strings.
