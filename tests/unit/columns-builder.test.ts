@@ -121,7 +121,7 @@ describe('dataset settings from the contract', () => {
       target: 'defaulted',
       horizonHours: 0,
       labelDelayHours: 0,
-      split: { validation: 0.15, test: 0.2 },
+      split: { validation: 0.15, test: 0.2, strategy: 'hash' },
     });
   });
 

@@ -103,6 +103,21 @@ export async function validateContract(
       if (!table?.columns.some((col) => col.name === c.forecast?.[key]))
         bad(`/forecast/${key}`, `'${c.forecast[key]}' is not a column of table '${c.forecast.table}'`);
   }
+  if (c.training?.split?.strategy === 'time') {
+    const where = '/training/split/strategy';
+    // Rows carry a time only where the builder reads one: the target table's timestamp column.
+    if (c.builder !== 'columns')
+      bad(
+        where,
+        `'time' orders rows by their table's timestamp column, which builder '${c.builder}' does not give its rows (every row is as of one cutoff): use 'hash'`,
+      );
+    const table = c.tables.find((t) => t.columns.some((col) => col.role === 'target'));
+    if (table && !table.columns.some((col) => col.role === 'timestamp'))
+      bad(
+        where,
+        `'time' orders rows by their time: give table '${table.name}' a column with role: timestamp, or use 'hash'`,
+      );
+  }
   const idColumn = c.training?.id_column;
   if (idColumn !== undefined && !c.tables.some((t) => t.columns.some((col) => col.name === idColumn)))
     bad('/training/id_column', `'${idColumn}' is not a column of any table`);

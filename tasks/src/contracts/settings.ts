@@ -19,11 +19,15 @@ export interface DatasetSettings {
   horizonHours: number;
   /** How late labels arrive: the newest usable cutoff is this much older. */
   labelDelayHours: number;
-  /** Shares of the rows held out for validation and for the final test (the holdout). */
-  split: { validation: number; test: number };
+  /**
+   * Shares of the rows held out for validation and for the final test (the holdout), and how rows
+   * are shared out: `hash` of the id (the default), or `time` (the newest rows are the test part;
+   * a forecast's windows are always time-ordered).
+   */
+  split: { validation: number; test: number; strategy: 'hash' | 'time' };
 }
 
-const DEFAULT_SPLIT = { validation: 0.15, test: 0.2 } as const;
+const DEFAULT_SPLIT = { validation: 0.15, test: 0.2, strategy: 'hash' } as const;
 
 function targetTable(contract: Contract): TableContract | undefined {
   return contract.tables.find((t) => t.columns.some((c) => c.role === 'target'));
@@ -63,6 +67,7 @@ export function datasetSettings(contract: Contract): DatasetSettings {
     split: {
       validation: training.split?.validation ?? forecast?.split?.validation ?? DEFAULT_SPLIT.validation,
       test: training.split?.test ?? forecast?.split?.test ?? DEFAULT_SPLIT.test,
+      strategy: training.split?.strategy ?? (forecast ? 'time' : DEFAULT_SPLIT.strategy),
     },
   };
 }

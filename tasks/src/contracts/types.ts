@@ -47,6 +47,8 @@ export interface ForecastSettings {
   horizon_hours?: number;
   moving_average_hours?: number;
   split?: { validation?: number; test?: number };
+  /** The share by which a challenger's test RMSE must undercut the persistence forecast's (default 0.01). */
+  persistence_margin?: number;
 }
 
 /** Where a dataset's runs and versions live in MLflow (the contract's `model` section). */
@@ -61,7 +63,7 @@ export interface TrainingSettings {
   target?: string;
   horizon_hours?: number;
   label_delay_hours?: number;
-  split?: { validation?: number; test?: number };
+  split?: { validation?: number; test?: number; strategy?: 'hash' | 'time' };
 }
 
 /** One of the dataset's DAGs (the contract's `orchestration` section; read by dags/driftwood_dags.py). */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { parquetMetadata, parquetRead } from 'hyparquet';
 import { DriftwoodError } from '../errors.js';
 import type { ObjectStore } from '../lake/object-store.js';
-import type { Split } from './training-rows.js';
+import type { Split, SplitStrategy } from './split.js';
 import { parseTransformState, type TransformState } from './transform.js';
 
 export const FEATURES_FORMAT = 'driftwood.features/v2';
@@ -22,7 +22,8 @@ export interface FeaturesManifest {
   horizonHours: number;
   /** Seeds the hash split: a row id lands in the same split for the same seed and fractions. */
   seed: number;
-  fractions: { holdout: number; validation: number };
+  /** The shares of the holdout and validation parts; `strategy` is there when it is not `hash`. */
+  fractions: { holdout: number; validation: number; strategy?: SplitStrategy };
   rows: number;
   splits: Record<Split, number>;
   outputs: string[];

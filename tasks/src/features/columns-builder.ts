@@ -80,6 +80,7 @@ export async function buildColumnRows(
       `${storedName(layout.target)} as __target`,
       ...layout.numeric,
       ...layout.categorical,
+      ...(layout.timestamp ? [`${storedName(layout.timestamp)} as __time`] : []),
     )
     .where('source_key', '<', partitionEnd)
     .orderBy(storedName(layout.id));
@@ -98,7 +99,9 @@ export async function buildColumnRows(
       const v = r[name];
       features[name] = v === null || v === undefined ? null : String(v);
     }
-    rows.push({ customerId: String(r.__id), features, label });
+    // The row's time is what a `time` split orders by; it never becomes a feature.
+    const time = r.__time === null || r.__time === undefined ? undefined : Number(r.__time);
+    rows.push({ customerId: String(r.__id), features, label, ...(time === undefined ? {} : { time }) });
   }
   return rows;
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { parquetWriteBuffer } from 'hyparquet-writer';
-import { loadContract } from '../contracts/index.js';
+import { datasetSettings, loadContract } from '../contracts/index.js';
 import type { Contract } from '../contracts/types.js';
 import { toCsv } from '../csv.js';
 import { DriftwoodError } from '../errors.js';
@@ -82,7 +82,14 @@ export async function materialiseFeatures(
     );
   deps.log.info({ rows: rows.length, cutoff: new Date(cutoff).toISOString() }, 'features: rows built');
 
-  const fractions = { holdout: options.holdoutFraction, validation: options.validationFraction };
+  // The strategy is the contract's alone (training and evaluation then share one holdout); a hash
+  // split keeps the fractions it always had, so the ids of folders made before stay the same.
+  const strategy = datasetSettings(contract).split.strategy;
+  const fractions = {
+    holdout: options.holdoutFraction,
+    validation: options.validationFraction,
+    ...(strategy === 'time' ? { strategy } : {}),
+  };
   const { split, state } = splitAndFit(profile, rows, options.seed, fractions, options.transform);
   const matrix = transformRows(
     state,

@@ -9,4 +9,6 @@ export interface LabelledRow {
   customerId: string;
   features: RawFeatures;
   label: 0 | 1;
+  /** When the row happened (epoch ms), for builders that know it: what the `time` split orders by. */
+  time?: number;
 }

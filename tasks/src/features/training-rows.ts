@@ -3,10 +3,10 @@ import type { SnapshotRows } from '../snapshot/index.js';
 import type { Warehouse } from '../warehouse/db.js';
 import type { TabularProfile } from './profile.js';
 import type { LabelledRow } from './rows.js';
-import { splitOf } from './split.js';
+import { assignSplits, type Split, type SplitStrategy } from './split.js';
 import { fitTransform, type TransformOptions, type TransformState } from './transform.js';
 
-export type Split = 'train' | 'validation' | 'holdout';
+export type { Split } from './split.js';
 
 /**
  * The labelled rows a step works on and their cutoff: a snapshot's, when one is given, else built
@@ -36,18 +36,22 @@ export async function loadRows(
 }
 
 /**
- * Splits rows by a hash of the row id (the customer for churn) and the seed, and fits the transform on the training
- * split only. Training and the features step both call this, so for the same rows and seed they
+ * Splits rows by the contract's strategy (assignSplits: a hash of the row id and the seed, or the
+ * row's time), and fits the transform on the training split only. Training and the features step both call this, so for the same rows and seed they
  * hold the very same fitted state.
  */
 export function splitAndFit(
   profile: Pick<TabularProfile, 'numeric' | 'categorical'>,
   rows: readonly LabelledRow[],
   seed: number,
-  fractions: { holdout: number; validation: number },
+  fractions: { holdout: number; validation: number; strategy?: SplitStrategy },
   overrides?: Partial<TransformOptions>,
 ): { split: Split[]; parts: Record<Split, LabelledRow[]>; state: TransformState } {
-  const split = rows.map((r) => splitOf(r.customerId, seed, fractions));
+  const split = assignSplits(
+    rows.map((r) => ({ id: r.customerId, time: r.time })),
+    seed,
+    { strategy: fractions.strategy ?? 'hash', holdout: fractions.holdout, validation: fractions.validation },
+  );
   const parts: Record<Split, LabelledRow[]> = { train: [], validation: [], holdout: [] };
   rows.forEach((r, i) => {
     parts[split[i] as Split].push(r);

@@ -336,11 +336,17 @@ export async function readSnapshotRows(lake: ObjectStore, m: SnapshotManifest): 
   if (m.schema[1]?.name !== 'label')
     throw new DriftwoodError('USAGE', `snapshot ${m.id} holds ${m.builder} rows, not labelled rows`);
   const records = await readSnapshotRecords(lake, m);
-  const features = m.schema.slice(2);
+  const features = m.schema.slice(2).filter((c) => c.role !== 'time');
+  const timeName = m.schema.find((c) => c.role === 'time')?.name;
   const idName = m.schema[0]?.name ?? 'customer_id';
+  const timeOf = (r: Record<string, unknown>) => {
+    const v = timeName === undefined ? null : r[timeName];
+    return v === null || v === undefined ? {} : { time: Number(v) };
+  };
   return records.map((r) => ({
     customerId: String(r[idName]),
     label: Number(r.label) === 1 ? 1 : 0,
+    ...timeOf(r),
     features: Object.fromEntries(
       features.map((c) => {
         const v = r[c.name];

@@ -2,6 +2,8 @@
 export interface SnapshotColumn {
   name: string;
   type: 'string' | 'double' | 'integer';
+  /** `time`: the row's time (epoch ms), kept for a `time` split; not an input of the model. */
+  role?: 'time';
 }
 
 /** A snapshot's table before it is written: its columns, its rows in a canonical order, its cutoff. */
