@@ -29,3 +29,4 @@ export * from './random.js';
 export * from './readers/index.js';
 export * from './snapshot/index.js';
 export * from './warehouse/db.js';
+export * from './warehouse/engine.js';

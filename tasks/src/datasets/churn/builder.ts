@@ -1,6 +1,7 @@
 import type { LabelledRow } from '../../features/rows.js';
 import { DAY_MS, HOUR_MS } from '../../time.js';
 import type { Warehouse } from '../../warehouse/db.js';
+import { type FeatureEngine, featureEngine } from '../../warehouse/engine.js';
 
 /**
  * The raw, customer-level fields a churn model sees; the API takes the same fields. Windows end at
@@ -47,17 +48,33 @@ const WINDOWS_DAYS = { d3: 3, d7: 7, d30: 30, d90: 90, prev30Start: 37 } as cons
  * Customers who signed up at or after the cutoff, or churned before it, are left out.
  * The aggregation runs as one SQL statement in the warehouse (the same on SQLite and PostgreSQL);
  * Node only turns the per-customer aggregates into ratios and recencies.
+ *
+ * With the `duckdb` engine (`engine`, else DRIFTWOOD_FEATURE_ENGINE; docs/features.md) the rows the
+ * statement reads are copied into an embedded DuckDB and the same statement runs there: same rows,
+ * same values, same order.
  */
 export async function buildChurnRows(
   db: Warehouse,
   cutoff: number,
   horizonHours: number,
+  options: { engine?: FeatureEngine } = {},
 ): Promise<LabelledRow[]> {
   // Window bounds go into the statement as integer literals (they are computed, never user text).
   if (!Number.isSafeInteger(cutoff) || !Number.isSafeInteger(horizonHours))
     throw new RangeError(`cutoff and horizon must be integers, got ${cutoff} and ${horizonHours}`);
-  const { sql, column } = churnStatement(cutoff);
-  const rows = await selectArrays(db, sql, [cutoff - WINDOWS_DAYS.d90 * DAY_MS, cutoff, cutoff, cutoff]);
+  const engine = options.engine ?? featureEngine(process.env);
+  const { sql, column } = churnStatement(cutoff, engine);
+  const bindings = [cutoff - WINDOWS_DAYS.d90 * DAY_MS, cutoff, cutoff, cutoff];
+  const rows =
+    engine === 'duckdb'
+      ? // Loaded on first use: the native library stays out of every step that does not ask for it.
+        await (await import('../../warehouse/duckdb.js')).aggregateInDuckDB(
+          db,
+          churnTables(cutoff),
+          sql,
+          bindings,
+        )
+      : await selectArrays(db, sql, bindings);
   const labelEnd = cutoff + horizonHours * HOUR_MS;
   const n = (v: unknown): number => Number(v ?? 0);
   const maybe = (v: unknown): number | undefined => (v === null || v === undefined ? undefined : Number(v));
@@ -107,8 +124,12 @@ export async function buildChurnRows(
  * rather than wrapping its argument in a `CASE`: an event only steps the aggregates of its own type
  * and windows instead of all of them, and a type's `_90d` aggregate needs no condition beyond the
  * type. The rows a filter rejects used to add zeros, so the sums are the same, in the same order.
+ *
+ * On DuckDB the sums are compensated (`FSUM`), as SQLite's are, and rows come in the order the
+ * warehouse sorted the customers in when they were copied (its collation, not DuckDB's).
  */
-function churnStatement(cutoff: number) {
+function churnStatement(cutoff: number, engine: FeatureEngine = 'warehouse') {
+  const sum = engine === 'duckdb' ? 'FSUM' : 'SUM';
   const since = (days: number) => `e.event_time >= ${cutoff - days * DAY_MS}`;
   const of = (type: string, ...conditions: string[]) =>
     `FILTER (WHERE ${[`e.event_type = '${type}'`, ...conditions].join(' AND ')})`;
@@ -130,12 +151,12 @@ function churnStatement(cutoff: number) {
       since(WINDOWS_DAYS.prev30Start),
       `e.event_time < ${cutoff - WINDOWS_DAYS.d7 * DAY_MS}`,
     )}`,
-    minutes_7d: `SUM(e.value) ${of('session', since(WINDOWS_DAYS.d7))}`,
-    minutes_30d: `SUM(e.value) ${of('session', since(WINDOWS_DAYS.d30))}`,
-    minutes_90d: `SUM(e.value) ${of('session')}`,
+    minutes_7d: `${sum}(e.value) ${of('session', since(WINDOWS_DAYS.d7))}`,
+    minutes_30d: `${sum}(e.value) ${of('session', since(WINDOWS_DAYS.d30))}`,
+    minutes_90d: `${sum}(e.value) ${of('session')}`,
     purchases_30d: `COUNT(*) ${of('purchase', since(WINDOWS_DAYS.d30))}`,
-    spend_30d: `SUM(e.value) ${of('purchase', since(WINDOWS_DAYS.d30))}`,
-    spend_90d: `SUM(e.value) ${of('purchase')}`,
+    spend_30d: `${sum}(e.value) ${of('purchase', since(WINDOWS_DAYS.d30))}`,
+    spend_90d: `${sum}(e.value) ${of('purchase')}`,
     tickets_7d: `COUNT(*) ${of('support_ticket', since(WINDOWS_DAYS.d7))}`,
     tickets_30d: `COUNT(*) ${of('support_ticket', since(WINDOWS_DAYS.d30))}`,
     tickets_90d: `COUNT(*) ${of('support_ticket')}`,
@@ -161,11 +182,49 @@ function churnStatement(cutoff: number) {
     ) a ON a.agg_customer_id = c.customer_id
     LEFT JOIN labels l ON l.customer_id = c.customer_id
     WHERE c.signup_at < ? AND (l.churned_at IS NULL OR l.churned_at >= ?)
-    ORDER BY c.customer_id`;
+    ORDER BY ${engine === 'duckdb' ? 'c.rowid' : 'c.customer_id'}`;
   const column = Object.fromEntries(
     [...customerColumns, ...aggregateColumns].map((name, i) => [name, i]),
   ) as Record<keyof typeof customer | keyof typeof aggregates, number>;
   return { sql, column };
+}
+
+/**
+ * What the DuckDB engine copies from the warehouse: the customers signed up before the cutoff (in the
+ * warehouse's customer order), the events of the 90-day window and the labels. The statement then filters them again, the same as in the warehouse.
+ */
+function churnTables(cutoff: number) {
+  const double = (name: string) => ({ name, type: 'double' as const });
+  const text = (name: string) => ({ name, type: 'text' as const });
+  return [
+    {
+      name: 'customers',
+      columns: [
+        text('customer_id'),
+        double('signup_at'),
+        text('plan'),
+        text('region'),
+        double('monthly_charges'),
+      ],
+      select:
+        'SELECT customer_id, signup_at, plan, region, monthly_charges FROM customers WHERE signup_at < ? ORDER BY customer_id',
+      bindings: [cutoff],
+    },
+    {
+      name: 'events',
+      columns: [text('customer_id'), double('event_time'), text('event_type'), double('value')],
+      select:
+        'SELECT customer_id, event_time, event_type, value FROM events WHERE event_time >= ? AND event_time < ?',
+      bindings: [cutoff - WINDOWS_DAYS.d90 * DAY_MS, cutoff],
+    },
+    {
+      name: 'labels',
+      columns: [text('customer_id'), double('churned_at')],
+      // All of them: a customer gone before the cutoff is left out by its label.
+      select: 'SELECT customer_id, churned_at FROM labels',
+      bindings: [],
+    },
+  ];
 }
 
 /**
