@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { loadContract, validateContract } from '../../tasks/src/contracts/index.js';
 import { DEFAULT_FORECAST_POLICY, decideForecastPromotion } from '../../tasks/src/forecast/gate.js';
 import {
   forecastMetrics,
   movingAverageForecast,
   persistenceForecast,
 } from '../../tasks/src/forecast/metrics.js';
+import { forecastConfig } from '../../tasks/src/forecast/settings.js';
 
 describe('forecast metrics', () => {
   it('computes RMSE, MAE, MAPE and directional accuracy as by hand', () => {
@@ -150,5 +152,42 @@ describe('forecast gate', () => {
     };
     expect(decideForecastPromotion(evidence, { minImprovement: 0 }).promote).toBe(true);
     expect(decideForecastPromotion(evidence).promote).toBe(false);
+  });
+});
+
+describe('the forecast gate margin in the contract', () => {
+  const btcWith = async (margin: number | undefined) => {
+    const btc = await loadContract('btc');
+    const { persistence_margin: _, ...forecast } = btc.forecast as NonNullable<typeof btc.forecast>;
+    return {
+      ...btc,
+      forecast: margin === undefined ? forecast : { ...forecast, persistence_margin: margin },
+    };
+  };
+  const evidence = {
+    challenger: { version: '2', rmse: 96 },
+    persistence: { rmse: 100 },
+    champion: null,
+    hours: 5,
+  };
+
+  it('defaults to 1% and is the policy the gate applies', async () => {
+    expect(forecastConfig(await btcWith(undefined)).persistenceMargin).toBe(0.01);
+    expect(forecastConfig(await loadContract('btc')).persistenceMargin).toBe(0.01);
+    const strict = forecastConfig(await btcWith(0.05)).persistenceMargin;
+    expect(strict).toBe(0.05);
+    // 4% better than persistence: enough under the default, not under a declared 5%.
+    expect(decideForecastPromotion(evidence, { minImprovement: 0.01 }).promote).toBe(true);
+    const refused = decideForecastPromotion(evidence, { minImprovement: strict });
+    expect(refused.promote).toBe(false);
+    expect(refused.reason).toMatch(/persistence RMSE 100\.000 less 5\.00% \(95\.0000\)/);
+  });
+
+  it.each([
+    [-0.01, /\/forecast\/persistence_margin: must be >= 0/],
+    [1, /\/forecast\/persistence_margin: must be < 1/],
+  ])('refuses a margin of %f, naming the path', async (margin, message) => {
+    const { digest: _, ...raw } = await btcWith(margin);
+    await expect(validateContract(raw, 'btc.yaml')).rejects.toThrow(message);
   });
 });

@@ -32,6 +32,7 @@ describe('the btc contract', () => {
       movingAverageHours: 24,
       validationFraction: 0.15,
       testFraction: 0.15,
+      persistenceMargin: 0.01,
     });
     expect((await loadContract('churn')).forecast).toBeUndefined();
   });

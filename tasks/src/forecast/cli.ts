@@ -112,11 +112,14 @@ export async function forecastPromoteCommand(
   const { MlflowClient } = await import('../mlflow/client.js');
   const { currentUser } = await import('../source.js');
   const { runForecastPromote } = await import('./evaluate.js');
+  const { forecastConfig } = await import('./settings.js');
   return runForecastPromote(
     {
       modelName: modelNameFor(config, datasetSettings(contract)),
       ...(typeof values.version === 'string' ? { version: values.version } : {}),
       alias: typeof values.alias === 'string' ? values.alias : 'champion',
+      // The margin over persistence is the contract's (forecast.persistence_margin, default 1%).
+      policy: { minImprovement: forecastConfig(contract).persistenceMargin },
     },
     {
       mlflow: new MlflowClient(config.mlflow.trackingUri, config.http),

@@ -1,5 +1,6 @@
 import type { Contract } from '../contracts/types.js';
 import { DriftwoodError } from '../errors.js';
+import { DEFAULT_FORECAST_POLICY } from './gate.js';
 
 /** The forecast settings of a sequence_forecast contract, with every default filled in. */
 export interface ForecastConfig {
@@ -14,6 +15,8 @@ export interface ForecastConfig {
   movingAverageHours: number;
   validationFraction: number;
   testFraction: number;
+  /** The share by which a challenger's test RMSE must undercut persistence's (the gate's margin). */
+  persistenceMargin: number;
 }
 
 export const FORECAST_DEFAULTS = {
@@ -22,6 +25,7 @@ export const FORECAST_DEFAULTS = {
   movingAverageHours: 24,
   validationFraction: 0.15,
   testFraction: 0.15,
+  persistenceMargin: DEFAULT_FORECAST_POLICY.minImprovement,
 } as const;
 
 export function forecastConfig(contract: Contract): ForecastConfig {
@@ -48,5 +52,6 @@ export function forecastConfig(contract: Contract): ForecastConfig {
     movingAverageHours,
     validationFraction: f.split?.validation ?? FORECAST_DEFAULTS.validationFraction,
     testFraction: f.split?.test ?? FORECAST_DEFAULTS.testFraction,
+    persistenceMargin: f.persistence_margin ?? FORECAST_DEFAULTS.persistenceMargin,
   };
 }
