@@ -1,6 +1,8 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { DEFAULT_CONTRACTS_DIR } from '../../tasks/src/contracts/index.js';
 import { landAndIngest, mlflowClient, runCli, tempHome, uniqueName } from '../support/env.js';
 
 /**
@@ -137,5 +139,28 @@ describe('training from a snapshot', () => {
     const tampered = await runCli(['train', '--dataset', 'churn', '--snapshot', snapshotId], env);
     expect(tampered.code).toBe(2);
     expect(tampered.stderr).toMatch(/does not match the manifest's sha256/);
+  });
+
+  it('takes a new snapshot of the same rows once the contract is edited, which the features step then takes', async () => {
+    // Before, the edited contract found the old snapshot (same rows, same id) "already materialised",
+    // and features refused it as taken under another contract: no step could get past.
+    const contracts = mkdtempSync(path.join(os.tmpdir(), 'driftwood-edited-contract-'));
+    const text = readFileSync(path.join(DEFAULT_CONTRACTS_DIR, 'churn.yaml'), 'utf8');
+    const edited = text.replace('validation: 0.15', 'validation: 0.16');
+    expect(edited).not.toBe(text);
+    writeFileSync(path.join(contracts, 'churn.yaml'), edited);
+    const withEdit = { ...env, DRIFTWOOD_CONTRACTS_DIR: contracts };
+    const r = await runCli(['snapshot', '--dataset', 'churn', '--as-of', '2026-11-06T00:00Z'], withEdit);
+    expect(r.code, r.stderr).toBe(0);
+    const taken = JSON.parse(r.stdout);
+    expect(taken.id).not.toBe(snapshotId);
+    expect(taken.created).toBe(true);
+    const f = await runCli(['features', '--dataset', 'churn', '--snapshot', taken.id], withEdit);
+    expect(f.code, f.stderr).toBe(0);
+    expect(JSON.parse(f.stdout).id).toBe(taken.id);
+    // Under the contract it was taken with, the first snapshot is found again, unchanged.
+    expect((await cli(['snapshot', '--dataset', 'churn', '--as-of', '2026-11-06T00:00Z'])).id).toBe(
+      snapshotId,
+    );
   });
 });

@@ -114,7 +114,13 @@ export async function forgetSnapshots(
       const rows = kept.map((r) => m.schema.map((c) => (r[c.name] === undefined ? null : r[c.name])));
       const required = meta.schema.slice(1).findIndex((e) => e.repetition_type !== 'REQUIRED');
       const parquet = snapshotParquet(m.schema, rows, required < 0 ? m.schema.length : required);
-      const identity = snapshotIdentity(m.schema, Date.parse(m.cutoff), m.horizonHours, rows);
+      const identity = snapshotIdentity(
+        m.schema,
+        Date.parse(m.cutoff),
+        m.horizonHours,
+        rows,
+        m.contract?.digest,
+      );
       const next = `${root}${identity.id}`;
       const manifest: SnapshotManifest & { replaces: string; erasedAt: string } = {
         ...m,

@@ -70,21 +70,32 @@ const sha = (s: string | Buffer): string => createHash('sha256').update(s).diges
 /** The training table's columns for a builder, in a fixed order: id, label, then the inputs. */
 
 /**
- * Decides a snapshot's identity from its content: the schema, the cutoff and horizon, and the rows
- * in a canonical order. Pure; the same inputs give the same id on any machine or backend.
+ * Decides a snapshot's identity from its content: the schema, the cutoff and horizon, the rows in a
+ * canonical order, and the digest of the contract it was taken under. Pure; the same inputs give the
+ * same id on any machine or backend. The contract is part of it because the later steps refuse a
+ * snapshot taken under another contract: the same rows under an edited contract (a new split
+ * strategy, say) are a new snapshot, not the old one that no step would take any more.
  */
 export function snapshotIdentity(
   schema: readonly SnapshotColumn[],
   cutoff: number,
   horizonHours: number,
   rows: readonly (readonly unknown[])[],
+  contractDigest: string | undefined,
 ): { id: string; schemaHash: string; rowsHash: string } {
   const schemaHash = sha(JSON.stringify(schema));
   const h = createHash('sha256');
   for (const r of rows) h.update(`${JSON.stringify(r)}\n`);
   const rowsHash = h.digest('hex');
   const id = sha(
-    JSON.stringify({ format: 'driftwood.snapshot/v1', schemaHash, rowsHash, cutoff, horizonHours }),
+    JSON.stringify({
+      format: 'driftwood.snapshot/v1',
+      schemaHash,
+      rowsHash,
+      cutoff,
+      horizonHours,
+      ...(contractDigest ? { contract: contractDigest } : {}),
+    }),
   );
   return { id, schemaHash, rowsHash };
 }
@@ -143,7 +154,7 @@ export async function runSnapshot(
       `no ${options.dataset} snapshot as of ${new Date(asOf).toISOString()}: ${untrainable} (cutoff ${new Date(cutoff).toISOString()}); the labels of that window have not arrived in the warehouse: ingest newer data or take the snapshot as of an earlier time`,
       { rows: rows.length, positives },
     );
-  const { id, schemaHash, rowsHash } = snapshotIdentity(schema, cutoff, horizonHours, rows);
+  const { id, schemaHash, rowsHash } = snapshotIdentity(schema, cutoff, horizonHours, rows, contract.digest);
   const prefix = `snapshots/${options.dataset}/${id}`;
   const manifestKey = `${prefix}/manifest.json`;
   if (await deps.lake.exists(manifestKey)) {
