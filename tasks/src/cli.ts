@@ -334,12 +334,19 @@ const COMMANDS: Record<
       const zeroVolume = str(values, 'zero-volume', 'keep');
       if (zeroVolume !== 'keep' && zeroVolume !== 'drop')
         throw new DriftwoodError('USAGE', `--zero-volume: expected keep or drop, got '${zeroVolume}'`);
+      // The source's column names and time unit are the contract's (`source:`).
+      const { loadContract } = await import('./contracts/index.js');
+      const declared = (await loadContract(str(values, 'dataset'), config.contractsDir)).source;
       return runExtract(
         {
           dataset: str(values, 'dataset'),
           source: str(values, 'source'),
           interval: parseInterval(str(values, 'interval')),
           zeroVolume,
+          mapping: {
+            ...(declared?.columns ? { columns: declared.columns } : {}),
+            ...(declared?.time_unit ? { timeUnit: declared.time_unit } : {}),
+          },
           now: Date.now,
         },
         { lake: openObjectStore(config.lakeUri, config.s3), log, http: config.http },

@@ -103,6 +103,18 @@ export async function validateContract(
       if (!table?.columns.some((col) => col.name === c.forecast?.[key]))
         bad(`/forecast/${key}`, `'${c.forecast[key]}' is not a column of table '${c.forecast.table}'`);
   }
+  if (c.source) {
+    // The extract step lands the forecast table's rows: the mapping names its columns.
+    const table = c.forecast && c.tables.find((t) => t.name === c.forecast?.table);
+    if (!table)
+      bad('/source', `a price source maps the columns of the forecast table: add a 'forecast' section`);
+    for (const [column, from] of Object.entries(c.source.columns ?? {}))
+      if (!table?.columns.some((col) => col.name === column))
+        bad(
+          `/source/columns/${column}`,
+          `'${column}' is not a column of table '${table?.name}' (mapped from the source's '${from}')`,
+        );
+  }
   if (c.training?.split?.strategy === 'time') {
     const where = '/training/split/strategy';
     // Rows carry a time only where the builder reads one: the target table's timestamp column.

@@ -51,6 +51,14 @@ export interface ForecastSettings {
   persistence_margin?: number;
 }
 
+/** How a price source's records map onto the contract's columns (the contract's `source` section). */
+export interface SourceSettings {
+  /** The source's name of a contract column, where they differ (`close: c`). */
+  columns?: Record<string, string>;
+  /** What a numeric time counts: `s`, `ms`, or `auto` (by magnitude; the default). */
+  time_unit?: 'auto' | 's' | 'ms';
+}
+
 /** Where a dataset's runs and versions live in MLflow (the contract's `model` section). */
 export interface ModelSettings {
   name?: string;
@@ -86,6 +94,7 @@ export interface Contract {
   file_rules: FileRules;
   tables: TableContract[];
   forecast?: ForecastSettings;
+  source?: SourceSettings;
   model?: ModelSettings;
   training?: TrainingSettings;
   orchestration?: { pipeline?: DagSettings; retrain?: DagSettings };

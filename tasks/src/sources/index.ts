@@ -4,11 +4,25 @@ import type { HttpOptions } from '../http.js';
 import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import { partitionOf } from '../time.js';
-import { type Candle, candleCsv, type MalformedCandle, PayloadError, parseCandles } from './candles.js';
+import {
+  type Candle,
+  candleCsv,
+  type MalformedCandle,
+  PayloadError,
+  parseCandles,
+  type SourceMapping,
+} from './candles.js';
 import { fetchPayload, type Payload } from './fetch.js';
 import { type CandleCheck, type CandleRule, isoHour as iso, validateCandles } from './validate.js';
 
-export { type Candle, candleCsv, formatOf, parseCandles } from './candles.js';
+export {
+  type Candle,
+  candleCsv,
+  epochMs,
+  formatOf,
+  parseCandles,
+  type SourceMapping,
+} from './candles.js';
 export { candleUrl } from './fetch.js';
 export { type CandleCheck, type CandlePolicy, type CandleRule, validateCandles } from './validate.js';
 
@@ -21,6 +35,8 @@ export interface ExtractOptions {
   source: string;
   interval: { start: number; end: number };
   zeroVolume: 'keep' | 'drop';
+  /** The source's names for the candle columns and its time unit (the contract's `source` section). */
+  mapping?: SourceMapping;
   now: () => number;
 }
 
@@ -98,7 +114,7 @@ export async function runExtract(
 
   let parsed: Awaited<ReturnType<typeof parseCandles>>;
   try {
-    parsed = await parseCandles(payload.body, payload.format);
+    parsed = await parseCandles(payload.body, payload.format, options.mapping);
   } catch (err) {
     if (!(err instanceof PayloadError)) throw err;
     result.quarantineKey = await quarantinePayload(deps.lake, options.dataset, tag, payload, sha256, err);
