@@ -1,7 +1,10 @@
 /**
  * Feature pipeline benchmark: Driftwood's point-in-time build (one SQL statement in the SQLite
  * warehouse) + transform fit + transform of every row, against pandas + scikit-learn's
- * ColumnTransformer doing the same on the same data, side by side in one run.
+ * ColumnTransformer doing the same on the same data, side by side in one run. The build also runs
+ * on the DuckDB engine (DRIFTWOOD_FEATURE_ENGINE=duckdb: the window's rows copied from SQLite into an
+ * embedded DuckDB, the same statement run there), timed in its own column and checked to give the
+ * very same rows.
  *
  *   make bench-features                         # 1M customers, 10M events
  *   BENCH_CUSTOMERS=100000 BENCH_EVENTS=1000000 make bench-features
@@ -52,6 +55,10 @@ interface Timing {
 }
 const seconds = (t0: number) => (performance.now() - t0) / 1000;
 const peakRssMb = () => Math.round(process.resourceUsage().maxRSS / 1000);
+const sum = (...ts: Timing[]): Timing => ({
+  wall: ts.reduce((a, t) => a + t.wall, 0),
+  cpu: ts.reduce((a, t) => a + t.cpu, 0),
+});
 async function timed<T>(step: () => T | Promise<T>): Promise<[T, Timing]> {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
@@ -85,7 +92,18 @@ else {
 const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
 await pipeline(createReadStream(path.join(dir, 'warehouse.db')), discard);
 
-const [rows, build] = await timed(() => buildChurnRows(db, cutoff, horizonHours));
+const [rows, build] = await timed(() => buildChurnRows(db, cutoff, horizonHours, { engine: 'warehouse' }));
+console.log(`load average after the SQLite build: ${load()}`);
+const [duckRows, duckBuild] = await timed(() =>
+  buildChurnRows(db, cutoff, horizonHours, { engine: 'duckdb' }),
+);
+console.log(`load average after the DuckDB build: ${load()}`);
+// Same customers in the same order with the same labels and values, or the figures mean nothing.
+const engineDiffs = rows.reduce(
+  (count, r, i) => count + (JSON.stringify(r) === JSON.stringify(duckRows[i]) ? 0 : 1),
+  Math.abs(rows.length - duckRows.length),
+);
+duckRows.length = 0;
 const [state, fit] = await timed(() =>
   fitTransform(
     rows.map((r) => r.features),
@@ -102,7 +120,7 @@ const ours = {
   build,
   fit,
   transform,
-  total: { wall: build.wall + fit.wall + transform.wall, cpu: build.cpu + fit.cpu + transform.cpu },
+  total: sum(build, fit, transform),
   rows: rows.length,
   columns: state.outputs.length,
   rssMb: peakRssMb(),
@@ -146,26 +164,38 @@ const theirs = JSON.parse(res.stdout) as typeof ours & { differences: Record<str
 console.log(`load average after pandas: ${load()}`);
 
 const fmt = (t: Timing) => `${t.wall.toFixed(2)} s (${t.cpu.toFixed(2)})`;
+const withDuck = { ...ours, build: duckBuild, total: sum(duckBuild, fit, transform) };
 const rate = (r: typeof ours) => `${Math.round(r.rows / r.total.wall).toLocaleString()} customers/s`;
 console.log('');
-console.log(`${'step: wall (cpu)'.padEnd(28)}${'driftwood'.padStart(20)}${'pandas+sklearn'.padStart(20)}`);
+console.log(
+  `${'step: wall (cpu)'.padEnd(28)}${'driftwood (sqlite)'.padStart(20)}${'driftwood (duckdb)'.padStart(20)}${'pandas+sklearn'.padStart(20)}`,
+);
 for (const [label, key] of [
   ['point-in-time aggregation', 'build'],
   ['fit transform', 'fit'],
   ['transform all rows', 'transform'],
   ['total', 'total'],
 ] as const) {
-  console.log(`${label.padEnd(28)}${fmt(ours[key]).padStart(20)}${fmt(theirs[key]).padStart(20)}`);
+  console.log(
+    `${label.padEnd(28)}${fmt(ours[key]).padStart(20)}${fmt(withDuck[key]).padStart(20)}${fmt(theirs[key]).padStart(20)}`,
+  );
 }
 console.log(
   `${'rows × columns'.padEnd(28)}${`${ours.rows}×${ours.columns}`.padStart(20)}${`${theirs.rows}×${theirs.columns}`.padStart(20)}`,
 );
 console.log(`${'peak RSS'.padEnd(28)}${`${ours.rssMb} MB`.padStart(20)}${`${theirs.rssMb} MB`.padStart(20)}`);
-console.log(`${'throughput (wall)'.padEnd(28)}${rate(ours)} vs ${rate(theirs)}`);
+console.log(
+  `${'throughput (wall)'.padEnd(28)}${rate(ours)} (sqlite), ${rate(withDuck)} (duckdb) vs ${rate(theirs)}`,
+);
+console.log(
+  engineDiffs === 0
+    ? 'engines: SQLite and DuckDB built the same rows, labels and values, in the same order'
+    : `engines differ: ${engineDiffs} rows`,
+);
 const differing = Object.entries(theirs.differences).filter(([, count]) => count > 0);
 console.log(
   differing.length === 0
     ? 'feature tables: the same customers, labels and values on both sides (within the 1e-4 rounding)'
     : `feature tables differ: ${differing.map(([k, count]) => `${k} (${count} rows)`).join(', ')}`,
 );
-if (differing.length > 0) process.exitCode = 1;
+if (differing.length > 0 || engineDiffs > 0) process.exitCode = 1;
