@@ -25,9 +25,11 @@ api_pid=""
 # An MLflow already running on the port (`make up`'s) is used and left running.
 own_mlflow=1
 pid_alive "mlflow-$MLFLOW_PORT" && own_mlflow=0
+# Ifs, not `&&` lists: under `set -e` a false test as the trap's last command would turn the
+# script's exit status into 1.
 cleanup() {
-  [ -n "$api_pid" ] && kill -TERM "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null
-  [ "$own_mlflow" = 1 ] && { scripts/mlflow.sh stop "$MLFLOW_PORT" >/dev/null 2>&1 || true; }
+  if [ -n "$api_pid" ]; then kill -TERM "$api_pid" 2>/dev/null && wait "$api_pid" 2>/dev/null || true; fi
+  if [ "$own_mlflow" = 1 ]; then scripts/mlflow.sh stop "$MLFLOW_PORT" >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 
@@ -62,12 +64,19 @@ for step in ingest snapshot features train evaluate promote; do
 done
 done_stage
 
-stage "starting the API on $API (model alias: champion)"
 # The API fails closed without credentials: its two users are made once (admin, predict).
 api_users
-node tasks/dist/cli.js serve > "$DRIFTWOOD_HOME/api.log" 2>&1 &
-api_pid=$!
-wait_http "$API/health/ready" 120 "$api_pid" || { tail -20 "$DRIFTWOOD_HOME/api.log" >&2; exit 1; }
+if pid_alive driftwood-api && curl -fsS -o /dev/null -m 2 "$API/health/live" 2>/dev/null; then
+  # `make up` runs in this home with its API on this port: the demo uses it (it loads the new
+  # champion by itself) rather than failing on the port.
+  stage "using the API of 'make up' on $API (model alias: champion)"
+  wait_http "$API/health/ready" 120 "$(cat "$RUN_DIR/driftwood-api.pid")" || exit 1
+else
+  stage "starting the API on $API (model alias: champion)"
+  node tasks/dist/cli.js serve > "$DRIFTWOOD_HOME/api.log" 2>&1 &
+  api_pid=$!
+  wait_http "$API/health/ready" 120 "$api_pid" || { tail -20 "$DRIFTWOOD_HOME/api.log" >&2; exit 1; }
+fi
 done_stage
 
 stage "a sample prediction: POST $API/v1/predict"
@@ -88,5 +97,6 @@ echo "  Dashboard      $API/ui/"
 [ -n "$API_PASSWORDS" ] && echo "                 users admin (predict, admin) and predict; passwords in $API_PASSWORDS"
 echo "  Airflow log    $log   (the run shows in the Airflow UI of 'make up')"
 if [ "${ONCE:-}" = "1" ]; then exit 0; fi
+if [ -z "$api_pid" ]; then echo "The API is make up's: 'make down' stops it."; exit 0; fi
 echo "Press Ctrl-C to stop."
 wait "$api_pid"

@@ -242,6 +242,15 @@ describe("a new user's first hour: make demo, then make up, on other ports", () 
     await shot(page, 'airflow-run');
     await page.close();
   });
+
+  it('make demo again while make up runs: uses its API instead of failing on the port', async () => {
+    const run = await script('demo.sh', { ONCE: '1', DRIFTWOOD_API_PORT: String(API_PORT) });
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+    expect(run.stdout).toContain(`using the API of 'make up' on ${API}`);
+    expect(run.stdout).toMatch(/response: \{"probability":[\d.e-]+,"label":[01],"model":\{"name":"churn"/);
+    // The lake keeps the files the first demo wrote (a new hour may have begun since).
+    expect(run.stdout).toMatch(/\d+ files \([1-9]\d* already there\)/);
+  }, 900_000);
 });
 
 async function open(page: Page, name: string): Promise<void> {
