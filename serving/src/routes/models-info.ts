@@ -1,4 +1,4 @@
-import { type MlflowClient, parseAuditTags } from '@driftwood/tasks';
+import { CURVES_FORMAT, curvesPath, type MlflowClient, parseAuditTags } from '@driftwood/tasks';
 import type { FastifyPluginAsync } from 'fastify';
 import { errorResponses, featureRowSchema } from '../schemas.js';
 import { checkBounds, checkFeatureRow } from '../validate.js';
@@ -237,7 +237,7 @@ export const modelsInfoRoutes: FastifyPluginAsync<ModelsInfoRoutesOptions> = asy
       if (!mv?.run_id) return missing(`version ${version} of ${modelName} has no run`);
       const run = await mlflow.getRun(mv.run_id);
       // Written by `driftwood evaluate` (tasks/src/evaluate/curves.ts) against the served alias.
-      const file = curvesFile(opts.alias);
+      const file = curvesPath(opts.alias);
       const bytes = await mlflow.downloadArtifact(run.info.artifact_uri, file).catch(() => undefined);
       if (!bytes)
         return missing(
@@ -249,9 +249,6 @@ export const modelsInfoRoutes: FastifyPluginAsync<ModelsInfoRoutesOptions> = asy
     },
   );
 };
-
-const CURVES_FORMAT = 'driftwood.curves/v1';
-const curvesFile = (alias: string) => `evidence/${alias}-curves.json`;
 
 /** The curves file when it is one this API understands (an older or foreign file: null). */
 export function parseCurves(text: string): { format: string; series: unknown[] } | null {

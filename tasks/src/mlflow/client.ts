@@ -82,8 +82,9 @@ export class MlflowClient {
 
   /**
    * Returns the experiment's id, creating it if needed (safe under concurrent callers). Its kind is
-   * model training (`mlflow.experimentKind`), so MLflow's UI opens its runs rather than a GenAI view;
-   * an experiment made before without the tag gets it.
+   * declared model training (`mlflow.experimentKind`; an experiment made before without the tag gets
+   * it). MLflow 3.17's UI still picks its GenAI or runs view from the link (`workflowType`) or the
+   * browser's last choice, so the links Driftwood prints ask for the runs view themselves.
    */
   async ensureExperiment(name: string): Promise<string> {
     const found = await this.getExperimentByName(name);
