@@ -130,6 +130,24 @@ export async function validateContract(
         `'time' orders rows by their time: give table '${table.name}' a column with role: timestamp, or use 'hash'`,
       );
   }
+  const threshold = c.training?.threshold;
+  if (threshold) {
+    const where = '/training/threshold';
+    const costs = ['false_positive_cost', 'false_negative_cost'] as const;
+    if (threshold.objective === 'cost') {
+      for (const key of costs)
+        if (threshold[key] === undefined)
+          bad(`${where}/${key}`, `objective 'cost' needs both costs: add ${key} (e.g. 1)`);
+      if (threshold.false_positive_cost === 0 && threshold.false_negative_cost === 0)
+        bad(where, 'both costs are 0: every threshold costs nothing; give at least one error a cost');
+    } else
+      for (const key of costs)
+        if (threshold[key] !== undefined)
+          bad(
+            `${where}/${key}`,
+            `a cost counts only with objective: cost (the objective is '${threshold.objective}')`,
+          );
+  }
   const idColumn = c.training?.id_column;
   if (idColumn !== undefined && !c.tables.some((t) => t.columns.some((col) => col.name === idColumn)))
     bad('/training/id_column', `'${idColumn}' is not a column of any table`);

@@ -1,4 +1,6 @@
 import { DriftwoodError } from '../errors.js';
+import type { CalibrationMethod } from '../models/calibration.js';
+import type { ThresholdObjective } from '../models/metrics.js';
 import type { Contract, TableContract } from './types.js';
 
 /**
@@ -25,6 +27,10 @@ export interface DatasetSettings {
    * a forecast's windows are always time-ordered).
    */
   split: { validation: number; test: number; strategy: 'hash' | 'time' };
+  /** How the model's scores become probabilities, fitted on validation (`training.calibration`, default platt). */
+  calibration: CalibrationMethod;
+  /** What the decision threshold optimises on validation (`training.threshold`, default F1). */
+  threshold: ThresholdObjective;
 }
 
 const DEFAULT_SPLIT = { validation: 0.15, test: 0.2, strategy: 'hash' } as const;
@@ -69,5 +75,17 @@ export function datasetSettings(contract: Contract): DatasetSettings {
       test: training.split?.test ?? forecast?.split?.test ?? DEFAULT_SPLIT.test,
       strategy: training.split?.strategy ?? (forecast ? 'time' : DEFAULT_SPLIT.strategy),
     },
+    calibration: training.calibration ?? 'platt',
+    threshold:
+      training.threshold?.objective === 'cost'
+        ? {
+            objective: 'cost',
+            // validateContract requires both; a contract object built in code may still lack one.
+            falsePositiveCost:
+              training.threshold.false_positive_cost ?? bad('training.threshold needs false_positive_cost'),
+            falseNegativeCost:
+              training.threshold.false_negative_cost ?? bad('training.threshold needs false_negative_cost'),
+          }
+        : { objective: 'f1' },
   };
 }

@@ -72,6 +72,10 @@ export interface TrainingSettings {
   horizon_hours?: number;
   label_delay_hours?: number;
   split?: { validation?: number; test?: number; strategy?: 'hash' | 'time' };
+  /** How scores become probabilities, fitted on validation (default platt). */
+  calibration?: 'platt' | 'isotonic' | 'none';
+  /** What the decision threshold optimises on validation (default f1). */
+  threshold?: { objective: 'f1' | 'cost'; false_positive_cost?: number; false_negative_cost?: number };
 }
 
 /** One of the dataset's DAGs (the contract's `orchestration` section; read by dags/driftwood_dags.py). */

@@ -167,3 +167,52 @@ export function chooseThreshold(scores: ArrayLike<number>, labels: ArrayLike<num
   }
   return best.threshold;
 }
+
+/**
+ * What the decision threshold optimises, declared by the contract's `training.threshold`: the best F1
+ * (the default), or the least expected cost of the errors, FP·cost₊ + FN·cost₋ — e.g. a missed
+ * churner that costs five times a needless retention offer.
+ */
+export type ThresholdObjective =
+  | { objective: 'f1' }
+  | { objective: 'cost'; falsePositiveCost: number; falseNegativeCost: number };
+
+export const DEFAULT_THRESHOLD_OBJECTIVE: ThresholdObjective = { objective: 'f1' };
+
+/** The objective in one line, for a run's params: `f1`, or `cost(fp=1,fn=5)`. */
+export function describeThresholdObjective(o: ThresholdObjective): string {
+  return o.objective === 'f1' ? 'f1' : `cost(fp=${o.falsePositiveCost},fn=${o.falseNegativeCost})`;
+}
+
+/**
+ * The decision threshold that is best by the objective on the given (validation) scores. Under a cost,
+ * every cut the scores allow is a candidate, flagging no one included (a threshold just above the
+ * highest score): when a false alarm costs more than the positives it would find, that is the answer.
+ */
+export function chooseThresholdFor(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  o: ThresholdObjective,
+): number {
+  if (o.objective === 'f1') return chooseThreshold(scores, labels);
+  const pts = sweep(scores, labels);
+  const last = pts[pts.length - 1];
+  if (!last) return 0.5;
+  const positives = last.tp;
+  const top = pts[0]?.threshold as number;
+  // Flag no one: every positive is missed.
+  let best = { cost: positives * o.falseNegativeCost, threshold: nextAbove(top) };
+  for (const p of pts) {
+    const cost = p.fp * o.falsePositiveCost + (positives - p.tp) * o.falseNegativeCost;
+    if (cost < best.cost) best = { cost, threshold: p.threshold };
+  }
+  return best.threshold;
+}
+
+/** The smallest double above x (x ≥ 0), so `score >= threshold` holds for no score seen. */
+function nextAbove(x: number): number {
+  const buf = new DataView(new ArrayBuffer(8));
+  buf.setFloat64(0, x === 0 ? 0 : x);
+  buf.setBigUint64(0, buf.getBigUint64(0) + 1n);
+  return buf.getFloat64(0);
+}
