@@ -263,8 +263,6 @@ describe("solver 'exact' in the classifier", () => {
     expect(() => modelParamsFromFlags({ solver: 'newton' })).toThrow(
       "--solver: expected adam or exact, got 'newton'",
     );
-    expect(() => validateModelParams({ ...params, kind: 'mlp' })).toThrow(
-      /solver: expected 'adam' for an mlp/,
-    );
+    expect(() => validateModelParams({ ...params, kind: 'mlp' })).toThrow(/solver: expected 'adam' for mlp/);
   });
 });

@@ -164,7 +164,7 @@ describe('TF.js classifiers', () => {
   it.each([
     [{ epochs: 0 }, /epochs: expected a whole number ≥ 1, got 0/],
     [{ learningRate: -1 }, /learningRate/],
-    [{ kind: 'tree' }, /kind: expected logistic or mlp, got tree/],
+    [{ kind: 'tree' }, /kind: expected logistic or mlp or gbdt, got tree/],
     [{ kind: 'mlp', hiddenUnits: [] }, /hiddenUnits/],
     [{ patience: 1.5 }, /patience/],
   ])('rejects %j naming the parameter', (bad, message) => {

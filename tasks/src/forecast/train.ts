@@ -383,6 +383,7 @@ export const TEST_CANDLES_ARTIFACT = 'evaluation/test-candles.json';
 /** The MLmodel file: MLflow's UI shows the folder as a model; the signature names the candle fields. */
 function forecastMlmodel(state: ForecastState, modelId: string, runId: string, createdAt: Date): string {
   return mlmodelFile({
+    flavor: { name: 'tfjs', format: 'layers-model' },
     files: {
       model_file: 'model.json',
       state_file: FORECAST_STATE_FILE,

@@ -16,13 +16,15 @@ export interface EpochMetrics {
   valRocAuc: number;
 }
 
+export type ExactFitSummary = Pick<ExactLogisticFit, 'iterations' | 'gradientNorm' | 'loss' | 'converged'>;
+
 export interface TrainedClassifier {
   model: tf.Sequential;
   /** The epoch whose weights the model keeps (the best validation ROC AUC). */
   bestEpoch: number;
   epochsRun: number;
   /** With solver 'exact': iterations, final projected gradient and objective (the epochs are its iterations). */
-  exact?: Pick<ExactLogisticFit, 'iterations' | 'gradientNorm' | 'loss' | 'converged'>;
+  exact?: ExactFitSummary;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { DriftwoodError } from '../errors.js';
 
-export const MODEL_KINDS = ['logistic', 'mlp'] as const;
+export const MODEL_KINDS = ['logistic', 'mlp', 'gbdt'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
 
 /**
@@ -28,6 +28,16 @@ export interface ModelParams {
   classWeighting: boolean;
   /** Hold the logistic regression to the dataset's known directions (e.g. datasets/churn/directions.ts). */
   monotonic: boolean;
+  /** Gradient-boosted trees (kind 'gbdt', gbdt.ts): the most trees; early stopping uses `patience`. */
+  trees: number;
+  maxLeaves: number;
+  /** 0: no depth limit (leaves bound the tree). */
+  maxDepth: number;
+  minLeaf: number;
+  maxBins: number;
+  /** Row and column fractions drawn per tree. */
+  subsample: number;
+  colsample: number;
 }
 
 export const DEFAULT_MODEL_PARAMS: ModelParams = {
@@ -42,7 +52,30 @@ export const DEFAULT_MODEL_PARAMS: ModelParams = {
   patience: 5,
   classWeighting: true,
   monotonic: true,
+  trees: 300,
+  maxLeaves: 31,
+  maxDepth: 0,
+  minLeaf: 20,
+  maxBins: 255,
+  subsample: 1,
+  colsample: 1,
 };
+
+/**
+ * What differs for the trees when the user leaves it out: their learning rate is a shrinkage (0.1 as in
+ * LightGBM and scikit-learn), `l2` penalises leaf values (unlike the weights' 0.001, 1 is a mild
+ * leaf penalty), and early stopping waits 10 trees.
+ */
+export const GBDT_DEFAULT_OVERRIDES: Partial<ModelParams> = { learningRate: 0.1, l2: 1, patience: 10 };
+
+/** The defaults with the given values on top, each kind's own defaults first. */
+export function withDefaults(p: Partial<ModelParams>): ModelParams {
+  return {
+    ...DEFAULT_MODEL_PARAMS,
+    ...(p.kind === 'gbdt' ? GBDT_DEFAULT_OVERRIDES : {}),
+    ...p,
+  };
+}
 
 /** Checks hyper-parameters up front, naming the one that is wrong. */
 export function validateModelParams(p: ModelParams): ModelParams {
@@ -52,7 +85,7 @@ export function validateModelParams(p: ModelParams): ModelParams {
   if (!MODEL_KINDS.includes(p.kind)) bad('kind', MODEL_KINDS.join(' or '), p.kind);
   if (!SOLVERS.includes(p.solver)) bad('solver', SOLVERS.join(' or '), p.solver);
   if (p.solver === 'exact' && p.kind !== 'logistic')
-    bad('solver', "'adam' for an mlp ('exact' fits the logistic regression only)", p.solver);
+    bad('solver', `'adam' for ${p.kind} ('exact' fits the logistic regression only)`, p.solver);
   if (!Number.isInteger(p.epochs) || p.epochs < 1) bad('epochs', 'a whole number ≥ 1', p.epochs);
   if (!(p.learningRate > 0 && p.learningRate < 10))
     bad('learningRate', 'a number in (0, 10)', p.learningRate);
@@ -65,5 +98,16 @@ export function validateModelParams(p: ModelParams): ModelParams {
     (p.hiddenUnits.length === 0 || p.hiddenUnits.some((u) => !Number.isInteger(u) || u < 1))
   )
     bad('hiddenUnits', 'one or more whole numbers ≥ 1 (e.g. 32,16)', p.hiddenUnits.join(','));
+  if (!Number.isInteger(p.trees) || p.trees < 1) bad('trees', 'a whole number ≥ 1', p.trees);
+  if (!Number.isInteger(p.maxLeaves) || p.maxLeaves < 2) bad('maxLeaves', 'a whole number ≥ 2', p.maxLeaves);
+  if (!Number.isInteger(p.maxDepth) || p.maxDepth < 0)
+    bad('maxDepth', 'a whole number ≥ 0 (0: no limit)', p.maxDepth);
+  if (!Number.isInteger(p.minLeaf) || p.minLeaf < 1) bad('minLeaf', 'a whole number ≥ 1', p.minLeaf);
+  if (!Number.isInteger(p.maxBins) || p.maxBins < 2 || p.maxBins > 255)
+    bad('maxBins', 'a whole number in 2..255', p.maxBins);
+  if (!(p.subsample > 0 && p.subsample <= 1)) bad('subsample', 'a fraction in (0, 1]', p.subsample);
+  if (!(p.colsample > 0 && p.colsample <= 1)) bad('colsample', 'a fraction in (0, 1]', p.colsample);
+  if (p.kind === 'gbdt' && p.learningRate > 1)
+    bad('learningRate', 'a shrinkage in (0, 1] for gbdt', p.learningRate);
   return p;
 }

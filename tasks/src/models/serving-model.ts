@@ -2,9 +2,8 @@ import { DriftwoodError } from '../errors.js';
 import { parseTransformState, type Row, type TransformState, transformRow } from '../features/transform.js';
 import type { MlflowClient } from '../mlflow/client.js';
 import type { ModelVersion } from '../mlflow/types.js';
-import { loadModelFiles } from './artifact.js';
-import { compileDenseChain } from './dense-fast-path.js';
-import { initTf, tf } from './tf.js';
+import { initTf } from './tf.js';
+import { loadScorer, versionKind } from './trained-model.js';
 
 /** A model ready to answer: its identity, its fitted transform and a one-row scorer. */
 export interface ServingModel {
@@ -42,42 +41,36 @@ export async function loadModelVersion(
 ): Promise<ServingModel> {
   await initTf();
   const root = await mlflow.resolveVersionArtifacts(mv);
-  const [modelJson, weights, transformJson] = await Promise.all([
-    mlflow.downloadArtifact(root, 'model.json'),
-    mlflow.downloadArtifact(root, 'weights.bin'),
-    mlflow.downloadArtifact(root, 'transform.json'),
+  const download = (file: string) => mlflow.downloadArtifact(root, file);
+  const [scorer, transformJson] = await Promise.all([
+    loadScorer(versionKind(mv), mv.version, download),
+    download('transform.json'),
   ]);
   let transform: TransformState;
   try {
     transform = parseTransformState(JSON.parse(transformJson.toString('utf8')));
   } catch (err) {
+    scorer.dispose();
     throw new DriftwoodError(
       'MODEL_INVALID',
       `version ${mv.version}: transform.json is unusable (${(err as Error).message})`,
     );
   }
-  const model = await loadModelFiles({ modelJson: modelJson.toString('utf8'), weights });
-  const inputShape = model.inputs[0]?.shape;
-  if (!inputShape || inputShape[1] !== transform.outputs.length) {
-    model.dispose();
+  if (scorer.width !== transform.outputs.length) {
+    scorer.dispose();
     throw new DriftwoodError(
       'MODEL_INVALID',
-      `version ${mv.version}: model takes ${inputShape?.[1]} inputs but the transform makes ${transform.outputs.length}`,
+      `version ${mv.version}: model takes ${scorer.width} inputs but the transform makes ${transform.outputs.length}`,
     );
   }
-  const fast = compileDenseChain(model);
   const width = transform.outputs.length;
   const vector = (row: Row): Float32Array => transformRow(transform, row);
   // Scoring is synchronous, so one input buffer serves every row.
   const input = new Float32Array(width);
-  const score = (row: Row): number => {
-    const x = transformRow(transform, row, input);
-    if (fast) return fast(x)[0] as number;
-    return tf.tidy(() => (model.predict(tf.tensor2d(x, [1, width])) as tf.Tensor).dataSync()[0] as number);
-  };
+  const score = (row: Row): number => scorer.scoreOne(transformRow(transform, row, input));
   const warm = score({});
   if (!Number.isFinite(warm) || warm < 0 || warm > 1) {
-    model.dispose();
+    scorer.dispose();
     throw new DriftwoodError(
       'MODEL_INVALID',
       `version ${mv.version}: warm-up prediction is ${warm}, not a probability`,
@@ -93,6 +86,6 @@ export async function loadModelVersion(
     loadedAt: Date.now(),
     vector,
     score,
-    dispose: () => model.dispose(),
+    dispose: () => scorer.dispose(),
   };
 }

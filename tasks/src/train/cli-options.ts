@@ -19,6 +19,13 @@ export const MODEL_FLAGS = {
   patience: { type: 'string' },
   'no-class-weights': { type: 'boolean' },
   'no-monotonic': { type: 'boolean' },
+  trees: { type: 'string' },
+  'max-leaves': { type: 'string' },
+  'max-depth': { type: 'string' },
+  'min-leaf': { type: 'string' },
+  'max-bins': { type: 'string' },
+  subsample: { type: 'string' },
+  colsample: { type: 'string' },
 } as const;
 
 export const POLICY_FLAGS = {
@@ -72,6 +79,13 @@ export function modelParamsFromFlags(v: Values): Partial<ModelParams> {
   set('l2', number(v, 'l2', false));
   set('seed', number(v, 'seed', true));
   set('patience', number(v, 'patience', true));
+  set('trees', number(v, 'trees', true));
+  set('maxLeaves', number(v, 'max-leaves', true));
+  set('maxDepth', number(v, 'max-depth', true));
+  set('minLeaf', number(v, 'min-leaf', true));
+  set('maxBins', number(v, 'max-bins', true));
+  set('subsample', number(v, 'subsample', false));
+  set('colsample', number(v, 'colsample', false));
   if (typeof v['hidden-units'] === 'string') out.hiddenUnits = units(v['hidden-units'], 'hidden-units');
   if (v['no-class-weights'] === true) out.classWeighting = false;
   if (v['no-monotonic'] === true) out.monotonic = false;
@@ -115,6 +129,13 @@ export function searchSpaceFromFlag(raw: string): SearchSpace {
       case 'l2':
       case 'seed':
       case 'patience':
+      case 'trees':
+      case 'maxLeaves':
+      case 'maxDepth':
+      case 'minLeaf':
+      case 'maxBins':
+      case 'subsample':
+      case 'colsample':
         space[name] = list.split(',').map((s) => {
           const n = Number(s);
           if (s.trim() === '' || !Number.isFinite(n))
@@ -125,7 +146,7 @@ export function searchSpaceFromFlag(raw: string): SearchSpace {
       default:
         throw new DriftwoodError(
           'USAGE',
-          `--space: unknown parameter '${name}' (kind, hiddenUnits, epochs, learningRate, batchSize, l2, seed, patience)`,
+          `--space: unknown parameter '${name}' (kind, hiddenUnits, epochs, learningRate, batchSize, l2, seed, patience, trees, maxLeaves, maxDepth, minLeaf, maxBins, subsample, colsample)`,
         );
     }
   }

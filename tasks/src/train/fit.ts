@@ -1,5 +1,5 @@
 import { type SegmentMetrics, segmentMetrics } from '../evaluate/segments.js';
-import { type EpochMetrics, type ModelParams, predictScores, trainClassifier } from '../models/classifier.js';
+import type { EpochMetrics, ModelParams } from '../models/classifier.js';
 import {
   type BinaryMetrics,
   binaryMetrics,
@@ -9,11 +9,11 @@ import {
   prCurve,
   rocCurve,
 } from '../models/metrics.js';
-import type { tf } from '../models/tf.js';
+import { type TrainedModel, trainModel } from '../models/trained-model.js';
 import type { PreparedData } from './data.js';
 
 export interface FitOutcome {
-  model: tf.Sequential;
+  model: TrainedModel;
   /** Per epoch, with the time it ended (the x-axis of MLflow's wall-time charts). */
   epochs: (EpochMetrics & { at: number })[];
   bestEpoch: number;
@@ -40,18 +40,18 @@ export async function fitAndEvaluate(
 ): Promise<FitOutcome> {
   const epochs: FitOutcome['epochs'] = [];
   const t0 = performance.now();
-  const trained = await trainClassifier(
+  const trained = await trainModel(
     { x: data.train.x, y: data.train.y, valX: data.validation.x, valY: data.validation.y, width: data.width },
     params,
     (m) => epochs.push({ ...m, at: now() }),
     data.profile.signs(data.state.outputs),
   );
   const trainMs = performance.now() - t0;
-  const valScores = predictScores(trained.model, data.validation.x, data.width);
+  const valScores = trained.scores(data.validation.x);
   const threshold = chooseThreshold(valScores, data.validation.y);
-  const holdoutScores = predictScores(trained.model, data.holdout.x, data.width);
+  const holdoutScores = trained.scores(data.holdout.x);
   return {
-    model: trained.model,
+    model: trained,
     epochs,
     bestEpoch: trained.bestEpoch,
     epochsRun: trained.epochsRun,

@@ -3,8 +3,7 @@ import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import type { MlflowClient } from '../mlflow/client.js';
 import type { Metric } from '../mlflow/types.js';
-import { saveModelFiles } from '../models/artifact.js';
-import { DEFAULT_MODEL_PARAMS, type ModelParams, validateModelParams } from '../models/classifier.js';
+import { type ModelParams, validateModelParams, withDefaults } from '../models/classifier.js';
 import type { BinaryMetrics } from '../models/metrics.js';
 import { SERVING_SAMPLE_FILE } from '../models/serving-sample.js';
 import { initTf } from '../models/tf.js';
@@ -67,7 +66,7 @@ export interface TrainResult {
 }
 
 export function resolveParams(params: Partial<ModelParams>): ModelParams {
-  return validateModelParams({ ...DEFAULT_MODEL_PARAMS, ...params });
+  return validateModelParams(withDefaults(params));
 }
 
 /**
@@ -145,17 +144,7 @@ export async function trainAndLogRun(
   try {
     await mlflow.logBatch(runId, {
       params: {
-        model: params.kind === 'logistic' ? 'logistic_regression' : 'mlp',
-        solver: params.solver,
-        epochs: params.epochs,
-        learningRate: params.learningRate,
-        batchSize: params.batchSize,
-        l2: params.l2,
-        seed: params.seed,
-        hidden_units: params.kind === 'mlp' ? params.hiddenUnits.join(',') : '',
-        patience: params.patience,
-        class_weighting: params.classWeighting,
-        monotonic: params.kind === 'logistic' && params.monotonic,
+        ...modelRunParams(params),
         horizon_hours: options.horizonHours,
         cutoff: cutoffIso,
         holdout_fraction: options.holdoutFraction,
@@ -241,6 +230,34 @@ export async function trainAndLogRun(
     await mlflow.finishRun(runId, 'FAILED', deps.now()).catch(() => undefined);
     throw err;
   }
+}
+
+/** The hyper-parameters that decided the model, as MLflow params: the ones its kind uses. */
+export function modelRunParams(p: ModelParams): Record<string, string | number | boolean> {
+  const shared = { learningRate: p.learningRate, l2: p.l2, seed: p.seed, patience: p.patience };
+  if (p.kind === 'gbdt')
+    return {
+      model: 'gbdt',
+      ...shared,
+      trees: p.trees,
+      max_leaves: p.maxLeaves,
+      max_depth: p.maxDepth,
+      min_leaf: p.minLeaf,
+      max_bins: p.maxBins,
+      subsample: p.subsample,
+      colsample: p.colsample,
+      class_weighting: p.classWeighting,
+    };
+  return {
+    model: p.kind === 'logistic' ? 'logistic_regression' : 'mlp',
+    solver: p.solver,
+    epochs: p.epochs,
+    ...shared,
+    batchSize: p.batchSize,
+    hidden_units: p.kind === 'mlp' ? p.hiddenUnits.join(',') : '',
+    class_weighting: p.classWeighting,
+    monotonic: p.kind === 'logistic' && p.monotonic,
+  };
 }
 
 /** Per-epoch loss curves (step = epoch), then holdout, validation and per-segment figures (step 0). */
@@ -337,18 +354,17 @@ async function registerModel(
   runId: string,
 ): Promise<{ modelId: string; version: string }> {
   const { mlflow } = deps;
-  const files = await saveModelFiles(fit.model);
+  const files = await fit.model.files();
   const logged = await mlflow.createLoggedModel({
     experimentId: ctx.experimentId,
     name: options.modelName,
     sourceRunId: runId,
-    modelType: params.kind === 'logistic' ? 'tfjs-logistic-regression' : 'tfjs-mlp',
+    modelType: fit.model.modelType,
     params: { kind: params.kind, seed: String(params.seed), threshold: String(fit.threshold) },
   });
   const modelUri = logged.info.artifact_uri;
   const transformJson = `${JSON.stringify(data.state, null, 2)}\n`;
-  await mlflow.uploadArtifact(modelUri, 'model.json', files.modelJson);
-  await mlflow.uploadArtifact(modelUri, 'weights.bin', files.weights);
+  for (const [file, content] of Object.entries(files)) await mlflow.uploadArtifact(modelUri, file, content);
   await mlflow.uploadArtifact(modelUri, 'transform.json', transformJson);
   // Whoever loads this version re-scores these rows and refuses it unless the answers match.
   await mlflow.uploadArtifact(
@@ -359,7 +375,7 @@ async function registerModel(
   await mlflow.uploadArtifact(
     modelUri,
     'MLmodel',
-    mlmodelYaml(data.state, logged.info.model_id, runId, new Date(deps.now())),
+    mlmodelYaml(data.state, params.kind, logged.info.model_id, runId, new Date(deps.now())),
   );
   await mlflow.finalizeLoggedModel(logged.info.model_id, 'LOGGED_MODEL_READY');
   await mlflow.logModelOutput(runId, logged.info.model_id);

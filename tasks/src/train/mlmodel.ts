@@ -1,12 +1,16 @@
 import type { TransformState } from '../features/transform.js';
+import type { ModelKind } from '../models/params.js';
+import { GBDT_FILE } from '../models/trained-model.js';
 
 type ColSpec = Record<string, unknown>;
 
 /**
  * An `MLmodel` file: MLflow's UI shows the artifact folder as a model with its signature (MLflow's
- * column-spec form). `files` are the tfjs flavour's own entries (model file, fitted state, …).
+ * column-spec form). `flavor` names the model's own format and `files` its entries (model file,
+ * fitted state, …).
  */
 export function mlmodelFile(m: {
+  flavor: { name: string; format: string };
   files: Record<string, string | number>;
   modelId: string;
   runId: string;
@@ -17,8 +21,8 @@ export function mlmodelFile(m: {
   return [
     'artifact_path: model',
     'flavors:',
-    '  tfjs:',
-    '    format: layers-model',
+    `  ${m.flavor.name}:`,
+    `    format: ${m.flavor.format}`,
     ...Object.entries(m.files).map(([k, v]) => `    ${k}: ${v}`),
     `model_id: ${m.modelId}`,
     `run_id: ${m.runId}`,
@@ -31,9 +35,19 @@ export function mlmodelFile(m: {
 }
 
 /** A classifier's MLmodel: the raw fields the API takes, and the probability it returns. */
-export function mlmodelYaml(state: TransformState, modelId: string, runId: string, createdAt: Date): string {
+export function mlmodelYaml(
+  state: TransformState,
+  kind: ModelKind,
+  modelId: string,
+  runId: string,
+  createdAt: Date,
+): string {
+  const trees = kind === 'gbdt';
   return mlmodelFile({
-    files: { model_file: 'model.json', transform_file: 'transform.json' },
+    flavor: trees
+      ? { name: 'driftwood_gbdt', format: 'driftwood-gbdt' }
+      : { name: 'tfjs', format: 'layers-model' },
+    files: { model_file: trees ? GBDT_FILE : 'model.json', transform_file: 'transform.json' },
     modelId,
     runId,
     createdAt,
