@@ -35,6 +35,14 @@ function tryScore(model: ServedModel, row: Row): number | undefined {
   }
 }
 
+/**
+ * The label at the version's decision threshold (chosen on validation when it trained, tag
+ * driftwood.threshold), not at 0.5: a class-weighted or calibrated churn model's probabilities for the
+ * rare class sit far from 0.5. A version without the tag answers at 0.5.
+ */
+const labelAt = (m: ServedModel, probability: number): 0 | 1 =>
+  probability >= (m.info.metrics.threshold ?? 0.5) ? 1 : 0;
+
 export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (app, opts) => {
   const { models } = opts;
   // The contract is pinned when the routes are built: with it the schema validates every field;
@@ -96,7 +104,7 @@ export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (ap
     }
     if (!Number.isFinite(probability))
       throw new Error(`model ${served.info.version} returned a non-finite probability`);
-    const label = probability >= 0.5 ? 1 : 0;
+    const label = labelAt(served, probability);
     app.recordPrediction({ model: served, row, source, probability, label, served: true, requestId });
     if (plan.shadow && challenger) {
       // Off the response path: the caller never waits for, or sees, the challenger's answer.
@@ -108,7 +116,7 @@ export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (ap
             row,
             source,
             probability: p,
-            label: p >= 0.5 ? 1 : 0,
+            label: labelAt(challenger, p),
             served: false,
             requestId,
           });
