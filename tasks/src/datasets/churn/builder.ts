@@ -2,6 +2,7 @@ import type { LabelledRow } from '../../features/rows.js';
 import { DAY_MS, HOUR_MS } from '../../time.js';
 import type { Warehouse } from '../../warehouse/db.js';
 import { type FeatureEngine, featureEngine } from '../../warehouse/engine.js';
+import { lap, now, type PhaseTime, type Timings } from '../../warehouse/timings.js';
 
 /**
  * The raw, customer-level fields a churn model sees; the API takes the same fields. Windows end at
@@ -49,36 +50,38 @@ const WINDOWS_DAYS = { d3: 3, d7: 7, d30: 30, d90: 90, prev30Start: 37 } as cons
  * The aggregation runs as one SQL statement in the warehouse (the same on SQLite and PostgreSQL);
  * Node only turns the per-customer aggregates into ratios and recencies.
  *
- * With the `duckdb` engine (`engine`, else DRIFTWOOD_FEATURE_ENGINE; docs/features.md) the rows the
- * statement reads are copied into an embedded DuckDB and the same statement runs there: same rows,
- * same values, same order.
+ * With the `duckdb` engine (`engine`, else DRIFTWOOD_FEATURE_ENGINE; docs/features.md) the events of
+ * the window are aggregated in an embedded DuckDB instead: same rows, same values, same order.
+ * `timings`, when given, receives where the build spent its time (wall and CPU milliseconds per phase).
  */
 export async function buildChurnRows(
   db: Warehouse,
   cutoff: number,
   horizonHours: number,
-  options: { engine?: FeatureEngine } = {},
+  options: { engine?: FeatureEngine; timings?: Timings } = {},
 ): Promise<LabelledRow[]> {
   // Window bounds go into the statement as integer literals (they are computed, never user text).
   if (!Number.isSafeInteger(cutoff) || !Number.isSafeInteger(horizonHours))
     throw new RangeError(`cutoff and horizon must be integers, got ${cutoff} and ${horizonHours}`);
   const engine = options.engine ?? featureEngine(process.env);
-  const { sql, column } = churnStatement(cutoff, engine);
-  const bindings = [cutoff - WINDOWS_DAYS.d90 * DAY_MS, cutoff, cutoff, cutoff];
+  const timings = options.timings ?? {};
+  const { column } = churnStatement(cutoff);
+  let t0 = now();
   const rows =
     engine === 'duckdb'
-      ? // Loaded on first use: the native library stays out of every step that does not ask for it.
-        await (await import('../../warehouse/duckdb.js')).aggregateInDuckDB(
-          db,
-          churnTables(cutoff),
-          sql,
-          bindings,
-        )
-      : await selectArrays(db, sql, bindings);
+      ? await aggregateInDuckDB(db, cutoff, timings)
+      : await selectArrays(db, churnStatement(cutoff).sql, [
+          cutoff - WINDOWS_DAYS.d90 * DAY_MS,
+          cutoff,
+          cutoff,
+          cutoff,
+        ]);
+  if (engine !== 'duckdb') lap(timings, 'aggregate', t0);
+  t0 = now();
   const labelEnd = cutoff + horizonHours * HOUR_MS;
   const n = (v: unknown): number => Number(v ?? 0);
   const maybe = (v: unknown): number | undefined => (v === null || v === undefined ? undefined : Number(v));
-  return rows.map((r) => {
+  const built = rows.map((r): LabelledRow => {
     const churnedAt = maybe(r[column.churned_at]);
     const lastSession = maybe(r[column.last_session_at]);
     const lastPurchase = maybe(r[column.last_purchase_at]);
@@ -115,61 +118,75 @@ export async function buildChurnRows(
       label: churnedAt !== undefined && churnedAt < labelEnd ? 1 : 0,
     };
   });
+  lap(timings, 'rows', t0);
+  return built;
 }
 
+/** The event types the features count; on DuckDB each travels as its position + 1 (0: any other). */
+const EVENT_TYPES = ['session', 'purchase', 'support_ticket', 'payment_failure'] as const;
+type EventType = (typeof EVENT_TYPES)[number];
+const EVENT_CODE = new Map<unknown, number>(EVENT_TYPES.map((t, i) => [t, i + 1]));
+
 /**
- * The point-in-time statement and the position of each output column. Events of the 90-day window
- * are aggregated per customer first (read from the covering `events_feature_scan` index, in customer
- * order), then joined to the customers. Every aggregate carries a FILTER (SQLite ≥ 3.30, PostgreSQL)
- * rather than wrapping its argument in a `CASE`: an event only steps the aggregates of its own type
- * and windows instead of all of them, and a type's `_90d` aggregate needs no condition beyond the
- * type. The rows a filter rejects used to add zeros, so the sums are the same, in the same order.
- *
- * On DuckDB the sums are compensated (`FSUM`), as SQLite's are, and rows come in the order the
- * warehouse sorted the customers in when they were copied (its collation, not DuckDB's).
+ * The per-customer aggregates over the events of the 90-day window, as SQL expressions. Every
+ * aggregate carries a FILTER (SQLite ≥ 3.30, PostgreSQL, DuckDB) rather than wrapping its argument in
+ * a `CASE`: an event only steps the aggregates of its own type and windows instead of all of them,
+ * and a type's `_90d` aggregate needs no condition beyond the type. In the warehouse the type is the
+ * stored text; on DuckDB its code, counts are DOUBLE (no bigint to convert on the way back) and sums
+ * are compensated (`FSUM`), as SQLite's are.
  */
-function churnStatement(cutoff: number, engine: FeatureEngine = 'warehouse') {
-  const sum = engine === 'duckdb' ? 'FSUM' : 'SUM';
+function churnAggregates(cutoff: number, engine: FeatureEngine) {
+  const duck = engine === 'duckdb';
+  const sum = duck ? 'FSUM' : 'SUM';
+  const count = (filter: string) => (duck ? `CAST(COUNT(*) ${filter} AS DOUBLE)` : `COUNT(*) ${filter}`);
   const since = (days: number) => `e.event_time >= ${cutoff - days * DAY_MS}`;
-  const of = (type: string, ...conditions: string[]) =>
-    `FILTER (WHERE ${[`e.event_type = '${type}'`, ...conditions].join(' AND ')})`;
-  const customer = {
-    customer_id: 'c.customer_id',
-    plan: 'c.plan',
-    region: 'c.region',
-    monthly_charges: 'c.monthly_charges',
-    signup_at: 'c.signup_at',
-    churned_at: 'l.churned_at',
-  };
-  const aggregates = {
-    sessions_3d: `COUNT(*) ${of('session', since(WINDOWS_DAYS.d3))}`,
-    sessions_7d: `COUNT(*) ${of('session', since(WINDOWS_DAYS.d7))}`,
-    sessions_30d: `COUNT(*) ${of('session', since(WINDOWS_DAYS.d30))}`,
-    sessions_90d: `COUNT(*) ${of('session')}`,
-    sessions_prev30: `COUNT(*) ${of(
-      'session',
-      since(WINDOWS_DAYS.prev30Start),
-      `e.event_time < ${cutoff - WINDOWS_DAYS.d7 * DAY_MS}`,
-    )}`,
+  const of = (type: EventType, ...conditions: string[]) =>
+    `FILTER (WHERE ${[`e.event_type = ${duck ? EVENT_CODE.get(type) : `'${type}'`}`, ...conditions].join(' AND ')})`;
+  return {
+    sessions_3d: count(of('session', since(WINDOWS_DAYS.d3))),
+    sessions_7d: count(of('session', since(WINDOWS_DAYS.d7))),
+    sessions_30d: count(of('session', since(WINDOWS_DAYS.d30))),
+    sessions_90d: count(of('session')),
+    sessions_prev30: count(
+      of('session', since(WINDOWS_DAYS.prev30Start), `e.event_time < ${cutoff - WINDOWS_DAYS.d7 * DAY_MS}`),
+    ),
     minutes_7d: `${sum}(e.value) ${of('session', since(WINDOWS_DAYS.d7))}`,
     minutes_30d: `${sum}(e.value) ${of('session', since(WINDOWS_DAYS.d30))}`,
     minutes_90d: `${sum}(e.value) ${of('session')}`,
-    purchases_30d: `COUNT(*) ${of('purchase', since(WINDOWS_DAYS.d30))}`,
+    purchases_30d: count(of('purchase', since(WINDOWS_DAYS.d30))),
     spend_30d: `${sum}(e.value) ${of('purchase', since(WINDOWS_DAYS.d30))}`,
     spend_90d: `${sum}(e.value) ${of('purchase')}`,
-    tickets_7d: `COUNT(*) ${of('support_ticket', since(WINDOWS_DAYS.d7))}`,
-    tickets_30d: `COUNT(*) ${of('support_ticket', since(WINDOWS_DAYS.d30))}`,
-    tickets_90d: `COUNT(*) ${of('support_ticket')}`,
-    payment_failures_30d: `COUNT(*) ${of('payment_failure', since(WINDOWS_DAYS.d30))}`,
-    payment_failures_90d: `COUNT(*) ${of('payment_failure')}`,
+    tickets_7d: count(of('support_ticket', since(WINDOWS_DAYS.d7))),
+    tickets_30d: count(of('support_ticket', since(WINDOWS_DAYS.d30))),
+    tickets_90d: count(of('support_ticket')),
+    payment_failures_30d: count(of('payment_failure', since(WINDOWS_DAYS.d30))),
+    payment_failures_90d: count(of('payment_failure')),
     last_session_at: `MAX(e.event_time) ${of('session')}`,
     last_purchase_at: `MAX(e.event_time) ${of('purchase')}`,
   };
-  const customerColumns = Object.keys(customer) as (keyof typeof customer)[];
+}
+
+const CUSTOMER_COLUMNS = [
+  'customer_id',
+  'plan',
+  'region',
+  'monthly_charges',
+  'signup_at',
+  'churned_at',
+] as const;
+
+/**
+ * The point-in-time statement in the warehouse and the position of each output column (customer
+ * columns, then the aggregates). Events of the 90-day window are aggregated per customer first (read
+ * from the covering `events_feature_scan` index, in customer order), then joined to the customers.
+ */
+function churnStatement(cutoff: number) {
+  const aggregates = churnAggregates(cutoff, 'warehouse');
   const aggregateColumns = Object.keys(aggregates) as (keyof typeof aggregates)[];
+  const source = (name: (typeof CUSTOMER_COLUMNS)[number]) => (name === 'churned_at' ? 'l' : 'c');
   const sql = `
     SELECT ${[
-      ...customerColumns.map((name) => `${customer[name]} AS ${name}`),
+      ...CUSTOMER_COLUMNS.map((name) => `${source(name)}.${name} AS ${name}`),
       ...aggregateColumns.map((name) => `a.${name}`),
     ].join(', ')}
     FROM customers c
@@ -182,49 +199,98 @@ function churnStatement(cutoff: number, engine: FeatureEngine = 'warehouse') {
     ) a ON a.agg_customer_id = c.customer_id
     LEFT JOIN labels l ON l.customer_id = c.customer_id
     WHERE c.signup_at < ? AND (l.churned_at IS NULL OR l.churned_at >= ?)
-    ORDER BY ${engine === 'duckdb' ? 'c.rowid' : 'c.customer_id'}`;
+    ORDER BY c.customer_id`;
   const column = Object.fromEntries(
-    [...customerColumns, ...aggregateColumns].map((name, i) => [name, i]),
-  ) as Record<keyof typeof customer | keyof typeof aggregates, number>;
+    [...CUSTOMER_COLUMNS, ...aggregateColumns].map((name, i) => [name, i]),
+  ) as Record<(typeof CUSTOMER_COLUMNS)[number] | keyof typeof aggregates, number>;
   return { sql, column };
 }
 
 /**
- * What the DuckDB engine copies from the warehouse: the customers signed up before the cutoff (in the
- * warehouse's customer order), the events of the 90-day window and the labels. The statement then filters them again, the same as in the warehouse.
+ * The DuckDB engine: the same rows as `churnStatement`, in the same column layout. The customers
+ * signed up before the cutoff (in the warehouse's order and collation) and their labels stay in
+ * Node; only the window's events cross into DuckDB, as numbers (the customer's position, time, type
+ * code, value), where they are aggregated in parallel; the result is joined back by position.
  */
-function churnTables(cutoff: number) {
-  const double = (name: string) => ({ name, type: 'double' as const });
-  const text = (name: string) => ({ name, type: 'text' as const });
-  return [
-    {
-      name: 'customers',
-      columns: [
-        text('customer_id'),
-        double('signup_at'),
-        text('plan'),
-        text('region'),
-        double('monthly_charges'),
-      ],
-      select:
-        'SELECT customer_id, signup_at, plan, region, monthly_charges FROM customers WHERE signup_at < ? ORDER BY customer_id',
-      bindings: [cutoff],
-    },
-    {
-      name: 'events',
-      columns: [text('customer_id'), double('event_time'), text('event_type'), double('value')],
-      select:
-        'SELECT customer_id, event_time, event_type, value FROM events WHERE event_time >= ? AND event_time < ?',
-      bindings: [cutoff - WINDOWS_DAYS.d90 * DAY_MS, cutoff],
-    },
-    {
-      name: 'labels',
-      columns: [text('customer_id'), double('churned_at')],
-      // All of them: a customer gone before the cutoff is left out by its label.
-      select: 'SELECT customer_id, churned_at FROM labels',
-      bindings: [],
-    },
-  ];
+async function aggregateInDuckDB(db: Warehouse, cutoff: number, timings: Timings): Promise<unknown[][]> {
+  // Loaded on first use: the native library stays out of every step that does not ask for it.
+  const { DuckDBSession, eachRow } = await import('../../warehouse/duckdb.js');
+  const t0 = now();
+  const customers = await selectArrays(
+    db,
+    'SELECT customer_id, plan, region, monthly_charges, signup_at FROM customers WHERE signup_at < ? ORDER BY customer_id',
+    [cutoff],
+  );
+  const position = new Map<string, number>();
+  customers.forEach((r, i) => {
+    position.set(String(r[0]), i);
+  });
+  const churnedAt: unknown[] = new Array(customers.length).fill(null);
+  await eachRow(db, 'SELECT customer_id, churned_at FROM labels', [], (r) => {
+    const i = position.get(String(r[0]));
+    if (i !== undefined) churnedAt[i] = r[1];
+  });
+  const duck = await DuckDBSession.open();
+  try {
+    const events = await duck.table('events', [
+      ['customer_id', 'INTEGER'],
+      ['event_time', 'DOUBLE'],
+      ['event_type', 'UTINYINT'],
+      ['value', 'DOUBLE'],
+    ]);
+    const row: (number | null)[] = [0, 0, 0, null];
+    await eachRow(
+      db,
+      'SELECT customer_id, event_time, event_type, value FROM events WHERE event_time >= ? AND event_time < ?',
+      [cutoff - WINDOWS_DAYS.d90 * DAY_MS, cutoff],
+      (r) => {
+        // Events of customers not in the build (signed up at or after the cutoff) join nothing.
+        const i = position.get(String(r[0]));
+        if (i === undefined) return;
+        row[0] = i;
+        // PostgreSQL hands bigint and numeric columns over as strings.
+        row[1] = Number(r[1]);
+        row[2] = EVENT_CODE.get(r[2]) ?? 0;
+        row[3] = r[3] === null || r[3] === undefined ? null : Number(r[3]);
+        events.push(row);
+      },
+    );
+    events.close();
+    // Reading the warehouse's rows into Node; appending them into DuckDB is timed apart.
+    lap(timings, 'read', t0);
+    const read = timings.read as PhaseTime;
+    timings.read = { wall: read.wall - duck.timings.append.wall, cpu: read.cpu - duck.timings.append.cpu };
+    const aggregates = churnAggregates(cutoff, 'duckdb');
+    const names = Object.keys(aggregates) as (keyof typeof aggregates)[];
+    const [ids, ...values] = await duck.columns(
+      `SELECT e.customer_id, ${names.map((n) => aggregates[n]).join(', ')} FROM events e GROUP BY e.customer_id`,
+    );
+    const t1 = now();
+    const byCustomer = new Int32Array(customers.length).fill(-1);
+    (ids as number[]).forEach((id, k) => {
+      byCustomer[id] = k;
+    });
+    const rows: unknown[][] = [];
+    customers.forEach((c, i) => {
+      const churned = churnedAt[i];
+      if (churned !== null && churned !== undefined && Number(churned) < cutoff) return;
+      const k = byCustomer[i] as number;
+      rows.push([
+        c[0],
+        c[1],
+        c[2],
+        c[3],
+        c[4],
+        churned,
+        ...values.map((column) => (k < 0 ? null : column[k])),
+      ]);
+    });
+    lap(timings, 'join', t1);
+    Object.assign(timings, duck.timings);
+    return rows;
+  } finally {
+    duck.close();
+  }
 }
 
 /**
