@@ -86,7 +86,7 @@ async function withWarehouse<T>(
   step: (db: Warehouse) => Promise<T>,
 ): Promise<T> {
   const { openWarehouse } = await import('./warehouse/db.js');
-  const db = await openWarehouse(config.warehouseUrl);
+  const db = await openWarehouse(config.warehouseUrl, { featureEngine: config.featureEngine });
   try {
     if (typeof values.dataset === 'string') {
       const { loadContract } = await import('./contracts/index.js');

@@ -5,6 +5,7 @@ import { parse as parseDotenv } from 'dotenv';
 import type { DatasetSettings } from './contracts/settings.js';
 import { DriftwoodError } from './errors.js';
 import type { S3Settings } from './lake/s3-store.js';
+import type { FeatureEngine } from './warehouse/engine.js';
 
 /** Everything Driftwood reads from the environment, typed. Built once at the CLI/server entry and passed down. */
 export interface Config {
@@ -19,6 +20,12 @@ export interface Config {
   /** DRIFTWOOD_DATASET: the dataset a command or `/v1/predict` means when none is named. */
   dataset: string | undefined;
   warehouseUrl: string;
+  /**
+   * DRIFTWOOD_FEATURE_ENGINE: where the point-in-time feature build aggregates (docs/features.md):
+   * `warehouse` (the default; `sqlite` and `postgres` say the same) in the warehouse itself, or
+   * `duckdb` in an embedded DuckDB fed the window's events. Both give the same rows.
+   */
+  featureEngine: FeatureEngine;
   mlflow: {
     trackingUri: string;
     /**
@@ -165,6 +172,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       `sqlite://${path.join(home, 'warehouse.db')}`,
       ['sqlite:', 'postgres:', 'postgresql:'],
     ),
+    featureEngine: readFeatureEngine(env),
     mlflow: {
       trackingUri: readUrl(env, 'MLFLOW_TRACKING_URI', 'http://127.0.0.1:5000', ['http:', 'https:']),
       experiment:
@@ -184,6 +192,24 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     piiKey: readSecret(env, 'DRIFTWOOD_PII_KEY', cwd),
     logLevel: logLevel as Config['logLevel'],
   };
+}
+
+const FEATURE_ENGINES: Record<string, FeatureEngine> = {
+  warehouse: 'warehouse',
+  sqlite: 'warehouse',
+  postgres: 'warehouse',
+  duckdb: 'duckdb',
+};
+
+/** DRIFTWOOD_FEATURE_ENGINE, case-insensitive; unset or empty is the warehouse. */
+export function readFeatureEngine(env: Env): FeatureEngine {
+  const raw = env.DRIFTWOOD_FEATURE_ENGINE;
+  const value = raw?.trim().toLowerCase();
+  if (value === undefined || value === '') return 'warehouse';
+  const engine = FEATURE_ENGINES[value];
+  if (engine === undefined)
+    fail('DRIFTWOOD_FEATURE_ENGINE', `one of ${Object.keys(FEATURE_ENGINES).join(', ')}`, raw);
+  return engine;
 }
 
 /**

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import {
   buildChurnRows,
-  featureEngine,
+  isDriftwoodError,
+  loadConfig,
   loadContract,
   openWarehouse,
   Rng,
@@ -68,7 +69,14 @@ async function seed(db: Warehouse): Promise<void> {
   );
 }
 
-function sameOnBothEngines(open: () => Promise<{ db: Warehouse; close: () => Promise<void> }>) {
+/** The same warehouse opened twice: with the default engine, and with DuckDB as its feature engine. */
+interface Opened {
+  db: Warehouse;
+  onDuckDB: Warehouse;
+  close: () => Promise<void>;
+}
+
+function sameOnBothEngines(open: () => Promise<Opened>) {
   let w: Awaited<ReturnType<typeof open>>;
   beforeAll(async () => {
     w = await open();
@@ -99,18 +107,15 @@ function sameOnBothEngines(open: () => Promise<{ db: Warehouse; close: () => Pro
     );
   });
 
-  it('follows DRIFTWOOD_FEATURE_ENGINE when no engine is passed', async () => {
-    const saved = process.env.DRIFTWOOD_FEATURE_ENGINE;
-    try {
-      process.env.DRIFTWOOD_FEATURE_ENGINE = 'duckdb';
-      const viaEnv = await buildChurnRows(w.db, T, 48);
-      expect(viaEnv).toEqual(await buildChurnRows(w.db, T, 48, { engine: 'warehouse' }));
-      process.env.DRIFTWOOD_FEATURE_ENGINE = 'spark';
-      await expect(buildChurnRows(w.db, T, 48)).rejects.toThrow(/DRIFTWOOD_FEATURE_ENGINE: expected/);
-    } finally {
-      if (saved === undefined) delete process.env.DRIFTWOOD_FEATURE_ENGINE;
-      else process.env.DRIFTWOOD_FEATURE_ENGINE = saved;
-    }
+  it('builds with the engine the warehouse was opened with when none is passed', async () => {
+    const timings = {};
+    const rows = await buildChurnRows(w.onDuckDB, T, 48, { timings });
+    // Only the DuckDB engine has these phases: the build went there, and gave the warehouse's rows.
+    expect(Object.keys(timings)).toEqual(expect.arrayContaining(['read', 'append', 'aggregate', 'readBack']));
+    expect(rows).toEqual(await buildChurnRows(w.db, T, 48));
+    const inWarehouse = {};
+    await buildChurnRows(w.db, T, 48, { timings: inWarehouse });
+    expect(Object.keys(inWarehouse)).toEqual(['aggregate', 'rows']);
   });
 }
 
@@ -123,15 +128,31 @@ describe('feature engine setting', () => {
     ['warehouse', 'warehouse'],
     ['DuckDB', 'duckdb'],
   ])('DRIFTWOOD_FEATURE_ENGINE=%s is the %s engine', (value, engine) => {
-    expect(featureEngine({ DRIFTWOOD_FEATURE_ENGINE: value })).toBe(engine);
+    expect(loadConfig({ DRIFTWOOD_FEATURE_ENGINE: value }).featureEngine).toBe(engine);
+  });
+
+  it('refuses an engine it does not know, naming the ones it does', () => {
+    let error: unknown;
+    try {
+      loadConfig({ DRIFTWOOD_FEATURE_ENGINE: 'spark' });
+    } catch (err) {
+      error = err;
+    }
+    expect(isDriftwoodError(error, 'CONFIG_INVALID')).toBe(true);
+    expect((error as Error).message).toBe(
+      "setting DRIFTWOOD_FEATURE_ENGINE: expected one of warehouse, sqlite, postgres, duckdb, got 'spark'",
+    );
+    expect((error as { exitCode: number }).exitCode).toBe(2);
   });
 });
 
 describe('churn features on SQLite and on DuckDB', () => {
   sameOnBothEngines(async () => {
-    const db = await openWarehouse(`sqlite://${path.join(tempHome('driftwood-engines-'), 'w.db')}`);
+    const url = `sqlite://${path.join(tempHome('driftwood-engines-'), 'w.db')}`;
+    const db = await openWarehouse(url);
     await ensureContractTables(db, await loadContract('churn'));
-    return { db, close: () => db.destroy() };
+    const onDuckDB = await openWarehouse(url, { featureEngine: 'duckdb' });
+    return { db, onDuckDB, close: async () => void (await Promise.all([db.destroy(), onDuckDB.destroy()])) };
   });
 });
 
@@ -146,8 +167,10 @@ describe('churn features on PostgreSQL and on DuckDB', () => {
     const name = `driftwood_engines_${randomBytes(4).toString('hex')}`;
     await admin.raw(`CREATE DATABASE ${name}`);
     created.push(name);
-    const db = await openWarehouse(PG_ADMIN.replace(/\/[^/]*$/, `/${name}`));
+    const url = PG_ADMIN.replace(/\/[^/]*$/, `/${name}`);
+    const db = await openWarehouse(url);
     await ensureContractTables(db, await loadContract('churn'));
-    return { db, close: () => db.destroy() };
+    const onDuckDB = await openWarehouse(url, { featureEngine: 'duckdb' });
+    return { db, onDuckDB, close: async () => void (await Promise.all([db.destroy(), onDuckDB.destroy()])) };
   });
 });

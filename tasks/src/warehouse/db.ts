@@ -2,14 +2,20 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import { DriftwoodError } from '../errors.js';
+import type { FeatureEngine } from './engine.js';
 
 export type Warehouse = Knex;
 
 /**
  * Opens the warehouse: a SQLite file (the embedded default, in WAL mode so readers do not block the
- * loader) or PostgreSQL. The schema is brought up to date before the handle is returned.
+ * loader) or PostgreSQL. The schema is brought up to date before the handle is returned. The handle
+ * carries the feature engine (`engineOf`), so every step that builds features from it uses the one
+ * configured.
  */
-export async function openWarehouse(url: string): Promise<Warehouse> {
+export async function openWarehouse(
+  url: string,
+  options: { featureEngine?: FeatureEngine } = {},
+): Promise<Warehouse> {
   let db: Knex;
   if (url.startsWith('sqlite://')) {
     const file = url.slice('sqlite://'.length);
@@ -37,6 +43,7 @@ export async function openWarehouse(url: string): Promise<Warehouse> {
   } else {
     db = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 4 } });
   }
+  db.userParams = { featureEngine: options.featureEngine ?? 'warehouse' };
   try {
     await migrate(db);
   } catch (err) {

@@ -1,7 +1,7 @@
 import type { LabelledRow } from '../../features/rows.js';
 import { DAY_MS, HOUR_MS } from '../../time.js';
 import type { Warehouse } from '../../warehouse/db.js';
-import { type FeatureEngine, featureEngine } from '../../warehouse/engine.js';
+import { engineOf, type FeatureEngine } from '../../warehouse/engine.js';
 import { lap, now, type PhaseTime, type Timings } from '../../warehouse/timings.js';
 
 /**
@@ -50,7 +50,7 @@ const WINDOWS_DAYS = { d3: 3, d7: 7, d30: 30, d90: 90, prev30Start: 37 } as cons
  * The aggregation runs as one SQL statement in the warehouse (the same on SQLite and PostgreSQL);
  * Node only turns the per-customer aggregates into ratios and recencies.
  *
- * With the `duckdb` engine (`engine`, else DRIFTWOOD_FEATURE_ENGINE; docs/features.md) the events of
+ * With the `duckdb` engine (`engine`, else the warehouse handle's: DRIFTWOOD_FEATURE_ENGINE) the events of
  * the window are aggregated in an embedded DuckDB instead: same rows, same values, same order.
  * `timings`, when given, receives where the build spent its time (wall and CPU milliseconds per phase).
  */
@@ -63,7 +63,7 @@ export async function buildChurnRows(
   // Window bounds go into the statement as integer literals (they are computed, never user text).
   if (!Number.isSafeInteger(cutoff) || !Number.isSafeInteger(horizonHours))
     throw new RangeError(`cutoff and horizon must be integers, got ${cutoff} and ${horizonHours}`);
-  const engine = options.engine ?? featureEngine(process.env);
+  const engine = options.engine ?? engineOf(db);
   const timings = options.timings ?? {};
   const { column } = churnStatement(cutoff);
   let t0 = now();
