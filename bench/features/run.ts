@@ -1,10 +1,10 @@
 /**
  * Feature pipeline benchmark: Driftwood's point-in-time build (one SQL statement in the SQLite
  * warehouse) + transform fit + transform of every row, against pandas + scikit-learn's
- * ColumnTransformer doing the same on the same data, side by side in one run. The build also runs
- * on the DuckDB engine (DRIFTWOOD_FEATURE_ENGINE=duckdb: the window's rows copied from SQLite into an
- * embedded DuckDB, the same statement run there), timed in its own column and checked to give the
- * very same rows.
+ * ColumnTransformer and polars + the same ColumnTransformer doing the same on the same data, side by
+ * side in one run. The build also runs on the DuckDB engine (DRIFTWOOD_FEATURE_ENGINE=duckdb: the
+ * window's events read from SQLite and aggregated in an embedded DuckDB), timed in its own column,
+ * phase by phase, and checked to give the very same rows.
  *
  *   make bench-features                         # 1M customers, 10M events
  *   BENCH_CUSTOMERS=100000 BENCH_EVENTS=1000000 make bench-features
@@ -92,10 +92,17 @@ else {
 const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
 await pipeline(createReadStream(path.join(dir, 'warehouse.db')), discard);
 
-const [rows, build] = await timed(() => buildChurnRows(db, cutoff, horizonHours, { engine: 'warehouse' }));
+// Wall and CPU milliseconds per phase of each build, filled in by buildChurnRows.
+const phases: Record<'sqlite' | 'duckdb', Record<string, { wall: number; cpu: number }>> = {
+  sqlite: {},
+  duckdb: {},
+};
+const [rows, build] = await timed(() =>
+  buildChurnRows(db, cutoff, horizonHours, { engine: 'warehouse', timings: phases.sqlite }),
+);
 console.log(`load average after the SQLite build: ${load()}`);
 const [duckRows, duckBuild] = await timed(() =>
-  buildChurnRows(db, cutoff, horizonHours, { engine: 'duckdb' }),
+  buildChurnRows(db, cutoff, horizonHours, { engine: 'duckdb', timings: phases.duckdb }),
 );
 console.log(`load average after the DuckDB build: ${load()}`);
 // Same customers in the same order with the same labels and values, or the figures mean nothing.
@@ -141,61 +148,95 @@ const ourFeatures = path.join(dir, 'driftwood-features.csv');
   writeFileSync(ourFeatures, `${header.join(',')}\n${lines.join('\n')}\n`);
 }
 
-const python = path.join(root, '.venvs', 'bench', 'bin', 'python');
-const res = spawnSync(
-  python,
-  [
-    path.join(root, 'bench', 'features', 'pandas_features.py'),
-    dir,
-    String(cutoff),
-    String(horizonHours),
-    ourFeatures,
-  ],
-  {
-    cwd: root,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env },
-    maxBuffer: 1 << 24,
-  },
-);
-if (res.status !== 0) throw new Error(`pandas baseline failed (exit ${res.status})`);
-const theirs = JSON.parse(res.stdout) as typeof ours & { differences: Record<string, number> };
+interface Baseline {
+  build: Timing;
+  fit: Timing;
+  transform: Timing;
+  total: Timing;
+  rows: number;
+  columns: number;
+  rssMb: number;
+  differences: Record<string, number>;
+}
+/** Runs a Python baseline on the CSV files; it compares its table with ours after its timed steps. */
+function baseline(script: string): Baseline {
+  const python = path.join(root, '.venvs', 'bench', 'bin', 'python');
+  const res = spawnSync(
+    python,
+    [path.join(root, 'bench', 'features', script), dir, String(cutoff), String(horizonHours), ourFeatures],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env },
+      maxBuffer: 1 << 24,
+    },
+  );
+  if (res.status !== 0) throw new Error(`${script} failed (exit ${res.status})`);
+  return JSON.parse(res.stdout) as Baseline;
+}
+const theirs = baseline('pandas_features.py');
 console.log(`load average after pandas: ${load()}`);
+const polars = baseline('polars_features.py');
+console.log(`load average after polars: ${load()}`);
 
 const fmt = (t: Timing) => `${t.wall.toFixed(2)} s (${t.cpu.toFixed(2)})`;
 const withDuck = { ...ours, build: duckBuild, total: sum(duckBuild, fit, transform) };
-const rate = (r: typeof ours) => `${Math.round(r.rows / r.total.wall).toLocaleString()} customers/s`;
+const rate = (r: { rows: number; total: Timing }) =>
+  `${Math.round(r.rows / r.total.wall).toLocaleString()} customers/s`;
+const sides = [ours, withDuck, theirs, polars];
+const line = (label: string, cells: string[]) =>
+  console.log(`${label.padEnd(28)}${cells.map((c) => c.padStart(20)).join('')}`);
 console.log('');
-console.log(
-  `${'step: wall (cpu)'.padEnd(28)}${'driftwood (sqlite)'.padStart(20)}${'driftwood (duckdb)'.padStart(20)}${'pandas+sklearn'.padStart(20)}`,
-);
+line('step: wall (cpu)', ['driftwood (sqlite)', 'driftwood (duckdb)', 'pandas+sklearn', 'polars+sklearn']);
 for (const [label, key] of [
   ['point-in-time aggregation', 'build'],
   ['fit transform', 'fit'],
   ['transform all rows', 'transform'],
   ['total', 'total'],
-] as const) {
-  console.log(
-    `${label.padEnd(28)}${fmt(ours[key]).padStart(20)}${fmt(withDuck[key]).padStart(20)}${fmt(theirs[key]).padStart(20)}`,
+] as const)
+  line(
+    label,
+    sides.map((side) => fmt(side[key])),
   );
-}
-console.log(
-  `${'rows × columns'.padEnd(28)}${`${ours.rows}×${ours.columns}`.padStart(20)}${`${theirs.rows}×${theirs.columns}`.padStart(20)}`,
+line(
+  'rows × columns',
+  sides.map((side) => `${side.rows}×${side.columns}`),
 );
-console.log(`${'peak RSS'.padEnd(28)}${`${ours.rssMb} MB`.padStart(20)}${`${theirs.rssMb} MB`.padStart(20)}`);
-console.log(
-  `${'throughput (wall)'.padEnd(28)}${rate(ours)} (sqlite), ${rate(withDuck)} (duckdb) vs ${rate(theirs)}`,
+line(
+  'peak RSS',
+  sides.map((side, i) => (i === 1 ? '(same process)' : `${side.rssMb} MB`)),
 );
+line(
+  'throughput (wall)',
+  sides.map((side) => rate(side)),
+);
+// Where each build spent its time: the SQLite statement (aggregation and reading its rows back are
+// one step there) against DuckDB's read of the warehouse, appends, aggregation and read-back.
+console.log('');
+console.log('build phases: wall (cpu)');
+for (const [engine, timings] of Object.entries(phases))
+  console.log(
+    `  ${engine.padEnd(8)}${Object.entries(timings)
+      .map(([phase, t]) => `${phase} ${fmt({ wall: t.wall / 1000, cpu: t.cpu / 1000 })}`)
+      .join(', ')}`,
+  );
 console.log(
   engineDiffs === 0
     ? 'engines: SQLite and DuckDB built the same rows, labels and values, in the same order'
     : `engines differ: ${engineDiffs} rows`,
 );
-const differing = Object.entries(theirs.differences).filter(([, count]) => count > 0);
-console.log(
-  differing.length === 0
-    ? 'feature tables: the same customers, labels and values on both sides (within the 1e-4 rounding)'
-    : `feature tables differ: ${differing.map(([k, count]) => `${k} (${count} rows)`).join(', ')}`,
-);
-if (differing.length > 0 || engineDiffs > 0) process.exitCode = 1;
+let differ = engineDiffs > 0;
+for (const [name, side] of [
+  ['pandas', theirs],
+  ['polars', polars],
+] as const) {
+  const differing = Object.entries(side.differences).filter(([, count]) => count > 0);
+  differ ||= differing.length > 0;
+  console.log(
+    differing.length === 0
+      ? `feature tables: the same customers, labels and values in the ${name} table as in ours (within the 1e-4 rounding)`
+      : `feature tables: the ${name} table differs from ours: ${differing.map(([k, count]) => `${k} (${count} rows)`).join(', ')}`,
+  );
+}
+if (differ) process.exitCode = 1;
