@@ -156,7 +156,11 @@ export async function registerTestModel(
   );
   await mlflow.uploadArtifact(uri, 'weights.bin', files.weights);
   await mlflow.uploadArtifact(uri, 'transform.json', JSON.stringify(state));
-  await mlflow.uploadArtifact(uri, 'MLmodel', mlmodelYaml(state, 'logistic', logged.info.model_id, runId, new Date()));
+  await mlflow.uploadArtifact(
+    uri,
+    'MLmodel',
+    mlmodelYaml(state, 'logistic', logged.info.model_id, runId, new Date()),
+  );
   await mlflow.finalizeLoggedModel(logged.info.model_id, 'LOGGED_MODEL_READY');
   await mlflow.ensureRegisteredModel(opts.modelName);
   const mv = await mlflow.createModelVersion({
