@@ -34,6 +34,7 @@ Commands:
             gbdt: [--trees N] [--max-leaves N] [--max-depth N] [--min-leaf N] [--max-bins N] [--subsample F] [--colsample F]
             a sequence_forecast dataset trains the LSTM forecaster, and promote gates it against persistence
   tune      --dataset <name> [--strategy grid|random] [--max-trials N] [--space 'learningRate=0.01,0.05;kind=logistic,mlp']
+            [--folds 5] [--budget-seconds N]   ranks trials by k-fold CV on the training part; the holdout measures the chosen one
   evaluate  [--dataset <name>] [--version N] [--alias champion]   scores challenger and champion on the same holdout;
             the evidence goes to evidence/<alias>.json on the challenger's run, which promote decides from
   promote   [--dataset <name>] [--version N] [--alias champion] [--min-auc 0.6] [--margin 0] [--max-regression 0.05]
@@ -525,6 +526,8 @@ const COMMANDS: Record<
       'max-trials': { type: 'string' },
       space: { type: 'string' },
       'search-seed': { type: 'string' },
+      folds: { type: 'string' },
+      'budget-seconds': { type: 'string' },
     },
     run: async ({ config, log, values }) => {
       const { runTune } = await import('./tune/index.js');
@@ -550,6 +553,10 @@ const COMMANDS: Record<
             strategy,
             maxTrials: int(values, 'max-trials', 8),
             searchSeed: int(values, 'search-seed', 1),
+            folds: int(values, 'folds', 5),
+            ...(values['budget-seconds'] !== undefined
+              ? { budgetSeconds: int(values, 'budget-seconds', 0) }
+              : {}),
           },
           await trainingDeps(config, log, db, str(values, 'dataset')),
         ),

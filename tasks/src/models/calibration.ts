@@ -1,4 +1,5 @@
 import { DriftwoodError } from '../errors.js';
+import type { TrainedModel } from './trained-model.js';
 
 /**
  * A map from a model's score to a probability, fitted on the validation split and saved as
@@ -203,6 +204,19 @@ export function applyCalibrationAll(c: Calibration, scores: ArrayLike<number>): 
   const out = new Float32Array(scores.length);
   for (let i = 0; i < scores.length; i++) out[i] = applyCalibration(c, scores[i] as number);
   return out;
+}
+
+/**
+ * The model as it will be served: its scores (matrix and one-row path alike) go through the
+ * calibration. Its files are the model's own; the calibration is saved beside them.
+ */
+export function calibratedModel(model: TrainedModel, c: Calibration): TrainedModel {
+  if (c.method === 'none') return model;
+  return {
+    ...model,
+    scores: (x) => applyCalibrationAll(c, model.scores(x)),
+    scoreOne: (x) => applyCalibration(c, model.scoreOne(x)),
+  };
 }
 
 /** Reads `calibration.json` as saved by training; the error names what is wrong with it. */

@@ -1,7 +1,8 @@
-import { DriftwoodError } from '../errors.js';
+import { DriftwoodError, isDriftwoodError } from '../errors.js';
 import { parseTransformState, type Row, type TransformState, transformRow } from '../features/transform.js';
 import type { MlflowClient } from '../mlflow/client.js';
 import type { ModelVersion } from '../mlflow/types.js';
+import { applyCalibration, CALIBRATION_FILE, type Calibration, parseCalibration } from './calibration.js';
 import { initTf } from './tf.js';
 import { loadScorer, versionKind } from './trained-model.js';
 
@@ -13,6 +14,8 @@ export interface ServingModel {
   runId: string | undefined;
   modelId: string | undefined;
   transform: TransformState;
+  /** Applied to the model's score; `none` for versions registered before calibration. */
+  calibration: Calibration;
   loadedAt: number;
   /** The model-ready vector for one raw row: the same `transformRow` training ran. */
   vector(row: Row): Float32Array;
@@ -42,10 +45,20 @@ export async function loadModelVersion(
   await initTf();
   const root = await mlflow.resolveVersionArtifacts(mv);
   const download = (file: string) => mlflow.downloadArtifact(root, file);
-  const [scorer, transformJson] = await Promise.all([
+  const [scorer, transformJson, calibrationJson] = await Promise.all([
     loadScorer(versionKind(mv), mv.version, download),
     download('transform.json'),
+    optional(download(CALIBRATION_FILE)),
   ]);
+  let calibration: Calibration = { method: 'none' };
+  if (calibrationJson !== undefined) {
+    try {
+      calibration = parseCalibration(JSON.parse(calibrationJson.toString('utf8')));
+    } catch (err) {
+      scorer.dispose();
+      throw new DriftwoodError('MODEL_INVALID', `version ${mv.version}: ${(err as Error).message}`);
+    }
+  }
   let transform: TransformState;
   try {
     transform = parseTransformState(JSON.parse(transformJson.toString('utf8')));
@@ -67,7 +80,11 @@ export async function loadModelVersion(
   const vector = (row: Row): Float32Array => transformRow(transform, row);
   // Scoring is synchronous, so one input buffer serves every row.
   const input = new Float32Array(width);
-  const score = (row: Row): number => scorer.scoreOne(transformRow(transform, row, input));
+  const score =
+    calibration.method === 'none'
+      ? (row: Row): number => scorer.scoreOne(transformRow(transform, row, input))
+      : (row: Row): number =>
+          applyCalibration(calibration, scorer.scoreOne(transformRow(transform, row, input)));
   const warm = score({});
   if (!Number.isFinite(warm) || warm < 0 || warm > 1) {
     scorer.dispose();
@@ -83,9 +100,20 @@ export async function loadModelVersion(
     runId: mv.run_id,
     modelId: mv.model_id,
     transform,
+    calibration,
     loadedAt: Date.now(),
     vector,
     score,
     dispose: () => scorer.dispose(),
   };
+}
+
+/** A file versions registered before it existed do not have (404): undefined, scored as before. */
+async function optional(download: Promise<Buffer>): Promise<Buffer | undefined> {
+  try {
+    return await download;
+  } catch (err) {
+    if (isDriftwoodError(err) && err.details.status === 404) return undefined;
+    throw err;
+  }
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { memoryObjectStore } from '../artifacts/memory-store.js';
-import { loadContract } from '../contracts/index.js';
+import { type DatasetSettings, datasetSettings, loadContract } from '../contracts/index.js';
 import type { Contract } from '../contracts/types.js';
 import { DriftwoodError } from '../errors.js';
 import { type FeaturesArtifact, featuresPrefix, readFeaturesArtifact } from '../features/artifact.js';
@@ -38,6 +38,8 @@ export interface PreparedData {
   features: { id: string; prefix: string; manifestSha256: string; seed: number };
   /** The contract the features were built under. */
   contract: { version: number; digest: string };
+  /** How scores become probabilities and decisions, from the contract (`training.calibration`, `.threshold`). */
+  decision: Pick<DatasetSettings, 'calibration' | 'threshold'>;
 }
 
 export interface PrepareOptions {
@@ -71,6 +73,7 @@ export async function prepareTrainingData(
   const lake = deps.lake ?? memoryObjectStore();
   const contract = options.contract ?? (await loadContract(options.dataset, options.contractsDir));
   const profile = tabularProfile(contract);
+  const settings = datasetSettings(contract);
   const featuresOptions = {
     ...options,
     contract,
@@ -149,6 +152,7 @@ export async function prepareTrainingData(
     dataDigest: createHash('sha256').update(JSON.stringify(rows)).digest('hex'),
     features: { id, prefix, manifestSha256: artifact.manifestSha256, seed: artifact.manifest.seed },
     contract: { version: contract.version, digest: contract.digest },
+    decision: { calibration: settings.calibration, threshold: settings.threshold },
   };
 }
 

@@ -1,10 +1,11 @@
 import { type SegmentMetrics, segmentMetrics } from '../evaluate/segments.js';
+import { type Calibration, calibratedModel, fitCalibration } from '../models/calibration.js';
 import type { EpochMetrics, ModelParams } from '../models/classifier.js';
 import {
   type BinaryMetrics,
   binaryMetrics,
   type Confusion,
-  chooseThreshold,
+  chooseThresholdFor,
   confusionAt,
   prCurve,
   rocCurve,
@@ -13,7 +14,12 @@ import { type TrainedModel, trainModel } from '../models/trained-model.js';
 import type { PreparedData } from './data.js';
 
 export interface FitOutcome {
+  /** The model as served: its scores are calibrated. */
   model: TrainedModel;
+  /** Fitted on the validation scores; saved with the model as calibration.json. */
+  calibration: Calibration;
+  /** Log loss of the scores before calibration (after it: `validation.log_loss`, `metrics.log_loss`). */
+  uncalibratedLogLoss: { validation: number; holdout: number };
   /** Per epoch, with the time it ended (the x-axis of MLflow's wall-time charts). */
   epochs: (EpochMetrics & { at: number })[];
   bestEpoch: number;
@@ -30,14 +36,17 @@ export interface FitOutcome {
 }
 
 /**
- * Trains one model on prepared data and evaluates it: the decision threshold is chosen on the
- * validation split (best F1), then every holdout metric, curve and segment uses that threshold.
+ * Trains one model on prepared data and evaluates it. On the validation split: the calibration the
+ * contract names is fitted on the model's scores, then the decision threshold is chosen on the
+ * calibrated scores by the contract's objective. Every holdout metric, curve and segment uses the calibrated scores and that
+ * threshold; the holdout decides nothing.
  */
 export async function fitAndEvaluate(
   data: PreparedData,
   params: ModelParams,
   now: () => number = Date.now,
 ): Promise<FitOutcome> {
+  const { decision } = data;
   const epochs: FitOutcome['epochs'] = [];
   const t0 = performance.now();
   const trained = await trainModel(
@@ -47,11 +56,20 @@ export async function fitAndEvaluate(
     data.profile.signs(data.state.outputs),
   );
   const trainMs = performance.now() - t0;
-  const valScores = trained.scores(data.validation.x);
-  const threshold = chooseThreshold(valScores, data.validation.y);
-  const holdoutScores = trained.scores(data.holdout.x);
+  const rawValidation = trained.scores(data.validation.x);
+  const calibration = fitCalibration(rawValidation, data.validation.y, decision.calibration);
+  const model = calibratedModel(trained, calibration);
+  const valScores = model.scores(data.validation.x);
+  const threshold = chooseThresholdFor(valScores, data.validation.y, decision.threshold);
+  const rawHoldout = trained.scores(data.holdout.x);
+  const holdoutScores = model.scores(data.holdout.x);
   return {
-    model: trained,
+    model,
+    calibration,
+    uncalibratedLogLoss: {
+      validation: binaryMetrics(rawValidation, data.validation.y).log_loss,
+      holdout: binaryMetrics(rawHoldout, data.holdout.y).log_loss,
+    },
     epochs,
     bestEpoch: trained.bestEpoch,
     epochsRun: trained.epochsRun,

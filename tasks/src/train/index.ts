@@ -3,8 +3,9 @@ import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import type { MlflowClient } from '../mlflow/client.js';
 import type { Metric } from '../mlflow/types.js';
+import { CALIBRATION_FILE } from '../models/calibration.js';
 import { type ModelParams, validateModelParams, withDefaults } from '../models/classifier.js';
-import type { BinaryMetrics } from '../models/metrics.js';
+import { type BinaryMetrics, describeThresholdObjective } from '../models/metrics.js';
 import { SERVING_SAMPLE_FILE } from '../models/serving-sample.js';
 import { initTf } from '../models/tf.js';
 import { type SnapshotRows, snapshotDatasetInput } from '../snapshot/index.js';
@@ -153,6 +154,8 @@ export async function trainAndLogRun(
         features_in: data.profile.numeric.length + data.profile.categorical.length,
         features_out: data.width,
         rows_train: data.parts.train.length,
+        calibration: data.decision.calibration,
+        threshold_objective: describeThresholdObjective(data.decision.threshold),
       },
     });
     // The data as an MLflow dataset input: the snapshot when the run read one, else the warehouse query.
@@ -178,8 +181,23 @@ export async function trainAndLogRun(
     ]);
 
     const fit = await fitAndEvaluate(data, params, deps.now);
+    if (fit.calibration.method !== data.decision.calibration)
+      deps.log.warn(
+        { asked: data.decision.calibration },
+        'train: the validation split holds one class only: the scores are left uncalibrated',
+      );
     deps.log.info(
-      { kind: params.kind, trainMs: Math.round(fit.trainMs), epochsRun: fit.epochsRun, ...fit.metrics },
+      {
+        kind: params.kind,
+        trainMs: Math.round(fit.trainMs),
+        epochsRun: fit.epochsRun,
+        calibration: fit.calibration.method,
+        validationLogLoss: {
+          uncalibrated: fit.uncalibratedLogLoss.validation,
+          calibrated: fit.validation.log_loss,
+        },
+        ...fit.metrics,
+      },
       'train: model evaluated on the holdout',
     );
     await mlflow.logBatch(runId, { metrics: runMetrics(fit, deps.now()) });
@@ -279,6 +297,9 @@ export function runMetrics(fit: FitOutcome, ts: number): Metric[] {
     const [column, value] = s.segment.split('=') as [string, string];
     add(`holdout_roc_auc/${column}/${value.replace(/[^\w.\- ]/g, '_')}`, s.roc_auc);
   }
+  // Log loss before calibration; after it is validation_log_loss and holdout_log_loss.
+  add('validation_log_loss_uncalibrated', fit.uncalibratedLogLoss.validation);
+  add('holdout_log_loss_uncalibrated', fit.uncalibratedLogLoss.holdout);
   add('train_seconds', fit.trainMs / 1000);
   add('best_epoch', fit.bestEpoch);
   add('epochs_run', fit.epochsRun);
@@ -308,6 +329,9 @@ async function logEvaluationArtifacts(
       'evaluation/metrics.json',
       json({
         threshold: fit.threshold,
+        threshold_objective: data.decision.threshold,
+        calibration: fit.calibration,
+        uncalibrated_log_loss: fit.uncalibratedLogLoss,
         holdout: fit.metrics,
         validation: fit.validation,
         confusion: fit.confusion,
@@ -366,6 +390,8 @@ async function registerModel(
   const transformJson = `${JSON.stringify(data.state, null, 2)}\n`;
   for (const [file, content] of Object.entries(files)) await mlflow.uploadArtifact(modelUri, file, content);
   await mlflow.uploadArtifact(modelUri, 'transform.json', transformJson);
+  // Serving applies it to the model's score (serving-model.ts); the sample below is of calibrated scores.
+  await mlflow.uploadArtifact(modelUri, CALIBRATION_FILE, `${JSON.stringify(fit.calibration)}\n`);
   // Whoever loads this version re-scores these rows and refuses it unless the answers match.
   await mlflow.uploadArtifact(
     modelUri,
@@ -389,6 +415,7 @@ async function registerModel(
     tags: {
       'driftwood.holdout_roc_auc': String(fit.metrics.roc_auc),
       'driftwood.threshold': String(fit.threshold),
+      'driftwood.calibration': fit.calibration.method,
       'driftwood.model_kind': params.kind,
       'driftwood.data_digest': data.dataDigest,
       'driftwood.cutoff': new Date(data.cutoff).toISOString(),

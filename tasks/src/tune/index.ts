@@ -1,15 +1,31 @@
 import { DriftwoodError } from '../errors.js';
-import { type ModelParams, validateModelParams } from '../models/classifier.js';
+import type { Metric } from '../mlflow/types.js';
+import type { ModelParams } from '../models/classifier.js';
+import { rocAuc } from '../models/metrics.js';
 import { initTf } from '../models/tf.js';
+import { trainModel } from '../models/trained-model.js';
 import { Rng } from '../random.js';
-import { prepareTrainingData } from '../train/data.js';
+import { type PreparedData, prepareTrainingData } from '../train/data.js';
 import {
   type LoggedRun,
+  modelRunParams,
   resolveParams,
   type TrainDeps,
   type TrainOptions,
   trainAndLogRun,
 } from '../train/index.js';
+import {
+  budgetAllows,
+  type CvTable,
+  type CvTrial,
+  chooseByCv,
+  cvMarkdown,
+  foldRows,
+  meanStd,
+  pickLabels,
+  pickRows,
+  stratifiedFolds,
+} from './cv.js';
 
 /** Values to try per hyper-parameter; a parameter left out keeps the base value. */
 export type SearchSpace = { [K in keyof ModelParams]?: ModelParams[K][] };
@@ -21,14 +37,26 @@ export interface TuneOptions extends TrainOptions {
   maxTrials: number;
   /** Seeds the random search. */
   searchSeed: number;
+  /** k of the k-fold cross-validation on the training part (default 5, at least 3). */
+  folds?: number;
+  /** No new trial starts once this many seconds have passed since the search began; the trials done count. */
+  budgetSeconds?: number;
 }
+
+export const DEFAULT_FOLDS = 5;
 
 export interface TuneResult {
   parentRunId: string;
   experimentId: string;
   strategy: 'grid' | 'random';
-  trials: { runId: string; params: Partial<ModelParams>; validationRocAuc: number; holdoutRocAuc: number }[];
-  best: { runId: string; params: Partial<ModelParams>; validationRocAuc: number; holdoutRocAuc: number };
+  folds: number;
+  planned: number;
+  ran: number;
+  stoppedByBudget: boolean;
+  /** Ranked by mean CV ROC AUC on the training part; no trial is measured on the holdout. */
+  trials: CvTrial[];
+  /** The chosen trial, and its setting refitted and measured once on the holdout (`holdout.runId`). */
+  best: CvTrial & { holdout: CvTable['holdout'] };
 }
 
 /** Every combination of the space's values, in a stable order. Pure. */
@@ -55,16 +83,27 @@ export function planTrials(
 
 /**
  * A hyper-parameter search as one MLflow parent run with a child run per trial (tag
- * mlflow.parentRunId, so the UI nests them). Trials share the prepared data and split and are ranked
- * by validation ROC AUC — the holdout stays out of the choice; the best trial is recorded on the parent.
+ * mlflow.parentRunId, so the UI nests them). Trials are ranked by k-fold cross-validation on the
+ * training part only; the validation and holdout rows take no part in the choice. Then the chosen
+ * setting alone is fitted the way `train` fits (early stopping and calibration on validation) and
+ * measured on the holdout, once, in a last child run. The CV table goes to the parent as
+ * `tune/cv.json` and `tune/cv.md`.
  */
 export async function runTune(options: TuneOptions, deps: TrainDeps): Promise<TuneResult> {
   const base = resolveParams(options.params);
+  const folds = options.folds ?? DEFAULT_FOLDS;
+  if (options.budgetSeconds !== undefined && !(options.budgetSeconds >= 0))
+    throw new DriftwoodError(
+      'USAGE',
+      `--budget-seconds: expected a number ≥ 0, got ${options.budgetSeconds}`,
+    );
   const trials = planTrials(options.space, options.strategy, options.maxTrials, options.searchSeed);
   if (trials.length === 0) throw new DriftwoodError('USAGE', 'the search space has no trial to run');
-  for (const t of trials) validateModelParams({ ...base, ...t });
+  const settings = trials.map((t) => resolveParams({ ...options.params, ...t }));
   const backend = await initTf(deps.log);
   const data = await prepareTrainingData({ ...options, splitSeed: base.seed }, deps);
+  const foldSeed = base.seed;
+  const fold = stratifiedFolds(data.train.y, folds, foldSeed);
   const experimentId = await deps.mlflow.ensureExperiment(options.experiment);
   const started = deps.now();
   const parent = await deps.mlflow.createRun({
@@ -88,39 +127,209 @@ export async function runTune(options: TuneOptions, deps: TrainDeps): Promise<Tu
         max_trials: options.maxTrials,
         search_seed: options.searchSeed,
         space: JSON.stringify(options.space),
+        folds,
+        fold_seed: foldSeed,
+        budget_seconds: options.budgetSeconds ?? 'none',
+        rows_train: data.parts.train.length,
       },
     });
-    const results: TuneResult['trials'] = [];
+    const results: CvTrial[] = [];
     for (const [i, trial] of trials.entries()) {
-      const run: LoggedRun = await trainAndLogRun(data, { ...base, ...trial }, options, deps, {
+      if (!budgetAllows(started, deps.now(), options.budgetSeconds, results.length)) break;
+      const result = await crossValidateTrial(data, fold, folds, settings[i] as ModelParams, deps, {
         experimentId,
-        backend,
-        register: false,
         parentRunId,
-        runName: `trial-${i + 1}`,
-      });
-      results.push({
-        runId: run.runId,
+        trial: i + 1,
         params: trial,
-        validationRocAuc: run.validationMetrics.roc_auc,
-        holdoutRocAuc: run.metrics.roc_auc,
+        dataset: options.dataset,
       });
-      deps.log.info({ trial: i + 1, of: trials.length, ...results[results.length - 1] }, 'tune: trial done');
+      results.push(result);
+      deps.log.info(
+        {
+          trial: i + 1,
+          of: trials.length,
+          params: trial,
+          cvRocAucMean: result.cvRocAucMean,
+          cvRocAucStd: result.cvRocAucStd,
+        },
+        'tune: trial cross-validated',
+      );
     }
-    const best = results.reduce((a, b) => (b.validationRocAuc > a.validationRocAuc ? b : a));
+    const stoppedByBudget = results.length < trials.length;
+    deps.log.info(
+      { ran: results.length, planned: trials.length, budgetSeconds: options.budgetSeconds ?? null },
+      stoppedByBudget
+        ? `tune: the time budget ran out: ${results.length} of ${trials.length} trials ran`
+        : `tune: all ${trials.length} trials ran`,
+    );
+    const chosen = chooseByCv(results);
+    // The one look at the holdout: the chosen setting, fitted as train fits it.
+    const final: LoggedRun = await trainAndLogRun(
+      data,
+      settings[chosen.trial - 1] as ModelParams,
+      options,
+      deps,
+      { experimentId, backend, register: false, parentRunId, runName: `chosen (trial ${chosen.trial})` },
+    );
+    const holdout = {
+      runId: final.runId,
+      rocAuc: final.metrics.roc_auc,
+      validationRocAuc: final.validationMetrics.roc_auc,
+    };
+    const table: CvTable = {
+      dataset: options.dataset,
+      metric: 'roc_auc',
+      folds,
+      foldSeed,
+      trainRows: data.parts.train.length,
+      planned: trials.length,
+      ran: results.length,
+      budgetSeconds: options.budgetSeconds ?? null,
+      stoppedByBudget,
+      trials: results,
+      chosen: { trial: chosen.trial, runId: chosen.runId, params: chosen.params },
+      holdout,
+    };
     const ts = deps.now();
+    const metric = (key: string, value: number): Metric => ({ key, value, timestamp: ts, step: 0 });
     await deps.mlflow.logBatch(parentRunId, {
+      params: {
+        chosen_trial: chosen.trial,
+        ...Object.fromEntries(
+          Object.entries(chosen.params).map(([k, v]) => [`chosen_${k}`, Array.isArray(v) ? v.join(',') : v]),
+        ),
+      },
       metrics: [
-        { key: 'best_validation_roc_auc', value: best.validationRocAuc, timestamp: ts, step: 0 },
-        { key: 'best_holdout_roc_auc', value: best.holdoutRocAuc, timestamp: ts, step: 0 },
-        { key: 'trials', value: results.length, timestamp: ts, step: 0 },
+        metric('best_cv_roc_auc_mean', chosen.cvRocAucMean),
+        metric('best_cv_roc_auc_std', chosen.cvRocAucStd),
+        metric('best_validation_roc_auc', holdout.validationRocAuc),
+        metric('best_holdout_roc_auc', holdout.rocAuc),
+        metric('trials', results.length),
+        metric('trials_planned', trials.length),
+        metric('stopped_by_budget', stoppedByBudget ? 1 : 0),
       ],
-      tags: { 'driftwood.best_run_id': best.runId, 'driftwood.best_params': JSON.stringify(best.params) },
+      tags: {
+        'driftwood.best_run_id': chosen.runId,
+        'driftwood.best_params': JSON.stringify(chosen.params),
+        'driftwood.chosen_run_id': final.runId,
+        'mlflow.note.content': `${results.length} of ${trials.length} trials ran${
+          stoppedByBudget ? ` (the ${options.budgetSeconds} s budget ran out)` : ''
+        }; chosen by ${folds}-fold CV ROC AUC on the training part: trial ${chosen.trial} ${JSON.stringify(
+          chosen.params,
+        )}, holdout ROC AUC ${holdout.rocAuc.toFixed(4)}. See tune/cv.md.`,
+      },
     });
+    await deps.mlflow.uploadArtifact(
+      parent.info.artifact_uri,
+      'tune/cv.json',
+      `${JSON.stringify(table, null, 2)}\n`,
+    );
+    await deps.mlflow.uploadArtifact(parent.info.artifact_uri, 'tune/cv.md', cvMarkdown(table));
     await deps.mlflow.finishRun(parentRunId, 'FINISHED', deps.now());
-    return { parentRunId, experimentId, strategy: options.strategy, trials: results, best };
+    return {
+      parentRunId,
+      experimentId,
+      strategy: options.strategy,
+      folds,
+      planned: trials.length,
+      ran: results.length,
+      stoppedByBudget,
+      trials: results,
+      best: { ...chosen, holdout },
+    };
   } catch (err) {
     await deps.mlflow.finishRun(parentRunId, 'FAILED', deps.now()).catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * One trial as a child run: its params, and the ROC AUC of each fold (step = fold) with their mean and
+ * standard deviation. It reads the training part only, and logs no holdout or validation figure.
+ */
+async function crossValidateTrial(
+  data: PreparedData,
+  fold: Int32Array,
+  k: number,
+  params: ModelParams,
+  deps: TrainDeps,
+  ctx: {
+    experimentId: string;
+    parentRunId: string;
+    trial: number;
+    params: Partial<ModelParams>;
+    dataset: string;
+  },
+): Promise<CvTrial> {
+  const { mlflow } = deps;
+  const run = await mlflow.createRun({
+    experimentId: ctx.experimentId,
+    runName: `trial-${ctx.trial}`,
+    startTime: deps.now(),
+    tags: {
+      'mlflow.user': deps.source.user,
+      'mlflow.source.type': 'JOB',
+      'mlflow.source.name': 'driftwood tune',
+      ...(deps.source.commit ? { 'mlflow.source.git.commit': deps.source.commit } : {}),
+      'mlflow.parentRunId': ctx.parentRunId,
+      'mlflow.note.content': `Trial ${ctx.trial}: ${JSON.stringify(ctx.params)}, ${k}-fold CV on the training part.`,
+      'driftwood.dataset': ctx.dataset,
+      'driftwood.model_kind': params.kind,
+      'driftwood.data_digest': data.dataDigest,
+      'driftwood.features_id': data.features.id,
+    },
+  });
+  const runId = run.info.run_id;
+  try {
+    await mlflow.logBatch(runId, { params: { ...modelRunParams(params), folds: k } });
+    const t0 = performance.now();
+    const signs = data.profile.signs(data.state.outputs);
+    const { x, y } = data.train;
+    const foldRocAuc: number[] = [];
+    const metrics: Metric[] = [];
+    for (let f = 0; f < k; f++) {
+      const rows = foldRows(fold, k, f);
+      const model = await trainModel(
+        {
+          x: pickRows(x, data.width, rows.train),
+          y: pickLabels(y, rows.train),
+          valX: pickRows(x, data.width, rows.stop),
+          valY: pickLabels(y, rows.stop),
+          width: data.width,
+        },
+        params,
+        undefined,
+        signs,
+      );
+      try {
+        const auc = rocAuc(model.scores(pickRows(x, data.width, rows.score)), pickLabels(y, rows.score));
+        foldRocAuc.push(auc);
+        metrics.push({ key: 'cv_roc_auc', value: auc, timestamp: deps.now(), step: f });
+      } finally {
+        model.dispose();
+      }
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const { mean, std } = meanStd(foldRocAuc);
+    const ts = deps.now();
+    metrics.push(
+      { key: 'cv_roc_auc_mean', value: mean, timestamp: ts, step: 0 },
+      { key: 'cv_roc_auc_std', value: std, timestamp: ts, step: 0 },
+      { key: 'cv_seconds', value: seconds, timestamp: ts, step: 0 },
+    );
+    await mlflow.logBatch(runId, { metrics: metrics.filter((m) => Number.isFinite(m.value)) });
+    await mlflow.finishRun(runId, 'FINISHED', deps.now());
+    return {
+      trial: ctx.trial,
+      runId,
+      params: ctx.params,
+      foldRocAuc,
+      cvRocAucMean: mean,
+      cvRocAucStd: std,
+      seconds,
+    };
+  } catch (err) {
+    await mlflow.finishRun(runId, 'FAILED', deps.now()).catch(() => undefined);
     throw err;
   }
 }
