@@ -35,19 +35,20 @@ export interface GbdtModel {
 
 /** Rejects what is not a model this code can score, naming what is wrong. */
 export function parseGbdtModel(json: unknown): GbdtModel {
+  // JSON.stringify would print NaN and Infinity as null; the message should name them.
+  const show = (v: unknown): string => (typeof v === 'number' ? String(v) : JSON.stringify(v));
   const fail = (what: string): never => {
     throw new DriftwoodError('MODEL_INVALID', `gbdt model: ${what}`);
   };
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return fail('expected an object');
   const m = json as Record<string, unknown>;
-  if (m.format !== 'driftwood-gbdt')
-    fail(`format: expected 'driftwood-gbdt', got ${JSON.stringify(m.format)}`);
-  if (m.version !== 1) fail(`version: expected 1, got ${JSON.stringify(m.version)}`);
+  if (m.format !== 'driftwood-gbdt') fail(`format: expected 'driftwood-gbdt', got ${show(m.format)}`);
+  if (m.version !== 1) fail(`version: expected 1, got ${show(m.version)}`);
   const width = m.width;
   if (!(typeof width === 'number' && Number.isInteger(width) && width >= 1))
-    fail(`width: expected a whole number ≥ 1, got ${JSON.stringify(width)}`);
+    fail(`width: expected a whole number ≥ 1, got ${show(width)}`);
   if (!(typeof m.baseScore === 'number' && Number.isFinite(m.baseScore)))
-    fail(`baseScore: expected a finite number, got ${JSON.stringify(m.baseScore)}`);
+    fail(`baseScore: expected a finite number, got ${show(m.baseScore)}`);
   if (!Array.isArray(m.trees)) return fail('trees: expected an array');
   const trees = m.trees as unknown[];
   trees.forEach((raw, t) => {
@@ -66,12 +67,10 @@ export function parseGbdtModel(json: unknown): GbdtModel {
       const node = `${where} node ${i}`;
       const f = feature?.[i];
       if (!(typeof f === 'number' && Number.isInteger(f) && f >= -1 && f < (width as number)))
-        fail(
-          `${node}: feature index ${JSON.stringify(f)} is not −1 (leaf) or a column 0..${(width as number) - 1}`,
-        );
+        fail(`${node}: feature index ${show(f)} is not −1 (leaf) or a column 0..${(width as number) - 1}`);
       const v = value?.[i];
       if (!(typeof v === 'number' && Number.isFinite(v)))
-        fail(`${node}: value ${JSON.stringify(v)} is not a finite number`);
+        fail(`${node}: value ${show(v)} is not a finite number`);
       if (typeof missingLeft?.[i] !== 'boolean') fail(`${node}: missingLeft is not true or false`);
       if (f === -1) {
         if (left?.[i] !== -1 || right?.[i] !== -1) fail(`${node}: a leaf's left and right must be −1`);
@@ -79,14 +78,14 @@ export function parseGbdtModel(json: unknown): GbdtModel {
       }
       const thr = threshold?.[i];
       if (!(typeof thr === 'number' && Number.isFinite(thr)))
-        fail(`${node}: threshold ${JSON.stringify(thr)} is not a finite number`);
+        fail(`${node}: threshold ${show(thr)} is not a finite number`);
       for (const [side, c] of [
         ['left', left?.[i]],
         ['right', right?.[i]],
       ] as const) {
         // Children after their parent, each with one parent: the nodes form a tree, no cycle.
         if (!(typeof c === 'number' && Number.isInteger(c) && c > i && c < size))
-          fail(`${node}: ${side} child ${JSON.stringify(c)} is not a node after it (${i + 1}..${size - 1})`);
+          fail(`${node}: ${side} child ${show(c)} is not a node after it (${i + 1}..${size - 1})`);
         if (parents[c as number] !== -1)
           fail(`${node}: ${side} child ${c} already has parent ${parents[c as number]}`);
         parents[c as number] = i;
