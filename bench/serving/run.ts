@@ -1,12 +1,15 @@
 /**
- * Serving benchmark, side by side in one run on the same churn model and the same request mix:
+ * Serving benchmark, side by side in one run on the same churn customers and the same request mix:
  *   1. our API: `driftwood serve` with Basic auth on and the prediction log on, POST /v1/predict,
- *      with BENCH_WORKERS processes (DRIFTWOOD_API_WORKERS; default one per core)
- *   2. our API, POST /v1/predict/batch with 100 rows a request (rows/s = req/s × 100)
- *   3. `mlflow models serve` (2 uvicorn workers) with the scikit-learn twin of the model
- *   4. a Fastify route that returns a constant (the ceiling for any Node API here), in one process
+ *      with BENCH_WORKERS processes (DRIFTWOOD_API_WORKERS; default one per core), serving a TF.js
+ *      logistic champion
+ *   2. the same API serving a gradient-boosted-trees champion (same transform, same customers)
+ *   3. our API, POST /v1/predict/batch with 100 rows a request (rows/s = req/s × 100)
+ *   4. `mlflow models serve` (2 uvicorn workers) with the scikit-learn twin of the logistic model
+ *   5. a Fastify route that returns a constant (the ceiling for any Node API here), in one process
  *      and under node:cluster with as many workers as the API (like for like)
- * plus, in process, one-row scoring with the typed-array fast path against tf.predict.
+ * plus, in process, one-row scoring with the typed-array fast path against tf.predict and against
+ * the compiled trees.
  * Load comes from autocannon in a process of its own (cannon.ts), with the same connections, warm-up
  * and duration for every target; each target's CPU time per request is read from /proc beside it.
  *
@@ -18,6 +21,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import {
   CHURN_CATEGORICAL,
   CHURN_NUMERIC,
@@ -26,9 +30,14 @@ import {
   loadModelFiles,
   loadModelVersion,
   MlflowClient,
+  pickSampleRows,
   Rng,
   type Row,
+  SERVING_SAMPLE_FILE,
+  SERVING_SAMPLE_FORMAT,
+  type ServingSample,
   saveModelFiles,
+  type TransformState,
   tf,
   transformRow,
   transformRows,
@@ -37,7 +46,19 @@ import { sampleCpu } from './cpu.js';
 import { type LoadResult, type LoadTarget, runLoad } from './load.js';
 import { countLogLines } from './log-lines.js';
 
+// Run from the repository root (make bench-serving does). The model modules below are not part of
+// the package's public entry, so they are loaded from the build by path (as bench/train does).
 const root = process.cwd();
+const load = <T>(rel: string): Promise<T> =>
+  import(pathToFileURL(path.join(root, 'tasks', 'dist', rel)).href);
+const { DEFAULT_GBDT_PARAMS, compileGbdt, fitGbdt, parseGbdtModel } =
+  await load<typeof import('../../tasks/dist/models/gbdt.js')>('models/gbdt.js');
+type GbdtModel = import('../../tasks/dist/models/gbdt.js').GbdtModel;
+const { GBDT_FILE, gbdtTrainedModel } =
+  await load<typeof import('../../tasks/dist/models/trained-model.js')>('models/trained-model.js');
+const { compileDenseChain } =
+  await load<typeof import('../../tasks/dist/models/dense-fast-path.js')>('models/dense-fast-path.js');
+const { mlmodelYaml } = await load<typeof import('../../tasks/dist/train/mlmodel.js')>('train/mlmodel.js');
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const warmup = Number(process.env.BENCH_WARMUP ?? 2);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
@@ -51,14 +72,15 @@ const workers = Number(process.env.BENCH_WORKERS ?? availableParallelism());
 if (!Number.isInteger(workers) || workers < 1 || workers > 64)
   throw new Error(`BENCH_WORKERS must be an integer from 1 to 64, not ${process.env.BENCH_WORKERS}`);
 const workersName = `${workers} worker${workers === 1 ? '' : 's'}`;
-// BENCH_PORT_BASE moves all five ports (API base, mlflow models serve +1, constant route +2, its
-// cluster form +3, MLflow +10) off ports something else holds.
+// BENCH_PORT_BASE moves all six ports (API base, mlflow models serve +1, constant route +2, its
+// cluster form +3, the API serving the trees +4, MLflow +10) off ports something else holds.
 const portBase = Number(process.env.BENCH_PORT_BASE ?? 7250);
 const PORTS = {
   api: portBase,
   mlflowServe: portBase + 1,
   constant: portBase + 2,
   constantCluster: portBase + 3,
+  apiGbdt: portBase + 4,
   mlflow: portBase + 10,
 };
 const dir = path.join(root, '.driftwood', 'bench', 'serving');
@@ -139,9 +161,44 @@ function customers(n: number, seed: number): { rows: Row[]; labels: number[] } {
   return { rows, labels };
 }
 
-async function trainAndRegister(mlflow: MlflowClient, rows: Row[], labels: number[]) {
+/**
+ * Registers files as a new model's version and points `champion` at it, the way training registers
+ * (logged model with its files, then a version carrying the tags serving reads).
+ */
+async function registerChampion(
+  mlflow: MlflowClient,
+  name: string,
+  modelType: string,
+  files: (ids: { modelId: string; runId: string }) => Record<string, string | Buffer>,
+  tags: Record<string, string>,
+) {
+  const experimentId = await mlflow.ensureExperiment('driftwood-bench-serving');
+  const run = await mlflow.createRun({ experimentId, runName: name, tags: { 'mlflow.user': 'bench' } });
+  await mlflow.finishRun(run.info.run_id, 'FINISHED');
+  const logged = await mlflow.createLoggedModel({
+    experimentId,
+    name,
+    sourceRunId: run.info.run_id,
+    modelType,
+  });
+  const ids = { modelId: logged.info.model_id, runId: run.info.run_id };
+  for (const [file, content] of Object.entries(files(ids)))
+    await mlflow.uploadArtifact(logged.info.artifact_uri, file, content);
+  await mlflow.finalizeLoggedModel(logged.info.model_id, 'LOGGED_MODEL_READY');
+  await mlflow.ensureRegisteredModel(name);
+  const mv = await mlflow.createModelVersion({
+    name,
+    source: `models:/${logged.info.model_id}`,
+    modelId: logged.info.model_id,
+    runId: run.info.run_id,
+    tags,
+  });
+  await mlflow.waitForVersionReady(name, mv.version);
+  await mlflow.setAlias(name, 'champion', mv.version);
+}
+
+async function trainAndRegister(mlflow: MlflowClient, state: TransformState, rows: Row[], labels: number[]) {
   await initTf();
-  const state = fitTransform(rows, { numeric: CHURN_NUMERIC, categorical: CHURN_CATEGORICAL });
   const width = state.outputs.length;
   const model = tf.sequential({
     layers: [tf.layers.dense({ units: 1, activation: 'sigmoid', inputShape: [width] })],
@@ -154,74 +211,161 @@ async function trainAndRegister(mlflow: MlflowClient, rows: Row[], labels: numbe
   const files = await saveModelFiles(model);
   model.dispose();
   const name = `bench-churn-${Date.now().toString(36)}`;
-  const experimentId = await mlflow.ensureExperiment('driftwood-bench-serving');
-  const run = await mlflow.createRun({ experimentId, runName: name, tags: { 'mlflow.user': 'bench' } });
-  await mlflow.finishRun(run.info.run_id, 'FINISHED');
-  const logged = await mlflow.createLoggedModel({
-    experimentId,
+  await registerChampion(
+    mlflow,
     name,
-    sourceRunId: run.info.run_id,
-    modelType: 'tfjs-logistic-regression',
-  });
-  await mlflow.uploadArtifact(logged.info.artifact_uri, 'model.json', files.modelJson);
-  await mlflow.uploadArtifact(logged.info.artifact_uri, 'weights.bin', files.weights);
-  await mlflow.uploadArtifact(logged.info.artifact_uri, 'transform.json', JSON.stringify(state));
-  await mlflow.finalizeLoggedModel(logged.info.model_id, 'LOGGED_MODEL_READY');
-  await mlflow.ensureRegisteredModel(name);
-  const mv = await mlflow.createModelVersion({
-    name,
-    source: `models:/${logged.info.model_id}`,
-    modelId: logged.info.model_id,
-    runId: run.info.run_id,
-  });
-  await mlflow.waitForVersionReady(name, mv.version);
-  await mlflow.setAlias(name, 'champion', mv.version);
-  return { name, version: await mlflow.getVersionByAlias(name, 'champion'), files };
+    'tfjs-logistic-regression',
+    () => ({
+      'model.json': files.modelJson,
+      'weights.bin': files.weights,
+      'transform.json': JSON.stringify(state),
+    }),
+    {},
+  );
+  return name;
 }
 
-/** One-row scores per second, in process: what the API's fast path buys over TF.js op dispatch. */
-async function scoringMicrobench(mlflow: MlflowClient, name: string, rows: Row[]) {
-  const mv = await mlflow.getVersionByAlias(name, 'champion');
-  if (!mv) throw new Error('no champion');
-  const served = await loadModelVersion(mlflow, mv, 'champion');
-  const root = await mlflow.resolveVersionArtifacts(mv);
+/**
+ * Gradient-boosted trees with the default parameters on the same customers and transform: the last
+ * fifth is the validation part early stopping watches. Registered as training registers a gbdt
+ * version: tag driftwood.model_kind=gbdt, gbdt.json, transform.json, MLmodel and a serving sample
+ * scored by the compiled trees (the scorer the API rebuilds), so the API's load check passes.
+ */
+async function trainAndRegisterGbdt(
+  mlflow: MlflowClient,
+  state: TransformState,
+  rows: Row[],
+  labels: number[],
+) {
+  const width = state.outputs.length;
+  const cut = Math.floor(rows.length * 0.8);
+  const x = transformRows(state, rows);
+  const y = Float32Array.from(labels);
+  const fit = fitGbdt(
+    {
+      x: x.subarray(0, cut * width),
+      y: y.subarray(0, cut),
+      valX: x.subarray(cut * width),
+      valY: y.subarray(cut),
+      width,
+    },
+    DEFAULT_GBDT_PARAMS,
+  );
+  const trained = gbdtTrainedModel(fit.model, fit.bestIteration, fit.iterationsRun);
+  // trained.scoreOne is compileGbdt(model), what loadScorer gives the API.
+  const sampleRows = pickSampleRows(rows.slice(cut), state);
+  const sample: ServingSample = {
+    format: SERVING_SAMPLE_FORMAT,
+    rows: sampleRows,
+    predictions: sampleRows.map((row) => trained.scoreOne(transformRow(state, row))),
+  };
+  const name = `bench-churn-gbdt-${Date.now().toString(36)}`;
+  const files = await trained.files();
+  await registerChampion(
+    mlflow,
+    name,
+    trained.modelType,
+    ({ modelId, runId }) => ({
+      ...files,
+      'transform.json': `${JSON.stringify(state, null, 2)}\n`,
+      [SERVING_SAMPLE_FILE]: JSON.stringify(sample),
+      MLmodel: mlmodelYaml(state, 'gbdt', modelId, runId, new Date()),
+    }),
+    { 'driftwood.model_kind': 'gbdt' },
+  );
+  return { name, model: fit.model, iterationsRun: fit.iterationsRun };
+}
+
+/** Split nodes a row passes through, summed over the trees, averaged over `vectors`. */
+function meanSplitsPerRow(model: GbdtModel, vectors: Float32Array[]): number {
+  let splits = 0;
+  for (const x of vectors)
+    for (const t of model.trees) {
+      let node = 0;
+      while ((t.feature[node] as number) >= 0) {
+        const v = x[t.feature[node] as number] as number;
+        const thr = t.threshold[node] as number;
+        node = (v <= thr || (!(v > thr) && t.missingLeft[node]) ? t.left[node] : t.right[node]) as number;
+        splits++;
+      }
+    }
+  return splits / vectors.length;
+}
+
+/**
+ * One-row scores per second, in process: what the API's fast path buys over TF.js op dispatch, and
+ * what the trees cost beside it, with the transform (as the API scores) and on ready vectors (the
+ * model alone).
+ */
+async function scoringMicrobench(mlflow: MlflowClient, name: string, gbdtName: string, rows: Row[]) {
+  const champion = async (n: string) => {
+    const mv = await mlflow.getVersionByAlias(n, 'champion');
+    if (!mv) throw new Error(`${n} has no champion`);
+    return { mv, root: await mlflow.resolveVersionArtifacts(mv) };
+  };
+  const logistic = await champion(name);
+  const trees = await champion(gbdtName);
+  const served = await loadModelVersion(mlflow, logistic.mv, 'champion');
+  const servedGbdt = await loadModelVersion(mlflow, trees.mv, 'champion');
   const model = await loadModelFiles({
-    modelJson: (await mlflow.downloadArtifact(root, 'model.json')).toString(),
-    weights: await mlflow.downloadArtifact(root, 'weights.bin'),
+    modelJson: (await mlflow.downloadArtifact(logistic.root, 'model.json')).toString(),
+    weights: await mlflow.downloadArtifact(logistic.root, 'weights.bin'),
   });
+  const dense = compileDenseChain(model);
+  if (!dense) throw new Error('the logistic model has no dense fast path');
+  const gbdt = compileGbdt(
+    parseGbdtModel(JSON.parse((await mlflow.downloadArtifact(trees.root, GBDT_FILE)).toString())),
+  );
   const width = served.transform.outputs.length;
-  const time = (label: string, n: number, f: (i: number) => void) => {
-    for (let i = 0; i < Math.min(n, 2000); i++) f(i);
+  const vectors = rows.slice(0, 500).map((r) => transformRow(served.transform, r));
+  // Summed so that no call's result is dead code.
+  let sink = 0;
+  const time = (label: string, n: number, f: (i: number) => number) => {
+    for (let i = 0; i < Math.min(n, 2000); i++) sink += f(i);
     const t0 = performance.now();
-    for (let i = 0; i < n; i++) f(i);
+    for (let i = 0; i < n; i++) sink += f(i);
     const s = (performance.now() - t0) / 1000;
     return { label, rowsPerSecond: n / s, microsPerRow: (s * 1e6) / n };
   };
   const fast = time('transform + typed-array fast path', 200_000, (i) =>
     served.score(rows[i % rows.length] as Row),
   );
+  const fastTrees = time('transform + compiled trees (gbdt)', 200_000, (i) =>
+    servedGbdt.score(rows[i % rows.length] as Row),
+  );
+  const denseOnly = time('typed-array fast path alone (ready vector)', 1_000_000, (i) => {
+    const out = dense(vectors[i % vectors.length] as Float32Array);
+    return out[0] as number;
+  });
+  const treesOnly = time('compileGbdt alone (ready vector)', 1_000_000, (i) =>
+    gbdt(vectors[i % vectors.length] as Float32Array),
+  );
   const tfOne = time('transform + tf.predict, one row', 5_000, (i) =>
-    tf.tidy(() =>
-      (
-        model.predict(
-          tf.tensor2d(transformRow(served.transform, rows[i % rows.length] as Row), [1, width]),
-        ) as tf.Tensor
-      ).dataSync(),
+    tf.tidy(
+      () =>
+        (
+          model.predict(
+            tf.tensor2d(transformRow(served.transform, rows[i % rows.length] as Row), [1, width]),
+          ) as tf.Tensor
+        ).dataSync()[0] as number,
     ),
   );
   const batch = rows.slice(0, 100);
   const tfBatch = time('transform + tf.predict, 100-row batch (per row)', 500, () =>
-    tf.tidy(() =>
-      (
-        model.predict(tf.tensor2d(transformRows(served.transform, batch), [100, width])) as tf.Tensor
-      ).dataSync(),
+    tf.tidy(
+      () =>
+        (
+          model.predict(tf.tensor2d(transformRows(served.transform, batch), [100, width])) as tf.Tensor
+        ).dataSync()[0] as number,
     ),
   );
   tfBatch.rowsPerSecond *= 100;
   tfBatch.microsPerRow /= 100;
   served.dispose();
+  servedGbdt.dispose();
   model.dispose();
-  return [fast, tfOne, tfBatch];
+  if (!Number.isFinite(sink)) throw new Error('a scorer answered a non-finite number');
+  return [fast, fastTrees, denseOnly, treesOnly, tfOne, tfBatch];
 }
 
 async function main() {
@@ -239,8 +383,11 @@ async function main() {
   }
   const mlflow = new MlflowClient(trackingUri, { timeoutMs: 30_000, retries: 2, backoffMs: 200 });
   const { rows, labels } = customers(5000, 1);
+  const state = fitTransform(rows, { numeric: CHURN_NUMERIC, categorical: CHURN_CATEGORICAL });
   log('training the TF.js model and registering it as champion');
-  const { name } = await trainAndRegister(mlflow, rows, labels);
+  const name = await trainAndRegister(mlflow, state, rows, labels);
+  log('fitting the gradient-boosted trees and registering them as champion of a model of their own');
+  const gbdtFit = await trainAndRegisterGbdt(mlflow, state, rows, labels);
   log('training the scikit-learn twin');
   const rowsFile = path.join(dir, 'rows.json');
   writeFileSync(
@@ -265,25 +412,30 @@ async function main() {
     encoding: 'utf8',
   }).stdout.trim();
 
-  log(`starting the four servers (our API and the cluster constant route with ${workersName})`);
-  const api = start(
-    'node',
-    [path.join(root, 'tasks', 'dist', 'cli.js'), 'serve'],
-    {
-      LOG_LEVEL: 'warn',
-      DRIFTWOOD_HOME: path.join(dir, 'home'),
-      MLFLOW_TRACKING_URI: trackingUri,
-      DRIFTWOOD_MODEL_NAME: name,
-      DRIFTWOOD_API_PORT: String(PORTS.api),
-      DRIFTWOOD_API_WORKERS: String(workers),
-      DRIFTWOOD_API_CREDENTIALS: `bench:predict:${hash}`,
-      // The limiter stays on (counted per credential); its ceiling is raised so that the benchmark
-      // measures serving rather than 429s: 6000/min, the default, is 100 req/s.
-      DRIFTWOOD_API_RATE_LIMIT: '10000000',
-      DRIFTWOOD_PII_KEY: 'bench-pii-key-0123456789',
-    },
-    'api',
-  );
+  log(`starting the five servers (our APIs and the cluster constant route with ${workersName})`);
+  // Two instances of our API, one per champion, with the same settings; the one not being loaded
+  // sits idle.
+  const startApi = (model: string, port: number, home: string) =>
+    start(
+      'node',
+      [path.join(root, 'tasks', 'dist', 'cli.js'), 'serve'],
+      {
+        LOG_LEVEL: 'warn',
+        DRIFTWOOD_HOME: path.join(dir, home),
+        MLFLOW_TRACKING_URI: trackingUri,
+        DRIFTWOOD_MODEL_NAME: model,
+        DRIFTWOOD_API_PORT: String(port),
+        DRIFTWOOD_API_WORKERS: String(workers),
+        DRIFTWOOD_API_CREDENTIALS: `bench:predict:${hash}`,
+        // The limiter stays on (counted per credential); its ceiling is raised so that the benchmark
+        // measures serving rather than 429s: 6000/min, the default, is 100 req/s.
+        DRIFTWOOD_API_RATE_LIMIT: '10000000',
+        DRIFTWOOD_PII_KEY: 'bench-pii-key-0123456789',
+      },
+      home === 'home' ? 'api' : 'api-gbdt',
+    );
+  const api = startApi(name, PORTS.api, 'home');
+  const apiGbdt = startApi(gbdtFit.name, PORTS.apiGbdt, 'home-gbdt');
   const mlflowServe = start(
     path.join(venv, 'mlflow'),
     [
@@ -312,6 +464,7 @@ async function main() {
     'constant-cluster',
   );
   await waitFor(`http://127.0.0.1:${PORTS.api}/health/ready`, api);
+  await waitFor(`http://127.0.0.1:${PORTS.apiGbdt}/health/ready`, apiGbdt);
   await waitFor(`http://127.0.0.1:${PORTS.mlflowServe}/ping`, mlflowServe);
   await waitFor(`http://127.0.0.1:${PORTS.constant}/health`, constant);
   await waitFor(`http://127.0.0.1:${PORTS.constantCluster}/health`, constantCluster);
@@ -327,7 +480,7 @@ async function main() {
   // `node`: a Node server, whose main threads' CPU time (its event loops, summed over the processes
   // of a cluster: cpu.ts) is shown apart. `key` names the runs the ratios below compare.
   const targets: (LoadTarget & {
-    key: 'constant' | 'constantCluster' | 'ours' | 'batch' | 'mlflow';
+    key: 'constant' | 'constantCluster' | 'ours' | 'gbdt' | 'batch' | 'mlflow';
     pid: number | undefined;
     node: boolean;
   })[] = [
@@ -361,6 +514,17 @@ async function main() {
       pid: api.pid,
       node: true,
     },
+    // Right after the logistic champion in every round, so the two are measured back to back.
+    {
+      key: 'gbdt',
+      name: 'Driftwood /v1/predict, GBDT champion',
+      origin: `http://127.0.0.1:${PORTS.apiGbdt}`,
+      path: '/v1/predict',
+      headers: auth,
+      bodies: one,
+      pid: apiGbdt.pid,
+      node: true,
+    },
     {
       key: 'batch',
       name: 'Driftwood /v1/predict/batch ×100',
@@ -385,11 +549,13 @@ async function main() {
   // A fresh process is not at its steady state (JIT, heap sizing): each target is loaded once,
   // unmeasured, before the rounds, so round 1 is not a measure of warming up.
   // Predictions our API answered (2xx, warm-up and priming included; a batch answers 100): the
-  // prediction log must hold exactly as many lines once the API has shut down.
+  // prediction log must hold exactly as many lines once the API has shut down. Per API instance.
   let predictionsAnswered = 0;
+  let gbdtPredictionsAnswered = 0;
   const countAnswered = (t: (typeof targets)[number], r: LoadResult) => {
     if (t.key === 'ours') predictionsAnswered += r.answered2xx;
     if (t.key === 'batch') predictionsAnswered += r.answered2xx * 100;
+    if (t.key === 'gbdt') gbdtPredictionsAnswered += r.answered2xx;
   };
   for (const t of targets) {
     if (prime <= 0) break;
@@ -421,20 +587,31 @@ async function main() {
   );
   // The server's own count of predictions made: it includes the requests answered after the
   // generator stopped counting at the end of a run, so the log must match it exactly.
-  const predictionsMade = await fetch(`http://127.0.0.1:${PORTS.api}/metrics`, { headers: auth })
-    .then((r) => r.text())
-    .then((text) =>
-      text
-        .split('\n')
-        .filter((l) => l.startsWith('driftwood_predictions_total{'))
-        .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0),
-    );
-  log('stopping our API (SIGTERM) and counting its prediction log lines');
+  const predictionsMadeBy = (port: number) =>
+    fetch(`http://127.0.0.1:${port}/metrics`, { headers: auth })
+      .then((r) => r.text())
+      .then((text) =>
+        text
+          .split('\n')
+          .filter((l) => l.startsWith('driftwood_predictions_total{'))
+          .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0),
+      );
+  const predictionsMade = await predictionsMadeBy(PORTS.api);
+  const gbdtPredictionsMade = await predictionsMadeBy(PORTS.apiGbdt);
+  log('stopping our APIs (SIGTERM) and counting their prediction log lines');
   await stopAndWait(api);
+  await stopAndWait(apiGbdt);
   const linesWritten = await countLogLines(path.join(dir, 'home', 'predictions'));
+  const gbdtLinesWritten = await countLogLines(path.join(dir, 'home-gbdt', 'predictions'));
   stopAll();
-  log('in-process scoring: fast path against tf.predict');
-  const scoring = await scoringMicrobench(mlflow, name, rows);
+  log('in-process scoring: fast path against tf.predict and the compiled trees');
+  const scoring = await scoringMicrobench(mlflow, name, gbdtFit.name, rows);
+  const gbdtModel = gbdtFit.model;
+  const splitsPerRow = meanSplitsPerRow(
+    gbdtModel,
+    rows.slice(0, 500).map((r) => transformRow(state, r)),
+  );
+  const leaves = gbdtModel.trees.reduce((n, t) => n + t.feature.filter((f) => f === -1).length, 0);
 
   const pad = (s: string, n: number) => s.padEnd(n);
   const fmt = (n: number | undefined, d = 0, w = 10) => (n === undefined ? '–' : n.toFixed(d)).padStart(w);
@@ -455,15 +632,16 @@ async function main() {
     );
   const runsOf = (key: (typeof targets)[number]['key']) =>
     perTarget[targets.findIndex((t) => t.key === key)] as LoadResult[];
-  const [constantRuns, constantClusterRuns, oursRuns, batchRuns, mlflowRuns] = (
-    ['constant', 'constantCluster', 'ours', 'batch', 'mlflow'] as const
-  ).map(runsOf) as [LoadResult[], LoadResult[], LoadResult[], LoadResult[], LoadResult[]];
+  const [constantRuns, constantClusterRuns, oursRuns, gbdtRuns, batchRuns, mlflowRuns] = (
+    ['constant', 'constantCluster', 'ours', 'gbdt', 'batch', 'mlflow'] as const
+  ).map(runsOf) as [LoadResult[], LoadResult[], LoadResult[], LoadResult[], LoadResult[], LoadResult[]];
   // Each round loads the targets one after the other, so a round's ratios compare like with like.
   const perRound = oursRuns.map((o, i) => ({
     vsConstant: o.rps / (constantRuns[i] as LoadResult).rps,
     vsConstantCluster: o.rps / (constantClusterRuns[i] as LoadResult).rps,
     vsMlflow: o.rps / (mlflowRuns[i] as LoadResult).rps,
     p99VsMlflow: o.p99ms / (mlflowRuns[i] as LoadResult).p99ms,
+    gbdtVsLogistic: (gbdtRuns[i] as LoadResult).rps / o.rps,
   }));
   const list = (xs: number[], f: (x: number) => string) => xs.map(f).join(' / ');
   const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
@@ -501,18 +679,34 @@ async function main() {
     )})`,
   );
   say(`batch: ${(median(batchRuns.map((r) => r.rps)) * 100).toFixed(0)} rows/s`);
+  const cpuOf = (runs: LoadResult[]) => median(runs.map((r) => r.serverCpuUsPerRequest ?? Number.NaN));
+  say(
+    `GBDT champion / logistic champion (issue 22: ≥ 80%): ${pct(median(perRound.map((r) => r.gbdtVsLogistic)))} of req/s (median of rounds; rounds ${list(
+      perRound.map((r) => r.gbdtVsLogistic),
+      pct,
+    )}); server CPU ${cpuOf(gbdtRuns).toFixed(1)} against ${cpuOf(oursRuns).toFixed(1)} µs/req`,
+  );
+  say(
+    `GBDT champion: ${gbdtModel.trees.length} trees kept of ${gbdtFit.iterationsRun} run (default parameters, early stopping), ${leaves} leaves, ${splitsPerRow.toFixed(0)} splits passed per row (all trees, mean over the request mix)`,
+  );
   // A run's last requests are cut off by the generator at its end: the server answered (and logged)
   // them without the generator counting them, so the server's own count is what the log must equal.
   const lost = Math.max(0, predictionsMade - linesWritten);
   say(
     `prediction log: lines written = ${linesWritten} of ${predictionsMade} predictions made (driftwood_predictions_total: single and batch rows, priming and warm-up included), ${lost} lost; the generator counted ${predictionsAnswered} answered (it stops counting with requests in flight)`,
   );
+  const gbdtLost = Math.max(0, gbdtPredictionsMade - gbdtLinesWritten);
+  say(
+    `prediction log, GBDT champion's API: lines written = ${gbdtLinesWritten} of ${gbdtPredictionsMade} predictions made, ${gbdtLost} lost; the generator counted ${gbdtPredictionsAnswered} answered`,
+  );
   say();
   for (const s of scoring)
-    say(`${pad(s.label, 50)}${fmt(s.rowsPerSecond)} rows/s ${s.microsPerRow.toFixed(2).padStart(8)} µs/row`);
+    say(
+      `${pad(s.label, 50)}${fmt(s.rowsPerSecond)} rows/s ${s.microsPerRow.toFixed(2).padStart(8)} µs/row ${(s.microsPerRow * 1000).toFixed(0).padStart(8)} ns/row`,
+    );
   writeFileSync(
     path.join(dir, 'results.json'),
-    `${JSON.stringify({ concurrency, warmup, seconds, rounds, workers, results, perRound, allRounds: perTarget, scoring, predictionLog: { linesWritten, predictionsMade, predictionsAnswered, lost } }, null, 2)}\n`,
+    `${JSON.stringify({ concurrency, warmup, seconds, rounds, workers, results, perRound, allRounds: perTarget, scoring, gbdt: { treesKept: gbdtModel.trees.length, iterationsRun: gbdtFit.iterationsRun, leaves, splitsPerRow }, predictionLog: { linesWritten, predictionsMade, predictionsAnswered, lost }, gbdtPredictionLog: { linesWritten: gbdtLinesWritten, predictionsMade: gbdtPredictionsMade, predictionsAnswered: gbdtPredictionsAnswered, lost: gbdtLost } }, null, 2)}\n`,
   );
 }
 
