@@ -2,7 +2,9 @@ import { DriftwoodError, type MlflowClient, type Warehouse } from '@driftwood/ta
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApp } from '../../serving/src/app.js';
+import { parseTransformState, transformRow } from '../../tasks/src/features/transform.js';
 import { loadModelFiles } from '../../tasks/src/models/artifact.js';
+import { applyCalibration, CALIBRATION_FILE, parseCalibration } from '../../tasks/src/models/calibration.js';
 import { compileDenseChain } from '../../tasks/src/models/dense-fast-path.js';
 import { predictProba } from '../../tasks/src/models/logistic.js';
 import { DEFAULT_POLICY } from '../../tasks/src/promote/decide.js';
@@ -66,6 +68,9 @@ describe('train → MLflow → registry → promote → serve, against a live ML
     const params = Object.fromEntries((run.data.params ?? []).map((p) => [p.key, p.value]));
     expect(params.model).toBe('logistic_regression');
     expect(params.epochs).toBe(String(EPOCHS));
+    // The churn contract declares neither: the defaults.
+    expect(params.calibration).toBe('platt');
+    expect(params.threshold_objective).toBe('f1');
     const tags = Object.fromEntries((run.data.tags ?? []).map((t) => [t.key, t.value]));
     expect(tags['mlflow.source.git.commit']).toBe('abc1234');
     expect(tags['mlflow.runName']).toMatch(/^churn \w+ [0-9a-f]{8} /);
@@ -73,8 +78,19 @@ describe('train → MLflow → registry → promote → serve, against a live ML
     expect(run.info.status).toBe('FINISHED');
     const metricKeys = (run.data.metrics ?? []).map((m) => m.key);
     expect(metricKeys).toEqual(
-      expect.arrayContaining(['loss', 'val_loss', 'holdout_roc_auc', 'holdout_log_loss']),
+      expect.arrayContaining([
+        'loss',
+        'val_loss',
+        'holdout_roc_auc',
+        'holdout_log_loss',
+        'validation_log_loss_uncalibrated',
+        'holdout_log_loss_uncalibrated',
+      ]),
     );
+    const metrics = Object.fromEntries((run.data.metrics ?? []).map((m) => [m.key, m.value]));
+    // Class weights make the raw scores over-predict churn; Platt, fitted on validation, corrects it.
+    expect(metrics.validation_log_loss).toBeLessThan(metrics.validation_log_loss_uncalibrated as number);
+    expect(metrics.holdout_log_loss).toBeLessThan(metrics.holdout_log_loss_uncalibrated as number);
     expect(run.inputs?.dataset_inputs?.[0]?.dataset.name).toBe('churn-features');
     expect(run.inputs?.dataset_inputs?.[0]?.dataset.digest).toBe(trained.dataDigest.slice(0, 36));
     expect(run.outputs?.model_outputs?.[0]?.model_id).toBe(trained.modelId);
@@ -97,7 +113,14 @@ describe('train → MLflow → registry → promote → serve, against a live ML
     expect(mv?.run_id).toBe(trained.runId);
     const root = await mlflow.resolveVersionArtifacts(mv as NonNullable<typeof mv>);
     const files = (await mlflow.listArtifacts(root)).map((f) => f.path.split('/').pop());
-    expect(files).toEqual(expect.arrayContaining(['MLmodel', 'model.json', 'weights.bin', 'transform.json']));
+    expect(files).toEqual(
+      expect.arrayContaining(['MLmodel', 'model.json', 'weights.bin', 'transform.json', CALIBRATION_FILE]),
+    );
+    const calibration = parseCalibration(
+      JSON.parse((await mlflow.downloadArtifact(root, CALIBRATION_FILE)).toString()),
+    );
+    expect(calibration.method).toBe('platt');
+    expect(mv?.tags?.find((t) => t.key === 'driftwood.calibration')?.value).toBe('platt');
     const mlmodel = (await mlflow.downloadArtifact(root, 'MLmodel')).toString();
     expect(mlmodel).toMatch(/flavors:\n {2}tfjs:/);
     expect(mlmodel).toMatch(/signature:\n {2}inputs: '\[\{"type":"double","name":"tenure_days"/);
@@ -188,6 +211,28 @@ describe('train → MLflow → registry → promote → serve, against a live ML
       // The label is at the threshold the run chose on validation, which the version carries.
       expect(body.label).toBe(body.probability >= trained.metrics.threshold ? 1 : 0);
       expect(body.model).toEqual({ name: modelName, version: trained.modelVersion, alias: 'champion' });
+    });
+
+    it('answers the calibrated probability: the model file’s score through calibration.json', async () => {
+      const mv = await mlflow.getVersionByAlias(modelName, 'champion');
+      const root = await mlflow.resolveVersionArtifacts(mv as NonNullable<typeof mv>);
+      const model = await loadModelFiles({
+        modelJson: (await mlflow.downloadArtifact(root, 'model.json')).toString(),
+        weights: await mlflow.downloadArtifact(root, 'weights.bin'),
+      });
+      const state = parseTransformState(
+        JSON.parse((await mlflow.downloadArtifact(root, 'transform.json')).toString()),
+      );
+      const calibration = parseCalibration(
+        JSON.parse((await mlflow.downloadArtifact(root, CALIBRATION_FILE)).toString()),
+      );
+      const { customer_id: _, ...features } = customer;
+      const raw = compileDenseChain(model)?.(transformRow(state, features))[0] as number;
+      model.dispose();
+      const served = (await app.inject({ method: 'POST', url: '/v1/predict', payload: customer })).json()
+        .probability;
+      expect(served).toBe(applyCalibration(calibration, raw));
+      expect(served).not.toBe(raw);
     });
 
     it('scores a disengaged, friction-heavy customer above an engaged one', async () => {
