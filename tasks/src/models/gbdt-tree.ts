@@ -98,6 +98,21 @@ function buildHist(s: GrowState, start: number, end: number, hist: Float64Array)
   const { rows, grad, hess, orderedGrad: og, orderedHess: oh, n } = s;
   const codes = s.binned.codes;
   const m = end - start;
+  if (m === n) {
+    // Every row, in order (the root without subsampling): no indirection at all.
+    for (let k = 0; k < s.featureCount; k++) {
+      const f = s.features[k] as number;
+      const col = f * n;
+      const base = (s.offsets[f] as number) * 3;
+      for (let i = 0; i < n; i++) {
+        const at = base + 3 * (codes[col + i] as number);
+        hist[at] = (hist[at] as number) + (grad[i] as number);
+        hist[at + 1] = (hist[at + 1] as number) + (hess[i] as number);
+        hist[at + 2] = (hist[at + 2] as number) + 1;
+      }
+    }
+    return;
+  }
   // Gathered once, read once per column: the per-column loop then touches gradients sequentially.
   for (let i = 0; i < m; i++) {
     const r = rows[start + i] as number;

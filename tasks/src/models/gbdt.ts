@@ -140,9 +140,12 @@ export function fitGbdtDetailed(
   let bestLoss = Number.POSITIVE_INFINITY;
   let iterationsRun = 0;
   const stopping = p.patience > 0 && nVal > 0;
-  for (let t = 0; t < p.trees; t++) {
+  // Gradients for the next tree and the loss of the margins so far, in one pass: softplus(z) from
+  // the probability already computed (−log σ(−z)), on the side where it loses no precision.
+  let weight = 0;
+  for (let i = 0; i < n; i++) weight += (y[i] as number) === 1 ? w1 : w0;
+  const gradients = (): number => {
     let loss = 0;
-    let weight = 0;
     for (let i = 0; i < n; i++) {
       const z = margin[i] as number;
       const yi = y[i] as number;
@@ -150,11 +153,12 @@ export function fitGbdtDetailed(
       const prob = sigmoid(z);
       s.grad[i] = wi * (prob - yi);
       s.hess[i] = wi * prob * (1 - prob);
-      loss += wi * (softplus(z) - yi * z);
-      weight += wi;
+      loss += wi * ((z > 0 ? z - Math.log(prob) : -Math.log(1 - prob)) - yi * z);
     }
-    loss /= weight; // the loss before this tree; reported below after it
-
+    return loss / weight;
+  };
+  gradients();
+  for (let t = 0; t < p.trees; t++) {
     // Columns: a partial Fisher–Yates draw, then ascending for sequential histogram reads.
     for (let f = 0; f < width; f++) columns[f] = f;
     if (pickColumns < width)
@@ -185,13 +189,7 @@ export function fitGbdtDetailed(
     trees.push(grown.tree);
     iterationsRun = t + 1;
 
-    loss = 0;
-    for (let i = 0; i < n; i++) {
-      const z = margin[i] as number;
-      const yi = y[i] as number;
-      loss += (yi === 1 ? w1 : w0) * (softplus(z) - yi * z);
-    }
-    loss /= weight;
+    const loss = gradients();
     let valLoss = 0;
     for (let i = 0; i < nVal; i++) {
       const z = (valMargin[i] as number) + treeValue(grown.tree, valX, i * width);
