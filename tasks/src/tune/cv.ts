@@ -133,8 +133,9 @@ export function cvMarkdown(t: CvTable): string {
   const lines = [
     `# ${t.dataset}: ${t.folds}-fold cross-validation on the training part`,
     '',
-    `${t.trainRows} training rows, folds stratified by the label (seed ${t.foldSeed}); each fold is scored by a model ` +
-      'fitted on the other folds but one, which stops training early. Validation and holdout rows take no part in the choice.',
+    `${t.trainRows} training rows, folds stratified by the label (seed ${t.foldSeed}). Each fold is scored by a model ` +
+      `trained on ${t.folds - 2} of the other folds, the last one deciding when training stops. ` +
+      'Validation and holdout rows take no part in the choice.',
     '',
     `Trials: ${t.ran} of ${t.planned} planned ran${
       t.stoppedByBudget ? ` (the time budget of ${t.budgetSeconds} s ran out; no trial started after it)` : ''
