@@ -1,4 +1,5 @@
 import { DriftwoodError } from '../errors.js';
+import { DEFAULT_GBDT_PARAMS } from './gbdt-params.js';
 
 export const MODEL_KINDS = ['logistic', 'mlp', 'gbdt'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
@@ -52,21 +53,24 @@ export const DEFAULT_MODEL_PARAMS: ModelParams = {
   patience: 5,
   classWeighting: true,
   monotonic: true,
-  trees: 300,
-  maxLeaves: 31,
-  maxDepth: 0,
-  minLeaf: 20,
-  maxBins: 255,
-  subsample: 1,
-  colsample: 1,
+  trees: DEFAULT_GBDT_PARAMS.trees,
+  maxLeaves: DEFAULT_GBDT_PARAMS.maxLeaves,
+  maxDepth: DEFAULT_GBDT_PARAMS.maxDepth,
+  minLeaf: DEFAULT_GBDT_PARAMS.minLeaf,
+  maxBins: DEFAULT_GBDT_PARAMS.maxBins,
+  subsample: DEFAULT_GBDT_PARAMS.subsample,
+  colsample: DEFAULT_GBDT_PARAMS.colsample,
 };
 
 /**
- * What differs for the trees when the user leaves it out: their learning rate is a shrinkage (0.1 as in
- * LightGBM and scikit-learn), `l2` penalises leaf values (unlike the weights' 0.001, 1 is a mild
- * leaf penalty), and early stopping waits 10 trees.
+ * What differs for the trees when the user leaves it out (gbdt-params.ts): their learning rate is a
+ * shrinkage, `l2` penalises leaf values rather than weights, and early stopping counts trees.
  */
-export const GBDT_DEFAULT_OVERRIDES: Partial<ModelParams> = { learningRate: 0.1, l2: 1, patience: 10 };
+export const GBDT_DEFAULT_OVERRIDES: Partial<ModelParams> = {
+  learningRate: DEFAULT_GBDT_PARAMS.learningRate,
+  l2: DEFAULT_GBDT_PARAMS.l2,
+  patience: DEFAULT_GBDT_PARAMS.patience,
+};
 
 /** The defaults with the given values on top, each kind's own defaults first. */
 export function withDefaults(p: Partial<ModelParams>): ModelParams {
