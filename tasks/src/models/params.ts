@@ -1,5 +1,5 @@
 import { DriftwoodError } from '../errors.js';
-import { DEFAULT_GBDT_PARAMS } from './gbdt-params.js';
+import { DEFAULT_GBDT_PARAMS, type GbdtParams, validateGbdtParams } from './gbdt-params.js';
 
 export const MODEL_KINDS = ['logistic', 'mlp', 'gbdt'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
@@ -102,16 +102,25 @@ export function validateModelParams(p: ModelParams): ModelParams {
     (p.hiddenUnits.length === 0 || p.hiddenUnits.some((u) => !Number.isInteger(u) || u < 1))
   )
     bad('hiddenUnits', 'one or more whole numbers ≥ 1 (e.g. 32,16)', p.hiddenUnits.join(','));
-  if (!Number.isInteger(p.trees) || p.trees < 1) bad('trees', 'a whole number ≥ 1', p.trees);
-  if (!Number.isInteger(p.maxLeaves) || p.maxLeaves < 2) bad('maxLeaves', 'a whole number ≥ 2', p.maxLeaves);
-  if (!Number.isInteger(p.maxDepth) || p.maxDepth < 0)
-    bad('maxDepth', 'a whole number ≥ 0 (0: no limit)', p.maxDepth);
-  if (!Number.isInteger(p.minLeaf) || p.minLeaf < 1) bad('minLeaf', 'a whole number ≥ 1', p.minLeaf);
-  if (!Number.isInteger(p.maxBins) || p.maxBins < 2 || p.maxBins > 255)
-    bad('maxBins', 'a whole number in 2..255', p.maxBins);
-  if (!(p.subsample > 0 && p.subsample <= 1)) bad('subsample', 'a fraction in (0, 1]', p.subsample);
-  if (!(p.colsample > 0 && p.colsample <= 1)) bad('colsample', 'a fraction in (0, 1]', p.colsample);
-  if (p.kind === 'gbdt' && p.learningRate > 1)
-    bad('learningRate', 'a shrinkage in (0, 1] for gbdt', p.learningRate);
+  // The trees' own parameters are checked with the trees' rules; other kinds ignore them.
+  if (p.kind === 'gbdt') validateGbdtParams(gbdtParamsOf(p));
   return p;
+}
+
+/** The parameters the gradient-boosted trees take, from the model's. */
+export function gbdtParamsOf(p: ModelParams): GbdtParams {
+  return {
+    trees: p.trees,
+    learningRate: p.learningRate,
+    maxLeaves: p.maxLeaves,
+    maxDepth: p.maxDepth,
+    minLeaf: p.minLeaf,
+    l2: p.l2,
+    maxBins: p.maxBins,
+    subsample: p.subsample,
+    colsample: p.colsample,
+    patience: p.patience,
+    seed: p.seed,
+    classWeighting: p.classWeighting,
+  };
 }

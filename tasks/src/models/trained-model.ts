@@ -4,6 +4,7 @@ import { loadModelFiles, saveModelFiles } from './artifact.js';
 import {
   type EpochMetrics,
   type ExactFitSummary,
+  gbdtParamsOf,
   MODEL_KINDS,
   type ModelKind,
   type ModelParams,
@@ -11,7 +12,7 @@ import {
   trainClassifier,
 } from './classifier.js';
 import { compileDenseChain } from './dense-fast-path.js';
-import { compileGbdt, fitGbdt, type GbdtModel, type GbdtParams, parseGbdtModel, scoreGbdt } from './gbdt.js';
+import { compileGbdt, fitGbdt, type GbdtModel, parseGbdtModel, scoreGbdt } from './gbdt.js';
 import { tf } from './tf.js';
 
 /** The files that make a model in the registry, by name (text or bytes). */
@@ -40,23 +41,6 @@ export interface TrainedModel {
 
 /** What the trees are saved as: one JSON document (gbdt.ts' format). */
 export const GBDT_FILE = 'gbdt.json';
-
-export function gbdtParamsOf(p: ModelParams): GbdtParams {
-  return {
-    trees: p.trees,
-    learningRate: p.learningRate,
-    maxLeaves: p.maxLeaves,
-    maxDepth: p.maxDepth,
-    minLeaf: p.minLeaf,
-    l2: p.l2,
-    maxBins: p.maxBins,
-    subsample: p.subsample,
-    colsample: p.colsample,
-    patience: p.patience,
-    seed: p.seed,
-    classWeighting: p.classWeighting,
-  };
-}
 
 /**
  * Fits a model of `params.kind` on the prepared matrices: the TF.js logistic regression or MLP
