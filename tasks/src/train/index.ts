@@ -13,7 +13,7 @@ import type { Warehouse } from '../warehouse/db.js';
 import type { ContractSource } from './contract.js';
 import { holdoutFile, type PreparedData, prepareTrainingData } from './data.js';
 import { type FitOutcome, fitAndEvaluate } from './fit.js';
-import { mlmodelYaml } from './mlmodel.js';
+import { classifierFolderFiles } from './mlmodel.js';
 import { servingSampleOf } from './serving-sample.js';
 
 export interface TrainOptions {
@@ -398,11 +398,16 @@ async function registerModel(
     SERVING_SAMPLE_FILE,
     JSON.stringify(servingSampleOf(data, fit.model)),
   );
-  await mlflow.uploadArtifact(
-    modelUri,
-    'MLmodel',
-    mlmodelYaml(data.state, params.kind, logged.info.model_id, runId, new Date(deps.now())),
-  );
+  // The loader package, its environment and an input example, then the MLmodel naming both flavors.
+  const folder = await classifierFolderFiles({
+    state: data.state,
+    kind: params.kind,
+    modelId: logged.info.model_id,
+    runId,
+    createdAt: new Date(deps.now()),
+    exampleRows: data.parts.holdout.map((r) => r.features),
+  });
+  for (const [file, content] of Object.entries(folder)) await mlflow.uploadArtifact(modelUri, file, content);
   await mlflow.finalizeLoggedModel(logged.info.model_id, 'LOGGED_MODEL_READY');
   await mlflow.logModelOutput(runId, logged.info.model_id);
 
