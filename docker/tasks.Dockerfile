@@ -44,6 +44,9 @@ COPY --from=build --chown=root:root /src/serving/package.json serving/
 COPY --from=build --chown=root:root /src/serving/dist/ serving/dist/
 # Ingest, snapshot and train read the dataset contracts (DRIFTWOOD_CONTRACTS_DIR, /app/contracts).
 COPY --chown=root:root contracts/ contracts/
+# Train copies the python_function loader into every model version (tasks/src/train/mlmodel.ts
+# finds it at /app/python/driftwood_pyfunc, beside tasks/).
+COPY --chown=root:root python/driftwood_pyfunc/ python/driftwood_pyfunc/
 # The code is root-owned and read-only to the process; only DRIFTWOOD_HOME is writable.
 RUN mkdir -p /var/lib/driftwood && chown 1000:1000 /var/lib/driftwood
 USER 1000:1000
