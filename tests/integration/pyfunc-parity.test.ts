@@ -1,0 +1,379 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import {
+  buildChurnRows,
+  type MlflowClient,
+  parseTransformState,
+  type Row,
+  transformRows,
+  type Warehouse,
+} from '@driftwood/tasks';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { buildApp } from '../../serving/src/app.js';
+import { applyCalibration, fitCalibration } from '../../tasks/src/models/calibration.js';
+import type { ModelKind } from '../../tasks/src/models/params.js';
+import { runTrain } from '../../tasks/src/train/index.js';
+import {
+  mlflowClient,
+  ROOT,
+  runProcess,
+  seededWarehouse,
+  silentLog,
+  tempHome,
+  uniqueName,
+} from '../support/env.js';
+
+/**
+ * A Driftwood version is a portable MLflow model: for each model kind, 1,000 customers' raw fields
+ * (the warehouse rows the skew test scores) plus rows with missing numbers and unseen categories get
+ * the same probability, within 1e-6, from Driftwood's API, from `mlflow.pyfunc.load_model` and from
+ * `mlflow models serve` answering real HTTP for `models:/<name>@champion`. The gbdt version is
+ * calibrated by isotonic regression, the others by Platt scaling: both maps are reproduced.
+ */
+const PYTHON = path.join(ROOT, '.venvs', 'mlflow', 'bin', 'python');
+const MLFLOW = path.join(ROOT, '.venvs', 'mlflow', 'bin', 'mlflow');
+const TOLERANCE = 1e-6;
+const KINDS: readonly { kind: ModelKind; params: Record<string, unknown>; calibration: string }[] = [
+  { kind: 'logistic', params: { epochs: 12 }, calibration: 'platt' },
+  { kind: 'mlp', params: { epochs: 12, hiddenUnits: [16, 8] }, calibration: 'platt' },
+  { kind: 'gbdt', params: { trees: 80 }, calibration: 'isotonic' },
+];
+
+/** Scores the split-orient frame with mlflow.pyfunc.load_model for each URI: {uri: [p, …]}. */
+const PYFUNC_SCRIPT = `
+import json, sys
+import mlflow.pyfunc, pandas as pd
+spec = json.load(open(sys.argv[1]))
+frame = pd.DataFrame(spec["data"], columns=spec["columns"])
+out = {}
+for uri in spec["uris"]:
+    model = mlflow.pyfunc.load_model(uri)
+    out[uri] = {"flavors": sorted(model.metadata.flavors), "predictions": [float(p) for p in model.predict(frame)]}
+json.dump(out, open(sys.argv[2], "w"))
+`;
+
+/** The package's transform and calibration alone, on the inputs of ODD_INPUTS_SPEC. */
+const FUNCTIONS_SCRIPT = `
+import json, sys
+import pandas as pd
+from driftwood_pyfunc.calibration import parse_calibration
+from driftwood_pyfunc.transform import parse_transform
+spec = json.load(open(sys.argv[1]))
+vectors = parse_transform(spec["state"]).apply(pd.DataFrame(spec["rows"]))
+scores = pd.Series(spec["scores"], dtype="float64").to_numpy()
+calibrated = {k: parse_calibration(c).apply(scores).tolist() for k, c in spec["calibrations"].items()}
+json.dump({"vectors": vectors.astype(float).tolist(), "calibrated": calibrated}, open(sys.argv[2], "w"))
+`;
+
+interface Trained {
+  kind: ModelKind;
+  calibration: string;
+  name: string;
+  version: string;
+  api: number[];
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Stops every `mlflow models serve` the file started, whatever the tests' outcome. */
+const serving: (() => void)[] = [];
+
+/** `mlflow models serve` in its own process group, ready once /ping answers 200. */
+async function serveModel(
+  uri: string,
+  env: Record<string, string>,
+): Promise<{ url: string; stop: () => void }> {
+  const port = await freePort();
+  const child: ChildProcess = spawn(
+    MLFLOW,
+    [
+      'models',
+      'serve',
+      '-m',
+      uri,
+      '--env-manager',
+      'local',
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-w',
+      '1',
+    ],
+    { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached: true },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (d) => {
+    stderr = (stderr + d).slice(-4000);
+  });
+  // The whole group: uvicorn, which the CLI starts, goes with it.
+  const stop = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      // Already gone.
+    }
+  };
+  serving.push(stop);
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 600; i++) {
+    if (child.exitCode !== null) throw new Error(`mlflow models serve exited ${child.exitCode}: ${stderr}`);
+    const ok = await fetch(`${url}/ping`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return { url, stop };
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  stop();
+  throw new Error(`mlflow models serve did not answer /ping within 300 s: ${stderr}`);
+}
+
+function maxDiff(a: readonly number[], b: readonly number[]): number {
+  expect(a).toHaveLength(b.length);
+  return a.reduce((m, x, i) => Math.max(m, Math.abs(x - (b[i] as number))), 0);
+}
+
+describe('python_function flavor: the API, mlflow.pyfunc and mlflow models serve agree', () => {
+  const home = tempHome('driftwood-pyfunc-');
+  // The venv's bin first: `mlflow models serve` runs uvicorn from PATH.
+  const env = {
+    MLFLOW_TRACKING_URI: inject('mlflowUri'),
+    PATH: `${path.dirname(PYTHON)}${path.delimiter}${process.env.PATH ?? ''}`,
+  };
+  let db: Warehouse;
+  let mlflow: MlflowClient;
+  let rows: Row[];
+  let columns: string[];
+  const trained: Trained[] = [];
+
+  beforeAll(async () => {
+    mlflow = mlflowClient(inject('mlflowUri'));
+    ({ db } = await seededWarehouse({ hours: 120, seed: 11, customers: 1300 }));
+    // The gbdt version is calibrated by isotonic regression: the same contract, with that one line.
+    const isotonicContracts = path.join(home, 'contracts-isotonic');
+    cpSync(path.join(ROOT, 'contracts'), isotonicContracts, { recursive: true });
+    const churn = path.join(isotonicContracts, 'churn.yaml');
+    writeFileSync(
+      churn,
+      readFileSync(churn, 'utf8').replace(
+        '  label_delay_hours: 24\n',
+        '  label_delay_hours: 24\n  calibration: isotonic\n',
+      ),
+    );
+    const experiment = uniqueName('pyfunc');
+    let cutoff = 0;
+    for (const k of KINDS) {
+      const name = uniqueName(`churn-pyfunc-${k.kind}`);
+      const result = await runTrain(
+        {
+          dataset: 'churn',
+          experiment,
+          modelName: name,
+          horizonHours: 48,
+          labelDelayHours: 24,
+          params: { kind: k.kind, ...k.params },
+          holdoutFraction: 0.2,
+          validationFraction: 0.15,
+          ...(k.calibration === 'isotonic' ? { contractsDir: isotonicContracts } : {}),
+        },
+        {
+          db,
+          mlflow,
+          log: silentLog,
+          now: Date.now,
+          source: { commit: 'abc1234', user: 'test', packages: {} },
+        },
+      );
+      await mlflow.setAlias(name, 'champion', result.modelVersion as string);
+      cutoff = Date.parse(result.cutoff);
+      trained.push({
+        kind: k.kind,
+        calibration: k.calibration,
+        name,
+        version: result.modelVersion as string,
+        api: [],
+      });
+    }
+
+    const warehouse = (await buildChurnRows(db, cutoff, 48)).slice(0, 1000).map((r) => r.features);
+    expect(warehouse).toHaveLength(1000);
+    // Rows the warehouse rarely holds: every number missing (imputed, missing indicators set) and
+    // categories no training row had (the unseen bucket).
+    const first = warehouse[0] as Row;
+    const numeric = Object.keys(first).filter((k) => typeof first[k] === 'number');
+    const categorical = Object.keys(first).filter((k) => typeof first[k] === 'string');
+    const edge: Row[] = [
+      { ...first, ...Object.fromEntries(numeric.map((k) => [k, null])) },
+      { ...first, ...Object.fromEntries(categorical.map((k) => [k, 'never-seen-in-training'])) },
+      { ...(warehouse[1] as Row), [numeric[0] as string]: null, [categorical[0] as string]: 'zz' },
+    ];
+    rows = [...warehouse, ...edge];
+    columns = Object.keys(first);
+
+    for (const t of trained) {
+      const app: FastifyInstance = await buildApp({
+        openAccess: true,
+        mlflow,
+        modelName: t.name,
+        alias: 'champion',
+      });
+      try {
+        await app.ready();
+        // In the API's batches (at most 100 rows each), as a client sends them.
+        for (let at = 0; at < rows.length; at += 100) {
+          const payload = { rows: rows.slice(at, at + 100) };
+          const res = await app.inject({ method: 'POST', url: '/v1/predict/batch', payload });
+          expect(res.statusCode, res.body).toBe(200);
+          const body = res.json() as { predictions: { probability: number; model: { version: string } }[] };
+          expect(body.predictions.every((p) => p.model.version === t.version)).toBe(true);
+          t.api.push(...body.predictions.map((p) => p.probability));
+        }
+      } finally {
+        await app.close();
+      }
+    }
+  });
+
+  afterAll(async () => {
+    for (const stop of serving) stop();
+    await db?.destroy();
+  });
+
+  const split = () => ({ columns, data: rows.map((r) => columns.map((c) => r[c] ?? null)) });
+
+  it('registers every kind with the python_function flavor, its code, environment and input example', async () => {
+    for (const t of trained) {
+      const mv = await mlflow.getModelVersion(t.name, t.version);
+      const root = await mlflow.resolveVersionArtifacts(mv);
+      const mlmodel = (await mlflow.downloadArtifact(root, 'MLmodel')).toString();
+      expect(mlmodel).toMatch(
+        /\n {2}python_function:\n {4}loader_module: driftwood_pyfunc\n {4}code: code\n/,
+      );
+      const requirements = (await mlflow.downloadArtifact(root, 'requirements.txt')).toString();
+      expect(requirements).toMatch(/^mlflow==\S+\nnumpy==\S+\npandas==\S+\n$/);
+      const calibration = JSON.parse((await mlflow.downloadArtifact(root, 'calibration.json')).toString());
+      expect(calibration.method).toBe(t.calibration);
+    }
+  });
+
+  it('mlflow.pyfunc.load_model scores the rows as the API does, for every kind', async () => {
+    const spec = path.join(home, 'pyfunc-input.json');
+    const out = path.join(home, 'pyfunc-output.json');
+    const uris = trained.map((t) => `models:/${t.name}/${t.version}`);
+    writeFileSync(spec, JSON.stringify({ ...split(), uris }));
+    const r = await runProcess(PYTHON, ['-c', PYFUNC_SCRIPT, spec, out], env);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(readFileSync(out, 'utf8')) as Record<
+      string,
+      { flavors: string[]; predictions: number[] }
+    >;
+    for (const [i, t] of trained.entries()) {
+      const got = result[uris[i] as string];
+      expect(got?.flavors).toContain('python_function');
+      expect(got?.predictions).toHaveLength(rows.length);
+      expect(maxDiff(got?.predictions ?? [], t.api), `${t.kind}`).toBeLessThanOrEqual(TOLERANCE);
+    }
+    // Not a constant: the probabilities compared differ from row to row.
+    for (const t of trained) expect(new Set(t.api).size, t.kind).toBeGreaterThan(2);
+  });
+
+  it('mlflow models serve answers /invocations for models:/<name>@champion as the API does', async () => {
+    // One server per version, started together: each start (load MLflow, fetch the model) is slow.
+    const servers = await Promise.all(trained.map((t) => serveModel(`models:/${t.name}@champion`, env)));
+    for (const [i, t] of trained.entries()) {
+      const res = await fetch(`${servers[i]?.url}/invocations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ dataframe_split: split() }),
+      });
+      expect(res.status, await res.clone().text()).toBe(200);
+      const body = (await res.json()) as { predictions: number[] };
+      expect(body.predictions).toHaveLength(rows.length);
+      expect(maxDiff(body.predictions, t.api), `${t.kind}`).toBeLessThanOrEqual(TOLERANCE);
+    }
+  }, 900_000);
+
+  it('the package computes transformRow and applyCalibration on odd inputs as the TypeScript does', async () => {
+    const mv = await mlflow.getModelVersion((trained[1] as Trained).name, (trained[1] as Trained).version);
+    const root = await mlflow.resolveVersionArtifacts(mv);
+    const stateJson = JSON.parse((await mlflow.downloadArtifact(root, 'transform.json')).toString());
+    const state = parseTransformState(stateJson);
+    // Numbers as JavaScript's Number reads them (numeric strings, hex, blanks, out of range, not
+    // finite), categories that are empty, not strings, absent or unseen.
+    const numericOdd: unknown[] = [
+      '12',
+      ' 7.5 ',
+      '0x1f',
+      '1e3',
+      '',
+      'abc',
+      true,
+      'Infinity',
+      '-1e400',
+      1e15,
+      -1e15,
+      null,
+    ];
+    const categoricalOdd: unknown[] = [
+      '',
+      5,
+      null,
+      'unseen-value',
+      state.categorical[0]?.categories[0] ?? 'x',
+    ];
+    const odd: Row[] = [{}];
+    // Row i gives numeric field k the odd value i + k, so each field meets each value in some row.
+    for (let i = 0; i < numericOdd.length; i++)
+      odd.push(
+        Object.fromEntries(state.numeric.map((n, k) => [n.name, numericOdd[(i + k) % numericOdd.length]])),
+      );
+    for (const v of categoricalOdd) odd.push(Object.fromEntries(state.categorical.map((c) => [c.name, v])));
+    // Scores at, between and beyond the knots of an isotonic map fitted on noisy synthetic labels.
+    const train = Array.from({ length: 400 }, (_, i) => (i + 0.5) / 400);
+    const labels = train.map((p, i) => (Math.sin(i * 12.9898) * 0.5 + 0.5 < p ? 1 : 0));
+    const calibrations = {
+      isotonic: fitCalibration(train, labels, 'isotonic'),
+      platt: fitCalibration(train, labels, 'platt'),
+    };
+    const scores = [0, 1e-9, 1, ...train, ...Array.from({ length: 997 }, (_, i) => i / 996)];
+    const spec = path.join(home, 'functions-input.json');
+    const out = path.join(home, 'functions-output.json');
+    writeFileSync(spec, JSON.stringify({ state: stateJson, rows: odd, scores, calibrations }));
+    const r = await runProcess(PYTHON, ['-c', FUNCTIONS_SCRIPT, spec, out], {
+      PYTHONPATH: path.join(ROOT, 'python'),
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(readFileSync(out, 'utf8')) as {
+      vectors: number[][];
+      calibrated: Record<string, number[]>;
+    };
+    const width = state.outputs.length;
+    const want = transformRows(state, odd);
+    for (const [i, v] of result.vectors.entries())
+      expect(v, JSON.stringify(odd[i])).toEqual(Array.from(want.subarray(i * width, (i + 1) * width)));
+    for (const [method, c] of Object.entries(calibrations)) {
+      const got = result.calibrated[method] ?? [];
+      expect(
+        maxDiff(
+          got,
+          scores.map((p) => applyCalibration(c, p)),
+        ),
+        method,
+      ).toBeLessThanOrEqual(1e-12);
+    }
+    expect(calibrations.isotonic.method).toBe('isotonic');
+  });
+});
