@@ -167,7 +167,14 @@ describe('TF.js classifiers', () => {
     [{ kind: 'tree' }, /kind: expected logistic or mlp or gbdt, got tree/],
     [{ kind: 'mlp', hiddenUnits: [] }, /hiddenUnits/],
     [{ patience: 1.5 }, /patience/],
+    [{ kind: 'gbdt', maxBins: 300 }, /maxBins: expected a whole number in 2\.\.255, got 300/],
+    [{ kind: 'gbdt', subsample: 0 }, /subsample/],
+    [{ kind: 'gbdt', solver: 'exact' }, /solver: expected 'adam' for gbdt/],
   ])('rejects %j naming the parameter', (bad, message) => {
     expect(() => validateModelParams({ ...DEFAULT_MODEL_PARAMS, ...bad } as ModelParams)).toThrow(message);
+  });
+
+  it('leaves the trees parameters to the trees: a logistic regression with maxBins 300 is fine', () => {
+    expect(validateModelParams({ ...DEFAULT_MODEL_PARAMS, maxBins: 300 }).kind).toBe('logistic');
   });
 });

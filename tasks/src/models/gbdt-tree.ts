@@ -7,6 +7,12 @@
  *
  * Gain and leaf values are XGBoost's second-order ones (Chen & Guestrin, KDD 2016) with L2 penalty λ:
  * gain = G_L²/(H_L+λ) + G_R²/(H_R+λ) − G²/(H+λ), value = −G/(H+λ)·learningRate.
+ *
+ * Monotone constraints (a sign per column: +1 the score may not fall as the value rises, −1 may not
+ * rise, 0 free) as XGBoost and LightGBM's basic method do: a split on a constrained column is taken
+ * only when its children's values are ordered that way, and their midpoint bounds every leaf below
+ * each side, so no later split can undo the order. Leaf values are clipped to their bounds and gains
+ * measured at the clipped values. Unconstrained fits take the plain formulas.
  */
 import type { Binned } from './gbdt-bins.js';
 import type { GbdtTree } from './gbdt-model.js';
@@ -35,6 +41,8 @@ export interface GrowState {
   orderedGrad: Float64Array;
   orderedHess: Float64Array;
   pool: Float64Array[];
+  /** Per column: +1, −1 or 0 (free); null when no column is constrained. */
+  signs: Int8Array | null;
 }
 
 interface Split {
@@ -46,6 +54,9 @@ interface Split {
   g: number;
   h: number;
   c: number;
+  /** The children's (clipped, unshrunk) values, which bound the leaves below a constrained split. */
+  wl: number;
+  wr: number;
 }
 
 interface Leaf {
@@ -57,9 +68,12 @@ interface Leaf {
   h: number;
   hist: Float64Array | null;
   best: Split | null;
+  /** Bounds on this leaf's unshrunk value (±Infinity when free). */
+  lo: number;
+  hi: number;
 }
 
-export function createGrowState(binned: Binned, n: number): GrowState {
+export function createGrowState(binned: Binned, n: number, signs?: ArrayLike<number>): GrowState {
   const width = binned.bins.length;
   const offsets = new Int32Array(width);
   let slots = 0;
@@ -82,6 +96,10 @@ export function createGrowState(binned: Binned, n: number): GrowState {
     orderedGrad: new Float64Array(n),
     orderedHess: new Float64Array(n),
     pool: [],
+    signs:
+      signs && Array.from(signs).some((v) => v !== 0)
+        ? Int8Array.from({ length: width }, (_, f) => Math.sign(signs[f] ?? 0))
+        : null,
   };
 }
 
@@ -138,7 +156,13 @@ function bestSplit(s: GrowState, leaf: Leaf, p: GbdtParams): Split | null {
   const { g, h } = leaf;
   const c = leaf.end - leaf.start;
   const l2 = p.l2;
-  const parent = (g * g) / (h + l2);
+  const { signs } = s;
+  const { lo, hi } = leaf;
+  // With constraints, a value is clipped to the leaf's bounds and its gain taken at that value:
+  // −(2·G·w + (H+λ)·w²), which is G²/(H+λ) when nothing is clipped.
+  const clip = (gs: number, hs: number): number => Math.min(Math.max(-gs / (hs + l2), lo), hi);
+  const gainAt = (gs: number, hs: number, w: number): number => -(2 * gs * w + (hs + l2) * w * w);
+  const parent = signs ? gainAt(g, h, clip(g, h)) : (g * g) / (h + l2);
   let best: Split | null = null;
   let bestGain = 0;
   const consider = (
@@ -153,10 +177,19 @@ function bestSplit(s: GrowState, leaf: Leaf, p: GbdtParams): Split | null {
     const rh = h - lh;
     if (lc < p.minLeaf || rc < p.minLeaf || lh < MIN_CHILD_HESSIAN || rh < MIN_CHILD_HESSIAN) return;
     const rg = g - lg;
-    const gain = (lg * lg) / (lh + l2) + (rg * rg) / (rh + l2) - parent;
+    let gain: number;
+    let wl = 0;
+    let wr = 0;
+    if (signs) {
+      wl = clip(lg, lh);
+      wr = clip(rg, rh);
+      const sign = signs[f] as number;
+      if ((sign > 0 && wl > wr) || (sign < 0 && wl < wr)) return;
+      gain = gainAt(lg, lh, wl) + gainAt(rg, rh, wr) - parent;
+    } else gain = (lg * lg) / (lh + l2) + (rg * rg) / (rh + l2) - parent;
     if (gain > bestGain) {
       bestGain = gain;
-      best = { gain, feature: f, bin, missingLeft, g: lg, h: lh, c: lc };
+      best = { gain, feature: f, bin, missingLeft, g: lg, h: lh, c: lc, wl, wr };
     }
   };
   for (let k = 0; k < s.featureCount; k++) {
@@ -237,7 +270,18 @@ export function growTree(s: GrowState, p: GbdtParams, margin: Float64Array): Gro
     g += s.grad[r] as number;
     h += s.hess[r] as number;
   }
-  const root: Leaf = { node: addNode(), start: 0, end: s.rowCount, depth: 0, g, h, hist: null, best: null };
+  const root: Leaf = {
+    node: addNode(),
+    start: 0,
+    end: s.rowCount,
+    depth: 0,
+    g,
+    h,
+    hist: null,
+    best: null,
+    lo: Number.NEGATIVE_INFINITY,
+    hi: Number.POSITIVE_INFINITY,
+  };
   if (splittable(s.rowCount, 0)) {
     root.hist = takeHist(s);
     buildHist(s, 0, s.rowCount, root.hist);
@@ -269,6 +313,9 @@ export function growTree(s: GrowState, p: GbdtParams, margin: Float64Array): Gro
     tree.right[leaf.node] = r;
     splitBins[leaf.node] = split.bin;
     const depth = leaf.depth + 1;
+    // Children inherit the leaf's bounds; below a constrained split the midpoint parts them.
+    const sign = s.signs ? (s.signs[split.feature] as number) : 0;
+    const mid = (split.wl + split.wr) / 2;
     const left: Leaf = {
       node: l,
       start: leaf.start,
@@ -278,6 +325,8 @@ export function growTree(s: GrowState, p: GbdtParams, margin: Float64Array): Gro
       h: split.h,
       hist: null,
       best: null,
+      lo: sign < 0 ? Math.max(leaf.lo, mid) : leaf.lo,
+      hi: sign > 0 ? Math.min(leaf.hi, mid) : leaf.hi,
     };
     const right: Leaf = {
       node: r,
@@ -288,6 +337,8 @@ export function growTree(s: GrowState, p: GbdtParams, margin: Float64Array): Gro
       h: leaf.h - split.h,
       hist: null,
       best: null,
+      lo: sign > 0 ? Math.max(leaf.lo, mid) : leaf.lo,
+      hi: sign < 0 ? Math.min(leaf.hi, mid) : leaf.hi,
     };
     leaves.splice(pick, 1, left, right);
     const full = leaves.length >= p.maxLeaves;
@@ -317,7 +368,8 @@ export function growTree(s: GrowState, p: GbdtParams, margin: Float64Array): Gro
   }
   for (const leaf of leaves) {
     if (leaf.hist) s.pool.push(leaf.hist);
-    const value = leaf.h + p.l2 > 0 ? (-leaf.g / (leaf.h + p.l2)) * p.learningRate : 0;
+    const raw = leaf.h + p.l2 > 0 ? -leaf.g / (leaf.h + p.l2) : 0;
+    const value = (s.signs ? Math.min(Math.max(raw, leaf.lo), leaf.hi) : raw) * p.learningRate;
     tree.value[leaf.node] = value;
     for (let i = leaf.start; i < leaf.end; i++) {
       const r = s.rows[i] as number;

@@ -102,6 +102,7 @@ export function fitGbdtDetailed(
   data: GbdtData,
   p: GbdtParams,
   onIteration?: (m: GbdtIteration) => void,
+  signs?: ArrayLike<number>,
 ): GbdtFit & { trainMargin: Float64Array } {
   validateGbdtParams(p);
   checkData(data);
@@ -123,7 +124,9 @@ export function fitGbdtDetailed(
   const baseScore = Math.log((w1 * positives) / (w0 * (n - positives)));
 
   const binned = binRows(x, n, width, p.maxBins);
-  const s = createGrowState(binned, n);
+  if (signs && signs.length !== width)
+    throw new DriftwoodError('USAGE', `gbdt: ${signs.length} monotone signs for ${width} columns`);
+  const s = createGrowState(binned, n, signs);
   const margin = new Float64Array(n).fill(baseScore);
   const valMargin = new Float64Array(nVal).fill(baseScore);
   let bestMargin: Float64Array | null = null;
@@ -227,9 +230,15 @@ export function fitGbdtDetailed(
 
 /**
  * Fits the boosted trees on rows x (row-major, `width` columns; NaN = missing) and labels y in
- * {0, 1}, stopping early on the validation rows' loss when `p.patience` > 0.
+ * {0, 1}, stopping early on the validation rows' loss when `p.patience` > 0. `signs` (one per column:
+ * +1 non-decreasing, −1 non-increasing, 0 free) holds the score monotone in those columns.
  */
-export function fitGbdt(data: GbdtData, p: GbdtParams, onIteration?: (m: GbdtIteration) => void): GbdtFit {
-  const { model, bestIteration, iterationsRun } = fitGbdtDetailed(data, p, onIteration);
+export function fitGbdt(
+  data: GbdtData,
+  p: GbdtParams,
+  onIteration?: (m: GbdtIteration) => void,
+  signs?: ArrayLike<number>,
+): GbdtFit {
+  const { model, bestIteration, iterationsRun } = fitGbdtDetailed(data, p, onIteration, signs);
   return { model, bestIteration, iterationsRun };
 }

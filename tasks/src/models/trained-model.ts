@@ -54,8 +54,11 @@ export async function trainModel(
   signs?: ArrayLike<number>,
 ): Promise<TrainedModel> {
   if (params.kind === 'gbdt') {
-    const fit = fitGbdt(data, gbdtParamsOf(params), (m) =>
-      onEpoch({ epoch: m.iteration, loss: m.loss, valLoss: m.valLoss, valRocAuc: m.valRocAuc }),
+    const fit = fitGbdt(
+      data,
+      gbdtParamsOf(params),
+      (m) => onEpoch({ epoch: m.iteration, loss: m.loss, valLoss: m.valLoss, valRocAuc: m.valRocAuc }),
+      params.monotonic ? signs : undefined,
     );
     return gbdtTrainedModel(fit.model, fit.bestIteration, fit.iterationsRun);
   }
