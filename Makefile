@@ -57,9 +57,9 @@ bench-serving: install ## our API vs `mlflow models serve` vs a constant route (
 	npx tsc -p bench/serving
 	node .driftwood/bench-build/serving/run.js
 
-bench-train: install $(VENVS)/bench/.stamp ## TF.js models vs scikit-learn, log-batch vs one request per point (needs MLflow at MLFLOW_TRACKING_URI)
+bench-train: install $(VENVS)/bench/.stamp ## Driftwood's models vs scikit-learn and LightGBM on generated and churn data, log-batch vs one request per point (needs MLflow at MLFLOW_TRACKING_URI; BENCH_DATASET=churn: that contract's latest snapshot only)
 	npx tsc -b tasks && npx tsc -p bench/train
-	node .driftwood/bench-build/train/run.js
+	node .driftwood/bench-build/train/run.js $(if $(BENCH_DATASET),--dataset $(BENCH_DATASET))
 
 lock: ## re-resolve the Python lock files from requirements/*.in
 	for n in airflow mlflow evidently tools bench; do uv pip compile --python-version 3.11 --quiet requirements/$$n.in -o requirements/$$n.lock; done

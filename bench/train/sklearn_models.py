@@ -1,96 +1,147 @@
-"""scikit-learn baselines for bench/train: the same matrices as Driftwood's TF.js models.
+"""Reference models for bench/train, fitted on the very matrices Driftwood's models were fitted on.
 
-Prints a JSON list of {model, rocAuc, fitSeconds, note} on stdout. The LogisticRegression row also
-carries its coefficients and intercept, and those of a second, untimed fit to a tight tolerance
+Usage: python sklearn_models.py DIR. DIR holds meta.json (written by bench/train/prepare.ts) and, per
+input family (linear, tree, native), part (train, validation, holdout) and x or y, a raw float32 file
+`<family>.<part>.<x|y>.f32` (row-major, meta.json gives the width). One process per dataset.
+
+Fits, each timed alone (the fit call only: wall seconds, and CPU seconds over all threads):
+- scikit-learn LogisticRegression on the linear inputs, lbfgs, balanced class weights and
+  C = 1 / (2·l2·n), the same penalised objective as Driftwood's logistic regression (`sklearnC` in
+  tasks/src/models/logistic-exact.ts);
+- scikit-learn HistGradientBoostingClassifier and LightGBM on the tree inputs (raw values, NaN for
+  missing), their defaults, early-stopped on the validation rows (HGB: X_val/y_val, 10 rounds, on the
+  loss; LightGBM: eval_X/eval_y with early_stopping(10) on binary log loss);
+- the same two with native categorical columns, when the dataset has a native family.
+
+Writes each model's holdout probabilities to `pred.<slug>.f32` in DIR and prints a JSON list of
+{model, family, fitSeconds, cpuSeconds, weighted, note, predictions} on stdout; the metrics are
+computed by the caller, by the same code for every model. With `coefficients` in meta.json, the
+LogisticRegression row also carries its coefficients and those of an untimed refit to tol 1e-12
 (`tight`): the default tol=1e-4 stops lbfgs short of the optimum on ill-conditioned one-hot columns.
-With `--large FILE N WIDTH L2`, fits LogisticRegression on the float32 rows of FILE (N rows of
-WIDTH values, then N labels) and prints the same for it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import lightgbm as lgb
 import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.neural_network import MLPClassifier
+
+PARTS = ("train", "validation", "holdout")
 
 
-def load(folder: Path, name: str) -> tuple[np.ndarray, np.ndarray]:
-    doc = json.loads((folder / f"{name}.json").read_text())
-    x = np.asarray(doc["x"], dtype=np.float64).reshape(-1, doc["width"])
-    return x, np.asarray(doc["y"], dtype=np.int64)
+def load(folder: Path, family: str, width: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    out = {}
+    for part in PARTS:
+        x = np.fromfile(folder / f"{family}.{part}.x.f32", dtype=np.float32).reshape(-1, width)
+        y = np.fromfile(folder / f"{family}.{part}.y.f32", dtype=np.float32).astype(np.int64)
+        out[part] = (x, y)
+    return out
 
 
-def main(folder: Path, l2: float) -> None:
-    x_train, y_train = load(folder, "train")
-    x_hold, y_hold = load(folder, "holdout")
-    # The same training rows as Driftwood's models (the validation rows only steer their stopping).
-    x_fit, y_fit = x_train, y_train
-    # TF.js adds l2·Σw² to the mean loss; scikit-learn minimises ½‖w‖² + C·Σ loss, the same
-    # objective when C = 1 / (2·l2·n).
-    c = 1.0 / (2.0 * l2 * len(y_fit))
-    out = []
-    models = [
-        (
-            "sklearn LogisticRegression",
-            LogisticRegression(class_weight="balanced", C=c, max_iter=2000),
-            f"lbfgs, balanced class weights, C={c:.3f} (= the same L2)",
-        ),
-        (
-            "sklearn MLPClassifier(16)",
-            MLPClassifier(hidden_layer_sizes=(16,), alpha=0.001, random_state=7, max_iter=40),
-            "adam, 40 epochs, no class weights (not supported)",
-        ),
-    ]
-    for name, model, note in models:
-        t0 = time.perf_counter()
-        model.fit(x_fit, y_fit)
-        seconds = time.perf_counter() - t0
-        auc = roc_auc_score(y_hold, model.predict_proba(x_hold)[:, 1])
-        row: dict[str, object] = {"model": name, "rocAuc": float(auc), "fitSeconds": seconds, "note": note}
-        if isinstance(model, LogisticRegression):
-            row.update(coefficients(model, x_fit, y_fit))
-        out.append(row)
-    print(json.dumps(out))
+def sklearn_c(l2: float, n: int) -> float:
+    return 1.0 / (2.0 * l2 * n) if l2 > 0 else float("inf")
 
 
-def coefficients(model: LogisticRegression, x: np.ndarray, y: np.ndarray) -> dict[str, object]:
-    tight = LogisticRegression(class_weight=model.class_weight, C=model.C, tol=1e-12, max_iter=100_000).fit(
-        x, y
+def timed(fit: Callable[..., object], *args: object, **kwargs: object) -> tuple[float, float]:
+    """Wall and CPU seconds (all threads of the process) of one fit call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    fit(*args, **kwargs)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main(folder: Path) -> None:
+    meta = json.loads((folder / "meta.json").read_text())
+    threads = int(meta["threads"])
+    data = {name: load(folder, name, fam["width"]) for name, fam in meta["families"].items()}
+    rows: list[dict[str, object]] = []
+
+    def record(
+        model: str, family: str, fitted: ClassifierMixin, took: tuple[float, float], weighted: bool, note: str
+    ) -> dict[str, object]:
+        x_hold, _ = data[family]["holdout"]
+        slug = re.sub(r"[^a-z0-9]+", "-", f"{model} {family}".lower()).strip("-")
+        fitted.predict_proba(x_hold)[:, 1].astype(np.float32).tofile(folder / f"pred.{slug}.f32")
+        row: dict[str, object] = {
+            "model": model,
+            "family": family,
+            "fitSeconds": took[0],
+            "cpuSeconds": took[1],
+            "weighted": weighted,
+            "note": note,
+            "predictions": f"pred.{slug}.f32",
+        }
+        rows.append(row)
+        return row
+
+    # Logistic regression: linear inputs, the same objective as Driftwood's (l2 → C).
+    x, y = data["linear"]["train"]
+    x64 = x.astype(np.float64)
+    c = sklearn_c(float(meta["l2"]), len(y))
+    lr = LogisticRegression(class_weight="balanced", C=c, max_iter=5000)
+    took = timed(lr.fit, x64, y)
+    row = record(
+        "sklearn LogisticRegression",
+        "linear",
+        lr,
+        took,
+        True,
+        f"lbfgs, balanced, C={c:.4g} (= l2 {meta['l2']}); {int(lr.n_iter_[0])} iterations",
     )
-    return {
-        "coef": model.coef_[0].tolist(),
-        "intercept": float(model.intercept_[0]),
-        "tight": {"coef": tight.coef_[0].tolist(), "intercept": float(tight.intercept_[0])},
-    }
+    if meta.get("coefficients"):
+        tight = LogisticRegression(class_weight="balanced", C=c, tol=1e-12, max_iter=100_000).fit(x64, y)
+        row["coef"] = lr.coef_[0].tolist()
+        row["intercept"] = float(lr.intercept_[0])
+        row["tight"] = {"coef": tight.coef_[0].tolist(), "intercept": float(tight.intercept_[0])}
 
-
-def large(file: Path, n: int, width: int, l2: float) -> None:
-    raw = np.fromfile(file, dtype=np.float32)
-    x = raw[: n * width].astype(np.float64).reshape(n, width)
-    y = raw[n * width :].astype(np.int64)
-    model = LogisticRegression(class_weight="balanced", C=1.0 / (2.0 * l2 * n), max_iter=2000)
-    t0 = time.perf_counter()
-    model.fit(x, y)
-    seconds = time.perf_counter() - t0
-    print(
-        json.dumps(
-            {
-                "fitSeconds": seconds,
-                "iterations": int(model.n_iter_[0]),
-                **coefficients(model, x, y),
-            }
+    # Boosted trees: defaults, early-stopped on the validation rows.
+    native = meta["families"].get("native", {}).get("categorical")
+    for family, categorical in (("tree", None), ("native", native)):
+        if family not in data:
+            continue
+        x, y = data[family]["train"]
+        xv, yv = data[family]["validation"]
+        suffix = " native cat." if categorical else ""
+        hgb = HistGradientBoostingClassifier(
+            early_stopping=True, **({"categorical_features": categorical} if categorical else {})
         )
-    )
+        took = timed(hgb.fit, x, y, X_val=xv, y_val=yv)
+        record(
+            f"sklearn HistGradientBoosting{suffix}",
+            family,
+            hgb,
+            took,
+            False,
+            f"defaults, stops after 10 rounds without a better validation loss; {hgb.n_iter_} iterations",
+        )
+        gbm = lgb.LGBMClassifier(n_jobs=threads, verbose=-1)
+        took = timed(
+            gbm.fit,
+            x,
+            y,
+            eval_X=(xv,),
+            eval_y=(yv,),
+            callbacks=[lgb.early_stopping(10, verbose=False)],
+            **({"categorical_feature": categorical} if categorical else {}),
+        )
+        record(
+            f"LightGBM{suffix}",
+            family,
+            gbm,
+            took,
+            False,
+            f"defaults, early_stopping(10) on validation log loss; best iteration {gbm.best_iteration_}",
+        )
+    print(json.dumps(rows))
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "--large":
-        large(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))
-    else:
-        main(Path(sys.argv[1]), float(sys.argv[2]))
+    main(Path(sys.argv[1]))
