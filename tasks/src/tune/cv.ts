@@ -13,11 +13,7 @@ import { Rng } from '../random.js';
  * few enough for its AUC to be noise.
  */
 export function stratifiedFolds(labels: ArrayLike<number>, k: number, seed: number): Int32Array {
-  if (!Number.isInteger(k) || k < 3)
-    throw new DriftwoodError(
-      'USAGE',
-      `--folds: expected a whole number ≥ 3 (one fold is scored, one stops training early, the rest train), got ${k}`,
-    );
+  checkFolds(k);
   const fold = new Int32Array(labels.length);
   const rng = new Rng(seed);
   let dealt = 0;
@@ -34,6 +30,16 @@ export function stratifiedFolds(labels: ArrayLike<number>, k: number, seed: numb
       `--folds ${k}: the training part has ${labels.length} rows, too few for ${k} folds`,
     );
   return fold;
+}
+
+/** k must leave a fold to score, one to stop early on and at least one to train on. */
+export function checkFolds(k: number): number {
+  if (!Number.isInteger(k) || k < 3)
+    throw new DriftwoodError(
+      'USAGE',
+      `--folds: expected a whole number ≥ 3 (one fold is scored, one stops training early, the rest train), got ${k}`,
+    );
+  return k;
 }
 
 /** The rows of one fold's fit: `score` measures, `stop` is the early-stopping set, `train` fits. */

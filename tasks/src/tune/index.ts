@@ -18,6 +18,7 @@ import {
   budgetAllows,
   type CvTable,
   type CvTrial,
+  checkFolds,
   chooseByCv,
   cvMarkdown,
   foldRows,
@@ -91,7 +92,7 @@ export function planTrials(
  */
 export async function runTune(options: TuneOptions, deps: TrainDeps): Promise<TuneResult> {
   const base = resolveParams(options.params);
-  const folds = options.folds ?? DEFAULT_FOLDS;
+  const folds = checkFolds(options.folds ?? DEFAULT_FOLDS);
   if (options.budgetSeconds !== undefined && !(options.budgetSeconds >= 0))
     throw new DriftwoodError(
       'USAGE',
