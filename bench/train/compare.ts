@@ -83,34 +83,8 @@ const metricsOf = (scores: ArrayLike<number>, y: Float32Array) => {
   return { rocAuc: m.roc_auc, prAuc: m.pr_auc, logLoss: m.log_loss };
 };
 
-/** tasks/src/models/gbdt.ts's API (the module lands separately; typed here until it does). */
-interface Gbdt {
-  DEFAULT_GBDT_PARAMS: {
-    trees: number;
-    learningRate: number;
-    maxLeaves: number;
-    patience: number;
-    classWeighting: boolean;
-  };
-  fitGbdt(
-    data: { x: Float32Array; y: Float32Array; valX: Float32Array; valY: Float32Array; width: number },
-    params: Gbdt['DEFAULT_GBDT_PARAMS'],
-  ):
-    | { model: unknown; bestIteration: number; iterationsRun: number }
-    | Promise<{ model: unknown; bestIteration: number; iterationsRun: number }>;
-  scoreGbdt(model: unknown, x: Float32Array, width: number): Float32Array;
-}
-let gbdt: Gbdt | undefined;
-/** The gradient-boosted trees (tasks/src/models/gbdt.ts), or undefined until they are built. */
-async function loadGbdt(): Promise<Gbdt | undefined> {
-  try {
-    gbdt ??= await load<Gbdt>('models/gbdt.js');
-    return gbdt;
-  } catch (e) {
-    if ((e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') return undefined;
-    throw e;
-  }
-}
+const { DEFAULT_GBDT_PARAMS, fitGbdt, scoreGbdt } =
+  await load<typeof import('../../tasks/dist/models/gbdt.js')>('models/gbdt.js');
 
 async function driftwoodRows(run: DatasetRun): Promise<Result[]> {
   const out: Result[] = [];
@@ -163,33 +137,34 @@ async function driftwoodRows(run: DatasetRun): Promise<Result[]> {
       note: `${note}; ${how}`,
     });
   }
-  const trees = await loadGbdt();
-  if (!trees) {
-    console.log('gbdt: not built yet');
-    return out;
-  }
   const t = run.tree;
-  const {
-    out: fit,
-    fitSeconds,
-    cpuSeconds,
-  } = await timed(() =>
-    trees.fitGbdt(
-      { x: t.train.x, y: t.train.y, valX: t.validation.x, valY: t.validation.y, width: t.width },
-      trees.DEFAULT_GBDT_PARAMS,
-    ),
-  );
-  const p = trees.DEFAULT_GBDT_PARAMS;
-  out.push({
-    model: 'driftwood gbdt',
-    inputs: 'tree',
-    reference: false,
-    ...metricsOf(trees.scoreGbdt(fit.model, t.holdout.x, t.width), t.holdout.y),
-    fitSeconds,
-    cpuSeconds,
-    weighted: p.classWeighting,
-    note: `defaults (${p.trees} trees, rate ${p.learningRate}, ${p.maxLeaves} leaves, patience ${p.patience}); ${fit.iterationsRun} run, ${fit.bestIteration} kept`,
-  });
+  const p = DEFAULT_GBDT_PARAMS;
+  // Monotone in the dataset's known directions as `train` fits the trees (contract data), and free
+  // as the references are.
+  for (const signs of constrained ? [run.signs, undefined] : [undefined]) {
+    const {
+      out: fit,
+      fitSeconds,
+      cpuSeconds,
+    } = await timed(() =>
+      fitGbdt(
+        { x: t.train.x, y: t.train.y, valX: t.validation.x, valY: t.validation.y, width: t.width },
+        p,
+        undefined,
+        signs,
+      ),
+    );
+    out.push({
+      model: 'driftwood gbdt',
+      inputs: 'tree',
+      reference: false,
+      ...metricsOf(scoreGbdt(fit.model, t.holdout.x, t.width), t.holdout.y),
+      fitSeconds,
+      cpuSeconds,
+      weighted: p.classWeighting,
+      note: `defaults (${p.trees} trees, rate ${p.learningRate}, ${p.maxLeaves} leaves, patience ${p.patience})${signs ? ', monotone' : constrained ? ', unconstrained' : ''}; ${fit.iterationsRun} run, ${fit.bestIteration} kept`,
+    });
+  }
   return out;
 }
 
