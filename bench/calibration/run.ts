@@ -68,7 +68,7 @@ try {
     { db, log },
   );
   const rate = (y: Float32Array) => y.reduce((a, b) => a + b, 0) / y.length;
-  const mean = (x: Float32Array) => x.reduce((a, b) => a + b, 0) / x.length;
+  const mean = (x: Float64Array) => x.reduce((a, b) => a + b, 0) / x.length;
   console.log(
     `churn, seed ${seed}, ${customers} customers, ${hours} h: train ${data.train.y.length}, validation ${data.validation.y.length}, holdout ${data.holdout.y.length} (churn rate ${rate(data.holdout.y).toFixed(4)} on the holdout)`,
   );

@@ -200,8 +200,8 @@ export function applyCalibration(c: Calibration, p: number): number {
 }
 
 /** Every score of a batch, calibrated. */
-export function applyCalibrationAll(c: Calibration, scores: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(scores.length);
+export function applyCalibrationAll(c: Calibration, scores: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(scores.length);
   for (let i = 0; i < scores.length; i++) out[i] = applyCalibration(c, scores[i] as number);
   return out;
 }

@@ -12,7 +12,7 @@ import {
   trainClassifier,
 } from './classifier.js';
 import { compileDenseChain } from './dense-fast-path.js';
-import { compileGbdt, fitGbdt, type GbdtModel, parseGbdtModel, scoreGbdt } from './gbdt.js';
+import { compileGbdt, fitGbdt, type GbdtModel, parseGbdtModel } from './gbdt.js';
 import { tf } from './tf.js';
 
 /** The files that make a model in the registry, by name (text or bytes). */
@@ -31,8 +31,11 @@ export interface TrainedModel {
   exact?: ExactFitSummary;
   /** MLflow logged-model type: what the model is, in a word MLflow's UI shows. */
   modelType: string;
-  /** Probabilities for a row-major matrix of the transform's width. */
-  scores(x: Float32Array): Float32Array;
+  /**
+   * Probabilities for a row-major matrix of the transform's width, each the very number serving
+   * answers for its row (scoreRows): what training measures is what the gate and the API see.
+   */
+  scores(x: Float32Array): Float64Array;
   /** One row's probability, through the path serving takes. */
   scoreOne(x: Float32Array): number;
   files(): Promise<ModelFileSet>;
@@ -70,6 +73,18 @@ export async function trainModel(
   });
 }
 
+/**
+ * A matrix scored one row at a time by a one-row scorer, in float64 as serving answers. The batch
+ * paths round to float32, which turns the trees' near-equal scores into ties and moved a monotone
+ * model's holdout ROC AUC by 0.024 against the same model scored by the gate.
+ */
+export function scoreRows(one: (x: Float32Array) => number, x: Float32Array, width: number): Float64Array {
+  const n = x.length / width;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = one(x.subarray(i * width, (i + 1) * width));
+  return out;
+}
+
 export function gbdtTrainedModel(model: GbdtModel, bestEpoch: number, epochsRun: number): TrainedModel {
   const one = compileGbdt(model);
   return {
@@ -77,7 +92,7 @@ export function gbdtTrainedModel(model: GbdtModel, bestEpoch: number, epochsRun:
     bestEpoch,
     epochsRun,
     modelType: 'gradient-boosted-trees',
-    scores: (x) => scoreGbdt(model, x, model.width),
+    scores: (x) => scoreRows(one, x, model.width),
     scoreOne: one,
     files: async () => ({ [GBDT_FILE]: JSON.stringify(model) }),
     dispose: () => undefined,
@@ -91,13 +106,15 @@ export function tfTrainedModel(
   fit: { bestEpoch: number; epochsRun: number; exact?: ExactFitSummary },
 ): TrainedModel {
   const fast = compileDenseChain(model);
+  const fast1 = (x: Float32Array): number => (fast as (x: Float32Array) => Float32Array)(x)[0] as number;
   return {
     kind,
     ...fit,
     modelType: kind === 'logistic' ? 'tfjs-logistic-regression' : 'tfjs-mlp',
-    scores: (x) => predictScores(model, x, width),
+    // Without a fast path serving scores through TF.js, one row at a time: the batch gives its numbers.
+    scores: (x) => (fast ? scoreRows(fast1, x, width) : Float64Array.from(predictScores(model, x, width))),
     // The dense fast path when the model has one (serving takes it too), else TF.js.
-    scoreOne: (x) => (fast ? (fast(x)[0] as number) : (predictScores(model, x, width)[0] as number)),
+    scoreOne: (x) => (fast ? fast1(x) : (predictScores(model, x, width)[0] as number)),
     files: async () => {
       const files = await saveModelFiles(model);
       return { 'model.json': files.modelJson, 'weights.bin': files.weights };

@@ -28,7 +28,7 @@ export interface FitOutcome {
   threshold: number;
   validation: BinaryMetrics;
   metrics: BinaryMetrics;
-  holdoutScores: Float32Array;
+  holdoutScores: Float64Array;
   confusion: Confusion;
   roc: [number, number][];
   pr: [number, number][];
