@@ -66,12 +66,15 @@ export function labelOf(target: ColumnContract, value: unknown): 0 | 1 | undefin
  * Rows as of `cutoff`: those from lake partitions before the cutoff's hour (what the warehouse knew
  * then) and, when the table has a timestamp column, stamped before the cutoff. Rows without a label
  * are left out. Ordered by id, so the same data gives the same rows on SQLite and PostgreSQL.
+ * `id` builds that row alone, by the same statement filtered to it, and keeps it without a label
+ * too (label 0): it is a row to score, whose outcome is not known yet.
  */
 export async function buildColumnRows(
   db: Warehouse,
   contract: Contract,
   layout: ColumnsLayout,
   cutoff: number,
+  id?: string,
 ): Promise<LabelledRow[]> {
   const partitionEnd = `raw/${contract.dataset}/${partitionOf(Math.floor(cutoff / HOUR_MS) * HOUR_MS)}/`;
   const q = db(layout.table.name)
@@ -85,10 +88,11 @@ export async function buildColumnRows(
     .where('source_key', '<', partitionEnd)
     .orderBy(storedName(layout.id));
   if (layout.timestamp) q.where(storedName(layout.timestamp), '<', cutoff);
+  if (id !== undefined) q.where(storedName(layout.id), id);
   const records = (await q) as Record<string, unknown>[];
   const rows: LabelledRow[] = [];
   for (const r of records) {
-    const label = labelOf(layout.target, r.__target);
+    const label = labelOf(layout.target, r.__target) ?? (id === undefined ? undefined : 0);
     if (label === undefined) continue;
     const features: RawFeatures = {};
     for (const name of layout.numeric) {

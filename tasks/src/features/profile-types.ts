@@ -1,6 +1,6 @@
 import type { BehaviourCheck, Scorer } from '../evaluate/behaviour.js';
 import type { Warehouse } from '../warehouse/db.js';
-import type { LabelledRow } from './rows.js';
+import type { LabelledRow, RawFeatures } from './rows.js';
 import type { Row } from './transform.js';
 
 /**
@@ -24,6 +24,11 @@ export interface TabularProfile {
   /** The newest cutoff the warehouse's data allows; undefined when it holds none. */
   defaultCutoff(db: Warehouse, horizonHours: number, labelDelayHours: number): Promise<number | undefined>;
   build(db: Warehouse, cutoff: number, horizonHours: number): Promise<LabelledRow[]>;
+  /**
+   * One id's raw inputs as of `asOf`, by the statement `build` runs filtered to that id (the API
+   * scores by id with it); undefined when `build` would leave the id out. Makes no tables.
+   */
+  rowOf(db: Warehouse, asOf: number, id: string): Promise<RawFeatures | undefined>;
   /** +1 / −1 / 0 per transform output: the sign a constrained linear model must keep. */
   signs(outputs: readonly string[]): Int8Array;
   behaviour(rows: readonly Row[], score: Scorer, threshold: number): BehaviourCheck[];

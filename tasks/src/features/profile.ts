@@ -16,6 +16,7 @@ const hourFloor = (t: number) => Math.floor(t / HOUR_MS) * HOUR_MS;
 /**
  * The profile of a contract, whose reads first make the dataset's tables from the contract (a no-op
  * once they exist): a warehouse nothing was loaded into yet answers "no data", not a SQL error.
+ * `rowOf` is left as it is: the API reads one id per request and makes no tables.
  */
 export function tabularProfile(contract: Contract): TabularProfile {
   const profile = profileOf(contract);
@@ -67,6 +68,7 @@ function profileOf(contract: Contract): TabularProfile {
       defaultCutoff: (db) => latestPartitionEnd(db, layout),
       latestAsOf: (db) => latestPartitionEnd(db, layout),
       build: (db, cutoff) => buildColumnRows(db, contract, layout, cutoff),
+      rowOf: async (db, asOf, id) => (await buildColumnRows(db, contract, layout, asOf, id))[0]?.features,
       signs: (outputs) => new Int8Array(outputs.length),
       behaviour: (rows, score) => [invarianceCheck(rows, score, invariant)],
     };

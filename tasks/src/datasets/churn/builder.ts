@@ -53,29 +53,33 @@ const WINDOWS_DAYS = { d3: 3, d7: 7, d30: 30, d90: 90, prev30Start: 37 } as cons
  * With the `duckdb` engine (`engine`, else the warehouse handle's: DRIFTWOOD_FEATURE_ENGINE) the events of
  * the window are aggregated in an embedded DuckDB instead: same rows, same values, same order.
  * `timings`, when given, receives where the build spent its time (wall and CPU milliseconds per phase).
+ * `customerId` builds that customer's row alone (none when the build would leave it out): the same
+ * statement with both scans filtered to the id, which the API runs to score a customer by id. It
+ * always runs in the warehouse, where the id's events are one index range.
  */
 export async function buildChurnRows(
   db: Warehouse,
   cutoff: number,
   horizonHours: number,
-  options: { engine?: FeatureEngine; timings?: Timings } = {},
+  options: { engine?: FeatureEngine; timings?: Timings; customerId?: string } = {},
 ): Promise<LabelledRow[]> {
   // Window bounds go into the statement as integer literals (they are computed, never user text).
   if (!Number.isSafeInteger(cutoff) || !Number.isSafeInteger(horizonHours))
     throw new RangeError(`cutoff and horizon must be integers, got ${cutoff} and ${horizonHours}`);
-  const engine = options.engine ?? engineOf(db);
+  const one = options.customerId;
+  const engine = one === undefined ? (options.engine ?? engineOf(db)) : 'warehouse';
   const timings = options.timings ?? {};
-  const { column } = churnStatement(cutoff);
+  const { sql, column } = churnStatement(cutoff, one !== undefined);
+  const start = cutoff - WINDOWS_DAYS.d90 * DAY_MS;
   let t0 = now();
   const rows =
     engine === 'duckdb'
       ? await aggregateInDuckDB(db, cutoff, timings)
-      : await selectArrays(db, churnStatement(cutoff).sql, [
-          cutoff - WINDOWS_DAYS.d90 * DAY_MS,
-          cutoff,
-          cutoff,
-          cutoff,
-        ]);
+      : await selectArrays(
+          db,
+          sql,
+          one === undefined ? [start, cutoff, cutoff, cutoff] : [start, cutoff, one, cutoff, cutoff, one],
+        );
   if (engine !== 'duckdb') lap(timings, 'aggregate', t0);
   t0 = now();
   const labelEnd = cutoff + horizonHours * HOUR_MS;
@@ -179,8 +183,9 @@ const CUSTOMER_COLUMNS = [
  * The point-in-time statement in the warehouse and the position of each output column (customer
  * columns, then the aggregates). Events of the 90-day window are aggregated per customer first (read
  * from the covering `events_feature_scan` index, in customer order), then joined to the customers.
+ * `oneCustomer` adds a bound customer id to both scans (after each scan's time bounds).
  */
-function churnStatement(cutoff: number) {
+function churnStatement(cutoff: number, oneCustomer = false) {
   const aggregates = churnAggregates(cutoff, 'warehouse');
   const aggregateColumns = Object.keys(aggregates) as (keyof typeof aggregates)[];
   const source = (name: (typeof CUSTOMER_COLUMNS)[number]) => (name === 'churned_at' ? 'l' : 'c');
@@ -194,11 +199,11 @@ function churnStatement(cutoff: number) {
       SELECT e.customer_id AS agg_customer_id,
         ${aggregateColumns.map((name) => `${aggregates[name]} AS ${name}`).join(',\n        ')}
       FROM events e
-      WHERE e.event_time >= ? AND e.event_time < ?
+      WHERE e.event_time >= ? AND e.event_time < ?${oneCustomer ? ' AND e.customer_id = ?' : ''}
       GROUP BY e.customer_id
     ) a ON a.agg_customer_id = c.customer_id
     LEFT JOIN labels l ON l.customer_id = c.customer_id
-    WHERE c.signup_at < ? AND (l.churned_at IS NULL OR l.churned_at >= ?)
+    WHERE c.signup_at < ? AND (l.churned_at IS NULL OR l.churned_at >= ?)${oneCustomer ? ' AND c.customer_id = ?' : ''}
     ORDER BY c.customer_id`;
   const column = Object.fromEntries(
     [...CUSTOMER_COLUMNS, ...aggregateColumns].map((name, i) => [name, i]),
@@ -298,7 +303,7 @@ async function aggregateInDuckDB(db: Warehouse, cutoff: number, timings: Timings
  * properties one native call at a time, which for a million rows of 24 columns costs more than the
  * aggregation itself; in raw mode each row arrives as an array built in one step.
  */
-async function selectArrays(db: Warehouse, sql: string, bindings: number[]): Promise<unknown[][]> {
+async function selectArrays(db: Warehouse, sql: string, bindings: (number | string)[]): Promise<unknown[][]> {
   if (db.client.config.client === 'better-sqlite3') {
     const conn = (await db.client.acquireConnection()) as import('better-sqlite3').Database;
     try {

@@ -32,6 +32,8 @@ export function churnActivityProfile(contract: Contract): TabularProfile {
       return cutoff === undefined ? undefined : cutoff + (horizon + delay) * HOUR_MS;
     },
     build: buildChurnRows,
+    // No horizon: the label is not known yet, only the inputs are used.
+    rowOf: async (db, asOf, id) => (await buildChurnRows(db, asOf, 0, { customerId: id }))[0]?.features,
     signs: churnSigns,
     behaviour: churnBehaviourChecks,
   };
