@@ -2,7 +2,14 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import { DriftwoodError } from '../errors.js';
-import type { FeatureEngine } from './engine.js';
+
+/**
+ * Where a feature build aggregates: in the warehouse itself (one statement on SQLite or PostgreSQL),
+ * or in an embedded DuckDB that the window's events are fed into first. DuckDB's build has no
+ * extension to read a SQLite file or PostgreSQL (those are downloads at run time), so the events
+ * go through Node. Chosen by DRIFTWOOD_FEATURE_ENGINE (`readFeatureEngine` in config.ts).
+ */
+export type FeatureEngine = 'warehouse' | 'duckdb';
 
 export type Warehouse = Knex;
 
