@@ -4,6 +4,7 @@ export * from './csv.js';
 export * from './datasets/churn/builder.js';
 export * from './errors.js';
 export { CURVES_FORMAT, curvesPath } from './evaluate/curves.js';
+export { loadTabularProfile, type TabularProfile, tabularProfile } from './features/profile.js';
 export * from './features/transform.js';
 export * from './forecast/backtest.js';
 export { versionTestCandles } from './forecast/evaluate.js';
