@@ -34,6 +34,8 @@ class Tree:
     right: npt.NDArray[np.intp]
     value: npt.NDArray[np.float64]
     depth: int
+    # Node i's left child at 2i, right child at 2i + 1: one gather picks the side.
+    children: npt.NDArray[np.intp]
 
 
 def sigmoid(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -49,15 +51,22 @@ class Trees:
     trees: tuple[Tree, ...]
 
     def margins(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-        rows = np.arange(x.shape[0])
+        # Flat gathers (`take`) rather than fancy indexing: half the time on 100k rows x 60 trees.
+        flat = np.ascontiguousarray(x).ravel()
+        offsets = np.arange(x.shape[0], dtype=np.intp) * x.shape[1]
+        # The transform never makes NaN; the missing-value side is only looked up when there is one.
+        any_missing = bool(np.isnan(flat).any())
         z = np.full(x.shape[0], self.base_score)
         for tree in self.trees:
             node = np.zeros(x.shape[0], dtype=np.intp)
             for _ in range(tree.depth):
-                v = x[rows, tree.feature[node]].astype(np.float64)
-                left = (v <= tree.threshold[node]) | (np.isnan(v) & tree.missing_left[node])
-                node = np.where(left, tree.left[node], tree.right[node])
-            z += tree.value[node]
+                # A float32 value against a float64 threshold: numpy compares them as float64, as JS does.
+                v = flat.take(offsets + tree.feature.take(node))
+                left = v <= tree.threshold.take(node)
+                if any_missing:
+                    left |= np.isnan(v) & tree.missing_left.take(node)
+                node = tree.children.take(2 * node + ~left)
+            z += tree.value.take(node)
         return z
 
     def scores(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
@@ -118,6 +127,7 @@ def _tree(raw: Any, where: str, width: int) -> Tree:
         right=np.array(right, dtype=np.intp),
         value=np.array(raw["value"], dtype=np.float64),
         depth=max(depth),
+        children=np.stack([np.array(left, dtype=np.intp), np.array(right, dtype=np.intp)], axis=1).ravel(),
     )
 
 
