@@ -39,7 +39,8 @@ const TOLERANCE = 1e-6;
 const KINDS: readonly { kind: ModelKind; params: Record<string, unknown>; calibration: string }[] = [
   { kind: 'logistic', params: { epochs: 12 }, calibration: 'platt' },
   { kind: 'mlp', params: { epochs: 12, hiddenUnits: [16, 8] }, calibration: 'platt' },
-  { kind: 'gbdt', params: { trees: 80 }, calibration: 'isotonic' },
+  // patience 0 keeps every tree (early stopping keeps as few as one on this small data): 60 to sum.
+  { kind: 'gbdt', params: { trees: 60, patience: 0 }, calibration: 'isotonic' },
 ];
 
 /** Scores the split-orient frame with mlflow.pyfunc.load_model for each URI: {uri: [p, …]}. */
@@ -266,6 +267,10 @@ describe('python_function flavor: the API, mlflow.pyfunc and mlflow models serve
       expect(requirements).toMatch(/^mlflow==\S+\nnumpy==\S+\npandas==\S+\n$/);
       const calibration = JSON.parse((await mlflow.downloadArtifact(root, 'calibration.json')).toString());
       expect(calibration.method).toBe(t.calibration);
+      if (t.kind === 'gbdt') {
+        const trees = JSON.parse((await mlflow.downloadArtifact(root, 'gbdt.json')).toString());
+        expect(trees.trees).toHaveLength(60);
+      }
     }
   });
 
