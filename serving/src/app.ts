@@ -9,6 +9,7 @@ import type { JwtOptions } from './auth/jwt.js';
 import type { PeerLink } from './cluster.js';
 import type { ServedDataset } from './datasets/catalog.js';
 import { errorHandler } from './errors.js';
+import { type FeatureStoreOptions, featureLookups } from './features/by-id.js';
 import { ForecastHolder } from './forecast/holder.js';
 import { lazyChildLogger } from './lazy-logger.js';
 import { authPlugin } from './plugins/auth.js';
@@ -132,6 +133,11 @@ export interface AppOptions {
   dashboard?: Omit<DashboardDataOptions, 'airflow'>;
   /** The other API processes, when this one is a cluster worker (`cluster.ts`). */
   peers?: PeerLink;
+  /**
+   * Scoring by id (`POST /v1/predict/by-id`): the warehouse and contracts each tabular dataset's
+   * features are computed from, and how long they are kept; absent, that route answers 503.
+   */
+  featureStore?: FeatureStoreOptions;
 }
 
 declare module 'fastify' {
@@ -237,14 +243,28 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     guard: new CanaryGuard({ ...DEFAULT_ROLLBACK, ...options.challenger?.rollback }),
   });
   const maxBatchRows = options.maxBatchRows ?? 100;
+  // One lookup (and cache) per dataset, shared by its prefixed and unprefixed routes.
+  const lookups = featureLookups(
+    options.featureStore,
+    tabular.map((d) => d.dataset),
+    app.metrics.registry,
+    app.log,
+  );
   for (const holder of app.datasetModels.all()) {
     const routing = routingFor();
+    const byId = lookups.get(holder.dataset);
     const prefixes = [
       `/v1/datasets/${holder.dataset}`,
       ...(holder.dataset === defaultDataset ? ['/v1'] : []),
     ];
     for (const prefix of prefixes) {
-      await app.register(predictRoutes, { prefix, models: holder, maxBatchRows, ...routing });
+      await app.register(predictRoutes, {
+        prefix,
+        models: holder,
+        maxBatchRows,
+        ...routing,
+        ...(byId ? { byId } : {}),
+      });
       await app.register(modelRoutes, { prefix, models: holder, ...routing });
     }
   }

@@ -39,6 +39,23 @@ export function featureRowSchema(fields: InputFields | undefined, idColumn = DEF
   };
 }
 
+/** `POST …/predict/by-id`: the id alone; its features come from the warehouse. */
+export function idRequestSchema(idColumn = DEFAULT_ID_COLUMN) {
+  return {
+    type: 'object',
+    properties: {
+      [idColumn]: {
+        type: 'string',
+        minLength: 1,
+        maxLength: MAX_TEXT,
+        description: 'the id whose features are computed as of now; tokenised before it is logged',
+      },
+    },
+    required: [idColumn],
+    additionalProperties: false,
+  };
+}
+
 export const errorSchema = {
   type: 'object',
   properties: { error: { type: 'string' }, message: { type: 'string' } },
@@ -59,6 +76,15 @@ export const predictionSchema = {
     model: modelRefSchema,
   },
   required: ['probability', 'label', 'model'],
+} as const;
+
+export const byIdPredictionSchema = {
+  type: 'object',
+  properties: {
+    ...predictionSchema.properties,
+    as_of: { type: 'string', description: 'when the features were computed (ISO 8601)' },
+  },
+  required: [...predictionSchema.required, 'as_of'],
 } as const;
 
 export function errorResponses<C extends number>(...codes: C[]): Record<C, typeof errorSchema> {

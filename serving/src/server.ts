@@ -1,9 +1,11 @@
 import cluster from 'node:cluster';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Config, Logger } from '@driftwood/tasks';
 import {
   type Candle,
   DriftwoodError,
+  loadContract,
   loadLatestCandles,
   MlflowClient,
   openWarehouse,
@@ -79,6 +81,17 @@ export async function startServer(
     airflow: s.airflow ? { ...s.airflow, http: config.http } : undefined,
     dashboard: s.dashboard && { ...s.dashboard, http: config.http },
     defaultMetrics: true,
+    featureStore: {
+      warehouse: () => {
+        warehouses.db ??= openExistingWarehouse(config.warehouseUrl).catch((err: unknown) => {
+          warehouses.db = undefined;
+          throw err;
+        });
+        return warehouses.db;
+      },
+      contract: (dataset) => loadContract(dataset, config.contractsDir),
+      ttlMs: s.featureCacheTtlMs,
+    },
     ...(forecasts
       ? {
           forecast: {
@@ -123,6 +136,22 @@ export async function startServer(
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
   return { url, close };
+}
+
+/**
+ * The warehouse for scoring by id: a SQLite file that is not there is a setting to fix, not an
+ * empty warehouse to make. A failed open is tried again on the next request.
+ */
+function openExistingWarehouse(url: string): Promise<Warehouse> {
+  const file = url.startsWith('sqlite://') ? url.slice('sqlite://'.length) : undefined;
+  if (file !== undefined && !existsSync(file))
+    return Promise.reject(
+      new DriftwoodError(
+        'CONFIG_INVALID',
+        `setting DRIFTWOOD_WAREHOUSE_URL: no SQLite warehouse at ${file}: ingest first, or point the setting at the warehouse training reads`,
+      ),
+    );
+  return openWarehouse(url);
 }
 
 /** The newest `n` candles of the warehouse's `candles` table, oldest first (opened on first use). */

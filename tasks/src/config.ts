@@ -63,6 +63,11 @@ export interface ServingConfig {
   canaryPercent: number;
   /** Shared secret of the MLflow registry webhook; unset turns `/v1/hooks/mlflow` off. */
   webhookSecret: string | undefined;
+  /**
+   * DRIFTWOOD_API_FEATURE_CACHE_TTL_MS: how long `POST /v1/predict/by-id` keeps a customer's features
+   * computed from the warehouse (DRIFTWOOD_WAREHOUSE_URL) before computing them again; 0: never kept.
+   */
+  featureCacheTtlMs: number;
   /** OAuth2 bearer tokens beside Basic auth; unset turns them off. */
   jwt: { issuer: string; jwksUrl: string; audience: string | undefined } | undefined;
   /** Airflow's API for `POST /v1/train`; unset turns the route off. */
@@ -271,6 +276,7 @@ function readServing(env: Env, cwd: string): ServingConfig {
     challengerMode: oneOf('DRIFTWOOD_API_CHALLENGER_MODE', ['off', 'canary', 'shadow'], 'off'),
     canaryPercent: readInt(env, 'DRIFTWOOD_API_CANARY_PERCENT', 10, 0, 100),
     webhookSecret: readSecret(env, 'DRIFTWOOD_API_WEBHOOK_SECRET', cwd),
+    featureCacheTtlMs: readInt(env, 'DRIFTWOOD_API_FEATURE_CACHE_TTL_MS', 60_000, 0, 3_600_000),
     jwt: readJwt(env),
     airflow: readAirflow(env, cwd),
     dashboard: readDashboard(env),
