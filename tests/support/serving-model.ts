@@ -85,13 +85,15 @@ export async function registerTestModel(
     broken?: Broken;
     /** Another dataset's input fields (churn's by default). */
     fields?: { numeric: string[]; categorical: string[] };
+    /** Rows to fit the transform on (random ones by default), so their ranges are the training ranges. */
+    rows?: Row[];
   },
 ): Promise<RegisteredTestModel> {
   await initTf();
   const rng = new Rng(opts.seed);
   const fields = opts.fields ?? CHURN_FIELDS;
   const numeric = opts.broken === 'incompatible' ? [...fields.numeric, 'age_years'] : fields.numeric;
-  const state = fitTransform(sampleRows(rng, numeric, fields.categorical), {
+  const state = fitTransform(opts.rows ?? sampleRows(rng, numeric, fields.categorical), {
     numeric,
     categorical: fields.categorical,
   });
