@@ -36,6 +36,14 @@ class WebhookConfig:
 
 
 @dataclass(frozen=True)
+class AlertsConfig:
+    """``POST /alerts`` (Alertmanager's webhook): the bearer token Alertmanager sends, read from a
+    file when a request arrives. Unset, the route refuses every request (503)."""
+
+    token_file: str | None = None
+
+
+@dataclass(frozen=True)
 class LabelsConfig:
     warehouse_url: str
     pii_key_file: str | None = None
@@ -106,6 +114,7 @@ class MonitorConfig:
     champion: ChampionConfig | None = None
     # Delayed labels from the warehouse: classification quality of windows whose labels are in.
     labels: LabelsConfig | None = None
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -259,6 +268,11 @@ def parse_config(raw: Any, base_dir: Path) -> MonitorConfig:
                 "labels.min_rows (>= 1)",
             )
 
+    alerts_raw = _optional(raw, "alerts", dict, {}, "")
+    alerts = AlertsConfig(
+        token_file=str(path_of(alerts_raw["token_file"])) if alerts_raw.get("token_file") else None
+    )
+
     config = MonitorConfig(
         dataset=_require(raw, "dataset", str, ""),
         predictions_dir=path_of(_require(raw, "predictions_dir", str, "")),
@@ -277,6 +291,7 @@ def parse_config(raw: Any, base_dir: Path) -> MonitorConfig:
         webhook=webhook,
         champion=champion,
         labels=labels,
+        alerts=alerts,
     )
     if config.report_mode not in ("preset", "drift_only"):
         raise MonitorError(

@@ -70,6 +70,18 @@ class Decision:
         return asdict(self)
 
 
+def cooldown_until(
+    last_trigger: LastTrigger | None, now: datetime, policy: DecisionPolicy
+) -> datetime | None:
+    """When the cooldown after the last delivered trigger ends, or None when it is over. One rule for
+    every source of a retrain request: the sidecar's own windows and Alertmanager's alerts
+    (alerts.py) read the same last trigger from the same decision log."""
+    if last_trigger is None:
+        return None
+    wait = last_trigger.at + timedelta(minutes=policy.cooldown_minutes)
+    return wait if now < wait else None
+
+
 def decide_retrain(
     current: WindowOutcome,
     history: Sequence[WindowOutcome],
@@ -104,8 +116,8 @@ def decide_retrain(
     tally = f"{drifted} of the last {len(considered)} windows drifted (need {policy.k} of {policy.n})"
     if drifted < policy.k:
         return Decision("no_drift", tally, False, drifted, len(considered), rid)
-    if last_trigger is not None and now - last_trigger.at < timedelta(minutes=policy.cooldown_minutes):
-        wait = last_trigger.at + timedelta(minutes=policy.cooldown_minutes)
+    wait = cooldown_until(last_trigger, now, policy)
+    if last_trigger is not None and wait is not None:
         return Decision(
             "cooldown",
             f"{tally}; suppressed: last retrain trigger at {last_trigger.at.isoformat()}, "

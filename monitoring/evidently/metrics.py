@@ -117,6 +117,12 @@ class MonitorMetrics:
             ["dataset", "outcome"],
             registry=r,
         )
+        self.alerts = Counter(
+            "driftwood_alert_retrain_decisions",
+            "Alerts received on POST /alerts, by the alert's dataset and what was decided",
+            ["dataset", "outcome"],
+            registry=r,
+        )
         # Quality of the newest window whose delayed labels are in (driftwood_model_quality_roc_auc, …).
         self.quality = {
             name: Gauge(

@@ -68,6 +68,14 @@ def _history(records: list[dict[str, Any]]) -> tuple[list[WindowOutcome], LastTr
     outcomes = []
     last: LastTrigger | None = None
     for r in records:
+        if r.get("source") == "alert":
+            # A retrain an alert started (alerts.py) starts the same cooldown, and the windows that
+            # ended before it are spent evidence, as after a trigger of the sidecar's own.
+            if r.get("action") == "trigger" and r.get("delivered"):
+                at = datetime.fromisoformat(r["decided_at"])
+                if last is None or at > last.at:
+                    last = LastTrigger(at, at)
+            continue
         if "window_end" not in r or "rows" not in r:
             continue
         end = datetime.fromisoformat(r["window_end"])
@@ -79,6 +87,17 @@ def _history(records: list[dict[str, Any]]) -> tuple[list[WindowOutcome], LastTr
             if last is None or at > last.at:
                 last = LastTrigger(at, end)
     return outcomes, last
+
+
+def last_trigger(config: MonitorConfig) -> LastTrigger | None:
+    """The last delivered retrain request of any source, from the decision log."""
+    return _history(read_decisions(config))[1]
+
+
+def append_decision(config: MonitorConfig, record: dict[str, Any]) -> None:
+    config.decisions_file.parent.mkdir(parents=True, exist_ok=True)
+    with config.decisions_file.open("a") as fh:
+        fh.write(json.dumps(record, default=str) + "\n")
 
 
 def latest_report_dir(config: MonitorConfig) -> Path | None:
@@ -291,10 +310,7 @@ def _run(
     deps.metrics.last_run.labels(dataset=config.dataset).set(time.time())
 
     # Every decision is kept, drift or not, triggered or suppressed, with its reason.
-    config.decisions_file.parent.mkdir(parents=True, exist_ok=True)
-    line = {k: v for k, v in record.items() if k not in ("features",)}
-    with config.decisions_file.open("a") as fh:
-        fh.write(json.dumps(line) + "\n")
+    append_decision(config, {k: v for k, v in record.items() if k not in ("features",)})
     log.info(
         "drift check %s: rows=%d drift=%s action=%s (%s)",
         rid,

@@ -5,20 +5,25 @@
 - ``GET /reports/latest``: the latest report's HTML; ``GET /reports/latest.json``: its summary.
 - ``GET /decisions?limit=N``: the last decisions, newest last.
 - ``GET /metrics``: Prometheus text format. ``GET /health``: liveness.
+- ``POST /alerts``: Alertmanager's webhook (alerts.py), with ``Authorization: Bearer <token>`` as
+  in ``alerts.token_file``; without that setting the route refuses every request.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import threading
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from .alerts import failed, receive_alerts
 from .config import MonitorConfig
 from .errors import MonitorError
 from .monitor import MonitorDeps, latest_report_dir, read_decisions, run_drift_check
@@ -97,8 +102,60 @@ def _handler(sidecar: Sidecar) -> type[BaseHTTPRequestHandler]:
                 return self._json(200, read_decisions(config)[-limit:])
             return self._json(404, {"error": "NOT_FOUND", "message": f"no route {url.path}"})
 
+        def _authorised(self) -> bool:
+            """Fails closed: no token configured, or none readable, refuses every request."""
+            path = config.alerts.token_file
+            if not path:
+                self._json(
+                    503,
+                    {
+                        "error": "ALERTS_DISABLED",
+                        "message": "set alerts.token_file in the sidecar config, and the same token in "
+                        "Alertmanager's webhook http_config.authorization.credentials_file",
+                    },
+                )
+                return False
+            try:
+                token = Path(path).read_text().strip()
+            except OSError as err:
+                log.error("alerts.token_file %s: cannot read (%s)", path, err.strerror)
+                token = ""
+            if len(token) < 16:
+                self._json(
+                    503,
+                    {"error": "ALERTS_DISABLED", "message": "alerts.token_file: needs a 16+ character token"},
+                )
+                return False
+            sent = self.headers.get("Authorization", "")
+            if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+                self._json(401, {"error": "UNAUTHORIZED", "message": "header Authorization: Bearer <token>"})
+                return False
+            return True
+
+        def _alerts(self) -> None:
+            if not self._authorised():
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                body = json.loads(self.rfile.read(length)) if length else None
+                records = receive_alerts(config, sidecar.deps, body)
+            except ValueError as err:
+                return self._json(400, {"error": "BAD_REQUEST", "message": f"body: not JSON ({err})"})
+            except MonitorError as err:
+                status = {"BAD_REQUEST": 400, "RUN_IN_PROGRESS": 503}.get(err.code, 422)
+                return self._json(status, {"error": err.code, "message": str(err.args[0])})
+            except Exception:
+                log.exception("alert notification failed")
+                return self._json(
+                    500, {"error": "INTERNAL", "message": "alert handling failed; see the sidecar log"}
+                )
+            # 502 when a retrain request was not delivered: Alertmanager sends the notification again.
+            return self._json(502 if failed(records) else 200, {"decisions": records})
+
         def do_POST(self) -> None:
             url = urlparse(self.path)
+            if url.path == "/alerts":
+                return self._alerts()
             if url.path != "/run":
                 return self._json(404, {"error": "NOT_FOUND", "message": f"no route {url.path}"})
             length = int(self.headers.get("Content-Length") or 0)

@@ -103,7 +103,9 @@ def trigger_airflow(config: WebhookConfig, payload: dict[str, Any]) -> Delivery:
     asset event is posted instead."""
     if config.asset_uri:
         return post_asset_event(config, payload)
-    run_id = "drift__" + "".join(c if c.isalnum() or c in "-_." else "_" for c in str(payload["report_id"]))
+    # An alert's request (alerts.py) names its run after the incident, a drift check's after its report.
+    prefix = "alert__" if payload.get("event") == "alert_firing" else "drift__"
+    run_id = prefix + "".join(c if c.isalnum() or c in "-_." else "_" for c in str(payload["report_id"]))
     try:
         # No DAG configured: the reported dataset's retrain DAG, as its contract names it.
         dag_id = config.dag_id or retrain_dag_id(load_contract(str(payload["dataset"])))
