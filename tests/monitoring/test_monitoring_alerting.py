@@ -80,7 +80,7 @@ def alertmanager_config(tmp: Path, slack_url: str) -> Path:
     cfg["route"].update(group_wait="1s", group_interval="1s")
     cfg["templates"] = [str(MON / "alertmanager" / "templates" / "*.tmpl")]
     for receiver in cfg["receivers"]:
-        for slack in receiver["slack_configs"]:
+        for slack in receiver.get("slack_configs", []):
             slack["api_url_file"] = str(tmp / "slack-webhook-url")
     path = tmp / "alertmanager.yml"
     path.write_text(yaml.safe_dump(cfg))

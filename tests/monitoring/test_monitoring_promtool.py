@@ -50,4 +50,35 @@ def test_every_alert_has_a_rule_test_and_slack_text() -> None:
 @pytest.mark.parametrize("config", ["alertmanager.yml"])
 def test_amtool_check_config(config: str) -> None:
     out = run([tool("amtool"), "check-config", str(ROOT / "monitoring" / "alertmanager" / config)])
-    assert "SUCCESS" in out and "3 receivers" in out
+    assert "SUCCESS" in out and "4 receivers" in out
+
+
+def test_retrain_alerts_reach_the_sidecar_and_slack() -> None:
+    am = str(ROOT / "monitoring" / "alertmanager" / "alertmanager.yml")
+    routed = run(
+        [
+            tool("amtool"),
+            "config",
+            "routes",
+            "test",
+            f"--config.file={am}",
+            "--verify.receivers=drift-sidecar-retrain,slack-ml-platform",
+            "alertname=DriftwoodDriftDetected",
+            "action=retrain",
+            "severity=warning",
+            "dataset=churn",
+        ]
+    )
+    assert "drift-sidecar-retrain" in routed
+    other = run(
+        [
+            tool("amtool"),
+            "config",
+            "routes",
+            "test",
+            f"--config.file={am}",
+            "alertname=DriftwoodApiErrorRate",
+            "severity=critical",
+        ]
+    )
+    assert "drift-sidecar-retrain" not in other
