@@ -23,6 +23,8 @@ put airflow_db_url "postgresql+psycopg2://airflow:$(cat "$dir/airflow_db_passwor
 put minio_credentials "$(printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
   "$(cat "$dir/minio_root_user")" "$(cat "$dir/minio_root_password")")"
 put airflow_monitor_password "$(rand)"
+# Alertmanager's bearer token for the drift sidecar's POST /alerts (both read this file).
+put sidecar_alerts_token "$(rand)"
 # The drift sidecar logs in to Airflow as driftwood-monitor with the password in its own file.
 put airflow_users.json "{\"admin\": \"$(rand)\", \"driftwood\": \"$(rand)\", \"driftwood-monitor\": \"$(cat "$dir/airflow_monitor_password")\"}"
 # The API's Basic-auth users (serving/src/auth/credentials.ts format: user:roles:scrypt$N$r$p$salt$hash);
