@@ -33,8 +33,8 @@ build: node_modules/.stamp ## compile the TypeScript workspaces
 
 lint: install ## biome, tsc, ruff
 	npx biome check tasks/src serving/src dashboard tests bench
-	$(VENVS)/airflow/bin/ruff check dags monitoring tests/python tests/monitoring tests/stack docker/offline bench
-	$(VENVS)/airflow/bin/ruff format --check dags monitoring tests/python tests/monitoring tests/stack docker/offline bench
+	$(VENVS)/airflow/bin/ruff check dags monitoring tests/python tests/monitoring tests/stack docker/offline bench python
+	$(VENVS)/airflow/bin/ruff format --check dags monitoring tests/python tests/monitoring tests/stack docker/offline bench python
 
 demo: install ## the whole loop on embedded defaults, data up to the current hour (ONCE=1 to exit after the sample prediction)
 	ONCE=$(ONCE) scripts/demo.sh
