@@ -125,6 +125,14 @@ function stopAll(): void {
   }
 }
 process.on('exit', stopAll);
+// The MLflow server this run started, if any: stopped at the end, since the next run deletes its
+// folder and would find it answering on a removed database.
+let ownMlflowPort: number | undefined;
+function stopOwnMlflow(): void {
+  if (ownMlflowPort === undefined) return;
+  spawnSync(path.join(root, 'scripts', 'mlflow.sh'), ['stop', String(ownMlflowPort)], { stdio: 'inherit' });
+  ownMlflowPort = undefined;
+}
 
 /** Stops one server with SIGTERM and waits for it to exit (our API writes its log as it closes). */
 async function stopAndWait(child: ChildProcess, timeoutS = 60): Promise<void> {
@@ -380,6 +388,7 @@ async function main() {
       },
     );
     trackingUri = `http://127.0.0.1:${PORTS.mlflow}`;
+    ownMlflowPort = PORTS.mlflow;
   }
   const mlflow = new MlflowClient(trackingUri, { timeoutMs: 30_000, retries: 2, backoffMs: 200 });
   const { rows, labels } = customers(5000, 1);
@@ -713,6 +722,7 @@ async function main() {
 main().then(
   () => {
     stopAll();
+    stopOwnMlflow();
     process.exit(0);
   },
   (err) => {
@@ -720,6 +730,7 @@ main().then(
       `bench-serving: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
     );
     stopAll();
+    stopOwnMlflow();
     process.exit(1);
   },
 );
