@@ -53,9 +53,14 @@ bench-features: install $(VENVS)/bench/.stamp ## feature build + transform vs pa
 bench-drift: install ## drift job time and peak RSS, 100k x 100k rows x 30 features (docs/monitoring.md)
 	$(VENVS)/evidently/bin/python bench/monitoring/drift_bench.py
 
-bench-serving: install ## our API vs `mlflow models serve` vs a constant route (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONCURRENCY)
+bench-serving: install ## our API vs `mlflow models serve` vs a constant route (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONCURRENCY), then scoring by id
 	npx tsc -p bench/serving
 	node .driftwood/bench-build/serving/run.js
+	node .driftwood/bench-build/serving/by-id.js
+
+bench-serving-by-id: install ## p50/p99 of POST /v1/predict/by-id on a simulated PostgreSQL warehouse (BENCH_CUSTOMERS, BENCH_HOURS, BENCH_IDS, BENCH_PG)
+	npx tsc -b tasks serving && npx tsc -p bench/serving
+	node .driftwood/bench-build/serving/by-id.js
 
 bench-train: install $(VENVS)/bench/.stamp ## Driftwood's models vs scikit-learn and LightGBM on generated and churn data, log-batch vs one request per point (needs MLflow at MLFLOW_TRACKING_URI; BENCH_DATASET=churn: that contract's latest snapshot only)
 	npx tsc -b tasks && npx tsc -p bench/train
@@ -95,4 +100,4 @@ clean: ## stop services and remove build output and local state
 	-scripts/mlflow.sh stop
 	rm -rf tasks/dist serving/dist *.tsbuildinfo tasks/*.tsbuildinfo serving/*.tsbuildinfo .driftwood
 
-.PHONY: help install system-deps build lint demo test test-reliability bench-features bench-drift bench-serving bench-train lock clean
+.PHONY: help install system-deps build lint demo test test-reliability bench-features bench-drift bench-serving bench-serving-by-id bench-train lock clean
