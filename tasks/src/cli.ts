@@ -191,7 +191,8 @@ async function trainTabular({ config, log, values }: Context) {
         ...(typeof values.cutoff === 'string' ? { cutoff: parseTime(values.cutoff, '--cutoff') } : {}),
         ...(await snapshotFrom(config, log, db, values)),
         ...(await labelWindow(config, values)),
-        params: modelParamsFromFlags(values),
+        // The contract's model, each flag given overriding its parameter.
+        params: { ...(await settingsOf(config, values)).model, ...modelParamsFromFlags(values) },
         ...(await splitFractions(config, values)),
         ...contractsDirOf(config),
       },
@@ -545,7 +546,7 @@ const COMMANDS: Record<
             ...contractsDirOf(config),
             ...(typeof values.cutoff === 'string' ? { cutoff: parseTime(values.cutoff, '--cutoff') } : {}),
             ...(await labelWindow(config, values)),
-            params: modelParamsFromFlags(values),
+            params: { ...(await settingsOf(config, values)).model, ...modelParamsFromFlags(values) },
             ...(await splitFractions(config, values)),
             space: searchSpaceFromFlag(
               str(values, 'space', 'kind=logistic,mlp;learningRate=0.01,0.05;l2=0,0.001'),

@@ -233,6 +233,13 @@ describe('calibration and threshold in the contract', () => {
   const settingsOf = async (training: Record<string, unknown>) =>
     datasetSettings({ ...(await validateContract(loans(training), 'loans.yaml')), digest: 'x' } as Contract);
 
+  it('reads the model train fits: none by default, else its kind and parameters', async () => {
+    expect((await settingsOf({})).model).toEqual({});
+    expect(
+      (await settingsOf({ model: { kind: 'gbdt', params: { trees: 50, maxLeaves: 15 } } })).model,
+    ).toEqual({ kind: 'gbdt', trees: 50, maxLeaves: 15 });
+  });
+
   it('reads them, with platt and F1 by default', async () => {
     expect(await settingsOf({})).toMatchObject({ calibration: 'platt', threshold: { objective: 'f1' } });
     expect(datasetSettings(await loadContract('churn'))).toMatchObject({
@@ -281,6 +288,12 @@ describe('calibration and threshold in the contract', () => {
       { threshold: { objective: 'cost', false_positive_cost: 0, false_negative_cost: 0 } },
       /\/training\/threshold: both costs are 0/,
     ],
+    [
+      'a model parameter train does not know',
+      { model: { kind: 'gbdt', params: { depth: 3 } } },
+      /\/training\/model\/params.*depth/,
+    ],
+    ['an unknown model kind', { model: { kind: 'forest' } }, /\/training\/model\/kind/],
   ])('refuses %s, naming the field', async (_, training, message) => {
     await expect(validateContract(loans(training), 'loans.yaml')).rejects.toThrow(message);
     await expect(validateContract(loans(training), 'loans.yaml')).rejects.toMatchObject({

@@ -122,6 +122,7 @@ describe('dataset settings from the contract', () => {
       horizonHours: 0,
       labelDelayHours: 0,
       split: { validation: 0.15, test: 0.2, strategy: 'hash' },
+      model: {},
       calibration: 'platt',
       threshold: { objective: 'f1' },
     });

@@ -1,6 +1,7 @@
 import { DriftwoodError } from '../errors.js';
 import type { CalibrationMethod } from '../models/calibration.js';
 import type { ThresholdObjective } from '../models/metrics.js';
+import type { ModelParams } from '../models/params.js';
 import type { Contract, TableContract } from './types.js';
 
 /**
@@ -27,6 +28,11 @@ export interface DatasetSettings {
    * a forecast's windows are always time-ordered).
    */
   split: { validation: number; test: number; strategy: 'hash' | 'time' };
+  /**
+   * The model train fits when no flag says otherwise (`training.model`: kind and hyper-parameters);
+   * empty when the contract names none (then the defaults: logistic regression).
+   */
+  model: Partial<ModelParams>;
   /** How the model's scores become probabilities, fitted on validation (`training.calibration`, default platt). */
   calibration: CalibrationMethod;
   /** What the decision threshold optimises on validation (`training.threshold`, default F1). */
@@ -74,6 +80,10 @@ export function datasetSettings(contract: Contract): DatasetSettings {
       validation: training.split?.validation ?? forecast?.split?.validation ?? DEFAULT_SPLIT.validation,
       test: training.split?.test ?? forecast?.split?.test ?? DEFAULT_SPLIT.test,
       strategy: training.split?.strategy ?? (forecast ? 'time' : DEFAULT_SPLIT.strategy),
+    },
+    model: {
+      ...(training.model?.kind ? { kind: training.model.kind } : {}),
+      ...(training.model?.params ?? {}),
     },
     calibration: training.calibration ?? 'platt',
     threshold:
