@@ -135,7 +135,8 @@ export interface AppOptions {
   peers?: PeerLink;
   /**
    * Scoring by id (`POST /v1/predict/by-id`): the warehouse and contracts each tabular dataset's
-   * features are computed from, and how long they are kept; absent, that route answers 503.
+   * features are computed from, and how long they are kept; absent, that route is not served
+   * (`driftwood serve` always gives one: DRIFTWOOD_WAREHOUSE_URL has a default).
    */
   featureStore?: FeatureStoreOptions;
 }

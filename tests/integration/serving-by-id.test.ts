@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import {
@@ -21,7 +21,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApp } from '../../serving/src/app.js';
 import { mlflowClient, tempHome, uniqueName } from '../support/env.js';
-import { registerTestModel } from '../support/serving-model.js';
+import { eventually, registerTestModel, spawnServe } from '../support/serving-model.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -251,32 +251,74 @@ describe('scoring by id', () => {
     expect(queries - atOnce).toBe(1);
   });
 
-  it('answers 503 naming DRIFTWOOD_WAREHOUSE_URL without a warehouse, or with one that lacks the dataset', async () => {
-    const none = await build(undefined);
-    const r1 = await none.inject({
-      method: 'POST',
-      url: '/v1/predict/by-id',
-      payload: { customer_id: 'C1' },
-    });
-    expect(r1.statusCode).toBe(503);
-    expect(r1.json().error).toBe('warehouse_unavailable');
-    expect(r1.json().message).toContain('DRIFTWOOD_WAREHOUSE_URL');
+  it('answers 503 naming DRIFTWOOD_WAREHOUSE_URL for a warehouse that lacks the dataset, and makes no table', async () => {
     const empty = await openWarehouse(`sqlite://${path.join(tempHome('driftwood-by-id-empty-'), 'w.db')}`);
     try {
       const wrong = await build({ warehouse: async () => empty, contract: async () => contract });
-      const r2 = await wrong.inject({
+      const r = await wrong.inject({
         method: 'POST',
         url: '/v1/predict/by-id',
         payload: { customer_id: 'C1' },
       });
-      expect(r2.statusCode).toBe(503);
-      expect(r2.json().message).toBe(
-        'the warehouse (DRIFTWOOD_WAREHOUSE_URL) has no table customers of dataset churn: ingest into it, or point the setting at the warehouse training reads',
-      );
-      // Read, never made: the API did not create the tables it lacked.
+      expect(r.statusCode).toBe(503);
+      expect(r.json()).toEqual({
+        error: 'warehouse_unavailable',
+        message:
+          'the warehouse (DRIFTWOOD_WAREHOUSE_URL) has no table customers of dataset churn: ingest into it, or point the setting at the warehouse training reads',
+      });
       expect(await empty.schema.hasTable('customers')).toBe(false);
     } finally {
       await empty.destroy();
+    }
+    // An app built without a feature store does not serve the route (`driftwood serve` always gives one).
+    const none = await build(undefined);
+    const r = await none.inject({ method: 'POST', url: '/v1/predict/by-id', payload: { customer_id: 'C1' } });
+    expect(r.statusCode).toBe(404);
+  });
+
+  it('`driftwood serve` names DRIFTWOOD_WAREHOUSE_URL while no warehouse is there, then scores by id from it', async () => {
+    const port = 18_000 + Math.floor(Math.random() * 2000);
+    const missing = path.join(tempHome('driftwood-by-id-serve-'), 'warehouse.db');
+    const server = spawnServe({
+      home: tempHome('driftwood-by-id-serve-'),
+      port,
+      modelName,
+      mlflowUri: inject('mlflowUri'),
+      extraEnv: {
+        DRIFTWOOD_WAREHOUSE_URL: `sqlite://${missing}`,
+        DRIFTWOOD_DATASET: 'churn',
+        LOG_LEVEL: 'warn',
+      },
+    });
+    try {
+      await eventually(async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined);
+        return res?.ok ? true : undefined;
+      }, 60_000);
+      const ask = () =>
+        fetch(`http://127.0.0.1:${port}/v1/predict/by-id`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ customer_id: id }),
+        });
+      // A customer with no cancellation: still one as of the real clock.
+      const id = training.find((r) => IDS.indexOf(r.customerId) % 5 !== 0)?.customerId as string;
+      const down = await ask();
+      expect(down.status).toBe(503);
+      expect(await down.json()).toEqual({
+        error: 'warehouse_unavailable',
+        message: `setting DRIFTWOOD_WAREHOUSE_URL: no SQLite warehouse at ${missing}: ingest first, or point the setting at the warehouse training reads`,
+      });
+      expect(existsSync(missing)).toBe(false);
+      // The warehouse arrives: the next request opens it (a failed open is not remembered).
+      await db.raw('VACUUM INTO ?', [missing]);
+      const ok = await ask();
+      expect(ok.status, await ok.clone().text()).toBe(200);
+      expect((await ok.json()).model.name).toBe(modelName);
+      expect(server.output()).not.toContain(id);
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exit;
     }
   });
 

@@ -30,9 +30,6 @@ export interface FeatureStoreOptions {
 /** The warehouse or the dataset's contract is missing or does not answer: 503, naming the setting. */
 export class FeatureStoreUnavailable extends Error {}
 
-export const NOT_CONFIGURED =
-  'scoring by id is not configured: the API computes features from the warehouse (set DRIFTWOOD_WAREHOUSE_URL)';
-
 /** An id's features and the time they are as of. */
 export interface FoundFeatures {
   features: RawFeatures;

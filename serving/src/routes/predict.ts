@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { type FeatureLookup, FeatureStoreUnavailable, NOT_CONFIGURED } from '../features/by-id.js';
+import { type FeatureLookup, FeatureStoreUnavailable } from '../features/by-id.js';
 import type { ModelHolder, ServedModel } from '../plugins/model-registry.js';
 import { type ChallengerMode, planRoute } from '../routing/canary.js';
 import type { CanaryGuard } from '../routing/guard.js';
@@ -21,7 +21,7 @@ export interface PredictRoutesOptions {
   challengerMode: ChallengerMode;
   canaryPercent: number;
   guard: CanaryGuard;
-  /** The dataset's features by id (`POST …/predict/by-id`); absent, that route answers 503. */
+  /** The dataset's features by id; absent, `POST …/predict/by-id` is not served. */
   byId?: FeatureLookup;
 }
 
@@ -172,46 +172,46 @@ export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (ap
    * warehouse, not the client, so it is not held to the training ranges: a value past them is drift
    * for the monitor to see, not a bad request.
    */
-  app.post(
-    '/predict/by-id',
-    {
-      config: { role: 'predict' },
-      schema: {
-        summary: `Probability of the positive class for one ${models.dataset || 'default-dataset'} ${models.idColumn}, its features computed from the warehouse as of now`,
-        tags: ['predict'],
-        security: [{ basicAuth: [] }],
-        body: idRequestSchema(models.idColumn),
-        response: {
-          200: byIdPredictionSchema,
-          ...errorResponses(400, 401, 403, 404, 413, 415, 429, 500, 503),
+  const { byId } = opts;
+  if (byId)
+    app.post(
+      '/predict/by-id',
+      {
+        config: { role: 'predict' },
+        schema: {
+          summary: `Probability of the positive class for one ${models.dataset || 'default-dataset'} ${models.idColumn}, its features computed from the warehouse as of now`,
+          tags: ['predict'],
+          security: [{ basicAuth: [] }],
+          body: idRequestSchema(models.idColumn),
+          response: {
+            200: byIdPredictionSchema,
+            ...errorResponses(400, 401, 403, 404, 413, 415, 429, 500, 503),
+          },
         },
       },
-    },
-    async (req, reply) => {
-      const champion = championOr503(models, reply);
-      if (!champion) return reply;
-      if (!opts.byId)
-        return reply.status(503).send({ error: 'warehouse_unavailable', message: NOT_CONFIGURED });
-      const id = (req.body as Record<string, string>)[models.idColumn] as string;
-      let found: Awaited<ReturnType<FeatureLookup['features']>>;
-      try {
-        found = await opts.byId.features(id);
-      } catch (err) {
-        if (!(err instanceof FeatureStoreUnavailable)) throw err;
-        return reply
-          .status(503)
-          .header('retry-after', '5')
-          .send({ error: 'warehouse_unavailable', message: err.message });
-      }
-      if (!found)
-        return reply.status(404).send({
-          error: 'unknown_id',
-          message: `${models.idColumn} '${id}' has no ${models.dataset} row as of ${new Date(opts.byId.now()).toISOString()}: not in the warehouse, or not in the dataset's rows at that time`,
-        });
-      const row: Row = { ...found.features, [models.idColumn]: id };
-      return { ...predict(champion, row, req.id, undefined), as_of: new Date(found.asOf).toISOString() };
-    },
-  );
+      async (req, reply) => {
+        const champion = championOr503(models, reply);
+        if (!champion) return reply;
+        const id = (req.body as Record<string, string>)[models.idColumn] as string;
+        let found: Awaited<ReturnType<FeatureLookup['features']>>;
+        try {
+          found = await byId.features(id);
+        } catch (err) {
+          if (!(err instanceof FeatureStoreUnavailable)) throw err;
+          return reply
+            .status(503)
+            .header('retry-after', '5')
+            .send({ error: 'warehouse_unavailable', message: err.message });
+        }
+        if (!found)
+          return reply.status(404).send({
+            error: 'unknown_id',
+            message: `${models.idColumn} '${id}' has no ${models.dataset} row as of ${new Date(byId.now()).toISOString()}: not in the warehouse, or not in the dataset's rows at that time`,
+          });
+        const row: Row = { ...found.features, [models.idColumn]: id };
+        return { ...predict(champion, row, req.id, undefined), as_of: new Date(found.asOf).toISOString() };
+      },
+    );
 
   app.post(
     '/predict/batch',
