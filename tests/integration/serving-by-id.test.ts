@@ -350,6 +350,90 @@ describe('scoring by id on PostgreSQL', () => {
   });
 });
 
+describe('scoring by id on a columns dataset', () => {
+  it('computes a row online as the build does, and keeps a row to score that has no label yet', async () => {
+    const contract = {
+      dataset: 'loans',
+      version: 1,
+      task: 'binary_classification',
+      builder: 'columns',
+      alert_threshold: 0.05,
+      file_rules: {
+        extra_columns: 'accept',
+        missing_column: 'quarantine_file',
+        type_change: 'quarantine_file',
+        type_change_share: 0.5,
+      },
+      tables: [
+        {
+          name: 'applications',
+          files: ['applications.csv'],
+          key: 'application_id',
+          columns: [
+            { name: 'application_id', type: 'string', role: 'id' },
+            { name: 'submitted_at', type: 'timestamp', role: 'timestamp' },
+            { name: 'income', type: 'number', role: 'feature' },
+            { name: 'purpose', type: 'string', role: 'feature' },
+            { name: 'defaulted', type: 'string', role: 'target', positive: 'Y' },
+          ],
+        },
+      ],
+      digest: 'x',
+    } as Contract;
+    const db = await openWarehouse(`sqlite://${path.join(tempHome('driftwood-by-id-columns-'), 'w.db')}`);
+    try {
+      await ensureContractTables(db, contract);
+      const key = (hour: number) =>
+        `raw/loans/dt=2026-11-19/hr=${String(hour).padStart(2, '0')}/applications.csv`;
+      await db('applications').insert([
+        {
+          application_id: 'A1',
+          submitted_at: T - DAY,
+          income: 10,
+          purpose: 'car',
+          defaulted: 'Y',
+          source_key: key(1),
+        },
+        {
+          application_id: 'A2',
+          submitted_at: T - DAY,
+          income: null,
+          purpose: 'home',
+          defaulted: 'N',
+          source_key: key(2),
+        },
+        // No label yet: what scoring by id is for; the training build leaves it out.
+        {
+          application_id: 'A3',
+          submitted_at: T - HOUR,
+          income: 30,
+          purpose: 'study',
+          defaulted: null,
+          source_key: key(3),
+        },
+        // Submitted after the as-of time.
+        {
+          application_id: 'A4',
+          submitted_at: T + HOUR,
+          income: 40,
+          purpose: 'car',
+          defaulted: 'N',
+          source_key: key(4),
+        },
+      ]);
+      const profile = tabularProfile(contract);
+      const training = await profile.build(db, T, 48);
+      expect(training.map((r) => r.customerId)).toEqual(['A1', 'A2']);
+      for (const r of training) expect(await profile.rowOf(db, T, r.customerId)).toEqual(r.features);
+      expect(await profile.rowOf(db, T, 'A3')).toEqual({ income: 30, purpose: 'study' });
+      expect(await profile.rowOf(db, T, 'A4')).toBeUndefined();
+      expect(await profile.rowOf(db, T, 'A9')).toBeUndefined();
+    } finally {
+      await db.destroy();
+    }
+  });
+});
+
 function readLines(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' })
     .filter((f) => f.endsWith('.jsonl'))
