@@ -5,6 +5,7 @@ import {
   applyCalibration,
   type Calibration,
   fitCalibration,
+  MIN_PLATT_SLOPE,
   parseCalibration,
 } from '../../tasks/src/models/calibration.js';
 import {
@@ -70,6 +71,33 @@ describe('Platt scaling', () => {
     );
     const c = fitCalibration(scores, labels, 'platt');
     expect(rocAuc(calibrated(c, scores), labels)).toBe(rocAuc(scores, labels));
+  });
+
+  it('never reverses the ranking, even when validation ranks backwards', () => {
+    // A few hundred validation rows on which the model happens to rank backwards: the free Platt fit
+    // would take a negative slope and turn every later ranking upside down.
+    const validation = sample(
+      300,
+      6,
+      (z) => -z - 3,
+      (z) => sigmoid(z),
+    );
+    const c = fitCalibration(validation.scores, validation.labels, 'platt');
+    if (c.method !== 'platt') throw new Error(`expected platt, got ${c.method}`);
+    expect(c.a).toBe(MIN_PLATT_SLOPE);
+    // On rows where the model ranks well, the calibrated scores rank exactly as the raw ones.
+    const holdout = sample(
+      3_000,
+      7,
+      (z) => z - 3,
+      (z) => sigmoid(z),
+    );
+    const raw = rocAuc(holdout.scores, holdout.labels);
+    expect(raw).toBeGreaterThan(0.8);
+    expect(rocAuc(calibrated(c, holdout.scores), holdout.labels)).toBeCloseTo(raw, 12);
+    // The probabilities sit near the validation base rate.
+    const rate = validation.labels.filter((l) => l === 1).length / validation.labels.length;
+    expect(Math.abs(applyCalibration(c, 0.5) - rate)).toBeLessThan(0.02);
   });
 
   it('copes with scores of exactly 0 and 1 (a saturated sigmoid)', () => {

@@ -27,6 +27,9 @@ const logit = (p: number) => {
   const q = clip(p);
   return Math.log(q / (1 - q));
 };
+/** The least Platt slope: calibration may flatten the scores but never reverse their order. */
+export const MIN_PLATT_SLOPE = 1e-3;
+
 const sigmoid = (z: number) => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)));
 
 /**
@@ -108,6 +111,24 @@ function fitPlatt(scores: ArrayLike<number>, labels: ArrayLike<number>, positive
     const gain = current - next;
     current = next;
     if (gain < 1e-12 * n) break;
+  }
+  if (a >= MIN_PLATT_SLOPE) return { method: 'platt', a, b };
+  // Validation scores that rank no better than chance (a few positives among few rows) can fit a
+  // slope ≤ 0, which would reverse the model's ranking: its holdout ROC AUC read 0.24 where the
+  // model's own scores ranked at 0.76. The slope is held at its floor and the intercept refitted, so
+  // the probabilities sit near the validation base rate and keep the model's order.
+  a = MIN_PLATT_SLOPE;
+  for (let iter = 0; iter < 100; iter++) {
+    let gb = 0;
+    let hbb = 1e-12 * n;
+    for (let i = 0; i < n; i++) {
+      const p = sigmoid(a * (z[i] as number) + b);
+      gb += p - (t[i] as number);
+      hbb += p * (1 - p);
+    }
+    const db = gb / hbb;
+    b -= db;
+    if (Math.abs(db) < 1e-12) break;
   }
   return { method: 'platt', a, b };
 }
