@@ -83,7 +83,10 @@ def parse_calibration(document: object) -> Calibration:
     if method == "none":
         return NONE
     if method == "platt":
-        return Calibration("platt", a=_finite(document.get("a"), "a"), b=_finite(document.get("b"), "b"))
+        slope = _finite(document.get("a"), "a")
+        if not slope > 0:
+            raise _bad(f"a: {slope} is not a slope above 0, and would reverse the model's ranking")
+        return Calibration("platt", a=slope, b=_finite(document.get("b"), "b"))
     if method == "isotonic":
         xs, ys = document.get("x"), document.get("y")
         if not isinstance(xs, list) or not isinstance(ys, list) or not xs or len(xs) != len(ys):

@@ -187,6 +187,7 @@ describe('fitting and reading a calibration', () => {
     [{ method: 'beta' }, /calibration\.json: method: expected platt, isotonic, none, got "beta"/],
     [{ method: 'platt', a: 1 }, /calibration\.json: b: expected a finite number, got undefined/],
     [{ method: 'platt', a: 'x', b: 0 }, /calibration\.json: a: expected a finite number, got "x"/],
+    [{ method: 'platt', a: -0.5, b: 0 }, /calibration\.json: a: -0.5 is not a slope above 0/],
     [{ method: 'isotonic', x: [0.1, 0.2], y: [0.5] }, /x and y as arrays of the same length/],
     [
       { method: 'isotonic', x: [0.3, 0.2], y: [0.1, 0.5] },

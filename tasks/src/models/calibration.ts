@@ -257,8 +257,11 @@ export function parseCalibration(json: unknown): Calibration {
   switch (c.method) {
     case 'none':
       return { method: 'none' };
-    case 'platt':
-      return { method: 'platt', a: finite('a'), b: finite('b') };
+    case 'platt': {
+      const a = finite('a');
+      if (!(a > 0)) return bad(`a: ${a} is not a slope above 0, and would reverse the model's ranking`);
+      return { method: 'platt', a, b: finite('b') };
+    }
     case 'isotonic': {
       const x = c.x;
       const y = c.y;
