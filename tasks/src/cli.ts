@@ -674,10 +674,11 @@ async function main(argv: string[]): Promise<number> {
       allowPositionals: false,
     });
     const config = loadConfig(environmentWithDotenv());
-    log = createLogger(config.logLevel);
     const values = parsed.values as Values;
+    if ('dataset' in spec.options && typeof values.dataset !== 'string')
+      values.dataset = await defaultDataset(config, command);
+    log = commandLogger(config, command, values.dataset);
     if ('dataset' in spec.options) {
-      if (typeof values.dataset !== 'string') values.dataset = await defaultDataset(config, command);
       const ignored = overridesIgnored(config, values.dataset as string);
       if (ignored.length > 0)
         log.warn(
@@ -703,6 +704,21 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     return report(err, command);
   }
+}
+
+/**
+ * The command's logger: stderr, and Loki when DRIFTWOOD_LOKI_URL is set, labelled with the service
+ * (`api` for serve, else the step) and the step's dataset. Under Airflow each line names the DAG run.
+ */
+function commandLogger(config: Config, command: string, dataset: unknown): Logger {
+  const service = command === 'serve' ? 'api' : command;
+  const labels = typeof dataset === 'string' && command !== 'serve' ? { service, dataset } : { service };
+  const log = createLogger(
+    config.logLevel,
+    'driftwood',
+    config.loki === undefined ? undefined : { loki: config.loki, labels },
+  );
+  return config.dagRunId === undefined ? log : log.child({ dagRunId: config.dagRunId });
 }
 
 /** Prints one command's usage lines; an unknown command is a usage error with a suggestion. */

@@ -41,6 +41,14 @@ export interface Config {
   serving: ServingConfig;
   piiKey: string | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /**
+   * DRIFTWOOD_LOKI_URL (or _FILE when it carries a password): every log line also goes to this Loki's
+   * push API, batched every DRIFTWOOD_LOKI_BATCH_SECONDS (docs/monitoring.md, "Searching logs").
+   * Unset: logs go to stderr only.
+   */
+  loki: { url: string; batchSeconds: number; timeoutMs: number } | undefined;
+  /** AIRFLOW_CTX_DAG_RUN_ID, set by Airflow for a task it runs: bound to each of the step's log lines. */
+  dagRunId: string | undefined;
 }
 
 export interface ServingConfig {
@@ -196,6 +204,15 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     serving: readServing(env, cwd),
     piiKey: readSecret(env, 'DRIFTWOOD_PII_KEY', cwd),
     logLevel: logLevel as Config['logLevel'],
+    loki:
+      env.DRIFTWOOD_LOKI_URL === undefined && env.DRIFTWOOD_LOKI_URL_FILE === undefined
+        ? undefined
+        : {
+            url: readSecretUrl(env, cwd, 'DRIFTWOOD_LOKI_URL', '', ['http:', 'https:']),
+            batchSeconds: readInt(env, 'DRIFTWOOD_LOKI_BATCH_SECONDS', 1, 1, 60),
+            timeoutMs: readInt(env, 'DRIFTWOOD_LOKI_TIMEOUT_MS', 5_000, 100, 60_000),
+          },
+    dagRunId: env.AIRFLOW_CTX_DAG_RUN_ID || undefined,
   };
 }
 
