@@ -19,6 +19,11 @@ from monitoring.evidently.metrics import MonitorMetrics
 GRAFANA = ROOT / "monitoring" / "grafana"
 PROM = ROOT / "monitoring" / "prometheus"
 DS_UID = "driftwood-prometheus"
+LOKI_UID = "driftwood-loki"
+# The stream labels the Loki target sets (tasks/src/log-loki.ts: service, dataset; pino-loki: level,
+# hostname) and the JSON fields of our lines that the dashboards filter by.
+LOKI_LABELS = {"service", "dataset", "level", "hostname"}
+LOKI_FIELDS = {"reqId", "dagRunId", "version", "msg", "level", "dataset", "err"}
 PROMQL_WORDS = {
     "sum",
     "avg",
@@ -101,6 +106,28 @@ def test_metric_name_extraction() -> None:
     assert got == {"a_total", "b_bucket", "up", "c:rec:rate5m"}
 
 
+def loki_names(expr: str) -> tuple[set[str], set[str]]:
+    """The stream labels a LogQL query selects by, and the fields its label filters after `| json` use."""
+    selectors = re.findall(r"\{([^}]*)\}", expr)
+    assert selectors, f"no stream selector in {expr!r}"
+    labels = {m for s in selectors for m in re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", s)}
+    after = expr.split("| json", 1)[1] if "| json" in expr else ""
+    fields = set(re.findall(r"\|\s*(\w+)\s*(?:=~|!~|!=|=)", after))
+    return labels, fields
+
+
+def test_loki_name_extraction() -> None:
+    expr = 'sum(count_over_time({service="api", level=~"e|c"} | json | reqId=~"x" [1m]))'
+    labels, fields = loki_names(expr)
+    assert (labels, fields) == ({"service", "level"}, {"reqId"})
+
+
+def check_loki_target(where: str, expr: str) -> None:
+    labels, fields = loki_names(expr)
+    assert labels and labels <= LOKI_LABELS, f"{where}: labels {sorted(labels - LOKI_LABELS)} are not set"
+    assert fields <= LOKI_FIELDS, f"{where}: fields {sorted(fields - LOKI_FIELDS)} are not in our lines"
+
+
 def dashboards() -> list[Path]:
     return sorted((GRAFANA / "dashboards").glob("*.json"))
 
@@ -124,16 +151,27 @@ def test_dashboard_is_valid_and_queries_only_exported_metrics(path: Path, tmp_pa
     assert len(ids) == len(set(ids)) and ids, "panel ids must be unique"
     for p in d["panels"]:
         where = f"{path.name} panel {p['id']} ({p['title']})"
-        assert p["datasource"]["uid"] == DS_UID, where
+        assert p["datasource"]["uid"] in (DS_UID, LOKI_UID), where
         g = p["gridPos"]
         assert g["w"] > 0 and g["h"] > 0 and g["x"] + g["w"] <= 24, where
         assert p["targets"], where
         for t in p["targets"]:
-            assert t["datasource"]["uid"] == DS_UID, where
+            assert t["datasource"]["uid"] == p["datasource"]["uid"], where
+            if t["datasource"]["uid"] == LOKI_UID:
+                check_loki_target(where, t["expr"])
+                continue
             used = metric_names(t["expr"])
             assert used, f"{where}: no metric in {t['expr']!r}"
             assert used <= exported, f"{where}: {sorted(used - exported)} not exported by the project"
     for v in d["templating"]["list"]:
+        if v["type"] == "textbox":
+            continue
+        if v["datasource"]["uid"] == LOKI_UID:
+            # label_values(<stream selector>, <label>)
+            m = re.fullmatch(r"label_values\((\{[^}]*\}),\s*(\w+)\)", v["query"]["query"])
+            assert m and m.group(2) in LOKI_LABELS, v["name"]
+            check_loki_target(v["name"], m.group(1))
+            continue
         # label_values(<metric>, <label>): the first argument is the metric.
         m = re.fullmatch(r"label_values\((\w+),\s*(\w+)\)", v["query"]["query"])
         assert m and m.group(1) in exported, v["name"]
@@ -146,7 +184,21 @@ def test_other_dashboards_use_the_provisioned_datasource() -> None:
     provider = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "driftwood.yml").read_text())
     assert provider["providers"][0]["options"]["path"] and provider["providers"][0]["type"] == "file"
     titles = [json.loads(p.read_text())["title"] for p in dashboards()]
-    assert len(titles) == 3 and len(set(titles)) == 3
+    assert len(titles) == 4 and len(set(titles)) == 4
+
+
+def test_the_logs_dashboard_has_loki_panels_next_to_api_metrics() -> None:
+    ds = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "loki.yml").read_text())
+    [source] = ds["datasources"]
+    assert (source["uid"], source["type"]) == (LOKI_UID, "loki") and source["url"].startswith("http")
+    d = json.loads((GRAFANA / "dashboards" / "logs.json").read_text())
+    kinds = {(p["type"], p["datasource"]["uid"]) for p in d["panels"]}
+    assert ("logs", LOKI_UID) in kinds and ("timeseries", DS_UID) in kinds
+    # The API's log panel and a metrics panel share a row.
+    rows = {}
+    for p in d["panels"]:
+        rows.setdefault(p["gridPos"]["y"], set()).add(p["datasource"]["uid"])
+    assert any(r == {DS_UID, LOKI_UID} for r in rows.values())
 
 
 def test_grafana_alert_rules_and_slack_contact_point(tmp_path: Path) -> None:
