@@ -12,7 +12,14 @@ import {
   overridesIgnored,
 } from './config.js';
 import type { DatasetSettings } from './contracts/settings.js';
-import { DriftwoodError, EXIT_OK, EXIT_RETRYABLE, EXIT_USAGE, isDriftwoodError } from './errors.js';
+import {
+  DriftwoodError,
+  EXIT_GATE_NOT_PASSED,
+  EXIT_OK,
+  EXIT_RETRYABLE,
+  EXIT_USAGE,
+  isDriftwoodError,
+} from './errors.js';
 import type { TaskKind } from './kinds/types.js';
 import { createLogger, type Logger } from './log.js';
 import { MODEL_FLAGS, POLICY_FLAGS } from './train/cli-options.js';
@@ -666,6 +673,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (rest.includes('--help') || rest.includes('-h')) return printCommandHelp(command);
   let log: Logger | undefined;
+  let shipping = false;
   try {
     const parsed = parseArgs({
       args: rest,
@@ -674,6 +682,7 @@ async function main(argv: string[]): Promise<number> {
       allowPositionals: false,
     });
     const config = loadConfig(environmentWithDotenv());
+    shipping = config.loki !== undefined;
     const values = parsed.values as Values;
     if ('dataset' in spec.options && typeof values.dataset !== 'string')
       values.dataset = await defaultDataset(config, command);
@@ -702,6 +711,13 @@ async function main(argv: string[]): Promise<number> {
       throw err;
     }
   } catch (err) {
+    // A step's failure is a line worth finding in Loki too; on stderr it is the plain line below.
+    // A gate not passed is a decision, not a fault.
+    if (log !== undefined && shipping) {
+      if (isDriftwoodError(err) && err.exitCode === EXIT_GATE_NOT_PASSED)
+        log.warn({ code: err.code }, `${command}: ${err.message}`);
+      else log.error({ err }, `${command}: failed`);
+    }
     return report(err, command);
   }
 }

@@ -101,7 +101,7 @@ describe('log lines shipped to Loki (DRIFTWOOD_LOKI_URL)', () => {
   beforeAll(() => loki.start());
   afterAll(() => loki.stop());
 
-  it('a step under Airflow: every stderr line, labelled service and dataset, naming the DAG run, no PII', async () => {
+  it('a step under Airflow: every stderr line, labelled service and dataset, naming the DAG run, no PII; a failure too', async () => {
     const home = tempHome('driftwood-loki-step-');
     const env = { DRIFTWOOD_HOME: home, DRIFTWOOD_PII_KEY: PII_KEY, LOG_LEVEL: 'info' };
     const sim = await runCli(
@@ -113,6 +113,19 @@ describe('log lines shipped to Loki (DRIFTWOOD_LOKI_URL)', () => {
     const emails = landed(home, 'email');
     expect(ids.size).toBeGreaterThan(0);
     expect(emails.size).toBeGreaterThan(0);
+
+    // A step that fails: its reason is a line in Loki too, not only the plain line on stderr.
+    const failed = await runCli(['ingest', '--dataset', 'churn', '--until', '2026-11-01T02:00:00Z'], {
+      ...env,
+      DRIFTWOOD_PII_KEY: '',
+      DRIFTWOOD_LOKI_URL: loki.url,
+    });
+    expect(failed.code, failed.stderr).toBe(2);
+    const reason = loki
+      .of({ service: 'ingest', level: 'error' })
+      .find((e) => e.line.msg === 'ingest: failed');
+    expect((reason?.line.err as { code?: string } | undefined)?.code).toBe('CONFIG_INVALID');
+    loki.entries.length = 0;
 
     const dagRunId = 'scheduled__2026-11-01T02:00:00+00:00';
     const run = await runCli(['ingest', '--dataset', 'churn', '--until', '2026-11-01T02:00:00Z'], {
