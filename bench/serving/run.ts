@@ -5,11 +5,13 @@
  *      logistic champion
  *   2. the same API serving a gradient-boosted-trees champion (same transform, same customers)
  *   3. our API, POST /v1/predict/batch with 100 rows a request (rows/s = req/s × 100)
- *   4. `mlflow models serve` (2 uvicorn workers) with the scikit-learn twin of the logistic model
+ *   4. `mlflow models serve` (2 uvicorn workers) serving the same logistic version through its
+ *      `python_function` flavor, and a second one serving the same GBDT version
  *   5. a Fastify route that returns a constant (the ceiling for any Node API here), in one process
  *      and under node:cluster with as many workers as the API (like for like)
  * plus, in process, one-row scoring with the typed-array fast path against tf.predict and against
- * the compiled trees.
+ * the compiled trees. Before the load, the same rows go to our API and to `mlflow models serve`, and
+ * the run stops unless every probability agrees within 1e-6 (the parity the pyfunc flavor promises).
  * Load comes from autocannon in a process of its own (cannon.ts), with the same connections, warm-up
  * and duration for every target; each target's CPU time per request is read from /proc beside it.
  *
@@ -36,7 +38,6 @@ import {
   SERVING_SAMPLE_FILE,
   SERVING_SAMPLE_FORMAT,
   type ServingSample,
-  saveModelFiles,
   type TransformState,
   tf,
   transformRow,
@@ -54,11 +55,15 @@ const load = <T>(rel: string): Promise<T> =>
 const { DEFAULT_GBDT_PARAMS, compileGbdt, fitGbdt, parseGbdtModel } =
   await load<typeof import('../../tasks/dist/models/gbdt.js')>('models/gbdt.js');
 type GbdtModel = import('../../tasks/dist/models/gbdt.js').GbdtModel;
-const { GBDT_FILE, gbdtTrainedModel } =
+const { GBDT_FILE, gbdtTrainedModel, tfTrainedModel } =
   await load<typeof import('../../tasks/dist/models/trained-model.js')>('models/trained-model.js');
 const { compileDenseChain } =
   await load<typeof import('../../tasks/dist/models/dense-fast-path.js')>('models/dense-fast-path.js');
-const { mlmodelYaml } = await load<typeof import('../../tasks/dist/train/mlmodel.js')>('train/mlmodel.js');
+type TrainedModel = import('../../tasks/dist/models/trained-model.js').TrainedModel;
+const { CALIBRATION_FILE } =
+  await load<typeof import('../../tasks/dist/models/calibration.js')>('models/calibration.js');
+const { classifierFolderFiles } =
+  await load<typeof import('../../tasks/dist/train/mlmodel.js')>('train/mlmodel.js');
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const warmup = Number(process.env.BENCH_WARMUP ?? 2);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
@@ -72,8 +77,9 @@ const workers = Number(process.env.BENCH_WORKERS ?? availableParallelism());
 if (!Number.isInteger(workers) || workers < 1 || workers > 64)
   throw new Error(`BENCH_WORKERS must be an integer from 1 to 64, not ${process.env.BENCH_WORKERS}`);
 const workersName = `${workers} worker${workers === 1 ? '' : 's'}`;
-// BENCH_PORT_BASE moves all six ports (API base, mlflow models serve +1, constant route +2, its
-// cluster form +3, the API serving the trees +4, MLflow +10) off ports something else holds.
+// BENCH_PORT_BASE moves all seven ports (API base, mlflow models serve +1, constant route +2, its
+// cluster form +3, the API serving the trees +4, mlflow models serve with the trees +5, MLflow +10)
+// off ports something else holds.
 const portBase = Number(process.env.BENCH_PORT_BASE ?? 7250);
 const PORTS = {
   api: portBase,
@@ -81,6 +87,7 @@ const PORTS = {
   constant: portBase + 2,
   constantCluster: portBase + 3,
   apiGbdt: portBase + 4,
+  mlflowServeGbdt: portBase + 5,
   mlflow: portBase + 10,
 };
 const dir = path.join(root, '.driftwood', 'bench', 'serving');
@@ -170,40 +177,68 @@ function customers(n: number, seed: number): { rows: Row[]; labels: number[] } {
 }
 
 /**
- * Registers files as a new model's version and points `champion` at it, the way training registers
- * (logged model with its files, then a version carrying the tags serving reads).
+ * Registers a fitted model as a new model's version and points `champion` at it, with the folder
+ * training registers (tasks/src/train/index.ts, registerModel), uploaded in the same order: the
+ * model's files, transform.json, calibration.json (`none`: the bench does not calibrate),
+ * serving-sample.json scored by the model's one-row path (the API and the pyfunc loader both
+ * re-score it on load), then classifierFolderFiles (the python_function loader package, its
+ * environment, an input example, and last the MLmodel naming both flavors). So our API and
+ * `mlflow models serve -m models:/<name>@champion` load the very same version.
  */
 async function registerChampion(
   mlflow: MlflowClient,
   name: string,
-  modelType: string,
-  files: (ids: { modelId: string; runId: string }) => Record<string, string | Buffer>,
-  tags: Record<string, string>,
+  trained: TrainedModel,
+  state: TransformState,
+  holdout: Row[],
 ) {
   const experimentId = await mlflow.ensureExperiment('driftwood-bench-serving');
   const run = await mlflow.createRun({ experimentId, runName: name, tags: { 'mlflow.user': 'bench' } });
-  await mlflow.finishRun(run.info.run_id, 'FINISHED');
   const logged = await mlflow.createLoggedModel({
     experimentId,
     name,
     sourceRunId: run.info.run_id,
-    modelType,
+    modelType: trained.modelType,
   });
-  const ids = { modelId: logged.info.model_id, runId: run.info.run_id };
-  for (const [file, content] of Object.entries(files(ids)))
+  const sampleRows = pickSampleRows(holdout, state);
+  const sample: ServingSample = {
+    format: SERVING_SAMPLE_FORMAT,
+    rows: sampleRows,
+    predictions: sampleRows.map((row) => trained.scoreOne(transformRow(state, row))),
+  };
+  const files: Record<string, string | Buffer> = {
+    ...(await trained.files()),
+    'transform.json': `${JSON.stringify(state, null, 2)}\n`,
+    [CALIBRATION_FILE]: `${JSON.stringify({ method: 'none' })}\n`,
+    [SERVING_SAMPLE_FILE]: JSON.stringify(sample),
+    ...(await classifierFolderFiles({
+      state,
+      kind: trained.kind,
+      modelId: logged.info.model_id,
+      runId: run.info.run_id,
+      createdAt: new Date(),
+      exampleRows: holdout,
+    })),
+  };
+  for (const [file, content] of Object.entries(files))
     await mlflow.uploadArtifact(logged.info.artifact_uri, file, content);
   await mlflow.finalizeLoggedModel(logged.info.model_id, 'LOGGED_MODEL_READY');
+  await mlflow.logModelOutput(run.info.run_id, logged.info.model_id);
+  await mlflow.finishRun(run.info.run_id, 'FINISHED');
   await mlflow.ensureRegisteredModel(name);
   const mv = await mlflow.createModelVersion({
     name,
     source: `models:/${logged.info.model_id}`,
     modelId: logged.info.model_id,
     runId: run.info.run_id,
-    tags,
+    tags: { 'driftwood.model_kind': trained.kind, 'driftwood.calibration': 'none' },
   });
   await mlflow.waitForVersionReady(name, mv.version);
   await mlflow.setAlias(name, 'champion', mv.version);
 }
+
+/** The last fifth of the customers: early stopping's validation part, and the versions' holdout rows. */
+const holdoutCut = (n: number) => Math.floor(n * 0.8);
 
 async function trainAndRegister(mlflow: MlflowClient, state: TransformState, rows: Row[], labels: number[]) {
   await initTf();
@@ -216,28 +251,19 @@ async function trainAndRegister(mlflow: MlflowClient, state: TransformState, row
   const y = tf.tensor2d(labels, [labels.length, 1]);
   await model.fit(x, y, { epochs: 10, batchSize: 256, verbose: 0 });
   tf.dispose([x, y]);
-  const files = await saveModelFiles(model);
-  model.dispose();
+  // What training wraps a TF.js model in: its modelType, files, and the dense fast path as scoreOne.
+  const trained = tfTrainedModel(model, 'logistic', width, { bestEpoch: 9, epochsRun: 10 });
   const name = `bench-churn-${Date.now().toString(36)}`;
-  await registerChampion(
-    mlflow,
-    name,
-    'tfjs-logistic-regression',
-    () => ({
-      'model.json': files.modelJson,
-      'weights.bin': files.weights,
-      'transform.json': JSON.stringify(state),
-    }),
-    {},
-  );
+  await registerChampion(mlflow, name, trained, state, rows.slice(holdoutCut(rows.length)));
+  trained.dispose();
   return name;
 }
 
 /**
  * Gradient-boosted trees with the default parameters on the same customers and transform: the last
  * fifth is the validation part early stopping watches. Registered as training registers a gbdt
- * version: tag driftwood.model_kind=gbdt, gbdt.json, transform.json, MLmodel and a serving sample
- * scored by the compiled trees (the scorer the API rebuilds), so the API's load check passes.
+ * version (tag driftwood.model_kind=gbdt, gbdt.json, and its sample scored by the compiled trees,
+ * the scorer the API rebuilds).
  */
 async function trainAndRegisterGbdt(
   mlflow: MlflowClient,
@@ -246,7 +272,7 @@ async function trainAndRegisterGbdt(
   labels: number[],
 ) {
   const width = state.outputs.length;
-  const cut = Math.floor(rows.length * 0.8);
+  const cut = holdoutCut(rows.length);
   const x = transformRows(state, rows);
   const y = Float32Array.from(labels);
   const fit = fitGbdt(
@@ -260,28 +286,65 @@ async function trainAndRegisterGbdt(
     DEFAULT_GBDT_PARAMS,
   );
   const trained = gbdtTrainedModel(fit.model, fit.bestIteration, fit.iterationsRun);
-  // trained.scoreOne is compileGbdt(model), what loadScorer gives the API.
-  const sampleRows = pickSampleRows(rows.slice(cut), state);
-  const sample: ServingSample = {
-    format: SERVING_SAMPLE_FORMAT,
-    rows: sampleRows,
-    predictions: sampleRows.map((row) => trained.scoreOne(transformRow(state, row))),
-  };
   const name = `bench-churn-gbdt-${Date.now().toString(36)}`;
-  const files = await trained.files();
-  await registerChampion(
-    mlflow,
-    name,
-    trained.modelType,
-    ({ modelId, runId }) => ({
-      ...files,
-      'transform.json': `${JSON.stringify(state, null, 2)}\n`,
-      [SERVING_SAMPLE_FILE]: JSON.stringify(sample),
-      MLmodel: mlmodelYaml(state, 'gbdt', modelId, runId, new Date()),
-    }),
-    { 'driftwood.model_kind': 'gbdt' },
-  );
+  await registerChampion(mlflow, name, trained, state, rows.slice(cut));
   return { name, model: fit.model, iterationsRun: fit.iterationsRun };
+}
+
+/**
+ * The same rows through our API (`/v1/predict/batch`, the batches of the request mix) and through
+ * `mlflow models serve` (`/invocations`, one dataframe_split): the largest difference between the
+ * two probabilities of a row. Throws above 1e-6, naming the row, so no figure is printed for a
+ * server that answers something else.
+ */
+async function parityOf(
+  apiPort: number,
+  servePort: number,
+  auth: Record<string, string>,
+  batches: string[],
+  split: { columns: string[]; data: unknown[][] },
+): Promise<{ rows: number; maxDiff: number; distinct: number; min: number; max: number }> {
+  const post = async (url: string, headers: Record<string, string>, body: string) => {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    });
+    if (!res.ok) throw new Error(`${url} answered ${res.status}: ${await res.text()}`);
+    return res.json();
+  };
+  const ours: number[] = [];
+  for (const body of batches) {
+    const r = (await post(`http://127.0.0.1:${apiPort}/v1/predict/batch`, auth, body)) as {
+      predictions: { probability: number }[];
+    };
+    ours.push(...r.predictions.map((p) => p.probability));
+  }
+  const theirs = (
+    (await post(
+      `http://127.0.0.1:${servePort}/invocations`,
+      {},
+      JSON.stringify({ dataframe_split: split }),
+    )) as {
+      predictions: number[];
+    }
+  ).predictions;
+  if (theirs.length !== ours.length)
+    throw new Error(`parity: our API answered ${ours.length} rows, mlflow models serve ${theirs.length}`);
+  let maxDiff = 0;
+  for (const [i, p] of ours.entries()) {
+    const d = Math.abs(p - (theirs[i] as number));
+    if (!(d <= 1e-6))
+      throw new Error(`parity: row ${i} of the request mix: our API ${p}, mlflow models serve ${theirs[i]}`);
+    maxDiff = Math.max(maxDiff, d);
+  }
+  return {
+    rows: ours.length,
+    maxDiff,
+    distinct: new Set(ours).size,
+    min: Math.min(...ours),
+    max: Math.max(...ours),
+  };
 }
 
 /** Split nodes a row passes through, summed over the trees, averaged over `vectors`. */
@@ -397,22 +460,6 @@ async function main() {
   const name = await trainAndRegister(mlflow, state, rows, labels);
   log('fitting the gradient-boosted trees and registering them as champion of a model of their own');
   const gbdtFit = await trainAndRegisterGbdt(mlflow, state, rows, labels);
-  log('training the scikit-learn twin');
-  const rowsFile = path.join(dir, 'rows.json');
-  writeFileSync(
-    rowsFile,
-    JSON.stringify({ rows, labels, numeric: CHURN_NUMERIC, categorical: CHURN_CATEGORICAL }),
-  );
-  const skDir = path.join(dir, 'sklearn-model');
-  const venv = path.join(root, '.venvs', 'mlflow', 'bin');
-  const sk = spawnSync(
-    path.join(venv, 'python'),
-    [path.join(root, 'bench', 'serving', 'sklearn_model.py'), rowsFile, skDir],
-    {
-      encoding: 'utf8',
-    },
-  );
-  if (sk.status !== 0) throw new Error(`sklearn_model.py failed: ${sk.stderr}`);
 
   log('hashing the benchmark credential');
   const password = 'bench-password-0123';
@@ -421,7 +468,7 @@ async function main() {
     encoding: 'utf8',
   }).stdout.trim();
 
-  log(`starting the five servers (our APIs and the cluster constant route with ${workersName})`);
+  log(`starting the six servers (our APIs and the cluster constant route with ${workersName})`);
   // Two instances of our API, one per champion, with the same settings; the one not being loaded
   // sits idle.
   const startApi = (model: string, port: number, home: string) =>
@@ -445,25 +492,31 @@ async function main() {
     );
   const api = startApi(name, PORTS.api, 'home');
   const apiGbdt = startApi(gbdtFit.name, PORTS.apiGbdt, 'home-gbdt');
-  const mlflowServe = start(
-    path.join(venv, 'mlflow'),
-    [
-      'models',
-      'serve',
-      '-m',
-      skDir,
-      '--env-manager',
-      'local',
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(PORTS.mlflowServe),
-      '-w',
-      '2',
-    ],
-    { PATH: `${venv}:${process.env.PATH}` },
-    'mlflow-serve',
-  );
+  // MLflow's own server on the same registered versions, through their python_function flavor, in
+  // the environment the versions pin (.venvs/mlflow; its bin first: the CLI starts uvicorn from PATH).
+  const venv = path.join(root, '.venvs', 'mlflow', 'bin');
+  const startMlflowServe = (model: string, port: number, logName: string) =>
+    start(
+      path.join(venv, 'mlflow'),
+      [
+        'models',
+        'serve',
+        '-m',
+        `models:/${model}@champion`,
+        '--env-manager',
+        'local',
+        '-h',
+        '127.0.0.1',
+        '-p',
+        String(port),
+        '-w',
+        '2',
+      ],
+      { MLFLOW_TRACKING_URI: trackingUri, PATH: `${venv}:${process.env.PATH}` },
+      logName,
+    );
+  const mlflowServe = startMlflowServe(name, PORTS.mlflowServe, 'mlflow-serve');
+  const mlflowServeGbdt = startMlflowServe(gbdtFit.name, PORTS.mlflowServeGbdt, 'mlflow-serve-gbdt');
   const constantJs = path.join(root, '.driftwood', 'bench-build', 'serving', 'constant-server.js');
   const constant = start('node', [constantJs, String(PORTS.constant)], {}, 'constant');
   const constantCluster = start(
@@ -474,22 +527,31 @@ async function main() {
   );
   await waitFor(`http://127.0.0.1:${PORTS.api}/health/ready`, api);
   await waitFor(`http://127.0.0.1:${PORTS.apiGbdt}/health/ready`, apiGbdt);
-  await waitFor(`http://127.0.0.1:${PORTS.mlflowServe}/ping`, mlflowServe);
+  await waitFor(`http://127.0.0.1:${PORTS.mlflowServe}/ping`, mlflowServe, 600);
+  await waitFor(`http://127.0.0.1:${PORTS.mlflowServeGbdt}/ping`, mlflowServeGbdt, 600);
   await waitFor(`http://127.0.0.1:${PORTS.constant}/health`, constant);
   await waitFor(`http://127.0.0.1:${PORTS.constantCluster}/health`, constantCluster);
 
   // The same 500 customers, in the same order, for every target.
   const mix = rows.slice(0, 500);
   const one = mix.map((r) => JSON.stringify(r));
-  const noId = mix.map(({ customer_id: _id, ...features }) => features);
+  // The pyfunc takes the raw fields as a dataframe_split in the signature's columns (numbers, then
+  // categories; a missing number as null), the body its serving input example shows.
+  const columns = [...state.numeric.map((n) => n.name), ...state.categorical.map((c) => c.name)];
+  const split = (rs: Row[]) => ({ columns, data: rs.map((r) => columns.map((c) => r[c] ?? null)) });
   const auth = { authorization: `Basic ${Buffer.from(`bench:${password}`).toString('base64')}` };
   const batches = Array.from({ length: 5 }, (_, b) =>
     JSON.stringify({ rows: mix.slice(b * 100, b * 100 + 100) }),
   );
+  log('parity: the request mix through our APIs and through mlflow models serve');
+  const parity = {
+    logistic: await parityOf(PORTS.api, PORTS.mlflowServe, auth, batches, split(mix)),
+    gbdt: await parityOf(PORTS.apiGbdt, PORTS.mlflowServeGbdt, auth, batches, split(mix)),
+  };
   // `node`: a Node server, whose main threads' CPU time (its event loops, summed over the processes
   // of a cluster: cpu.ts) is shown apart. `key` names the runs the ratios below compare.
   const targets: (LoadTarget & {
-    key: 'constant' | 'constantCluster' | 'ours' | 'gbdt' | 'batch' | 'mlflow';
+    key: 'constant' | 'constantCluster' | 'ours' | 'gbdt' | 'batch' | 'mlflow' | 'mlflowGbdt';
     pid: number | undefined;
     node: boolean;
   })[] = [
@@ -546,12 +608,22 @@ async function main() {
     },
     {
       key: 'mlflow',
-      name: 'mlflow models serve (sklearn, 2 workers)',
+      name: 'mlflow models serve, logistic (2 workers)',
       origin: `http://127.0.0.1:${PORTS.mlflowServe}`,
       path: '/invocations',
       headers: {},
-      bodies: noId.map((r) => JSON.stringify({ dataframe_records: [r] })),
+      bodies: mix.map((r) => JSON.stringify({ dataframe_split: split([r]) })),
       pid: mlflowServe.pid,
+      node: false,
+    },
+    {
+      key: 'mlflowGbdt',
+      name: 'mlflow models serve, GBDT (2 workers)',
+      origin: `http://127.0.0.1:${PORTS.mlflowServeGbdt}`,
+      path: '/invocations',
+      headers: {},
+      bodies: mix.map((r) => JSON.stringify({ dataframe_split: split([r]) })),
+      pid: mlflowServeGbdt.pid,
       node: false,
     },
   ];
@@ -559,8 +631,9 @@ async function main() {
   // unmeasured, before the rounds, so round 1 is not a measure of warming up.
   // Predictions our API answered (2xx, warm-up and priming included; a batch answers 100): the
   // prediction log must hold exactly as many lines once the API has shut down. Per API instance.
-  let predictionsAnswered = 0;
-  let gbdtPredictionsAnswered = 0;
+  // The parity check's rows count too.
+  let predictionsAnswered = parity.logistic.rows;
+  let gbdtPredictionsAnswered = parity.gbdt.rows;
   const countAnswered = (t: (typeof targets)[number], r: LoadResult) => {
     if (t.key === 'ours') predictionsAnswered += r.answered2xx;
     if (t.key === 'batch') predictionsAnswered += r.answered2xx * 100;
@@ -641,9 +714,17 @@ async function main() {
     );
   const runsOf = (key: (typeof targets)[number]['key']) =>
     perTarget[targets.findIndex((t) => t.key === key)] as LoadResult[];
-  const [constantRuns, constantClusterRuns, oursRuns, gbdtRuns, batchRuns, mlflowRuns] = (
-    ['constant', 'constantCluster', 'ours', 'gbdt', 'batch', 'mlflow'] as const
-  ).map(runsOf) as [LoadResult[], LoadResult[], LoadResult[], LoadResult[], LoadResult[], LoadResult[]];
+  const [constantRuns, constantClusterRuns, oursRuns, gbdtRuns, batchRuns, mlflowRuns, mlflowGbdtRuns] = (
+    ['constant', 'constantCluster', 'ours', 'gbdt', 'batch', 'mlflow', 'mlflowGbdt'] as const
+  ).map(runsOf) as [
+    LoadResult[],
+    LoadResult[],
+    LoadResult[],
+    LoadResult[],
+    LoadResult[],
+    LoadResult[],
+    LoadResult[],
+  ];
   // Each round loads the targets one after the other, so a round's ratios compare like with like.
   const perRound = oursRuns.map((o, i) => ({
     vsConstant: o.rps / (constantRuns[i] as LoadResult).rps,
@@ -651,6 +732,8 @@ async function main() {
     vsMlflow: o.rps / (mlflowRuns[i] as LoadResult).rps,
     p99VsMlflow: o.p99ms / (mlflowRuns[i] as LoadResult).p99ms,
     gbdtVsLogistic: (gbdtRuns[i] as LoadResult).rps / o.rps,
+    gbdtVsMlflow: (gbdtRuns[i] as LoadResult).rps / (mlflowGbdtRuns[i] as LoadResult).rps,
+    gbdtP99VsMlflow: (gbdtRuns[i] as LoadResult).p99ms / (mlflowGbdtRuns[i] as LoadResult).p99ms,
   }));
   const list = (xs: number[], f: (x: number) => string) => xs.map(f).join(' / ');
   const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
@@ -668,7 +751,8 @@ async function main() {
   const ratioLabels = {
     constant: 'ours / constant route (1 process):',
     constantCluster: `ours / constant route (${workersName}, like for like):`,
-    mlflow: 'ours / mlflow models serve:',
+    mlflow: 'ours / mlflow models serve (logistic):',
+    mlflowGbdt: 'ours / mlflow models serve (GBDT):',
   };
   const w = Math.max(...Object.values(ratioLabels).map((l) => l.length)) + 1;
   for (const [label, key] of [
@@ -681,12 +765,20 @@ async function main() {
         pct,
       )})`,
     );
-  say(
-    `${pad(ratioLabels.mlflow, w)}${times(median(perRound.map((r) => r.vsMlflow)))} req/s, p99 ${median(perRound.map((r) => r.p99VsMlflow)).toFixed(2)}× (rounds ${list(
-      perRound.map((r) => r.vsMlflow),
-      times,
-    )})`,
-  );
+  for (const [label, key, p99Key] of [
+    [ratioLabels.mlflow, 'vsMlflow', 'p99VsMlflow'],
+    [ratioLabels.mlflowGbdt, 'gbdtVsMlflow', 'gbdtP99VsMlflow'],
+  ] as const)
+    say(
+      `${pad(label, w)}${times(median(perRound.map((r) => r[key])))} req/s, p99 ${median(perRound.map((r) => r[p99Key])).toFixed(2)}× (rounds ${list(
+        perRound.map((r) => r[key]),
+        times,
+      )})`,
+    );
+  for (const [kind, p] of Object.entries(parity))
+    say(
+      `parity, ${kind}: ${p.rows} rows of the request mix, our /v1/predict/batch against mlflow models serve /invocations: largest |difference| ${p.maxDiff.toExponential(1)} (limit 1e-6; ${p.distinct} distinct probabilities from ${p.min.toFixed(4)} to ${p.max.toFixed(4)})`,
+    );
   say(`batch: ${(median(batchRuns.map((r) => r.rps)) * 100).toFixed(0)} rows/s`);
   const cpuOf = (runs: LoadResult[]) => median(runs.map((r) => r.serverCpuUsPerRequest ?? Number.NaN));
   say(
@@ -715,7 +807,7 @@ async function main() {
     );
   writeFileSync(
     path.join(dir, 'results.json'),
-    `${JSON.stringify({ concurrency, warmup, seconds, rounds, workers, results, perRound, allRounds: perTarget, scoring, gbdt: { treesKept: gbdtModel.trees.length, iterationsRun: gbdtFit.iterationsRun, leaves, splitsPerRow }, predictionLog: { linesWritten, predictionsMade, predictionsAnswered, lost }, gbdtPredictionLog: { linesWritten: gbdtLinesWritten, predictionsMade: gbdtPredictionsMade, predictionsAnswered: gbdtPredictionsAnswered, lost: gbdtLost } }, null, 2)}\n`,
+    `${JSON.stringify({ concurrency, warmup, seconds, rounds, workers, results, perRound, allRounds: perTarget, parity, scoring, gbdt: { treesKept: gbdtModel.trees.length, iterationsRun: gbdtFit.iterationsRun, leaves, splitsPerRow }, predictionLog: { linesWritten, predictionsMade, predictionsAnswered, lost }, gbdtPredictionLog: { linesWritten: gbdtLinesWritten, predictionsMade: gbdtPredictionsMade, predictionsAnswered: gbdtPredictionsAnswered, lost: gbdtLost } }, null, 2)}\n`,
   );
 }
 
