@@ -68,6 +68,10 @@ PASSTHROUGH_ENV = (
     "DRIFTWOOD_S3_REGION",
     "DRIFTWOOD_S3_PATH_STYLE",
     "DRIFTWOOD_CONTRACTS_DIR",
+    # Log lines to Loki as well (docs/monitoring.md, "Searching logs").
+    "DRIFTWOOD_LOKI_URL",
+    "DRIFTWOOD_LOKI_BATCH_SECONDS",
+    "DRIFTWOOD_LOKI_TIMEOUT_MS",
 )
 # Secrets: environment variable → key in the Kubernetes secret (DRIFTWOOD_K8S_SECRET). The process
 # runner inherits them from the worker; Docker gets them as private (never rendered) environment.
@@ -181,7 +185,10 @@ def container_env(*drop: str) -> dict[str, str]:
     """The plain settings for a step in its own container: never the worker's paths to secret files
     (the container gets the values, or a *_FILE setting would take precedence over them)."""
     worker_only = {*(f"{name}_FILE" for name in SECRET_ENV), *drop}
-    return {k: v for k, v in step_env().items() if k not in worker_only}
+    env = {k: v for k, v in step_env().items() if k not in worker_only}
+    # What BashOperator gives the process runner's step by itself: the DAG run each log line names.
+    env["AIRFLOW_CTX_DAG_RUN_ID"] = "{{ run_id }}"
+    return env
 
 
 def secret_env() -> dict[str, str]:

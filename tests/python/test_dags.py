@@ -204,7 +204,10 @@ def test_docker_runner_renders_a_docker_operator(
     assert isinstance(task, DockerOperator)
     assert task.image == "registry.example/driftwood-tasks:1.2.3"
     assert task.command == ["ingest", "--dataset", "churn", "--until", "{{ data_interval_end }}"]
-    assert task.environment == {"MLFLOW_TRACKING_URI": "http://mlflow:5000"}
+    assert task.environment == {
+        "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+        "AIRFLOW_CTX_DAG_RUN_ID": "{{ run_id }}",
+    }
     assert task.skip_on_exit_code == [99]
     # Secrets go as private environment: not a template field, never rendered or stored.
     assert "private_environment" not in task.template_fields
@@ -260,7 +263,10 @@ def test_kubernetes_runner_renders_a_pod_operator(
     assert task.skip_on_exit_code == [99]
     assert task.container_resources.requests == {"cpu": "1", "memory": "2Gi"}
     assert task.container_resources.limits == {"cpu": "2", "memory": "4Gi"}
-    assert task.env_vars == {"MLFLOW_TRACKING_URI": "http://mlflow:5000"}
+    assert task.env_vars == {
+        "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+        "AIRFLOW_CTX_DAG_RUN_ID": "{{ run_id }}",
+    }
     # Each secret comes from the Kubernetes secret as an env var reference, never as a value.
     refs = {s.deploy_target: (s.secret, s.key) for s in task.secrets}
     assert refs == {
