@@ -34,7 +34,10 @@ export default function lokiTarget(target: LokiTarget) {
 }
 
 /** fetch refuses a URL with credentials in it: `https://user:pass@host` becomes Basic auth. */
-function splitCredentials(raw: string): { url: string; basicAuth?: { username: string; password: string } } {
+export function splitCredentials(raw: string): {
+  url: string;
+  basicAuth?: { username: string; password: string };
+} {
   const parsed = new URL(raw);
   if (parsed.username === '' && parsed.password === '') return { url: `${raw.replace(/\/+$/, '')}/` };
   const basicAuth = {
