@@ -138,8 +138,12 @@ describe('log lines shipped to Loki (DRIFTWOOD_LOKI_URL)', () => {
     const shipped = loki.of({ service: 'ingest', dataset: 'churn' });
     const stderr = pinoLines(run.stderr);
     expect(stderr.map((l) => l.msg)).toContain('ingest: done');
-    // The very lines of stderr (pino-loki moves the host name into a label).
-    expect(shipped.map((e) => e.line)).toEqual(stderr.map(({ hostname: _, ...rest }) => rest));
+    // The very lines of stderr (pino-loki moves the host name into a label); two batches may arrive
+    // in either order.
+    const sorted = (lines: Record<string, unknown>[]) => lines.map((l) => JSON.stringify(l)).sort();
+    expect(sorted(shipped.map((e) => e.line))).toEqual(
+      sorted(stderr.map(({ hostname: _, ...rest }) => rest)),
+    );
     for (const e of shipped) {
       expect(e.line.dagRunId).toBe(dagRunId);
       expect(Object.keys(e.labels).sort()).toEqual(['dataset', 'hostname', 'level', 'service']);
