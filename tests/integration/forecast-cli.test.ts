@@ -9,6 +9,8 @@ import { mlflowClient, runCli, tempHome } from '../support/env.js';
  * The built CLI picks the forecast steps from the dataset's contract (`task: sequence_forecast`):
  * simulate, ingest, train and promote a btc-like dataset, and the gate's refusal exits 99. The dataset
  * gets a unique name (a copy of contracts/btc.yaml) so that its model, named after it, is this test's.
+ * The gate's margin over persistence is read from that contract at each promote
+ * (forecast.persistence_margin): a margin no model reaches refuses the version, the shipped one passes it.
  */
 describe('driftwood CLI on a sequence_forecast dataset', () => {
   const dataset = `btc_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
@@ -26,12 +28,19 @@ describe('driftwood CLI on a sequence_forecast dataset', () => {
     return JSON.parse(r.stdout);
   };
 
-  beforeAll(async () => {
-    const text = readFileSync(path.join(DEFAULT_CONTRACTS_DIR, 'btc.yaml'), 'utf8');
+  const btc = readFileSync(path.join(DEFAULT_CONTRACTS_DIR, 'btc.yaml'), 'utf8');
+  const writeContract = (margin: string) => {
+    expect(btc).toMatch(/^ {2}persistence_margin: 0\.01$/m);
     writeFileSync(
       path.join(contracts, `${dataset}.yaml`),
-      text.replace(/^dataset: btc$/m, `dataset: ${dataset}`),
+      btc
+        .replace(/^dataset: btc$/m, `dataset: ${dataset}`)
+        .replace(/^ {2}persistence_margin: 0\.01$/m, `  persistence_margin: ${margin}`),
     );
+  };
+
+  beforeAll(async () => {
+    writeContract('0.5');
     const sim = await cli([
       'simulate',
       '--dataset',
@@ -48,12 +57,28 @@ describe('driftwood CLI on a sequence_forecast dataset', () => {
     expect(ingest.rowsLoaded).toBe(sim.files);
   });
 
-  it('trains the LSTM, promotes it past persistence, and exits 99 when the next one does not beat it', async () => {
+  it('trains the LSTM, holds it to the contract margin, promotes it past persistence, and exits 99 when the next one does not beat it', async () => {
     const first = await cli(['train', '--dataset', dataset, '--seed', '42']);
     expect(first).toMatchObject({ modelName: dataset, modelKind: 'lstm', modelVersion: expect.any(String) });
+    const mlflow = mlflowClient(inject('mlflowUri'));
+
+    // A margin of 50 % over persistence: refused, exit 99, the result still written, no champion.
+    const missed = await runCli(['promote', '--dataset', dataset], env);
+    expect(missed.code, missed.stderr).toBe(99);
+    expect(missed.stderr).toMatch(
+      /beats_persistence failed \(challenger RMSE \S+ >= persistence RMSE \S+ less 50\.00%/,
+    );
+    expect(JSON.parse(readFileSync(path.join(home, 'results', 'promote.json'), 'utf8'))).toMatchObject({
+      promoted: false,
+      version: first.modelVersion,
+    });
+    expect(await mlflow.getVersionByAlias(dataset, 'champion')).toBeUndefined();
+
+    // The shipped margin (1 %): the same version passes.
+    writeContract('0.01');
     const promoted = await cli(['promote', '--dataset', dataset]);
     expect(promoted).toMatchObject({ promoted: true, version: first.modelVersion, previous: null });
-    const mlflow = mlflowClient(inject('mlflowUri'));
+    expect(promoted.reason).toMatch(/persistence RMSE \S+ less 1\.00%/);
     expect((await mlflow.getVersionByAlias(dataset, 'champion'))?.version).toBe(first.modelVersion);
 
     // The next one trains from a snapshot of the same candles: the same data and seed, the same model.
