@@ -32,12 +32,8 @@ import {
   loadModelFiles,
   loadModelVersion,
   MlflowClient,
-  pickSampleRows,
   Rng,
   type Row,
-  SERVING_SAMPLE_FILE,
-  SERVING_SAMPLE_FORMAT,
-  type ServingSample,
   type TransformState,
   tf,
   transformRow,
@@ -60,10 +56,8 @@ const { GBDT_FILE, gbdtTrainedModel, tfTrainedModel } =
 const { compileDenseChain } =
   await load<typeof import('../../tasks/dist/models/dense-fast-path.js')>('models/dense-fast-path.js');
 type TrainedModel = import('../../tasks/dist/models/trained-model.js').TrainedModel;
-const { CALIBRATION_FILE } =
-  await load<typeof import('../../tasks/dist/models/calibration.js')>('models/calibration.js');
-const { classifierFolderFiles } =
-  await load<typeof import('../../tasks/dist/train/mlmodel.js')>('train/mlmodel.js');
+const { modelFolderFiles } =
+  await load<typeof import('../../tasks/dist/train/model-folder.js')>('train/model-folder.js');
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const warmup = Number(process.env.BENCH_WARMUP ?? 2);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 16);
@@ -178,11 +172,7 @@ function customers(n: number, seed: number): { rows: Row[]; labels: number[] } {
 
 /**
  * Registers a fitted model as a new model's version and points `champion` at it, with the folder
- * training registers (tasks/src/train/index.ts, registerModel), uploaded in the same order: the
- * model's files, transform.json, calibration.json (`none`: the bench does not calibrate),
- * serving-sample.json scored by the model's one-row path (the API and the pyfunc loader both
- * re-score it on load), then classifierFolderFiles (the python_function loader package, its
- * environment, an input example, and last the MLmodel naming both flavors). So our API and
+ * training registers (modelFolderFiles, tasks/src/train/model-folder.ts). So our API and
  * `mlflow models serve -m models:/<name>@champion` load the very same version.
  */
 async function registerChampion(
@@ -200,26 +190,16 @@ async function registerChampion(
     sourceRunId: run.info.run_id,
     modelType: trained.modelType,
   });
-  const sampleRows = pickSampleRows(holdout, state);
-  const sample: ServingSample = {
-    format: SERVING_SAMPLE_FORMAT,
-    rows: sampleRows,
-    predictions: sampleRows.map((row) => trained.scoreOne(transformRow(state, row))),
-  };
-  const files: Record<string, string | Buffer> = {
-    ...(await trained.files()),
-    'transform.json': `${JSON.stringify(state, null, 2)}\n`,
-    [CALIBRATION_FILE]: `${JSON.stringify({ method: 'none' })}\n`,
-    [SERVING_SAMPLE_FILE]: JSON.stringify(sample),
-    ...(await classifierFolderFiles({
-      state,
-      kind: trained.kind,
-      modelId: logged.info.model_id,
-      runId: run.info.run_id,
-      createdAt: new Date(),
-      exampleRows: holdout,
-    })),
-  };
+  // The bench does not calibrate: the folder says so (`none`), as a version registered before calibration would.
+  const files = await modelFolderFiles({
+    model: trained,
+    state,
+    calibration: { method: 'none' },
+    holdout,
+    modelId: logged.info.model_id,
+    runId: run.info.run_id,
+    createdAt: new Date(),
+  });
   for (const [file, content] of Object.entries(files))
     await mlflow.uploadArtifact(logged.info.artifact_uri, file, content);
   await mlflow.finalizeLoggedModel(logged.info.model_id, 'LOGGED_MODEL_READY');

@@ -3,18 +3,15 @@ import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import type { MlflowClient } from '../mlflow/client.js';
 import type { Metric } from '../mlflow/types.js';
-import { CALIBRATION_FILE } from '../models/calibration.js';
 import { type ModelParams, validateModelParams, withDefaults } from '../models/classifier.js';
 import { type BinaryMetrics, describeThresholdObjective } from '../models/metrics.js';
-import { SERVING_SAMPLE_FILE } from '../models/serving-sample.js';
 import { initTf } from '../models/tf.js';
 import { type SnapshotRows, snapshotDatasetInput } from '../snapshot/index.js';
 import type { Warehouse } from '../warehouse/db.js';
 import type { ContractSource } from './contract.js';
 import { holdoutFile, type PreparedData, prepareTrainingData } from './data.js';
 import { type FitOutcome, fitAndEvaluate } from './fit.js';
-import { classifierFolderFiles } from './mlmodel.js';
-import { servingSampleOf } from './serving-sample.js';
+import { modelFolderFiles } from './model-folder.js';
 
 export interface TrainOptions {
   dataset: string;
@@ -378,7 +375,6 @@ async function registerModel(
   runId: string,
 ): Promise<{ modelId: string; version: string }> {
   const { mlflow } = deps;
-  const files = await fit.model.files();
   const logged = await mlflow.createLoggedModel({
     experimentId: ctx.experimentId,
     name: options.modelName,
@@ -386,28 +382,17 @@ async function registerModel(
     modelType: fit.model.modelType,
     params: { kind: params.kind, seed: String(params.seed), threshold: String(fit.threshold) },
   });
-  const modelUri = logged.info.artifact_uri;
-  const transformJson = `${JSON.stringify(data.state, null, 2)}\n`;
-  for (const [file, content] of Object.entries(files)) await mlflow.uploadArtifact(modelUri, file, content);
-  await mlflow.uploadArtifact(modelUri, 'transform.json', transformJson);
-  // Serving applies it to the model's score (serving-model.ts); the sample below is of calibrated scores.
-  await mlflow.uploadArtifact(modelUri, CALIBRATION_FILE, `${JSON.stringify(fit.calibration)}\n`);
-  // Whoever loads this version re-scores these rows and refuses it unless the answers match.
-  await mlflow.uploadArtifact(
-    modelUri,
-    SERVING_SAMPLE_FILE,
-    JSON.stringify(servingSampleOf(data, fit.model)),
-  );
-  // The loader package, its environment and an input example, then the MLmodel naming both flavors.
-  const folder = await classifierFolderFiles({
+  const folder = await modelFolderFiles({
+    model: fit.model,
     state: data.state,
-    kind: params.kind,
+    calibration: fit.calibration,
+    holdout: data.parts.holdout.map((r) => r.features),
     modelId: logged.info.model_id,
     runId,
     createdAt: new Date(deps.now()),
-    exampleRows: data.parts.holdout.map((r) => r.features),
   });
-  for (const [file, content] of Object.entries(folder)) await mlflow.uploadArtifact(modelUri, file, content);
+  for (const [file, content] of Object.entries(folder))
+    await mlflow.uploadArtifact(logged.info.artifact_uri, file, content);
   await mlflow.finalizeLoggedModel(logged.info.model_id, 'LOGGED_MODEL_READY');
   await mlflow.logModelOutput(runId, logged.info.model_id);
 
