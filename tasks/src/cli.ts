@@ -307,6 +307,7 @@ const COMMANDS: Record<
     run: async ({ config, log, values }) => {
       const { runSimulate } = await import('./simulate/index.js');
       const { openObjectStore } = await import('./lake/object-store.js');
+      const { landingAirflow } = await import('./lake/landing.js');
       const { parseTime } = await import('./time.js');
       return runSimulate(
         {
@@ -326,7 +327,7 @@ const COMMANDS: Record<
             : {}),
           ...contractsDirOf(config),
         },
-        { lake: openObjectStore(config.lakeUri, config.s3), log },
+        { lake: openObjectStore(config.lakeUri, config.s3), log, airflow: landingAirflow(config) },
       );
     },
   },

@@ -1,3 +1,4 @@
+export * from './airflow/client.js';
 export * from './config.js';
 export * from './contracts/index.js';
 export * from './csv.js';

@@ -1,6 +1,8 @@
+import type { AirflowClient } from '../airflow/client.js';
 import { loadContract } from '../contracts/index.js';
 import { simulatorFor } from '../datasets/index.js';
 import type { SimulationRequest } from '../datasets/types.js';
+import { type LandingEvent, RawLander } from '../lake/landing.js';
 import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 
@@ -17,6 +19,8 @@ export interface SimulateResult {
   bytes: number;
   firstKey: string | undefined;
   lastKey: string | undefined;
+  /** The asset event that starts the pipeline on the newest landed partition, or why none was posted. */
+  landing: LandingEvent;
   /** The anomalies planted, by file and kind (only with `anomalies` > 0). */
   planted?: { key: string; kind: string }[];
 }
@@ -27,29 +31,28 @@ export interface SimulateResult {
  */
 export async function runSimulate(
   options: SimulateOptions,
-  deps: { lake: ObjectStore; log: Logger },
+  deps: { lake: ObjectStore; log: Logger; airflow?: AirflowClient },
 ): Promise<SimulateResult> {
   const simulator = simulatorFor(await loadContract(options.dataset, options.contractsDir));
   simulator.check(options);
   const { files, planted } = simulator.simulate(options);
+  const lander = new RawLander(options.dataset, 'simulate', { ...deps, airflow: deps.airflow });
   let bytes = 0;
   const keys = [...files.keys()];
   let done = 0;
-  let unchanged = 0;
   for (const [key, body] of files) {
-    const existing = await deps.lake.get(key).catch(() => undefined);
-    if (existing?.equals(Buffer.from(body))) unchanged++;
-    else await deps.lake.put(key, body);
+    await lander.land(key, body);
     bytes += Buffer.byteLength(body);
     if (++done % 48 === 0) deps.log.info({ done, total: keys.length }, 'simulate: writing files');
   }
   return {
     dataset: options.dataset,
     files: files.size,
-    unchanged,
+    unchanged: lander.unchanged,
     bytes,
     firstKey: keys[0],
     lastKey: keys.at(-1),
+    landing: await lander.announce(),
     ...(planted.length > 0 ? { planted } : {}),
   };
 }
