@@ -206,6 +206,17 @@ export class MlflowClient {
     return out;
   }
 
+  /** Runs of the given experiments that match an MLflow filter (e.g. ``tags.`k` = 'v'``), newest first. */
+  async searchRuns(experimentIds: string[], filter: string, maxResults = 100): Promise<T.Run[]> {
+    const r = await this.call<{ runs?: T.Run[] }>('POST', 'runs/search', {
+      experiment_ids: experimentIds,
+      filter,
+      max_results: maxResults,
+      order_by: ['attributes.start_time DESC'],
+    });
+    return r.runs ?? [];
+  }
+
   async setTag(runId: string, key: string, value: string): Promise<void> {
     await this.call('POST', 'runs/set-tag', { run_id: runId, key, value });
   }
