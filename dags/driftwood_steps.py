@@ -99,9 +99,18 @@ class Step:
 # The step kinds a contract's DAG may chain, in pipeline order (contracts/contract.schema.json).
 STEP_KINDS = ("extract", "ingest", "snapshot", "features", "train", "evaluate", "promote")
 
-# The end of the data interval, or for an asset-triggered or manual run (no interval) the time it was
-# triggered: what a tabular dataset's steps load and snapshot up to.
-RUN_END = "{{ (dag_run.data_interval_end or dag_run.run_after).isoformat() }}"
+# What a tabular dataset's steps load and snapshot up to: the end of the data interval; for a run the
+# lake's lander started (no interval) the newest landed partition's end, which the landing events carry
+# as `driftwood_as_of` (tasks/src/lake/landing.ts) — the latest of them when several landings are
+# consumed at once; otherwise (a manual run) the time it was triggered. The event's value is parsed
+# and written out again, so only a time ever reaches the step's command line.
+# (Double quotes inside: the process runner single-quotes each word before Jinja renders it.)
+RUN_END = (
+    '{% set landed = dag_run.consumed_asset_events | map(attribute="extra")'
+    ' | selectattr("driftwood_as_of", "defined") | map(attribute="driftwood_as_of") | list %}'
+    "{{ (dag_run.data_interval_end or (macros.datetime.fromisoformat(landed | max) if landed"
+    " else dag_run.run_after)).isoformat() }}"
+)
 # The end of the run's data interval: a forecast dataset's DAGs always have one (a cron interval).
 INTERVAL_END = "{{ data_interval_end }}"
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
+from driftwood_steps import RUN_END
 from orchestration_support import ROOT, airflow_home, mlflow_server, run_airflow
 
 DAGS = ROOT / "dags"
@@ -30,7 +31,6 @@ CONTRACTS = ROOT / "contracts"
 MLFLOW_PORT = 7460
 HOURS = ("00", "01", "02")
 ROWS_PER_HOUR = 500
-RUN_END = "{{ (dag_run.data_interval_end or dag_run.run_after).isoformat() }}"
 PIPELINE_TASKS = ["ingest", "snapshot", "features", "train", "evaluate", "promote"]
 
 

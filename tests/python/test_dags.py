@@ -90,7 +90,7 @@ def test_no_cycles_and_the_expected_order(dagbag: DagBag) -> None:
         "promote",
     ]
     train = pipeline.get_task("train")
-    run_end = "{{ (dag_run.data_interval_end or dag_run.run_after).isoformat() }}"
+    run_end = driftwood_steps.RUN_END
     assert train.bash_command.endswith(f"train --dataset churn --snapshot-as-of '{run_end}'")
     retrain = dagbag.dags["churn_retrain"]
     assert [t.task_id for t in retrain.topological_sort()] == ["train", "promote"]
@@ -131,7 +131,7 @@ def test_per_task_limits_and_notifications(dagbag: DagBag) -> None:
 
 def test_ingest_loads_up_to_the_end_of_the_data_interval(dagbag: DagBag) -> None:
     pipeline = dagbag.dags["churn_pipeline"]
-    run_end = "{{ (dag_run.data_interval_end or dag_run.run_after).isoformat() }}"
+    run_end = driftwood_steps.RUN_END
     assert pipeline.get_task("ingest").bash_command.endswith(f"ingest --dataset churn --until '{run_end}'")
     assert pipeline.get_task("snapshot").bash_command.endswith(
         f"snapshot --dataset churn --as-of '{run_end}'"
@@ -143,18 +143,24 @@ def test_ingest_loads_up_to_the_end_of_the_data_interval(dagbag: DagBag) -> None
     [
         # An hourly run: the end of its data interval.
         (datetime(2026, 11, 3, 10, tzinfo=UTC), "--until '2026-11-03T10:00:00+00:00'"),
-        # A run triggered by a raw-data asset event has no data interval: the time it was triggered.
-        (None, "--until '2026-11-03T10:17:00+00:00'"),
+        # A run the lake's landing event started has no data interval: the landed partition's end,
+        # which the event carries (tests/python/test_landing_as_of.py has the other cases).
+        (None, "--until '2026-11-03T08:00:00+00:00'"),
     ],
 )
 def test_ingest_renders_for_hourly_and_asset_triggered_runs(
     dagbag: DagBag, interval_end: datetime | None, expected: str
 ) -> None:
+    from airflow.sdk.execution_time import macros
+
     ingest = dagbag.dags["churn_pipeline"].get_task("ingest")
+    landing = SimpleNamespace(extra={"driftwood_as_of": "2026-11-03T08:00:00+00:00"})
     dag_run = SimpleNamespace(
-        data_interval_end=interval_end, run_after=datetime(2026, 11, 3, 10, 17, tzinfo=UTC)
+        data_interval_end=interval_end,
+        run_after=datetime(2026, 11, 3, 10, 17, tzinfo=UTC),
+        consumed_asset_events=[] if interval_end else [landing],
     )
-    rendered = ingest.render_template(ingest.bash_command, {"dag_run": dag_run})
+    rendered = ingest.render_template(ingest.bash_command, {"dag_run": dag_run, "macros": macros})
     assert rendered.endswith(f"ingest --dataset churn {expected}")
 
 

@@ -12,7 +12,7 @@ describe('newestPartition', () => {
     [['raw/churn/readme.txt'], undefined],
     [
       ['raw/churn/dt=2026-11-15/hr=05/events.csv'],
-      { partition: 'dt=2026-11-15/hr=05', asOf: '2026-11-15T06:00:00.000+00:00' },
+      { partition: 'dt=2026-11-15/hr=05', asOf: '2026-11-15T06:00:00+00:00' },
     ],
     // Newest by time, not by listing order; the last hour of a day ends at the next day's midnight.
     [
@@ -21,23 +21,23 @@ describe('newestPartition', () => {
         'raw/churn/dt=2026-11-16/hr=02/labels.csv',
         'raw/churn/dt=2026-11-14/hr=09/customers.csv',
       ],
-      { partition: 'dt=2026-11-16/hr=02', asOf: '2026-11-16T03:00:00.000+00:00' },
+      { partition: 'dt=2026-11-16/hr=02', asOf: '2026-11-16T03:00:00+00:00' },
     ],
     [
       ['raw/churn/dt=2026-12-31/hr=23/events.csv'],
-      { partition: 'dt=2026-12-31/hr=23', asOf: '2027-01-01T00:00:00.000+00:00' },
+      { partition: 'dt=2026-12-31/hr=23', asOf: '2027-01-01T00:00:00+00:00' },
     ],
   ])('%j → %j', (keys, expected) => {
     expect(newestPartition(keys)).toEqual(expected);
   });
 
   it('gives the pipeline its as-of under the key its templates read', () => {
-    const landed = { partition: 'dt=2026-11-15/hr=05', asOf: '2026-11-15T06:00:00.000+00:00' };
+    const landed = { partition: 'dt=2026-11-15/hr=05', asOf: '2026-11-15T06:00:00+00:00' };
     expect(rawAssetUri('churn')).toBe('driftwood://churn/raw');
     expect(landingExtra('churn', landed, 3, 'simulate')).toEqual({
       dataset: 'churn',
       driftwood_partition: 'dt=2026-11-15/hr=05',
-      driftwood_as_of: '2026-11-15T06:00:00.000+00:00',
+      driftwood_as_of: '2026-11-15T06:00:00+00:00',
       files: 3,
       source: 'simulate',
     });
@@ -54,7 +54,13 @@ async function closedPort(): Promise<number> {
 }
 
 describe('simulate lands files whatever Airflow does', () => {
-  const options = { dataset: 'churn', start: Date.parse('2026-11-15T00:00Z'), hours: 3, seed: 5, entities: 20 };
+  const options = {
+    dataset: 'churn',
+    start: Date.parse('2026-11-15T00:00Z'),
+    hours: 3,
+    seed: 5,
+    entities: 20,
+  };
 
   it('with Airflow down: every file is in the lake, and the result says the event was not recorded', async () => {
     const lake = openObjectStore(`file://${path.join(tempHome('driftwood-landing-'), 'lake')}`);
@@ -70,7 +76,7 @@ describe('simulate lands files whatever Airflow does', () => {
       posted: false,
       asset: 'driftwood://churn/raw',
       partition: 'dt=2026-11-15/hr=02',
-      asOf: '2026-11-15T03:00:00.000+00:00',
+      asOf: '2026-11-15T03:00:00+00:00',
     });
     expect(result.landing.posted === false && result.landing.reason).toMatch(/cannot reach/);
   });
@@ -81,6 +87,10 @@ describe('simulate lands files whatever Airflow does', () => {
     expect(first.landing).toMatchObject({ posted: false, reason: 'DRIFTWOOD_AIRFLOW_URL unset' });
     const again = await runSimulate({ ...options, labelDelayHours: 1 }, { lake, log: silentLog });
     expect(again.unchanged).toBe(first.files);
-    expect(again.landing).toEqual({ posted: false, asset: 'driftwood://churn/raw', reason: 'no new files landed' });
+    expect(again.landing).toEqual({
+      posted: false,
+      asset: 'driftwood://churn/raw',
+      reason: 'no new files landed',
+    });
   });
 });

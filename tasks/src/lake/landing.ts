@@ -10,7 +10,7 @@ export interface LandedPartition {
   /** `dt=YYYY-MM-DD/hr=HH` */
   partition: string;
   /**
-   * The end of that hour (ISO, `+00:00`): the as-of a run started by the landing loads and trains
+   * The end of that hour (`2026-11-15T06:00:00+00:00`, as Airflow writes times): the as-of a run started by the landing loads and trains
    * up to (`ingest --until` loads every hour before it, the partition's hour included).
    */
   asOf: string;
@@ -36,7 +36,7 @@ export function newestPartition(keys: Iterable<string>): LandedPartition | undef
   if (newest === undefined) return undefined;
   return {
     partition: partitionOf(newest),
-    asOf: new Date(newest + HOUR_MS).toISOString().replace('Z', '+00:00'),
+    asOf: new Date(newest + HOUR_MS).toISOString().replace('.000Z', '+00:00'),
   };
 }
 
