@@ -48,6 +48,9 @@ Commands:
             [--segment-tolerance 0.05] [--min-segment-size 30]
   rollback  [--dataset <name>] [--alias champion] [--version N] [--reason TEXT]
   history   [--dataset <name>] [--alias champion] [--at <ISO time>]   the audit trail; which version held the alias at a time
+  score     --dataset <name> --as-of <ISO time> [--alias champion] [--stage all|inputs|publish]
+            every active entity's score as of the time into the lake (scores/<dataset>/dt=…/hr=…/) and the
+            warehouse (batch_scores); inputs/publish frame the Spark engine's job (docs/scoring.md)
   serve     starts the prediction API
   forget    --customer <id> [--dataset <name>]   erases a customer from the warehouse and the lake
   replay    --dataset <name> --from <snapshot id|latest|lake key> --api <URL> [--rate N] [--batch N] [--limit N]
@@ -609,6 +612,19 @@ const COMMANDS: Record<
           { result },
         );
       return result;
+    },
+  },
+  score: {
+    options: {
+      dataset: { type: 'string' },
+      'as-of': { type: 'string' },
+      alias: { type: 'string' },
+      stage: { type: 'string' },
+    },
+    run: async ({ config, log, values }) => {
+      const { scoreCommand } = await import('./score/cli.js');
+      const contract = await contractOf(config, values);
+      return withWarehouse(config, values, (db) => scoreCommand(config, log, values, contract, db));
     },
   },
   replay: {
