@@ -1,18 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   buildChurnRows,
   isDriftwoodError,
   loadConfig,
   loadContract,
+  openObjectStore,
   openWarehouse,
   Rng,
+  tokenise,
   type Warehouse,
 } from '@driftwood/tasks';
 import knexFactory from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runIngest } from '../../tasks/src/ingest/index.js';
 import { ensureContractTables } from '../../tasks/src/ingest/schema.js';
-import { tempHome } from '../support/env.js';
+import { runSimulate } from '../../tasks/src/simulate/index.js';
+import { columnarKey, columnarPrefix, syncColumnar } from '../../tasks/src/warehouse/columnar.js';
+import { silentLog, tempHome } from '../support/env.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -107,11 +113,85 @@ function sameOnBothEngines(open: () => Promise<Opened>) {
     );
   });
 
+  it('reads the Parquet files kept in the lake: in step after rows are reloaded, taken over or erased, never duplicated', async () => {
+    const lake = openObjectStore(`file://${path.join(tempHome('driftwood-engines-lake-'), 'lake')}`);
+    const contract = await loadContract('churn');
+    const same = async () =>
+      expect(await buildChurnRows(w.db, T, 48, { engine: 'duckdb', lake })).toEqual(
+        await buildChurnRows(w.db, T, 48, { engine: 'warehouse' }),
+      );
+    const files = async () => (await lake.list(columnarPrefix('churn', 'events'))).map((o) => o.key);
+    await same();
+    expect(await files()).toEqual([columnarKey('churn', 'events', 'test', 'none', 6000)]);
+    // In step: nothing is written again.
+    expect(await syncColumnar(w.db, lake, contract, 'events')).toEqual({
+      written: 0,
+      removed: 0,
+      rows: 6000,
+      reconciled: false,
+    });
+    // An object loaded through ingest (with its ledger entry) that takes over two events by key.
+    const source = 'raw/churn/dt=2026-11-19/hr=05/events.csv';
+    await w.db('events').whereIn('event_id', [11, 12]).update({ source_key: source, value: 999.5 });
+    await w.db('ingest_ledger').insert({
+      object_key: source,
+      dataset: 'churn',
+      etag: 'e1',
+      sha256: 'ab'.repeat(32),
+      size: 1,
+      status: 'loaded',
+      rows_read: 2,
+      rows_loaded: 2,
+      loaded_at: T,
+    });
+    // Loading the object again (ingest passes it as changed) rewrites its file, never adds one.
+    for (let run = 0; run < 2; run++) {
+      const sync = await syncColumnar(w.db, lake, contract, 'events', [source]);
+      expect(sync.rows).toBe(6000);
+    }
+    expect((await files()).sort()).toEqual(
+      [
+        columnarKey('churn', 'events', 'test', 'none', 5998),
+        'columnar/churn/events/dt=2026-11-19/hr=05/events.csv.abababababababab.2.parquet',
+      ].sort(),
+    );
+    await same();
+    // Rows erased in the warehouse leave the Parquet files at the next build.
+    await w.db('events').where({ event_id: 13 }).delete();
+    await same();
+    expect(await files()).toContain(columnarKey('churn', 'events', 'test', 'none', 5997));
+    await w.db('events').insert({
+      event_id: 13,
+      customer_id: 'C0',
+      event_time: T - DAY,
+      event_type: 'session',
+      value: 1,
+      source_key: 'test',
+    });
+  });
+
+  it('keeps PII tokenised in the Parquet files as the warehouse stores it', async () => {
+    const lake = openObjectStore(`file://${path.join(tempHome('driftwood-engines-pii-'), 'lake')}`);
+    const token = tokenise('ada@example.com', 'k'.repeat(32));
+    await w.db('customers').where({ customer_id: 'C0' }).update({ email_token: token });
+    await syncColumnar(w.db, lake, await loadContract('churn'), 'customers');
+    const [key] = (await lake.list(columnarPrefix('churn', 'customers'))).map((o) => o.key);
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const duck = await (await DuckDBInstance.create(':memory:')).connect();
+    const file = path.join(fileURLToPath(lake.uri), key as string);
+    const read = await duck.runAndReadAll(`SELECT * FROM read_parquet('${file}') WHERE customer_id = 'C0'`);
+    expect(read.columnNames()).not.toContain('email');
+    expect(read.getRowObjects()[0]?.email_token).toBe(token);
+    duck.closeSync();
+  });
+
   it('builds with the engine the warehouse was opened with when none is passed', async () => {
     const timings = {};
     const rows = await buildChurnRows(w.onDuckDB, T, 48, { timings });
     // Only the DuckDB engine has these phases: the build went there, and gave the warehouse's rows.
-    expect(Object.keys(timings)).toEqual(expect.arrayContaining(['read', 'append', 'aggregate', 'readBack']));
+    expect(Object.keys(timings)).toEqual(
+      expect.arrayContaining(['sync', 'customers', 'aggregate', 'readBack', 'join']),
+    );
     expect(rows).toEqual(await buildChurnRows(w.db, T, 48));
     const inWarehouse = {};
     await buildChurnRows(w.db, T, 48, { timings: inWarehouse });
@@ -172,5 +252,52 @@ describe('churn features on PostgreSQL and on DuckDB', () => {
     await ensureContractTables(db, await loadContract('churn'));
     const onDuckDB = await openWarehouse(url, { featureEngine: 'duckdb' });
     return { db, onDuckDB, close: async () => void (await Promise.all([db.destroy(), onDuckDB.destroy()])) };
+  });
+});
+
+describe('ingest keeps the events as Parquet in the lake for the DuckDB engine', () => {
+  it('writes one file per loaded events object, rewrites a reloaded one, and the engine builds the warehouse rows from them', async () => {
+    const dir = tempHome('driftwood-engines-ingest-');
+    const lake = openObjectStore(`file://${path.join(dir, 'lake')}`);
+    const db = await openWarehouse(`sqlite://${path.join(dir, 'w.db')}`, { featureEngine: 'duckdb', lake });
+    try {
+      await runSimulate(
+        { dataset: 'churn', start: T - 3 * DAY, hours: 30, seed: 5, entities: 150, labelDelayHours: 2 },
+        { lake, log: silentLog },
+      );
+      const ingest = () =>
+        runIngest({ dataset: 'churn', piiKey: 'k'.repeat(32), now: () => T }, { lake, db, log: silentLog });
+      const first = await ingest();
+      const eventsLoaded = first.files.filter((f) => f.table === 'events' && f.status === 'loaded');
+      expect(eventsLoaded.length).toBeGreaterThan(20);
+      const mirror = async () =>
+        new Map((await lake.list(columnarPrefix('churn', 'events'))).map((o) => [o.key, o.etag]));
+      const files = await mirror();
+      expect(files.size).toBe(eventsLoaded.length);
+      const rows = [...files.keys()].reduce((n, k) => n + Number(/\.(\d+)\.parquet$/.exec(k)?.[1]), 0);
+      expect(rows).toBe(Number((await db('events').count({ n: '*' }))[0]?.n));
+      const cutoff = T - 12 * HOUR;
+      const same = async () => {
+        const inWarehouse = await buildChurnRows(db, cutoff, 4, { engine: 'warehouse' });
+        expect(inWarehouse.some((r) => (r.features.sessions_90d as number) > 0)).toBe(true);
+        expect(await buildChurnRows(db, cutoff, 4)).toEqual(inWarehouse);
+      };
+      await same();
+      // A re-run loads nothing and leaves every file as it was.
+      await ingest();
+      expect(await mirror()).toEqual(files);
+      // A delivery replaced in the lake is loaded again: its file is rewritten, none is added.
+      const key = eventsLoaded[0]?.key as string;
+      const text = (await lake.get(key)).toString('utf8').trimEnd().split('\n');
+      await lake.put(key, `${text.slice(0, -1).join('\n')}\n`);
+      const second = await ingest();
+      expect(second.loaded).toBe(1);
+      const after = await mirror();
+      expect(after.size).toBe(files.size);
+      expect([...after.keys()].filter((k) => !files.has(k))).toHaveLength(1);
+      await same();
+    } finally {
+      await db.destroy();
+    }
   });
 });

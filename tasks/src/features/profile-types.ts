@@ -25,6 +25,11 @@ export interface TabularProfile {
   defaultCutoff(db: Warehouse, horizonHours: number, labelDelayHours: number): Promise<number | undefined>;
   build(db: Warehouse, cutoff: number, horizonHours: number): Promise<LabelledRow[]>;
   /**
+   * Warehouse tables the DuckDB feature engine reads as Parquet from the lake; ingest keeps them in
+   * step when that engine is configured (warehouse/columnar.ts).
+   */
+  parquetTables?: readonly string[];
+  /**
    * One id's raw inputs as of `asOf`, by the statement `build` runs filtered to that id (the API
    * scores by id with it); undefined when `build` would leave the id out. Makes no tables.
    */

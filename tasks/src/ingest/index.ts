@@ -1,10 +1,12 @@
 import { loadContract } from '../contracts/index.js';
 import type { Contract } from '../contracts/types.js';
+import { registeredProfile } from '../datasets/index.js';
 import { DriftwoodError } from '../errors.js';
 import type { HttpOptions } from '../http.js';
 import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import type { Warehouse } from '../warehouse/db.js';
+import { engineOf } from '../warehouse/engine.js';
 import { alertMessage, decideAlerts, postAlert } from './alert.js';
 import type { BinaryType } from './copy-binary.js';
 import { type FileReport, type KillPoint, loadObject } from './load.js';
@@ -164,6 +166,17 @@ export async function runIngest(
         { done: files.length, total: plan.load.length, rows: result.rowsLoaded },
         'ingest: progress',
       );
+  }
+
+  // With the DuckDB feature engine, the tables it reads are kept in the lake as Parquet too, written
+  // here from what the warehouse now holds (tokenised as stored); the loaded objects go first.
+  if (engineOf(deps.db) === 'duckdb') {
+    const { syncColumnar } = await import('../warehouse/columnar.js');
+    for (const table of registeredProfile(contract)?.parquetTables ?? []) {
+      const changed = files.filter((f) => f.table === table && f.status === 'loaded').map((f) => f.key);
+      const sync = await syncColumnar(deps.db, deps.lake, contract, table, changed);
+      deps.log.info({ table, ...sync }, 'ingest: Parquet files of the table in step with the warehouse');
+    }
   }
 
   const over = decideAlerts(files, contract.alert_threshold);

@@ -2,12 +2,13 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
 import { DriftwoodError } from '../errors.js';
+import type { ObjectStore } from '../lake/object-store.js';
 
 /**
  * Where a feature build aggregates: in the warehouse itself (one statement on SQLite or PostgreSQL),
- * or in an embedded DuckDB that the window's events are fed into first. DuckDB's build has no
- * extension to read a SQLite file or PostgreSQL (those are downloads at run time), so the events
- * go through Node. Chosen by DRIFTWOOD_FEATURE_ENGINE (`readFeatureEngine` in config.ts).
+ * or in an embedded DuckDB that reads the events from their Parquet files in the lake. DuckDB's
+ * build has no extension to read a SQLite file or PostgreSQL (those are downloads at run time).
+ * Chosen by DRIFTWOOD_FEATURE_ENGINE (`readFeatureEngine` in config.ts).
  */
 export type FeatureEngine = 'warehouse' | 'duckdb';
 
@@ -17,11 +18,11 @@ export type Warehouse = Knex;
  * Opens the warehouse: a SQLite file (the embedded default, in WAL mode so readers do not block the
  * loader) or PostgreSQL. The schema is brought up to date before the handle is returned. The handle
  * carries the feature engine (`engineOf`), so every step that builds features from it uses the one
- * configured.
+ * configured, and the lake the DuckDB engine reads Parquet from.
  */
 export async function openWarehouse(
   url: string,
-  options: { featureEngine?: FeatureEngine } = {},
+  options: { featureEngine?: FeatureEngine; lake?: ObjectStore } = {},
 ): Promise<Warehouse> {
   let db: Knex;
   if (url.startsWith('sqlite://')) {
@@ -50,7 +51,10 @@ export async function openWarehouse(
   } else {
     db = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 4 } });
   }
-  db.userParams = { featureEngine: options.featureEngine ?? 'warehouse' };
+  db.userParams = {
+    featureEngine: options.featureEngine ?? 'warehouse',
+    ...(options.lake ? { lake: options.lake } : {}),
+  };
   try {
     await migrate(db);
   } catch (err) {

@@ -1,100 +1,18 @@
-import {
-  DOUBLE,
-  type DuckDBAppender,
-  type DuckDBConnection,
-  DuckDBDataChunk,
-  DuckDBInstance,
-  type DuckDBType,
-  INTEGER,
-  UTINYINT,
-} from '@duckdb/node-api';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import type { Warehouse } from './db.js';
 import { lap, now, type PhaseTime, type Timings } from './timings.js';
 
-/**
- * Numbers only cross into DuckDB: ids become positions and categories small codes on the Node side
- * first. A number lands in a typed array that is copied into the vector in one call; a string costs
- * a native call of its own, which is what made copying text columns slower than SQLite's whole build.
- */
-export type NumericType = 'INTEGER' | 'UTINYINT' | 'DOUBLE';
-
-const DUCK_TYPES: Record<NumericType, DuckDBType> = { INTEGER, UTINYINT, DOUBLE };
-// DuckDB's vector size: a chunk appended at once holds at most this many rows.
-const CHUNK_ROWS = 2048;
-
 /** Where a build on DuckDB spent its time. */
 export interface DuckDBTimings extends Timings {
-  /** Appending rows into DuckDB's column chunks. */
-  append: PhaseTime;
-  /** The aggregation statement, to its materialised result. */
+  /** The aggregation statement over the Parquet files, to its materialised result. */
   aggregate: PhaseTime;
   /** The result's chunks read back into Node. */
   readBack: PhaseTime;
 }
 
-/** Rows appended into a DuckDB table a chunk at a time: `push` one row, `close` when done. */
-export class NumericTable {
-  private readonly columns: (Float64Array | Int32Array | Uint8Array)[];
-  private readonly nulls: Uint8Array[];
-  private count = 0;
-
-  constructor(
-    private readonly appender: DuckDBAppender,
-    private readonly types: readonly NumericType[],
-    private readonly timings: DuckDBTimings,
-  ) {
-    this.columns = types.map((t) =>
-      t === 'DOUBLE'
-        ? new Float64Array(CHUNK_ROWS)
-        : t === 'INTEGER'
-          ? new Int32Array(CHUNK_ROWS)
-          : new Uint8Array(CHUNK_ROWS),
-    );
-    this.nulls = types.map(() => new Uint8Array(CHUNK_ROWS));
-  }
-
-  /** One row, a value (or null) per column in the table's order. */
-  push(row: readonly (number | null)[]): void {
-    const at = this.count;
-    for (let k = 0; k < row.length; k++) {
-      const v = row[k];
-      if (v === null || v === undefined) (this.nulls[k] as Uint8Array)[at] = 1;
-      else (this.columns[k] as Float64Array)[at] = v;
-    }
-    if (++this.count === CHUNK_ROWS) this.flush();
-  }
-
-  close(): void {
-    this.flush();
-    this.appender.closeSync();
-  }
-
-  private flush(): void {
-    const n = this.count;
-    if (n === 0) return;
-    const t0 = now();
-    const chunk = DuckDBDataChunk.create(
-      this.types.map((t) => DUCK_TYPES[t]),
-      n,
-    );
-    for (let k = 0; k < this.types.length; k++) {
-      const vector = chunk.getColumnVector(k);
-      const values = this.columns[k] as Float64Array;
-      const nulls = this.nulls[k] as Uint8Array;
-      for (let i = 0; i < n; i++) vector.setItem(i, nulls[i] ? null : (values[i] as number));
-      vector.flush();
-      nulls.fill(0, 0, n);
-    }
-    this.appender.appendDataChunk(chunk);
-    this.count = 0;
-    lap(this.timings, 'append', t0);
-  }
-}
-
-/** An in-memory DuckDB for one build: tables of numbers in, one aggregation out as columns. */
+/** An in-memory DuckDB for one build: one aggregation over Parquet files out as columns. */
 export class DuckDBSession {
   readonly timings: DuckDBTimings = {
-    append: { wall: 0, cpu: 0 },
     aggregate: { wall: 0, cpu: 0 },
     readBack: { wall: 0, cpu: 0 },
   };
@@ -110,22 +28,13 @@ export class DuckDBSession {
     return new DuckDBSession(instance, await instance.connect());
   }
 
-  async table(name: string, columns: readonly (readonly [string, NumericType])[]): Promise<NumericTable> {
-    await this.conn.run(`CREATE TABLE ${name} (${columns.map(([c, t]) => `${c} ${t}`).join(', ')})`);
-    return new NumericTable(
-      await this.conn.createAppender(name),
-      columns.map(([, t]) => t),
-      this.timings,
-    );
-  }
-
-  /** Runs `sql` and returns its result column by column (every column must be numeric). */
-  async columns(sql: string): Promise<(number | null)[][]> {
+  /** Runs `sql` and returns its result column by column (numbers and strings). */
+  async columns(sql: string): Promise<(number | string | null)[][]> {
     let t0 = now();
     const result = await this.conn.run(sql);
     lap(this.timings, 'aggregate', t0);
     t0 = now();
-    const out: (number | null)[][] = Array.from({ length: result.columnCount }, () => []);
+    const out: (number | string | null)[][] = Array.from({ length: result.columnCount }, () => []);
     for (
       let chunk = await result.fetchChunk();
       chunk && chunk.rowCount > 0;
@@ -134,8 +43,8 @@ export class DuckDBSession {
       const n = chunk.rowCount;
       for (let k = 0; k < out.length; k++) {
         const vector = chunk.getColumnVector(k);
-        const column = out[k] as (number | null)[];
-        for (let i = 0; i < n; i++) column.push(vector.getItem(i) as number | null);
+        const column = out[k] as (number | string | null)[];
+        for (let i = 0; i < n; i++) column.push(vector.getItem(i) as number | string | null);
       }
     }
     lap(this.timings, 'readBack', t0);
@@ -155,7 +64,7 @@ export class DuckDBSession {
 export async function eachRow(
   db: Warehouse,
   select: string,
-  bindings: readonly number[],
+  bindings: readonly (number | string)[],
   take: (row: unknown[]) => void,
 ): Promise<void> {
   if (db.client.config.client === 'better-sqlite3') {

@@ -1,8 +1,11 @@
+import { loadContract } from '../../contracts/index.js';
+import type { Contract } from '../../contracts/types.js';
 import type { LabelledRow } from '../../features/rows.js';
+import type { ObjectStore } from '../../lake/object-store.js';
 import { DAY_MS, HOUR_MS } from '../../time.js';
 import type { Warehouse } from '../../warehouse/db.js';
 import { engineOf, type FeatureEngine } from '../../warehouse/engine.js';
-import { lap, now, type PhaseTime, type Timings } from '../../warehouse/timings.js';
+import { lap, now, type Timings } from '../../warehouse/timings.js';
 
 /**
  * The raw, customer-level fields a churn model sees; the API takes the same fields. Windows end at
@@ -51,17 +54,29 @@ const WINDOWS_DAYS = { d3: 3, d7: 7, d30: 30, d90: 90, prev30Start: 37 } as cons
  * Node only turns the per-customer aggregates into ratios and recencies.
  *
  * With the `duckdb` engine (`engine`, else the warehouse handle's: DRIFTWOOD_FEATURE_ENGINE) the events of
- * the window are aggregated in an embedded DuckDB instead: same rows, same values, same order.
+ * the window are aggregated in an embedded DuckDB instead, read from their Parquet files in the lake
+ * (`warehouse/columnar.ts`, brought in step with the warehouse first): same rows, same values, same
+ * order.
  * `timings`, when given, receives where the build spent its time (wall and CPU milliseconds per phase).
  * `customerId` builds that customer's row alone (none when the build would leave it out): the same
  * statement with both scans filtered to the id, which the API runs to score a customer by id. It
  * always runs in the warehouse, where the id's events are one index range.
  */
+export interface ChurnBuildOptions {
+  engine?: FeatureEngine;
+  timings?: Timings;
+  customerId?: string;
+  /** The dataset's contract (the DuckDB engine's Parquet files are kept per dataset); churn's when not given. */
+  contract?: Contract;
+  /** The lake holding the events' Parquet files; else the warehouse handle's, else a temporary folder. */
+  lake?: ObjectStore;
+}
+
 export async function buildChurnRows(
   db: Warehouse,
   cutoff: number,
   horizonHours: number,
-  options: { engine?: FeatureEngine; timings?: Timings; customerId?: string } = {},
+  options: ChurnBuildOptions = {},
 ): Promise<LabelledRow[]> {
   // Window bounds go into the statement as integer literals (they are computed, never user text).
   if (!Number.isSafeInteger(cutoff) || !Number.isSafeInteger(horizonHours))
@@ -74,7 +89,7 @@ export async function buildChurnRows(
   let t0 = now();
   const rows =
     engine === 'duckdb'
-      ? await aggregateInDuckDB(db, cutoff, timings)
+      ? await aggregateInDuckDB(db, cutoff, timings, options)
       : await selectArrays(
           db,
           sql,
@@ -126,18 +141,15 @@ export async function buildChurnRows(
   return built;
 }
 
-/** The event types the features count; on DuckDB each travels as its position + 1 (0: any other). */
-const EVENT_TYPES = ['session', 'purchase', 'support_ticket', 'payment_failure'] as const;
-type EventType = (typeof EVENT_TYPES)[number];
-const EVENT_CODE = new Map<unknown, number>(EVENT_TYPES.map((t, i) => [t, i + 1]));
+/** The event types the features count. */
+type EventType = 'session' | 'purchase' | 'support_ticket' | 'payment_failure';
 
 /**
  * The per-customer aggregates over the events of the 90-day window, as SQL expressions. Every
  * aggregate carries a FILTER (SQLite ≥ 3.30, PostgreSQL, DuckDB) rather than wrapping its argument in
  * a `CASE`: an event only steps the aggregates of its own type and windows instead of all of them,
- * and a type's `_90d` aggregate needs no condition beyond the type. In the warehouse the type is the
- * stored text; on DuckDB its code, counts are DOUBLE (no bigint to convert on the way back) and sums
- * are compensated (`FSUM`), as SQLite's are.
+ * and a type's `_90d` aggregate needs no condition beyond the type. On DuckDB counts are DOUBLE (no
+ * bigint to convert on the way back) and sums are compensated (`FSUM`), as SQLite's are.
  */
 function churnAggregates(cutoff: number, engine: FeatureEngine) {
   const duck = engine === 'duckdb';
@@ -145,7 +157,7 @@ function churnAggregates(cutoff: number, engine: FeatureEngine) {
   const count = (filter: string) => (duck ? `CAST(COUNT(*) ${filter} AS DOUBLE)` : `COUNT(*) ${filter}`);
   const since = (days: number) => `e.event_time >= ${cutoff - days * DAY_MS}`;
   const of = (type: EventType, ...conditions: string[]) =>
-    `FILTER (WHERE ${[`e.event_type = ${duck ? EVENT_CODE.get(type) : `'${type}'`}`, ...conditions].join(' AND ')})`;
+    `FILTER (WHERE ${[`e.event_type = '${type}'`, ...conditions].join(' AND ')})`;
   return {
     sessions_3d: count(of('session', since(WINDOWS_DAYS.d3))),
     sessions_7d: count(of('session', since(WINDOWS_DAYS.d7))),
@@ -213,89 +225,104 @@ function churnStatement(cutoff: number, oneCustomer = false) {
 
 /**
  * The DuckDB engine: the same rows as `churnStatement`, in the same column layout. The customers
- * signed up before the cutoff (in the warehouse's order and collation) and their labels stay in
- * Node; only the window's events cross into DuckDB, as numbers (the customer's position, time, type
- * code, value), where they are aggregated in parallel; the result is joined back by position.
+ * signed up before the cutoff (in the warehouse's order and collation) and their labels come from
+ * the warehouse; the window's events are aggregated by DuckDB straight from their Parquet files in
+ * the lake (in parallel, reading only the columns and row groups the window needs), and the result
+ * is joined back to the customers by id.
  */
-async function aggregateInDuckDB(db: Warehouse, cutoff: number, timings: Timings): Promise<unknown[][]> {
+async function aggregateInDuckDB(
+  db: Warehouse,
+  cutoff: number,
+  timings: Timings,
+  options: ChurnBuildOptions,
+): Promise<unknown[][]> {
   // Loaded on first use: the native library stays out of every step that does not ask for it.
-  const { DuckDBSession, eachRow } = await import('../../warehouse/duckdb.js');
-  const t0 = now();
-  const customers = await selectArrays(
-    db,
-    'SELECT customer_id, plan, region, monthly_charges, signup_at FROM customers WHERE signup_at < ? ORDER BY customer_id',
-    [cutoff],
-  );
-  const position = new Map<string, number>();
-  customers.forEach((r, i) => {
-    position.set(String(r[0]), i);
-  });
-  const churnedAt: unknown[] = new Array(customers.length).fill(null);
-  await eachRow(db, 'SELECT customer_id, churned_at FROM labels', [], (r) => {
-    const i = position.get(String(r[0]));
-    if (i !== undefined) churnedAt[i] = r[1];
-  });
-  const duck = await DuckDBSession.open();
+  const { DuckDBSession } = await import('../../warehouse/duckdb.js');
+  const { localColumnar, syncColumnar } = await import('../../warehouse/columnar.js');
+  const contract = options.contract ?? (await loadContract('churn'));
+  let t0 = now();
+  const given = options.lake ?? lakeOf(db);
+  // Without a lake (a library caller), a temporary one: correct, but every build exports anew.
+  const temporary = given ? undefined : await temporaryLake();
+  const lake = (given ?? temporary?.lake) as ObjectStore;
   try {
-    const events = await duck.table('events', [
-      ['customer_id', 'INTEGER'],
-      ['event_time', 'DOUBLE'],
-      ['event_type', 'UTINYINT'],
-      ['value', 'DOUBLE'],
-    ]);
-    const row: (number | null)[] = [0, 0, 0, null];
-    await eachRow(
+    await syncColumnar(db, lake, contract, 'events');
+    lap(timings, 'sync', t0);
+    t0 = now();
+    const customers = await selectArrays(
       db,
-      'SELECT customer_id, event_time, event_type, value FROM events WHERE event_time >= ? AND event_time < ?',
-      [cutoff - WINDOWS_DAYS.d90 * DAY_MS, cutoff],
-      (r) => {
-        // Events of customers not in the build (signed up at or after the cutoff) join nothing.
-        const i = position.get(String(r[0]));
-        if (i === undefined) return;
-        row[0] = i;
-        // PostgreSQL hands bigint and numeric columns over as strings.
-        row[1] = Number(r[1]);
-        row[2] = EVENT_CODE.get(r[2]) ?? 0;
-        row[3] = r[3] === null || r[3] === undefined ? null : Number(r[3]);
-        events.push(row);
-      },
+      'SELECT customer_id, plan, region, monthly_charges, signup_at FROM customers WHERE signup_at < ? ORDER BY customer_id',
+      [cutoff],
     );
-    events.close();
-    // Reading the warehouse's rows into Node; appending them into DuckDB is timed apart.
-    lap(timings, 'read', t0);
-    const read = timings.read as PhaseTime;
-    timings.read = { wall: read.wall - duck.timings.append.wall, cpu: read.cpu - duck.timings.append.cpu };
-    const aggregates = churnAggregates(cutoff, 'duckdb');
-    const names = Object.keys(aggregates) as (keyof typeof aggregates)[];
-    const [ids, ...values] = await duck.columns(
-      `SELECT e.customer_id, ${names.map((n) => aggregates[n]).join(', ')} FROM events e GROUP BY e.customer_id`,
+    const labels = new Map<string, unknown>(
+      (
+        await selectArrays(db, 'SELECT customer_id, churned_at FROM labels WHERE churned_at IS NOT NULL', [])
+      ).map((r) => [String(r[0]), r[1]]),
     );
-    const t1 = now();
-    const byCustomer = new Int32Array(customers.length).fill(-1);
-    (ids as number[]).forEach((id, k) => {
-      byCustomer[id] = k;
-    });
-    const rows: unknown[][] = [];
-    customers.forEach((c, i) => {
-      const churned = churnedAt[i];
-      if (churned !== null && churned !== undefined && Number(churned) < cutoff) return;
-      const k = byCustomer[i] as number;
-      rows.push([
-        c[0],
-        c[1],
-        c[2],
-        c[3],
-        c[4],
-        churned,
-        ...values.map((column) => (k < 0 ? null : column[k])),
-      ]);
-    });
-    lap(timings, 'join', t1);
-    Object.assign(timings, duck.timings);
-    return rows;
+    lap(timings, 'customers', t0);
+    const local = await localColumnar(lake, contract.dataset, 'events');
+    const duck = await DuckDBSession.open();
+    try {
+      const aggregates = churnAggregates(cutoff, 'duckdb');
+      const names = Object.keys(aggregates) as (keyof typeof aggregates)[];
+      const source =
+        local.files.length === 0
+          ? '(SELECT NULL::VARCHAR AS customer_id, NULL::BIGINT AS event_time, NULL::VARCHAR AS event_type, NULL::DOUBLE AS value WHERE false)'
+          : `read_parquet([${local.files.map((f) => `'${f.replace(/'/g, "''")}'`).join(', ')}])`;
+      const [ids, ...values] = await duck.columns(
+        `SELECT e.customer_id, ${names.map((n) => aggregates[n]).join(', ')}
+         FROM ${source} e
+         WHERE e.event_time >= ${cutoff - WINDOWS_DAYS.d90 * DAY_MS} AND e.event_time < ${cutoff}
+         GROUP BY e.customer_id`,
+      );
+      const t1 = now();
+      const byCustomer = new Map<string, number>();
+      (ids as string[]).forEach((id, k) => {
+        byCustomer.set(id, k);
+      });
+      const rows: unknown[][] = [];
+      for (const c of customers) {
+        const id = String(c[0]);
+        const churned = labels.get(id) ?? null;
+        if (churned !== null && Number(churned) < cutoff) continue;
+        const k = byCustomer.get(id);
+        rows.push([
+          c[0],
+          c[1],
+          c[2],
+          c[3],
+          c[4],
+          churned,
+          ...values.map((column) => (k === undefined ? null : column[k])),
+        ]);
+      }
+      lap(timings, 'join', t1);
+      Object.assign(timings, duck.timings);
+      return rows;
+    } finally {
+      duck.close();
+      await local.close();
+    }
   } finally {
-    duck.close();
+    await temporary?.close();
   }
+}
+
+/** The lake the warehouse handle was opened with (`openWarehouse`'s option), if any. */
+function lakeOf(db: Warehouse): ObjectStore | undefined {
+  return (db.userParams as { lake?: ObjectStore } | undefined)?.lake;
+}
+
+async function temporaryLake(): Promise<{ lake: ObjectStore; close: () => Promise<void> }> {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { openObjectStore } = await import('../../lake/object-store.js');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'driftwood-engine-lake-'));
+  return {
+    lake: openObjectStore(`file://${path.join(dir, 'lake')}`),
+    close: () => rm(dir, { recursive: true, force: true }),
+  };
 }
 
 /**

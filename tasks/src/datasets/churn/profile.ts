@@ -31,7 +31,8 @@ export function churnActivityProfile(contract: Contract): TabularProfile {
       const cutoff = await churnDefaultCutoff(db, horizon, delay);
       return cutoff === undefined ? undefined : cutoff + (horizon + delay) * HOUR_MS;
     },
-    build: buildChurnRows,
+    build: (db, cutoff, horizon) => buildChurnRows(db, cutoff, horizon, { contract }),
+    parquetTables: ['events'],
     // No horizon: the label is not known yet, only the inputs are used.
     rowOf: async (db, asOf, id) => (await buildChurnRows(db, asOf, 0, { customerId: id }))[0]?.features,
     signs: churnSigns,
