@@ -10,7 +10,8 @@
 #   API        node tasks/dist/cli.js serve       http://127.0.0.1:$DRIFTWOOD_API_PORT (8080; the
 #              dashboard at /ui/)
 # The API starts without a model too: /health/ready answers 503 until a champion exists (run
-# churn_pipeline from the Airflow UI, or `make demo`), then it loads it. Its POST /v1/train triggers
+# churn_pipeline from the Airflow UI, or `make demo`), then it loads it, told by MLflow's registry
+# webhook (registered here) the moment the champion alias moves. Its POST /v1/train triggers
 # churn_retrain on this Airflow. Each service is a process group recorded under $DRIFTWOOD_HOME/run.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -33,6 +34,15 @@ if [ -z "${DRIFTWOOD_PII_KEY:-}${DRIFTWOOD_PII_KEY_FILE:-}" ]; then
   DRIFTWOOD_PII_KEY_FILE=$(scripts/pii-key.sh)
   export DRIFTWOOD_PII_KEY_FILE
 fi
+
+# MLflow tells the API when an alias moves (POST /v1/hooks/mlflow, signed with this secret), so a new
+# champion answers at once rather than at the next registry poll. MLflow keeps webhook secrets
+# encrypted under a key of its own; a fixed one lets a restarted server still read the webhook.
+hook_secret="$DRIFTWOOD_HOME/secrets/mlflow-webhook-secret"
+hook_key="$DRIFTWOOD_HOME/secrets/mlflow-webhook-key"
+for f in "$hook_secret" "$hook_key"; do
+  [ -s "$f" ] || (umask 077 && python3 -c 'import base64,os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())' > "$f")
+done
 
 # POST /v1/train and the sidecar's retrain requests go to this Airflow as the generated `driftwood`
 # user (password from a 0600 file, written once Airflow has made the login).
@@ -66,7 +76,10 @@ trap 'echo "start failed; stopping what was started" >&2; "$ROOT/scripts/down.sh
 # MLflow, the sidecar and Airflow start side by side (each spends its first seconds importing
 # Python); the API, which reads MLflow, Airflow and the sidecar, starts once they answer.
 stage "MLflow on $MLFLOW_TRACKING_URI, the drift sidecar on $SIDECAR, Airflow on $AIRFLOW (side by side)"
-scripts/mlflow.sh start "$MLFLOW_PORT" > "$RUN_DIR/mlflow-start.out" 2>&1 &
+# Delivering to the API on 127.0.0.1 over http must be allowed when the server starts.
+MLFLOW_WEBHOOK_ALLOWED_SCHEMES=http,https MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS=true \
+  MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY="$(cat "$hook_key")" \
+  scripts/mlflow.sh start "$MLFLOW_PORT" > "$RUN_DIR/mlflow-start.out" 2>&1 &
 mlflow_start=$!
 if pid_alive drift-sidecar; then
   echo "the drift sidecar is already running"
@@ -80,6 +93,11 @@ fi
 scripts/airflow-service.sh start "$AIRFLOW_PORT"
 wait "$mlflow_start" || { cat "$RUN_DIR/mlflow-start.out" >&2; false; }
 cat "$RUN_DIR/mlflow-start.out"
+# An MLflow that was already running without those settings refuses the webhook: the API then still
+# finds a new champion by polling the registry (DRIFTWOOD_API_POLL_MS), so say so and go on.
+python3 scripts/mlflow-webhook.py --tracking-uri "$MLFLOW_TRACKING_URI" --name driftwood-api \
+  --url "$API/v1/hooks/mlflow" --secret-file "$hook_secret" \
+  || echo "the MLflow webhook is not registered (restart MLflow with 'make down && make up'): the API polls the registry instead" >&2
 wait_http "$SIDECAR/health" 120 "$(cat "$RUN_DIR/drift-sidecar.pid")" || { tail -20 "$DRIFTWOOD_HOME/sidecar.log" >&2; false; }
 echo "drift sidecar running on $SIDECAR (log: $DRIFTWOOD_HOME/sidecar.log)"
 (umask 077 && python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["driftwood"])' \
@@ -94,6 +112,7 @@ if pid_alive driftwood-api; then
   echo "the API is already running"
 else
   DRIFTWOOD_AIRFLOW_URL="$AIRFLOW" DRIFTWOOD_AIRFLOW_USER=driftwood DRIFTWOOD_AIRFLOW_PASSWORD_FILE="$password_file" \
+    DRIFTWOOD_API_WEBHOOK_SECRET_FILE="$hook_secret" \
     setsid node tasks/dist/cli.js serve > "$DRIFTWOOD_HOME/api.log" 2>&1 < /dev/null &
   echo $! > "$RUN_DIR/driftwood-api.pid"
 fi
@@ -111,4 +130,7 @@ echo "  API          $API/v1/predict   (docs: $API/docs, ready: $API/health/read
 echo "  Dashboard    $API/ui/"
 [ -n "$API_PASSWORDS" ] && echo "               users admin (predict, admin) and predict; passwords in $API_PASSWORDS"
 echo "  Drift        $SIDECAR   (health: $SIDECAR/health, latest report: $SIDECAR/reports/latest, config: $monitor_config)"
+echo "  New data     DRIFTWOOD_AIRFLOW_URL=$AIRFLOW DRIFTWOOD_AIRFLOW_PASSWORD_FILE=$password_file \\"
+echo "                 node tasks/dist/cli.js simulate --dataset churn --start <ISO hour> --hours N"
+echo "               lands files and posts the driftwood://churn/raw event: churn_pipeline (once unpaused) runs at once"
 echo "  logs         $DRIFTWOOD_HOME/api.log, $DRIFTWOOD_HOME/sidecar.log, $DRIFTWOOD_HOME/mlflow/server.log, $AIRFLOW_HOME/*.log"
