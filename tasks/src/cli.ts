@@ -97,7 +97,15 @@ async function withWarehouse<T>(
   step: (db: Warehouse) => Promise<T>,
 ): Promise<T> {
   const { openWarehouse } = await import('./warehouse/db.js');
-  const db = await openWarehouse(config.warehouseUrl, { featureEngine: config.featureEngine });
+  // The DuckDB engine reads the events' Parquet files from the lake; ingest writes them there.
+  const lake =
+    config.featureEngine === 'duckdb'
+      ? (await import('./lake/object-store.js')).openObjectStore(config.lakeUri, config.s3)
+      : undefined;
+  const db = await openWarehouse(config.warehouseUrl, {
+    featureEngine: config.featureEngine,
+    ...(lake ? { lake } : {}),
+  });
   try {
     if (typeof values.dataset === 'string') {
       const { loadContract } = await import('./contracts/index.js');
