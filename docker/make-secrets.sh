@@ -25,6 +25,10 @@ put minio_credentials "$(printf '[default]\naws_access_key_id = %s\naws_secret_a
 put airflow_monitor_password "$(rand)"
 # Alertmanager's bearer token for the drift sidecar's POST /alerts (both read this file).
 put sidecar_alerts_token "$(rand)"
+# MLflow's registry webhook to the APIs: the shared signing secret, and the Fernet key MLflow keeps
+# webhook secrets encrypted under.
+put mlflow_webhook_secret "$(rand)"
+put mlflow_webhook_key "$(python3 -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
 # The drift sidecar logs in to Airflow as driftwood-monitor with the password in its own file.
 put airflow_users.json "{\"admin\": \"$(rand)\", \"driftwood\": \"$(rand)\", \"driftwood-monitor\": \"$(cat "$dir/airflow_monitor_password")\"}"
 # The API's Basic-auth users (serving/src/auth/credentials.ts format: user:roles:scrypt$N$r$p$salt$hash);

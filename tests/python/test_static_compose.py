@@ -36,8 +36,8 @@ STACK = {
     "alertmanager",
     "grafana",
 }
-ONE_SHOT = {"minio-init", "airflow-init", "volume-init"}
-MINIMAL = {"postgres", "minio", "minio-init", "mlflow", "api-blue", "volume-init"}
+ONE_SHOT = {"minio-init", "airflow-init", "volume-init", "mlflow-webhook-blue", "mlflow-webhook-green"}
+MINIMAL = {"postgres", "minio", "minio-init", "mlflow", "mlflow-webhook-blue", "api-blue", "volume-init"}
 # Secret files: in DRIFTWOOD_SECRETS_DIR, by default the git-ignored folder.
 SECRETS_DEFAULT = "${DRIFTWOOD_SECRETS_DIR:-./.driftwood/secrets}/"
 
