@@ -8,6 +8,9 @@ ships it in the folder's `code/`, so `mlflow.pyfunc.load_model`, `mlflow models 
 `mlflow.pyfunc.spark_udf` score a DataFrame of raw fields into the probabilities Driftwood's API
 answers. Loading re-scores the sample, as the API does, and refuses the folder unless every
 probability is within 1e-6 of the recorded one.
+
+A forecast version (`forecast_state.json` beside a TF.js LSTM) loads as a `ForecastModel`
+(forecast.py): a DataFrame of hourly candles in, the forecasts `/v1/forecast` answers out.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ import pandas as pd
 from .calibration import Calibration, load_calibration
 from .dense import MODEL_FILE, load_dense_chain
 from .errors import DriftwoodModelError
+from .forecast import STATE_FILE as FORECAST_STATE_FILE
+from .forecast import ForecastModel, load_forecast
 from .gbdt import GBDT_FILE, load_trees
 from .transform import Transform, load_transform
 
-__all__ = ["DriftwoodModel", "DriftwoodModelError", "_load_pyfunc", "load"]
+__all__ = ["DriftwoodModel", "DriftwoodModelError", "ForecastModel", "_load_pyfunc", "load"]
 
 SERVING_SAMPLE_FILE = "serving-sample.json"
 SAMPLE_TOLERANCE = 1e-6
@@ -79,9 +84,12 @@ def _check_sample(model: DriftwoodModel, folder: Path) -> None:
         )
 
 
-def load(folder: str | Path) -> DriftwoodModel:
-    """A Driftwood model folder (an MLflow model's local copy) ready to score."""
+def load(folder: str | Path) -> DriftwoodModel | ForecastModel:
+    """A Driftwood model folder (an MLflow model's local copy) ready to score: a classifier, or a
+    forecast model when the folder holds a forecast's fitted state."""
     root = Path(folder)
+    if (root / FORECAST_STATE_FILE).exists():
+        return load_forecast(root)
     has_trees, has_layers = (root / GBDT_FILE).exists(), (root / MODEL_FILE).exists()
     if has_trees == has_layers:
         raise DriftwoodModelError(
@@ -101,6 +109,6 @@ def load(folder: str | Path) -> DriftwoodModel:
     return model
 
 
-def _load_pyfunc(data_path: str) -> DriftwoodModel:
+def _load_pyfunc(data_path: str) -> DriftwoodModel | ForecastModel:
     """MLflow's entry point for a `loader_module` (mlflow.pyfunc.load_model calls it)."""
     return load(data_path)

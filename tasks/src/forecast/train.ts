@@ -8,7 +8,6 @@ import { type SnapshotManifest, snapshotDatasetInput } from '../snapshot/index.j
 import { HOUR_MS } from '../time.js';
 import type { ContractSource } from '../train/contract.js';
 import type { TrainDeps } from '../train/index.js';
-import { mlmodelFile } from '../train/mlmodel.js';
 import { CANDLE_COLUMNS, type Candle } from './candles.js';
 import {
   DEFAULT_LSTM_PARAMS,
@@ -24,6 +23,7 @@ import {
   movingAverageForecast,
   persistenceForecast,
 } from './metrics.js';
+import { forecastFolderFiles } from './model-folder.js';
 import { forecastPng } from './plot.js';
 import { type ForecastConfig, forecastConfig } from './settings.js';
 import {
@@ -307,7 +307,6 @@ export async function runForecastTrain(
     ]);
 
     const files = await saveModelFiles(trained.model);
-    trained.model.dispose();
     const logged = await mlflow.createLoggedModel({
       experimentId,
       name: options.modelName,
@@ -315,15 +314,18 @@ export async function runForecastTrain(
       modelType: 'tfjs-lstm-forecast',
       params: { kind: 'lstm', seed: String(params.seed), horizon_hours: String(cfg.horizonHours) },
     });
-    const modelUri = logged.info.artifact_uri;
-    await mlflow.uploadArtifact(modelUri, 'model.json', files.modelJson);
-    await mlflow.uploadArtifact(modelUri, 'weights.bin', files.weights);
-    await mlflow.uploadArtifact(modelUri, FORECAST_STATE_FILE, json(state));
-    await mlflow.uploadArtifact(
-      modelUri,
-      'MLmodel',
-      forecastMlmodel(state, logged.info.model_id, runId, new Date(deps.now())),
-    );
+    const folder = await forecastFolderFiles({
+      model: trained.model,
+      files,
+      state,
+      candles: testCandles(candles, split.test),
+      modelId: logged.info.model_id,
+      runId,
+      createdAt: new Date(deps.now()),
+    });
+    trained.model.dispose();
+    for (const [file, content] of Object.entries(folder))
+      await mlflow.uploadArtifact(logged.info.artifact_uri, file, content);
     await mlflow.finalizeLoggedModel(logged.info.model_id, 'LOGGED_MODEL_READY');
     await mlflow.logModelOutput(runId, logged.info.model_id);
     await mlflow.ensureRegisteredModel(options.modelName, `Driftwood ${dataset} forecast model`);
@@ -379,25 +381,3 @@ export async function runForecastTrain(
 }
 
 export const TEST_CANDLES_ARTIFACT = 'evaluation/test-candles.json';
-
-/** The MLmodel file: MLflow's UI shows the folder as a model; the signature names the candle fields. */
-function forecastMlmodel(state: ForecastState, modelId: string, runId: string, createdAt: Date): string {
-  return mlmodelFile({
-    flavor: { name: 'tfjs', format: 'layers-model' },
-    files: {
-      model_file: 'model.json',
-      state_file: FORECAST_STATE_FILE,
-      window_hours: state.windowHours,
-      horizon_hours: state.horizonHours,
-    },
-    modelId,
-    runId,
-    createdAt,
-    inputs: CANDLE_COLUMNS.map((name) => ({
-      type: name === 'open_time' ? 'long' : 'double',
-      name,
-      required: true,
-    })),
-    outputs: [{ type: 'double', name: `close_in_${state.horizonHours}h`, required: true }],
-  });
-}
