@@ -62,6 +62,10 @@ bench-serving-by-id: install ## p50/p99 of POST /v1/predict/by-id on a simulated
 	npx tsc -b tasks serving && npx tsc -p bench/serving
 	node .driftwood/bench-build/serving/by-id.js
 
+bench-scoring: install ## batch scoring rows/s for 1M rows: Node engine, Spark engine (spark_udf), API /v1/predict/batch on one version (MLFLOW_TRACKING_URI, BENCH_MODEL, BENCH_ROWS, BENCH_SPARK_MASTER)
+	npx tsc -b tasks serving
+	node bench/scoring/run.mjs
+
 bench-train: install $(VENVS)/bench/.stamp ## Driftwood's models vs scikit-learn and LightGBM on generated and churn data, log-batch vs one request per point (needs MLflow at MLFLOW_TRACKING_URI; BENCH_DATASET=churn: that contract's latest snapshot only)
 	npx tsc -b tasks && npx tsc -p bench/train
 	node .driftwood/bench-build/train/run.js $(if $(BENCH_DATASET),--dataset $(BENCH_DATASET))
@@ -100,4 +104,4 @@ clean: ## stop services and remove build output and local state
 	-scripts/mlflow.sh stop
 	rm -rf tasks/dist serving/dist *.tsbuildinfo tasks/*.tsbuildinfo serving/*.tsbuildinfo .driftwood
 
-.PHONY: help install system-deps build lint demo test test-reliability bench-features bench-drift bench-serving bench-serving-by-id bench-train lock clean
+.PHONY: help install system-deps build lint demo test test-reliability bench-features bench-drift bench-scoring bench-serving bench-serving-by-id bench-train lock clean
