@@ -3,6 +3,7 @@
 #   docker-compose            validates docker-compose.yml (`docker-compose config`)
 #   prometheus, alertmanager  real Prometheus and Alertmanager for the monitoring tests
 #   chromium                  the browser the dashboard's end-to-end tests drive
+#   openjdk-17-jre-headless   Java for Spark (pyspark in the mlflow venv): the batch scoring DAG's spark engine
 # Runs apt-get only if something is missing, so a machine that has them pays nothing.
 set -euo pipefail
 declare -A wanted=(
@@ -10,6 +11,7 @@ declare -A wanted=(
   [prometheus]=prometheus
   [prometheus-alertmanager]=prometheus-alertmanager
   [chromium]=chromium
+  [openjdk-17-jre-headless]=java
 )
 missing=()
 for pkg in "${!wanted[@]}"; do
