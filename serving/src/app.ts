@@ -9,6 +9,7 @@ import type { JwtOptions } from './auth/jwt.js';
 import type { PeerLink } from './cluster.js';
 import type { ServedDataset } from './datasets/catalog.js';
 import { errorHandler } from './errors.js';
+import { experimentsPlugin } from './experiments/routes.js';
 import { type FeatureStoreOptions, featureLookups } from './features/by-id.js';
 import { ForecastHolder } from './forecast/holder.js';
 import { lazyChildLogger } from './lazy-logger.js';
@@ -234,6 +235,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   const idColumns = Object.fromEntries(tabular.flatMap((d) => (d.idColumn ? [[d.dataset, d.idColumn]] : [])));
   await app.register(predictionLogPlugin, { ...options.predictionLog, defaultDataset, idColumns });
+  // Before the predict routes, which ask it for a customer's variant.
+  await app.register(experimentsPlugin, {
+    mlflow: options.mlflow,
+    defaultDataset,
+    pollMs: options.pollMs ?? 0,
+    ...(options.loader ? { loader: options.loader } : {}),
+  });
   await app.register(healthRoutes, {
     metricsRole: (options.credentials || options.jwt) && options.metricsAuth ? 'admin' : undefined,
   });

@@ -140,7 +140,7 @@ export function contractProblem(
 const numeric = (v: string | undefined) =>
   v !== undefined && Number.isFinite(Number(v)) ? Number(v) : undefined;
 
-async function describeVersion(
+export async function describeVersion(
   dataset: string,
   mlflow: MlflowClient,
   mv: ModelVersion,

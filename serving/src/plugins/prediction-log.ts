@@ -14,6 +14,8 @@ declare module 'fastify' {
       label: number;
       served: boolean;
       requestId: string;
+      /** The A/B experiment and variant that answered (docs/experiments.md). */
+      experiment?: { name: string; variant: string };
     }): void;
     /** Logs one forecast of a forecast dataset (not counted: the counters are per class label). */
     recordForecast(dataset: string, p: ServedForecast): void;
@@ -132,7 +134,8 @@ export const predictionLogPlugin = fp<PredictionLogPluginOptions>(
       collectLog();
     });
     app.decorate('predictionLog', log);
-    app.decorate('recordPrediction', ({ model, row, source, probability, label, served, requestId }) => {
+    app.decorate('recordPrediction', (p) => {
+      const { model, row, source, probability, label, served, requestId, experiment } = p;
       const { info } = model;
       if (label === 0 || label === 1) tallyOf(info, served, label).n++;
       else
@@ -148,7 +151,18 @@ export const predictionLogPlugin = fp<PredictionLogPluginOptions>(
       let line: string;
       const lines = linesOf(info.dataset);
       try {
-        line = lines.format({ ts: now(), requestId, model: info, served, probability, label, row, source });
+        const ts = now();
+        line = lines.format({
+          ts,
+          requestId,
+          model: info,
+          served,
+          probability,
+          label,
+          row,
+          source,
+          experiment,
+        });
       } catch (err) {
         onFormatError(err);
         return;

@@ -33,6 +33,8 @@ export interface ServedPrediction {
    * batch of `rows` rows (the count guards the cut: a batch cut into another count is not used).
    */
   source?: { body: string; index: number; rows?: number };
+  /** The A/B experiment and variant that answered, written as `experiment` and `variant`. */
+  experiment?: { name: string; variant: string };
 }
 
 /** Customer tokens remembered at most, then forgotten all at once. */
@@ -107,7 +109,7 @@ export class PredictionLines {
       customerId: p.row[this.idColumn],
     };
     const token = typeof r.customerId === 'string' && this.piiKey ? `"${this.token(r.customerId)}"` : 'null';
-    return `{"ts":"${this.iso}"${this.datasetJson},"request_id":${JSON.stringify(p.requestId)},"model":${this.modelJson(p.model)},"served":${p.served},"customer_token":${token},"features":${r.features},"probability":${JSON.stringify(p.probability)},"label":${JSON.stringify(p.label)}}\n`;
+    return `{"ts":"${this.iso}"${this.datasetJson},"request_id":${JSON.stringify(p.requestId)},"model":${this.modelJson(p.model)},"served":${p.served},"customer_token":${token},"features":${r.features},"probability":${JSON.stringify(p.probability)},"label":${JSON.stringify(p.label)}${p.experiment ? `,"experiment":${JSON.stringify(p.experiment.name)},"variant":${JSON.stringify(p.experiment.variant)}` : ''}}\n`;
   }
 
   private fromText({

@@ -16,6 +16,9 @@ export interface PredictionRecord {
   features: Record<string, unknown>;
   probability: number;
   label: number;
+  /** The A/B experiment and variant that answered; absent outside one (docs/experiments.md). */
+  experiment?: string;
+  variant?: string;
 }
 
 /** `dt=YYYY-MM-DD/hr=HH` of a time in UTC, the partition layout the rest of the platform uses. */

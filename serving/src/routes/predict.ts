@@ -86,6 +86,28 @@ export const predictRoutes: FastifyPluginAsync<PredictRoutesOptions> = async (ap
     const challenger = models.challenger();
     const id = row[models.idColumn];
     const customerId = typeof id === 'string' ? id : undefined;
+    // A customer in a running A/B experiment is answered by their variant's version (docs/experiments.md).
+    const assigned = app.experiments.assign(models.dataset, customerId);
+    if (assigned) {
+      const p = tryScore(assigned.model, row);
+      if (p !== undefined) {
+        const label = labelAt(assigned.model, p);
+        const experiment = { name: assigned.experiment, variant: assigned.variant };
+        app.experiments.count(models.dataset, assigned.variant);
+        app.recordPrediction({
+          model: assigned.model,
+          row,
+          source,
+          probability: p,
+          label,
+          served: true,
+          requestId,
+          experiment,
+        });
+        const { name, version, alias } = assigned.model.info;
+        return { probability: p, label, model: { name, version, alias } };
+      }
+    }
     const plan = planRoute({
       mode: opts.challengerMode,
       percent: opts.canaryPercent,

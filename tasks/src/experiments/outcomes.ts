@@ -1,4 +1,3 @@
-import { rocAuc } from '../models/metrics.js';
 import { Rng } from '../random.js';
 import type { PrimaryMetric } from './declaration.js';
 
@@ -60,9 +59,40 @@ function meanEstimate(values: number[]): Estimate {
   return { value: mean, low: mean - half, high: mean + half };
 }
 
+/**
+ * ROC AUC as P(score of a positive > score of a negative), ties counted half: the two classes'
+ * scores sorted apart (typed-array sorts) and walked together — the same value as
+ * models/metrics.ts `rocAuc`, several times faster, which an analysis at every look wants.
+ */
+export function fastAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
+  let pos = 0;
+  for (let i = 0; i < labels.length; i++) pos += labels[i] as number;
+  const neg = labels.length - pos;
+  if (pos === 0 || neg === 0) return Number.NaN;
+  const p = new Float64Array(pos);
+  const q = new Float64Array(neg);
+  for (let i = 0, a = 0, b = 0; i < labels.length; i++)
+    if (labels[i] === 1) p[a++] = scores[i] as number;
+    else q[b++] = scores[i] as number;
+  p.sort();
+  q.sort();
+  // For each positive: negatives strictly below it, plus half of those equal to it.
+  let below = 0;
+  let upTo = 0;
+  let wins = 0;
+  for (let i = 0; i < pos; i++) {
+    const s = p[i] as number;
+    while (below < neg && (q[below] as number) < s) below++;
+    if (upTo < below) upTo = below;
+    while (upTo < neg && (q[upTo] as number) === s) upTo++;
+    wins += below + (upTo - below) / 2;
+  }
+  return wins / (pos * neg);
+}
+
 /** ROC AUC with the Hanley–McNeil (1982) standard error: closed form, so cheap at every look. */
 function aucEstimate(scores: number[], labels: number[]): Estimate {
-  const a = rocAuc(scores, labels);
+  const a = fastAuc(scores, labels);
   const pos = labels.reduce((s, y) => s + y, 0);
   const neg = labels.length - pos;
   if (!Number.isFinite(a)) return { value: Number.NaN, low: Number.NaN, high: Number.NaN };
