@@ -95,17 +95,19 @@ def run_report(
     metadata: dict[str, str],
     mode: str = "preset",
     reference_stats: dict[str, ColumnStats] | None = None,
+    methods: dict[str, str] | None = None,
 ) -> tuple[Snapshot, DriftSummary]:
     """``mode="preset"``: DataDriftPreset (drift table plus per-column statistics widgets).
     ``mode="drift_only"``: the same test per column (one ValueDrift each) without the preset's
     table; the drifted count and share are counted here from those results, with Evidently's rule,
     instead of by DriftedColumnsCount, which would run every column's test a second time
-    (docs/monitoring.md, Scale). With ``reference_stats`` each column's test is chosen up front."""
+    (docs/monitoring.md, Scale). With ``reference_stats`` each column's test is chosen up front;
+    ``methods`` names it per column instead (the exact decision's tests, exact_drift.py)."""
     features = [*numerical, *categorical]
     num = [*numerical, prediction_column] if prediction_column else list(numerical)
     definition = DataDefinition(numerical_columns=num, categorical_columns=list(categorical))
-    methods: dict[str, str] = {}
-    if reference_stats:
+    methods = dict(methods or {})
+    if reference_stats and not methods:
         kinds = {c: True for c in numerical} | {c: False for c in categorical}
         for c in features:
             if c not in reference_stats:

@@ -18,13 +18,15 @@ from typing import Any
 from .champion import ChampionReference, resolve_champion, verify_snapshot
 from .config import MonitorConfig
 from .decision import Decision, LastTrigger, WindowOutcome, decide_retrain
-from .drift import run_report
+from .drift import DriftSummary, run_report
 from .errors import MonitorError
+from .exact_drift import exact_drift, test_for
 from .metrics import MonitorMetrics
 from .prediction_log import LogWindow, Window, read_window, window_ending
 from .quality import TARGET, complete_until, join_labels, read_labels, run_quality
-from .reference import PreparedReference, ReferenceCache, prepare, sample
+from .reference import PreparedReference, ReferenceCache
 from .webhook import Delivery, deliver
+from .window_scan import scan_window
 
 log = logging.getLogger("driftwood.monitor")
 
@@ -164,6 +166,20 @@ def _reference(
     }
 
 
+def _allowed_methods(
+    summary: DriftSummary, numerical: tuple[str, ...], categorical: tuple[str, ...]
+) -> dict[str, str]:
+    """The decision's test per column, to pin in the HTML report. Evidently picks some tests by
+    default that it refuses when named (Z on a numeric column): those keep the automatic choice."""
+    kinds = {c: "num" for c in numerical} | {c: "cat" for c in categorical}
+    out = {}
+    for f in summary.features:
+        test = test_for(f.method)
+        if test is not None and any(t.value == kinds[f.column] for t in test.allowed_feature_types):
+            out[f.column] = test.name
+    return out
+
+
 def _run(
     config: MonitorConfig, deps: MonitorDeps, end: datetime | None, start: datetime | None
 ) -> dict[str, Any]:
@@ -184,13 +200,24 @@ def _run(
         timings[name] = round(now_ - mark, 3)
         mark = now_
 
-    cur = read_window(
-        config.predictions_dir, window, config.features, config.prediction_column, config.served_only
+    # One streaming pass: every row's column summaries (the decision), a sample (the HTML report),
+    # and the scores, tokens and times for the label join when quality is scored.
+    scan = scan_window(
+        config.predictions_dir,
+        window,
+        config.numerical,
+        config.categorical,
+        config.prediction_column,
+        config.served_only,
+        sample_rows=config.max_rows,
+        seed=int(window.end.timestamp()),
+        keep_labels=config.labels is not None,
     )
+    cur = scan.log_window()
     lap("read_log")
     ref, reference_record = _reference(config, deps, (cur.model_name, cur.model_version))
     lap("reference")
-    rows = len(cur.frame)
+    rows = scan.rows
     labels = {
         "dataset": config.dataset,
         "model_name": cur.model_name,
@@ -210,33 +237,40 @@ def _run(
     }
     summary = None
     if rows >= config.policy.min_rows:
-        current = prepare(cur.frame, config.numerical, config.categorical)
-        current[config.prediction_column] = cur.frame[config.prediction_column].astype("float64")
-        current, sampled = sample(current, config.max_rows, seed=int(window.end.timestamp()))
-        pred_col = config.prediction_column if config.prediction_column in ref.frame.columns else None
-        sampling = {
-            "current_rows": str(rows),
-            "current_compared": str(len(current)),
-            "reference_rows": str(ref.rows_total),
-            "reference_compared": str(len(ref.frame)),
-            "max_rows": str(config.max_rows),
-            "report_mode": config.report_mode,
-        }
+        pred_col = config.prediction_column if config.prediction_column in ref.summaries else None
         # A feature with no value in the whole window (callers that never send an optional field)
         # cannot be compared, and Evidently refuses an empty column: it is left out and named.
-        empty = [c for c in config.features if c not in current or current[c].isna().all()]
+        empty = [c for c in config.features if scan.summaries[c].total == 0]
         record["columns_without_values"] = empty
         numerical = tuple(c for c in config.numerical if c not in empty)
         categorical = tuple(c for c in config.categorical if c not in empty)
-        snapshot, summary = run_report(
-            current,
+        # The decision: each feature's test on every row of both sides, from the summaries.
+        summary = exact_drift(
+            ref.summaries, scan.summaries, numerical, categorical, pred_col, config.drift_share
+        )
+        lap("drift_statistics")
+        sampling = {
+            "current_rows": str(rows),
+            "current_compared": str(rows),
+            "reference_rows": str(ref.rows_total),
+            "reference_compared": str(ref.rows_total),
+            "report_current_rows": str(len(scan.sample)),
+            "report_reference_rows": str(len(ref.frame)),
+            "max_rows": str(config.max_rows),
+            "report_mode": config.report_mode,
+            "decided_on": "every row (exact statistics)",
+        }
+        # The HTML report: Evidently on the sample (every row up to max_rows), each column with the
+        # test the decision used; its scores are the sample's, the decision's are in summary.json.
+        snapshot, _ = run_report(
+            scan.sample,
             ref.frame,
             numerical,
             categorical,
             pred_col,
             config.drift_share,
             mode=config.report_mode,
-            reference_stats=ref.stats,
+            methods=_allowed_methods(summary, numerical, categorical),
             metadata={
                 "report_id": rid,
                 "reference_hash": ref.hash,
@@ -260,12 +294,12 @@ def _run(
             prediction_drift_skipped=None
             if pred_col
             else f"reference has no {config.prediction_column!r} column",
-            sampling={"current_sampled": sampled, "reference_sampled": ref.sampled, **sampling},
+            sampling={"current_sampled": scan.sampled, "reference_sampled": ref.sampled, **sampling},
             report_dir=str(out),
         )
         _write_atomic(out / "summary.json", json.dumps(record, indent=2))
         _write_atomic(config.reports_dir / "LATEST", rid)
-        deps.metrics.publish(labels, summary, len(current), len(ref.frame))
+        deps.metrics.publish(labels, summary, rows, ref.rows_total)
 
     if config.labels is not None:
         try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -80,6 +81,13 @@ def _read_file_fast(
     """Arrow's multi-threaded JSON reader: about ten times faster than a Python loop on 100k lines.
     It refuses a file with a torn line or a field of two types; the caller then reads it line by line."""
     table = pa_json.read_json(path, read_options=pa_json.ReadOptions(block_size=1 << 24))
+    return _frame_of_table(table, window, features, prediction_column, served_only)
+
+
+def _frame_of_table(
+    table: pa.Table, window: Window, features: tuple[str, ...], prediction_column: str, served_only: bool
+) -> tuple[pd.DataFrame, Counter[tuple[str, str]], int]:
+    """The window's rows of a table of log lines (a whole file, or a chunk of one)."""
     names = set(table.column_names)
 
     def column(name: str) -> pd.Series:
@@ -131,9 +139,17 @@ def _read_file_fast(
     return out, models, skipped
 
 
-def _read_file_lines(
-    path: Path, window: Window, features: tuple[str, ...], prediction_column: str, served_only: bool
-) -> tuple[pd.DataFrame, Counter[tuple[str, str]], int]:
+def _iter_file_lines(
+    path: Path,
+    window: Window,
+    features: tuple[str, ...],
+    prediction_column: str,
+    served_only: bool,
+    chunk_rows: int = 0,
+) -> Iterator[tuple[pd.DataFrame, Counter[tuple[str, str]], int]]:
+    """The file line by line (a bad line is counted and skipped), in chunks of ``chunk_rows`` rows
+    of the window (0: one chunk)."""
+    columns = [*features, prediction_column, TOKEN, TS_MS]
     rows: list[dict[str, object]] = []
     models: Counter[tuple[str, str]] = Counter()
     skipped = 0
@@ -163,7 +179,65 @@ def _read_file_lines(
             rows.append(row)
             model = rec.get("model") if isinstance(rec.get("model"), dict) else {}
             models[(str(model.get("name", "unknown")), str(model.get("version", "unknown")))] += 1
-    return pd.DataFrame(rows, columns=[*features, prediction_column, TOKEN, TS_MS]), models, skipped
+            if chunk_rows and len(rows) >= chunk_rows:
+                yield pd.DataFrame(rows, columns=columns), models, skipped
+                rows, models, skipped = [], Counter(), 0
+    if rows or skipped or not chunk_rows:
+        yield pd.DataFrame(rows, columns=columns), models, skipped
+
+
+def _read_file_lines(
+    path: Path, window: Window, features: tuple[str, ...], prediction_column: str, served_only: bool
+) -> tuple[pd.DataFrame, Counter[tuple[str, str]], int]:
+    return next(_iter_file_lines(path, window, features, prediction_column, served_only))
+
+
+def _log_schema(features: tuple[str, ...], numerical: tuple[str, ...]) -> pa.Schema:
+    """Types pinned for the streaming reader, which fixes a column's type from the first block:
+    a number logged as ``3`` first and ``3.5`` later stays one float column, and a field first
+    seen late is still read. Categories are left to inference (a code may be logged as a number)."""
+    feats = [pa.field(c, pa.float64()) for c in features if c in numerical]
+    return pa.schema(
+        [
+            ("ts", pa.string()),
+            ("probability", pa.float64()),
+            (TOKEN, pa.string()),
+            ("features", pa.struct(feats)),
+        ]
+    )
+
+
+def iter_file_chunks(
+    path: Path,
+    window: Window,
+    features: tuple[str, ...],
+    numerical: tuple[str, ...],
+    prediction_column: str,
+    served_only: bool,
+    chunk_rows: int = 100_000,
+) -> Iterator[tuple[pd.DataFrame, Counter[tuple[str, str]], int]]:
+    """The window's rows of one file in chunks, read by Arrow's streaming JSON reader: memory
+    follows one chunk, not the file. Raises Arrow's error on a file it refuses (possibly after some
+    chunks): the caller then drops what it took from this file and reads it with ``_iter_file_lines``."""
+    reader = pa_json.open_json(
+        path,
+        read_options=pa_json.ReadOptions(block_size=1 << 22),
+        parse_options=pa_json.ParseOptions(explicit_schema=_log_schema(features, numerical)),
+    )
+    batches: list[pa.RecordBatch] = []
+    held = 0
+    for batch in reader:
+        batches.append(batch)
+        held += batch.num_rows
+        if held >= chunk_rows:
+            yield _frame_of_table(
+                pa.Table.from_batches(batches), window, features, prediction_column, served_only
+            )
+            batches, held = [], 0
+    if batches:
+        yield _frame_of_table(
+            pa.Table.from_batches(batches), window, features, prediction_column, served_only
+        )
 
 
 def read_window(

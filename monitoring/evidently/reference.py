@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
+from .column_summary import ColumnSummary, RowSample, SummaryBuilder
 from .errors import MonitorError
 
 ReferenceLoader = Callable[[str], pd.DataFrame]
+# Rows per chunk when the reference is summarised: memory follows a chunk, not the file.
+CHUNK_ROWS = 100_000
 
 
 def _local_path(uri: str) -> Path:
@@ -59,6 +63,22 @@ def load_reference(uri: str) -> pd.DataFrame:
         else:
             raise MonitorError("REFERENCE_INVALID", f"setting reference: {f} is neither .csv nor .parquet")
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def iter_reference(
+    uri: str, columns: tuple[str, ...], chunk_rows: int = CHUNK_ROWS
+) -> Iterator[pd.DataFrame]:
+    """The reference's rows in chunks, only ``columns`` (those present) read from Parquet."""
+    for f in _files(uri):
+        if f.suffix == ".csv":
+            yield from pd.read_csv(f, chunksize=chunk_rows)
+        elif f.suffix == ".parquet":
+            parquet = pq.ParquetFile(f)
+            present = [c for c in columns if c in parquet.schema_arrow.names]
+            for batch in parquet.iter_batches(batch_size=chunk_rows, columns=present):
+                yield batch.to_pandas()
+        else:
+            raise MonitorError("REFERENCE_INVALID", f"setting reference: {f} is neither .csv nor .parquet")
 
 
 def reference_hash(uri: str) -> str:
@@ -124,6 +144,9 @@ class PreparedReference:
     rows_total: int
     sampled: bool
     stats: dict[str, ColumnStats] = field(default_factory=dict)
+    # Every row's column summaries (column_summary.py): the exact drift decision is made from these;
+    # ``frame`` is the sample Evidently's HTML report is drawn from.
+    summaries: dict[str, ColumnSummary] = field(default_factory=dict)
 
 
 class ReferenceCache:
@@ -160,20 +183,52 @@ class ReferenceCache:
         self.misses += 1
         if on_miss is not None:
             on_miss()
-        raw = self._loader(uri)
-        frame = prepare(raw, numerical, categorical)
-        # The training data has no model score; prediction drift compares against the champion's
-        # scores on its training rows when the reference carries them, else that column is skipped.
-        if prediction_column in raw.columns:
-            frame[prediction_column] = pd.to_numeric(raw[prediction_column], errors="coerce").astype(
-                "float64"
-            )
-        frame, sampled = sample(frame, max_rows, seed=int(key[:8], 16))
-        prepared = PreparedReference(
-            key, frame, len(raw), sampled, column_stats(frame, (*numerical, *categorical))
-        )
+        prepared = self._prepare(uri, key, prediction_column, numerical, categorical, max_rows)
         with self._lock:
             self._items[cache_key] = prepared
             while len(self._items) > self._keep:
                 self._items.pop(next(iter(self._items)))
         return prepared
+
+    def _chunks(self, uri: str, columns: tuple[str, ...]) -> Iterator[pd.DataFrame]:
+        if self._loader is load_reference:
+            yield from iter_reference(uri, columns)
+            return
+        raw = self._loader(uri)
+        for start in range(0, max(len(raw), 1), CHUNK_ROWS):
+            yield raw.iloc[start : start + CHUNK_ROWS]
+
+    def _prepare(
+        self,
+        uri: str,
+        key: str,
+        prediction_column: str,
+        numerical: tuple[str, ...],
+        categorical: tuple[str, ...],
+        max_rows: int,
+    ) -> PreparedReference:
+        """Types, summarises and samples the reference chunk by chunk."""
+        sample = RowSample(max_rows, seed=int(key[:8], 16))
+        builder: SummaryBuilder | None = None
+        columns: list[str] = [*numerical, *categorical]
+        for raw in self._chunks(uri, (*numerical, *categorical, prediction_column)):
+            frame = prepare(raw, numerical, categorical)
+            # The training data has no model score; prediction drift compares against the champion's
+            # scores on its training rows when the reference carries them, else that column is skipped.
+            if builder is None:
+                scored = prediction_column in raw.columns
+                columns = [*numerical, *categorical, *([prediction_column] if scored else [])]
+                builder = SummaryBuilder([*numerical, *([prediction_column] if scored else [])], categorical)
+            if prediction_column in columns:
+                frame[prediction_column] = pd.to_numeric(raw[prediction_column], errors="coerce").astype(
+                    "float64"
+                )
+            builder.add(frame)
+            sample.add(frame)
+        summaries = builder.finish() if builder is not None else {}
+        stats = {
+            c: ColumnStats(s.total, frozenset(s.values.tolist()) if s.distinct <= 5 else None)
+            for c, s in summaries.items()
+            if c != prediction_column
+        }
+        return PreparedReference(key, sample.frame(columns), sample.seen, sample.sampled, stats, summaries)
