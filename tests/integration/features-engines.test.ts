@@ -14,6 +14,7 @@ import {
 } from '@driftwood/tasks';
 import knexFactory from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runForget } from '../../tasks/src/forget/index.js';
 import { runIngest } from '../../tasks/src/ingest/index.js';
 import { ensureContractTables } from '../../tasks/src/ingest/schema.js';
 import { runSimulate } from '../../tasks/src/simulate/index.js';
@@ -256,7 +257,7 @@ describe('churn features on PostgreSQL and on DuckDB', () => {
 });
 
 describe('ingest keeps the events as Parquet in the lake for the DuckDB engine', () => {
-  it('writes one file per loaded events object, rewrites a reloaded one, and the engine builds the warehouse rows from them', async () => {
+  it('writes one file per loaded events object, rewrites a reloaded one, drops an erased customer, and the engine builds the warehouse rows from them', async () => {
     const dir = tempHome('driftwood-engines-ingest-');
     const lake = openObjectStore(`file://${path.join(dir, 'lake')}`);
     const db = await openWarehouse(`sqlite://${path.join(dir, 'w.db')}`, { featureEngine: 'duckdb', lake });
@@ -295,6 +296,24 @@ describe('ingest keeps the events as Parquet in the lake for the DuckDB engine',
       const after = await mirror();
       expect(after.size).toBe(files.size);
       expect([...after.keys()].filter((k) => !files.has(k))).toHaveLength(1);
+      await same();
+      // An erased customer leaves the Parquet files with the warehouse.
+      const [{ customer_id: erased }] = await db('events').select('customer_id').limit(1);
+      await runForget(
+        { customerId: erased, dataset: 'churn', piiKey: 'k'.repeat(32), now: () => T },
+        { lake, db, log: silentLog },
+      );
+      const { DuckDBInstance } = await import('@duckdb/node-api');
+      const duck = await (await DuckDBInstance.create(':memory:')).connect();
+      const paths = [...(await mirror()).keys()].map((k) => `'${path.join(dir, 'lake', k)}'`);
+      const left = await duck.runAndReadAll(
+        `SELECT count(*) FILTER (WHERE customer_id = '${erased}') AS erased, count(*) AS n FROM read_parquet([${paths.join(',')}])`,
+      );
+      duck.closeSync();
+      expect(left.getRowObjects()[0]).toEqual({
+        erased: 0n,
+        n: BigInt(Number((await db('events').count({ n: '*' }))[0]?.n)),
+      });
       await same();
     } finally {
       await db.destroy();

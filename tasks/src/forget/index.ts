@@ -106,6 +106,12 @@ export async function runForget(
   const features = await forgetFeatures(deps.lake, options.dataset, subject, at, snapshots.replaced);
 
   const warehouse = await forgetWarehouse(deps.db, contract, customerId, files.rewrittenRaw);
+  // The tables kept as Parquet for the DuckDB feature engine follow the warehouse they mirror.
+  await forgetColumnar(
+    deps,
+    contract,
+    files.rewrittenRaw.map((f) => f.key),
+  );
 
   // The API's log files, and its spill files (`.spill/<pid>-….spill|claimed`): a dead process's
   // are rewritten (the next API start writes their lines to the log), a running one's are its own.
@@ -226,6 +232,23 @@ function learnPii(contract: Contract, subject: Subject, piiKey: string | undefin
       }
     }
   };
+}
+
+/** Rewrites the Parquet files (warehouse/columnar.ts) of every table that has some in the lake. */
+async function forgetColumnar(
+  deps: { lake: ObjectStore; db: Warehouse; log: Logger },
+  contract: Contract,
+  rewritten: string[],
+): Promise<void> {
+  const { columnarPrefix, syncColumnar } = await import('../warehouse/columnar.js');
+  for (const table of contract.tables) {
+    if ((await deps.lake.list(columnarPrefix(contract.dataset, table.name))).length === 0) continue;
+    const sync = await syncColumnar(deps.db, deps.lake, contract, table.name, rewritten);
+    deps.log.info(
+      { table: table.name, ...sync },
+      'forget: Parquet files of the table in step with the warehouse',
+    );
+  }
 }
 
 async function forgetWarehouse(

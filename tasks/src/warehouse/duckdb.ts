@@ -40,11 +40,11 @@ export class DuckDBSession {
       chunk && chunk.rowCount > 0;
       chunk = await result.fetchChunk()
     ) {
-      const n = chunk.rowCount;
+      // A chunk's column in one call: about 3× faster than a native call per value.
       for (let k = 0; k < out.length; k++) {
-        const vector = chunk.getColumnVector(k);
+        const values = chunk.getColumnValues(k) as (number | string | null)[];
         const column = out[k] as (number | string | null)[];
-        for (let i = 0; i < n; i++) column.push(vector.getItem(i) as number | string | null);
+        for (const v of values) column.push(v);
       }
     }
     lap(this.timings, 'readBack', t0);
