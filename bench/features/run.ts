@@ -3,8 +3,9 @@
  * warehouse) + transform fit + transform of every row, against pandas + scikit-learn's
  * ColumnTransformer and polars + the same ColumnTransformer doing the same on the same data, side by
  * side in one run. The build also runs on the DuckDB engine (DRIFTWOOD_FEATURE_ENGINE=duckdb: the
- * window's events read from SQLite and aggregated in an embedded DuckDB), timed in its own column,
- * phase by phase, and checked to give the very same rows.
+ * events read from their Parquet files in the lake, as ingest keeps them, and aggregated in an
+ * embedded DuckDB), timed in its own column, phase by phase, and checked to give the very same rows.
+ * pandas and polars read the same Parquet files inside their timed builds.
  *
  *   make bench-features                         # 1M customers, 10M events
  *   BENCH_CUSTOMERS=100000 BENCH_EVENTS=1000000 make bench-features
@@ -27,6 +28,7 @@ import {
   ensureContractTables,
   fitTransform,
   loadContract,
+  openObjectStore,
   openWarehouse,
   transformRows,
 } from '@driftwood/tasks';
@@ -92,6 +94,17 @@ else {
 const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
 await pipeline(createReadStream(path.join(dir, 'warehouse.db')), discard);
 
+// The events' Parquet files, as ingest writes them with the DuckDB engine configured (here all from
+// one source, the generator): the engine's first build exports them; timed apart, not in the build.
+const lake = openObjectStore(`file://${path.join(dir, 'lake')}`);
+const exportPhases: Record<string, { wall: number; cpu: number }> = {};
+await buildChurnRows(db, cutoff, horizonHours, { engine: 'duckdb', lake, timings: exportPhases });
+const exported = exportPhases.sync as { wall: number; cpu: number };
+console.log(
+  `events in Parquet in the lake (ingest's share; checked, not rewritten, by the timed build): ${(exported.wall / 1000).toFixed(2)} s (${(exported.cpu / 1000).toFixed(2)})`,
+);
+const parquetFiles = (await lake.list('columnar/churn/events/')).map((o) => path.join(dir, 'lake', o.key));
+
 // Wall and CPU milliseconds per phase of each build, filled in by buildChurnRows.
 const phases: Record<'sqlite' | 'duckdb', Record<string, { wall: number; cpu: number }>> = {
   sqlite: {},
@@ -102,7 +115,7 @@ const [rows, build] = await timed(() =>
 );
 console.log(`load average after the SQLite build: ${load()}`);
 const [duckRows, duckBuild] = await timed(() =>
-  buildChurnRows(db, cutoff, horizonHours, { engine: 'duckdb', timings: phases.duckdb }),
+  buildChurnRows(db, cutoff, horizonHours, { engine: 'duckdb', lake, timings: phases.duckdb }),
 );
 console.log(`load average after the DuckDB build: ${load()}`);
 // Same customers in the same order with the same labels and values, or the figures mean nothing.
@@ -158,12 +171,22 @@ interface Baseline {
   rssMb: number;
   differences: Record<string, number>;
 }
-/** Runs a Python baseline on the CSV files; it compares its table with ours after its timed steps. */
+/**
+ * Runs a Python baseline on the customers' and labels' CSV files and the events' Parquet files; it
+ * compares its table with ours after its timed steps.
+ */
 function baseline(script: string): Baseline {
   const python = path.join(root, '.venvs', 'bench', 'bin', 'python');
   const res = spawnSync(
     python,
-    [path.join(root, 'bench', 'features', script), dir, String(cutoff), String(horizonHours), ourFeatures],
+    [
+      path.join(root, 'bench', 'features', script),
+      dir,
+      String(cutoff),
+      String(horizonHours),
+      ourFeatures,
+      parquetFiles.join(','),
+    ],
     {
       cwd: root,
       encoding: 'utf8',
@@ -212,7 +235,8 @@ line(
   sides.map((side) => rate(side)),
 );
 // Where each build spent its time: the SQLite statement (aggregation and reading its rows back are
-// one step there) against DuckDB's read of the warehouse, appends, aggregation and read-back.
+// one step there) against DuckDB's check of the Parquet files, read of the customers and labels,
+// aggregation over the Parquet files, read-back and join.
 console.log('');
 console.log('build phases: wall (cpu)');
 for (const [engine, timings] of Object.entries(phases))
