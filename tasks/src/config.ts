@@ -23,7 +23,8 @@ export interface Config {
   /**
    * DRIFTWOOD_FEATURE_ENGINE: where the point-in-time feature build aggregates (docs/features.md):
    * `warehouse` (the default; `sqlite` and `postgres` say the same) in the warehouse itself, or
-   * `duckdb` in an embedded DuckDB fed the window's events. Both give the same rows.
+   * `duckdb` in an embedded DuckDB reading the events' Parquet files in the lake (ingest keeps
+   * them). Both give the same rows.
    */
   featureEngine: FeatureEngine;
   mlflow: {
