@@ -15,6 +15,7 @@ import {
   type ModelLoader,
   type ServedModel,
 } from '../plugins/model-registry.js';
+import { checkServingSample } from '../plugins/serving-sample-check.js';
 
 /** A customer's place in a running experiment: the variant and the model that answers for it. */
 export interface Assignment {
@@ -88,9 +89,13 @@ export class ExperimentRouter {
     if (!holder) throw new Error(`dataset ${dataset} is not served by this API`);
     const model = await (this.opts.loader ?? loadModelVersion)(this.opts.mlflow, mv, alias);
     const problem = contractProblem(holder.contract(), inputFields(model.transform));
-    if (problem) {
+    try {
+      if (problem) throw new Error(`version ${mv.version}: ${problem}`);
+      // The same check a champion passes before it answers: its own holdout sample, re-scored.
+      await checkServingSample(this.opts.mlflow, mv, model);
+    } catch (err) {
       model.dispose();
-      throw new Error(`version ${mv.version}: ${problem}`);
+      throw err;
     }
     return { model, info: await describeVersion(dataset, this.opts.mlflow, mv, model) };
   }

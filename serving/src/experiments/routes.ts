@@ -253,12 +253,11 @@ const experimentRoutes: FastifyPluginAsync<ExperimentsPluginOptions & { router: 
         max: 20,
         ...(mlflowExperiment ? { mlflowExperiment } : {}),
       });
-      // A decision recorded since the last sync ends the experiment here at once.
-      if (
-        all.some((e) => e.status !== 'running' && router.running().some((r) => r.record.run_id === e.run_id))
-      )
-        await router.sync();
-      return { experiments: all.map((e) => view(e, router)) };
+      // Reported with the traffic it took here; a decision recorded since the last sync then ends it
+      // here at once.
+      const experiments = all.map((e) => view(e, router));
+      if (experiments.some((e) => e.status !== 'running' && e.serving_here)) await router.sync();
+      return { experiments };
     },
   );
 
