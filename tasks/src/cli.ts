@@ -48,6 +48,8 @@ Commands:
             [--segment-tolerance 0.05] [--min-segment-size 30]
   rollback  [--dataset <name>] [--alias champion] [--version N] [--reason TEXT]
   history   [--dataset <name>] [--alias champion] [--at <ISO time>]   the audit trail; which version held the alias at a time
+  experiment --name <experiment>   one look at a running A/B experiment: outcomes from the prediction log and the
+            labels, the sequential test and the decision, recorded on its MLflow run (docs/experiments.md)
   score     --dataset <name> --as-of <ISO time> [--alias champion] [--stage all|inputs|publish]
             every active entity's score as of the time into the lake (scores/<dataset>/dt=…/hr=…/) and the
             warehouse (batch_scores); inputs/publish frame the Spark engine's job (docs/scoring.md)
@@ -579,6 +581,31 @@ const COMMANDS: Record<
               : {}),
           },
           await trainingDeps(config, log, db, str(values, 'dataset')),
+        ),
+      );
+    },
+  },
+  experiment: {
+    options: { name: { type: 'string' } },
+    run: async ({ config, values }) => {
+      const { runExperimentAnalysis } = await import('./experiments/index.js');
+      const { loadContract } = await import('./contracts/index.js');
+      const { MlflowClient } = await import('./mlflow/client.js');
+      const name = str(values, 'name');
+      if (!config.piiKey)
+        throw new DriftwoodError(
+          'CONFIG_INVALID',
+          'setting DRIFTWOOD_PII_KEY: the API tokenised customers with it; labels are joined by the same token',
+        );
+      const piiKey = config.piiKey;
+      return withWarehouse(config, values, (db) =>
+        runExperimentAnalysis(
+          { experiment: name, predictionsDir: path.join(config.home, 'predictions'), piiKey },
+          {
+            mlflow: new MlflowClient(config.mlflow.trackingUri, config.http),
+            warehouse: db,
+            loadContract: (dataset) => loadContract(dataset, config.contractsDir),
+          },
         ),
       );
     },
