@@ -36,7 +36,7 @@ Commands:
   features  --dataset <name> [--snapshot ID|latest | --snapshot-as-of <ISO time|latest> | --cutoff <ISO time>]
             features/<dataset>/<id>/ in the lake; --snapshot-as-of takes (or first makes) the snapshot as of a time
   train     --dataset <name> [--cutoff <ISO time> | --snapshot ID|latest | --snapshot-as-of <ISO time|latest>]
-            [--model logistic|mlp|gbdt] [--solver adam|exact] [--seed S] [--epochs N]
+            [--model auto|logistic|mlp|gbdt] [--solver adam|exact] [--seed S] [--epochs N]
             [--learning-rate R] [--batch-size N] [--l2 X] [--hidden-units 32,16] [--patience N] [--no-class-weights] [--no-monotonic]
             gbdt: [--trees N] [--max-leaves N] [--max-depth N] [--min-leaf N] [--max-bins N] [--subsample F] [--colsample F]
             a sequence_forecast dataset trains the LSTM forecaster, and promote gates it against persistence
