@@ -267,6 +267,10 @@ describe('calibration and threshold in the contract', () => {
     expect(
       (await settingsOf({ model: { kind: 'gbdt', params: { trees: 50, maxLeaves: 15 } } })).model,
     ).toEqual({ kind: 'gbdt', trees: 50, maxLeaves: 15 });
+    expect((await settingsOf({ model: { kind: 'auto', params: { trees: 50 } } })).model).toEqual({
+      kind: 'auto',
+      trees: 50,
+    });
   });
 
   it('reads them, with platt and F1 by default', async () => {

@@ -405,7 +405,7 @@ describe('hyper-parameter and policy flags', () => {
   });
 
   it.each([
-    [{ model: 'forest' }, /--model: expected logistic or mlp or gbdt, got 'forest'/],
+    [{ model: 'forest' }, /--model: expected auto or logistic or mlp or gbdt, got 'forest'/],
     [{ epochs: '1.5' }, /--epochs: expected a whole number, got '1.5'/],
     [{ 'hidden-units': '32,a' }, /--hidden-units: expected layer widths like 32 or 32,16/],
   ])('names the bad flag in %j', (values, message) => {

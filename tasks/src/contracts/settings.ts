@@ -1,7 +1,7 @@
 import { DriftwoodError } from '../errors.js';
 import type { CalibrationMethod } from '../models/calibration.js';
 import type { ThresholdObjective } from '../models/metrics.js';
-import type { ModelParams } from '../models/params.js';
+import type { ModelRequest } from '../models/params.js';
 import type { Contract, TableContract } from './types.js';
 
 /**
@@ -30,9 +30,9 @@ export interface DatasetSettings {
   split: { validation: number; test: number; strategy: 'hash' | 'time' };
   /**
    * The model train fits when no flag says otherwise (`training.model`: kind and hyper-parameters);
-   * empty when the contract names none (then the defaults: logistic regression).
+   * empty when the contract names none (then `auto`: the best candidate on validation, train/select.ts).
    */
-  model: Partial<ModelParams>;
+  model: ModelRequest;
   /** How the model's scores become probabilities, fitted on validation (`training.calibration`, default platt). */
   calibration: CalibrationMethod;
   /** What the decision threshold optimises on validation (`training.threshold`, default F1). */

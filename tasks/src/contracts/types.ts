@@ -1,4 +1,4 @@
-import type { ModelKind, ModelParams } from '../models/params.js';
+import type { KindChoice, ModelParams } from '../models/params.js';
 /** A dataset contract (contracts/<dataset>.yaml), as validated by contracts/contract.schema.json. */
 export type ColumnType = 'string' | 'integer' | 'number' | 'boolean' | 'timestamp';
 export type ColumnRole = 'id' | 'timestamp' | 'feature' | 'target' | 'pii';
@@ -77,8 +77,8 @@ export interface TrainingSettings {
   calibration?: 'platt' | 'isotonic' | 'none';
   /** What the decision threshold optimises on validation (default f1). */
   threshold?: { objective: 'f1' | 'cost'; false_positive_cost?: number; false_negative_cost?: number };
-  /** The model train fits when no flag says otherwise (kind and hyper-parameters by name). */
-  model?: { kind?: ModelKind; params?: Partial<Omit<ModelParams, 'kind'>> };
+  /** The model train fits when no flag says otherwise (kind or `auto`, and hyper-parameters by name). */
+  model?: { kind?: KindChoice; params?: Partial<Omit<ModelParams, 'kind'>> };
 }
 
 /** One of the dataset's DAGs (the contract's `orchestration` section; read by dags/driftwood_dags.py). */

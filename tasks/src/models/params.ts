@@ -5,6 +5,14 @@ export const MODEL_KINDS = ['logistic', 'mlp', 'gbdt'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
 
 /**
+ * What `train` may be asked for: a kind, or `auto` (the default when neither a flag nor the
+ * contract names one): fit the candidates of train/select.ts and keep the best on validation. A
+ * registered version always holds one of MODEL_KINDS.
+ */
+export const KIND_CHOICES = ['auto', ...MODEL_KINDS] as const;
+export type KindChoice = (typeof KIND_CHOICES)[number];
+
+/**
  * How the logistic regression is fitted: 'adam' (TF.js, mini-batch, early stopping on validation) or
  * 'exact' (projected Newton to the optimum of the same penalised objective, logistic-exact.ts).
  */
@@ -41,6 +49,10 @@ export interface ModelParams {
   colsample: number;
 }
 
+/** The hyper-parameters a user gives (flags, the contract's `training.model`): any, and the kind or `auto`. */
+export type ModelRequest = Partial<Omit<ModelParams, 'kind'>> & { kind?: KindChoice };
+
+/** The defaults of a model whose kind is named; `auto` picks among kinds (train/select.ts). */
 export const DEFAULT_MODEL_PARAMS: ModelParams = {
   kind: 'logistic',
   solver: 'adam',

@@ -1,5 +1,14 @@
 import { DriftwoodError } from '../errors.js';
-import { MODEL_KINDS, type ModelKind, type ModelParams, SOLVERS, type Solver } from '../models/params.js';
+import {
+  KIND_CHOICES,
+  type KindChoice,
+  MODEL_KINDS,
+  type ModelKind,
+  type ModelParams,
+  type ModelRequest,
+  SOLVERS,
+  type Solver,
+} from '../models/params.js';
 import type { PromotionPolicy } from '../promote/decide.js';
 import { DEFAULT_POLICY } from '../promote/decide.js';
 import type { SearchSpace } from '../tune/index.js';
@@ -61,10 +70,17 @@ const units = (raw: string, flag: string): number[] => {
   return parts;
 };
 
+/** `--model`: a kind, or `auto` (fit the candidates, keep the best on validation). */
+const kindChoice = (raw: string): KindChoice => {
+  if (!(KIND_CHOICES as readonly string[]).includes(raw))
+    throw new DriftwoodError('USAGE', `--model: expected ${KIND_CHOICES.join(' or ')}, got '${raw}'`);
+  return raw as KindChoice;
+};
+
 /** Hyper-parameters given on the command line; the rest keep their defaults. */
-export function modelParamsFromFlags(v: Values): Partial<ModelParams> {
-  const out: Partial<ModelParams> = {};
-  if (typeof v.model === 'string') out.kind = kind(v.model, 'model');
+export function modelParamsFromFlags(v: Values): ModelRequest {
+  const out: ModelRequest = {};
+  if (typeof v.model === 'string') out.kind = kindChoice(v.model);
   if (typeof v.solver === 'string') {
     if (!(SOLVERS as readonly string[]).includes(v.solver))
       throw new DriftwoodError('USAGE', `--solver: expected ${SOLVERS.join(' or ')}, got '${v.solver}'`);

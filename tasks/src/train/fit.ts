@@ -35,17 +35,37 @@ export interface FitOutcome {
   segments: SegmentMetrics[];
 }
 
+/** What a fit reads: the training and validation matrices and the contract's decision settings. */
+export type FitData = Pick<PreparedData, 'train' | 'validation' | 'width' | 'decision'>;
+
+/** A model fitted on the training part and made ready to serve on the validation part alone. */
+export interface ValidatedFit {
+  /** The model's own scores (what calibration was fitted on). */
+  trained: TrainedModel;
+  /** The model as served: its scores are calibrated. */
+  model: TrainedModel;
+  calibration: Calibration;
+  threshold: number;
+  /** Calibrated, at the threshold. */
+  validation: BinaryMetrics;
+  uncalibratedValidationLogLoss: number;
+  epochs: FitOutcome['epochs'];
+  bestEpoch: number;
+  epochsRun: number;
+  trainMs: number;
+}
+
 /**
- * Trains one model on prepared data and evaluates it. On the validation split: the calibration the
- * contract names is fitted on the model's scores, then the decision threshold is chosen on the
- * calibrated scores by the contract's objective. Every holdout metric, curve and segment uses the calibrated scores and that
- * threshold; the holdout decides nothing.
+ * Trains one model and readies it on the validation split: the calibration the contract names is
+ * fitted on the model's scores, then the decision threshold is chosen on the calibrated scores by
+ * the contract's objective. The holdout is not read.
  */
-export async function fitAndEvaluate(
-  data: PreparedData,
+export async function fitOnValidation(
+  data: FitData,
   params: ModelParams,
+  signs: ArrayLike<number> | undefined,
   now: () => number = Date.now,
-): Promise<FitOutcome> {
+): Promise<ValidatedFit> {
   const { decision } = data;
   const epochs: FitOutcome['epochs'] = [];
   const t0 = performance.now();
@@ -53,7 +73,7 @@ export async function fitAndEvaluate(
     { x: data.train.x, y: data.train.y, valX: data.validation.x, valY: data.validation.y, width: data.width },
     params,
     (m) => epochs.push({ ...m, at: now() }),
-    data.profile.signs(data.state.outputs),
+    signs,
   );
   const trainMs = performance.now() - t0;
   const rawValidation = trained.scores(data.validation.x);
@@ -61,21 +81,41 @@ export async function fitAndEvaluate(
   const model = calibratedModel(trained, calibration);
   const valScores = model.scores(data.validation.x);
   const threshold = chooseThresholdFor(valScores, data.validation.y, decision.threshold);
-  const rawHoldout = trained.scores(data.holdout.x);
-  const holdoutScores = model.scores(data.holdout.x);
   return {
+    trained,
     model,
     calibration,
-    uncalibratedLogLoss: {
-      validation: binaryMetrics(rawValidation, data.validation.y).log_loss,
-      holdout: binaryMetrics(rawHoldout, data.holdout.y).log_loss,
-    },
+    threshold,
+    validation: binaryMetrics(valScores, data.validation.y, threshold),
+    uncalibratedValidationLogLoss: binaryMetrics(rawValidation, data.validation.y).log_loss,
     epochs,
     bestEpoch: trained.bestEpoch,
     epochsRun: trained.epochsRun,
     trainMs,
+  };
+}
+
+/**
+ * Measures a readied model on the holdout: every metric, curve and segment uses the calibrated
+ * scores and the threshold chosen on validation; the holdout decides nothing.
+ */
+export function evaluateOnHoldout(data: PreparedData, fit: ValidatedFit): FitOutcome {
+  const { model, threshold } = fit;
+  const rawHoldout = fit.trained.scores(data.holdout.x);
+  const holdoutScores = model.scores(data.holdout.x);
+  return {
+    model,
+    calibration: fit.calibration,
+    uncalibratedLogLoss: {
+      validation: fit.uncalibratedValidationLogLoss,
+      holdout: binaryMetrics(rawHoldout, data.holdout.y).log_loss,
+    },
+    epochs: fit.epochs,
+    bestEpoch: fit.bestEpoch,
+    epochsRun: fit.epochsRun,
+    trainMs: fit.trainMs,
     threshold,
-    validation: binaryMetrics(valScores, data.validation.y, threshold),
+    validation: fit.validation,
     metrics: binaryMetrics(holdoutScores, data.holdout.y, threshold),
     holdoutScores,
     confusion: confusionAt(holdoutScores, data.holdout.y, threshold),
@@ -89,4 +129,14 @@ export async function fitAndEvaluate(
       data.profile.segmentColumns,
     ),
   };
+}
+
+/** Trains one model on prepared data, readies it on validation and measures it on the holdout. */
+export async function fitAndEvaluate(
+  data: PreparedData,
+  params: ModelParams,
+  now: () => number = Date.now,
+): Promise<FitOutcome> {
+  const fit = await fitOnValidation(data, params, data.profile.signs(data.state.outputs), now);
+  return evaluateOnHoldout(data, fit);
 }

@@ -1,17 +1,31 @@
+import { DriftwoodError } from '../errors.js';
 import { confusionPng, prPng, rocPng } from '../evaluate/plots.js';
 import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import type { MlflowClient } from '../mlflow/client.js';
 import type { Metric } from '../mlflow/types.js';
-import { type ModelParams, validateModelParams, withDefaults } from '../models/classifier.js';
+import {
+  type ModelParams,
+  type ModelRequest,
+  validateModelParams,
+  withDefaults,
+} from '../models/classifier.js';
 import { type BinaryMetrics, describeThresholdObjective } from '../models/metrics.js';
 import { initTf } from '../models/tf.js';
 import { type SnapshotRows, snapshotDatasetInput } from '../snapshot/index.js';
 import type { Warehouse } from '../warehouse/db.js';
 import type { ContractSource } from './contract.js';
 import { holdoutFile, type PreparedData, prepareTrainingData } from './data.js';
-import { type FitOutcome, fitAndEvaluate } from './fit.js';
+import { evaluateOnHoldout, type FitOutcome, fitOnValidation, type ValidatedFit } from './fit.js';
 import { modelFolderFiles } from './model-folder.js';
+import {
+  autoCandidates,
+  candidateName,
+  fitBestCandidate,
+  isAuto,
+  type Selection,
+  validationBehaviour,
+} from './select.js';
 
 export interface TrainOptions {
   dataset: string;
@@ -20,8 +34,11 @@ export interface TrainOptions {
   cutoff?: number;
   horizonHours: number;
   labelDelayHours: number;
-  /** Hyper-parameters; anything left out takes DEFAULT_MODEL_PARAMS' value. */
-  params: Partial<ModelParams>;
+  /**
+   * Hyper-parameters; anything left out takes its default. Without a kind (or with `auto`) the
+   * candidates of select.ts are fitted and the best on validation is kept.
+   */
+  params: ModelRequest;
   /** Train on a data snapshot (its rows and cutoff) rather than on features built now. */
   snapshot?: SnapshotRows;
   holdoutFraction: number;
@@ -49,7 +66,10 @@ export interface TrainResult {
   modelId: string;
   modelName: string;
   modelVersion: string;
+  /** The kind the registered version holds (with `auto`: the one chosen). */
   modelKind: ModelParams['kind'];
+  /** With `auto`: every candidate's validation figures, which was kept and why. */
+  selection?: Selection;
   backend: string;
   cutoff: string;
   rows: { train: number; validation: number; holdout: number; positives: number };
@@ -63,8 +83,15 @@ export interface TrainResult {
   featuresId: string;
 }
 
-export function resolveParams(params: Partial<ModelParams>): ModelParams {
-  return validateModelParams(withDefaults(params));
+/** The parameters of one named kind; `auto` is train's choice among kinds, not one model. */
+export function resolveParams(params: ModelRequest): ModelParams {
+  const { kind, ...rest } = params;
+  if (kind === 'auto')
+    throw new DriftwoodError(
+      'USAGE',
+      "model kind 'auto' fits several kinds and keeps the best on validation (train does); name one kind here: logistic, mlp or gbdt",
+    );
+  return validateModelParams(withDefaults(kind ? { ...rest, kind } : rest));
 }
 
 /**
@@ -75,11 +102,12 @@ export function resolveParams(params: Partial<ModelParams>): ModelParams {
  * the alias `challenger`.
  */
 export async function runTrain(options: TrainOptions, deps: TrainDeps): Promise<TrainResult> {
-  const params = resolveParams(options.params);
+  const plan = isAuto(options.params) ? autoCandidates(options.params) : resolveParams(options.params);
+  const seed = (Array.isArray(plan) ? (plan[0] as ModelParams) : plan).seed;
   const backend = await initTf(deps.log);
-  const data = await prepareTrainingData({ ...options, splitSeed: params.seed }, deps);
+  const data = await prepareTrainingData({ ...options, splitSeed: seed }, deps);
   const experimentId = await deps.mlflow.ensureExperiment(options.experiment);
-  const run = await trainAndLogRun(data, params, options, deps, { experimentId, backend, register: true });
+  const run = await trainAndLogRun(data, plan, options, deps, { experimentId, backend, register: true });
   return run as TrainResult;
 }
 
@@ -97,10 +125,15 @@ export type LoggedRun = Omit<TrainResult, 'modelId' | 'modelVersion'> & {
   modelVersion: string | undefined;
 };
 
-/** One MLflow run: fit, evaluate, log everything and (optionally) register the model. */
+/**
+ * One MLflow run: fit, evaluate, log everything and (optionally) register the model. Given several
+ * candidates (`auto`), each is fitted and readied on validation and the best is kept (select.ts);
+ * the run then records the kept model as it would one named by the user, plus every candidate's
+ * validation figures.
+ */
 export async function trainAndLogRun(
   data: PreparedData,
-  params: ModelParams,
+  plan: ModelParams | readonly ModelParams[],
   options: TrainOptions,
   deps: TrainDeps,
   ctx: RunContext,
@@ -108,7 +141,11 @@ export async function trainAndLogRun(
   const { mlflow } = deps;
   const started = deps.now();
   const cutoffIso = new Date(data.cutoff).toISOString();
-  const runName = ctx.runName ?? trainRunName(options.dataset, params.kind, data.features.id, started);
+  const candidates: readonly ModelParams[] = Array.isArray(plan) ? plan : [plan as ModelParams];
+  const auto = Array.isArray(plan);
+  const named = candidates[0] as ModelParams;
+  const runName =
+    ctx.runName ?? trainRunName(options.dataset, auto ? 'auto' : named.kind, data.features.id, started);
   const run = await mlflow.createRun({
     experimentId: ctx.experimentId,
     runName,
@@ -119,9 +156,9 @@ export async function trainAndLogRun(
       'mlflow.source.name': 'driftwood train',
       ...(deps.source.commit ? { 'mlflow.source.git.commit': deps.source.commit } : {}),
       ...(ctx.parentRunId ? { 'mlflow.parentRunId': ctx.parentRunId } : {}),
-      'mlflow.note.content': `Driftwood ${params.kind} on ${options.dataset} features as of ${cutoffIso} (seed ${params.seed}).`,
+      'mlflow.note.content': `Driftwood ${auto ? `auto (the best on validation of ${candidates.map(candidateName).join(', ')})` : named.kind} on ${options.dataset} features as of ${cutoffIso} (seed ${named.seed}).`,
       'driftwood.dataset': options.dataset,
-      'driftwood.model_kind': params.kind,
+      ...(auto ? { 'driftwood.model_selection': 'auto' } : { 'driftwood.model_kind': named.kind }),
       'driftwood.backend': ctx.backend,
       'driftwood.cutoff': cutoffIso,
       'driftwood.data_digest': data.dataDigest,
@@ -142,7 +179,9 @@ export async function trainAndLogRun(
   try {
     await mlflow.logBatch(runId, {
       params: {
-        ...modelRunParams(params),
+        ...(auto
+          ? { model_selection: 'auto', auto_candidates: candidates.map(candidateName).join(',') }
+          : modelRunParams(named)),
         horizon_hours: options.horizonHours,
         cutoff: cutoffIso,
         holdout_fraction: options.holdoutFraction,
@@ -177,7 +216,32 @@ export async function trainAndLogRun(
           },
     ]);
 
-    const fit = await fitAndEvaluate(data, params, deps.now);
+    const signs = data.profile.signs(data.state.outputs);
+    let params = named;
+    let selection: Selection | undefined;
+    let ready: ValidatedFit;
+    if (auto) {
+      const best = await fitBestCandidate(data, candidates, {
+        signs,
+        behaviour: (f) => validationBehaviour(data, f),
+        now: deps.now,
+      });
+      ({ params, selection } = best);
+      ready = best.fit;
+      deps.log.info(
+        { chosen: selection.chosen, reason: selection.reason },
+        'train: auto kept the best candidate on validation',
+      );
+      await logSelection(mlflow, runId, run.info.artifact_uri, params, selection, deps.now());
+      // The run's name leads with the kind it holds, as a named kind's run does.
+      if (!ctx.runName)
+        await mlflow.setTag(
+          runId,
+          'mlflow.runName',
+          trainRunName(options.dataset, params.kind, data.features.id, started),
+        );
+    } else ready = await fitOnValidation(data, params, signs, deps.now);
+    const fit = evaluateOnHoldout(data, ready);
     if (fit.calibration.method !== data.decision.calibration)
       deps.log.warn(
         { asked: data.decision.calibration },
@@ -225,6 +289,7 @@ export async function trainAndLogRun(
       modelName: options.modelName,
       modelVersion: registered?.version,
       modelKind: params.kind,
+      ...(selection ? { selection } : {}),
       backend: ctx.backend,
       cutoff: cutoffIso,
       rows: {
@@ -245,6 +310,42 @@ export async function trainAndLogRun(
     await mlflow.finishRun(runId, 'FAILED', deps.now()).catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * What `auto` did, on the run: the kept model's params (as a named kind's run has them), each
+ * candidate's validation figures as metrics `auto_<candidate>_*`, tags naming the kept one and why,
+ * and the whole table as `selection/auto.json`.
+ */
+async function logSelection(
+  mlflow: MlflowClient,
+  runId: string,
+  artifactUri: string,
+  params: ModelParams,
+  selection: Selection,
+  ts: number,
+): Promise<void> {
+  const metrics: Metric[] = [];
+  for (const c of selection.candidates) {
+    const key = (what: string) => `auto_${c.name.replace(/-/g, '_')}_${what}`;
+    const add = (what: string, value: number) => {
+      if (Number.isFinite(value)) metrics.push({ key: key(what), value, timestamp: ts, step: 0 });
+    };
+    add('validation_roc_auc', c.validationRocAuc);
+    add('validation_log_loss', c.validationLogLoss);
+    add('fit_seconds', c.fitSeconds);
+    add('behaviour_failures', c.failedChecks.length);
+  }
+  await mlflow.logBatch(runId, {
+    params: modelRunParams(params),
+    metrics,
+    tags: {
+      'driftwood.model_kind': params.kind,
+      'driftwood.auto.chosen': selection.chosen,
+      'driftwood.auto.reason': selection.reason.slice(0, 5000),
+    },
+  });
+  await mlflow.uploadArtifact(artifactUri, 'selection/auto.json', `${JSON.stringify(selection, null, 2)}\n`);
 }
 
 /** The hyper-parameters that decided the model, as MLflow params: the ones its kind uses. */
