@@ -13,6 +13,7 @@ import {
 import { ApiError, type DriftState, drift, type PipelineRun, pipelines, request } from '../api.js';
 import { age, badge, empty, fmt, h, runTone, section, sourceState, table } from '../dom.js';
 import { parsePrometheus } from '../metrics.js';
+import { experimentsPanel } from './experiments-panel.js';
 import type { Page } from './page.js';
 
 Chart.register(
@@ -165,8 +166,8 @@ export const renderMonitoring: Page = async (main, session) => {
     },
   });
 
-  const [d, runs] = await Promise.all([drift(), pipelines()]);
-  main.append(...driftSections(d, runs.data ?? []));
+  const [d, runs, experiments] = await Promise.all([drift(), pipelines(), experimentsPanel()]);
+  main.append(experiments, ...driftSections(d, runs.data ?? []));
 };
 
 /**
