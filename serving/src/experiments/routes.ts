@@ -198,6 +198,8 @@ const experimentRoutes: FastifyPluginAsync<ExperimentsPluginOptions & { router: 
           mlflowExperiment,
         );
         router.activate(record, models);
+        // The other processes of a cluster read it from MLflow now rather than at their next poll.
+        app.peers?.announceRefresh();
         models.clear();
         return reply.status(201).send(view(record, router));
       } catch (err) {
@@ -233,6 +235,7 @@ const experimentRoutes: FastifyPluginAsync<ExperimentsPluginOptions & { router: 
           .send({ error: 'not_running', message: `experiment '${name}' is already ${found.stored.status}` });
       await stopExperimentRun(mlflow, found.stored.run_id);
       router.deactivate(name);
+      app.peers?.announceRefresh();
       return view({ ...found.stored, status: 'stopped' }, router);
     },
   );
