@@ -57,6 +57,27 @@ export function binOf(edges: Float64Array, v: number): number {
   return lo;
 }
 
+/**
+ * Column f's distinct values, sorted, when it has at most maxBins of them (one-hot and other coded
+ * columns), else null: their edges are the same as from the whole sorted column, without its sort.
+ */
+function fewDistinct(
+  x: Float32Array,
+  n: number,
+  width: number,
+  f: number,
+  maxBins: number,
+): Float32Array | null {
+  const seen = new Set<number>();
+  for (let i = 0; i < n; i++) {
+    const v = x[i * width + f] as number;
+    if (Number.isNaN(v) || seen.has(v)) continue;
+    if (seen.size === maxBins) return null;
+    seen.add(v);
+  }
+  return Float32Array.from(seen).sort();
+}
+
 /** Bins rows x (row-major, `width` columns) with edges from those same rows. */
 export function binRows(x: Float32Array, n: number, width: number, maxBins: number): Binned {
   const codes = new Uint8Array(n * width);
@@ -65,12 +86,17 @@ export function binRows(x: Float32Array, n: number, width: number, maxBins: numb
   // Float32 like the rows: sorting it is half the work of sorting doubles, and loses nothing.
   const column = new Float32Array(n);
   for (let f = 0; f < width; f++) {
-    let m = 0;
-    for (let i = 0; i < n; i++) {
-      const v = x[i * width + f] as number;
-      if (!Number.isNaN(v)) column[m++] = v;
+    const few = fewDistinct(x, n, width, f, maxBins);
+    let e: Float64Array;
+    if (few) e = columnEdges(few, maxBins);
+    else {
+      let m = 0;
+      for (let i = 0; i < n; i++) {
+        const v = x[i * width + f] as number;
+        if (!Number.isNaN(v)) column[m++] = v;
+      }
+      e = columnEdges(column.subarray(0, m).sort(), maxBins);
     }
-    const e = columnEdges(column.subarray(0, m).sort(), maxBins);
     edges.push(e);
     bins[f] = e.length + 1;
     const out = codes.subarray(f * n, (f + 1) * n);

@@ -5,6 +5,11 @@
  * place (stably, so rows stay in ascending order and the code reads stay near-sequential). Only the
  * smaller child's histogram is built from rows; its sibling's is the parent's minus it.
  *
+ * A histogram is built one pass per histogram column (gbdt-bundles.ts: a feature, or a bundle of
+ * mutually exclusive sparse ones). Every feature's most frequent code gets the node's totals minus its
+ * other codes' sums rather than a sum of its own, which is what lets a bundle, whose pass never sees
+ * those rows, give each of its features the very histogram a pass of its own would.
+ *
  * Gain and leaf values are XGBoost's second-order ones (Chen & Guestrin, KDD 2016) with L2 penalty λ:
  * gain = G_L²/(H_L+λ) + G_R²/(H_R+λ) − G²/(H+λ), value = −G/(H+λ)·learningRate.
  *
@@ -15,6 +20,7 @@
  * measured at the clipped values. Unconstrained fits take the plain formulas.
  */
 import type { Binned } from './gbdt-bins.js';
+import { bundleColumns, type HistColumn } from './gbdt-bundles.js';
 import type { GbdtTree } from './gbdt-model.js';
 import type { GbdtParams } from './gbdt-params.js';
 
@@ -27,8 +33,16 @@ export interface GrowState {
   binned: Binned;
   /** Per column: its first slot in a histogram (a slot per value bin, plus one for missing). */
   offsets: Int32Array;
-  /** Histogram length: 3 numbers (gradient, hessian, rows) per slot. */
+  /** Histogram length: 3 numbers (gradient, hessian, rows) per slot, a sink slot last. */
   histLength: number;
+  /** Per feature: its most frequent code, whose sums are derived from the node's totals. */
+  defaults: Int32Array;
+  /** The histogram passes: a feature's own codes, or a bundle's. */
+  columns: HistColumn[];
+  columnOf: Int32Array;
+  /** The columns this tree reads (those holding one of its features), ascending. */
+  activeColumns: Int32Array;
+  activeCount: number;
   grad: Float64Array;
   hess: Float64Array;
   /** The rows this tree sees, ascending; leaves own ranges of it. */
@@ -73,7 +87,13 @@ interface Leaf {
   hi: number;
 }
 
-export function createGrowState(binned: Binned, n: number, signs?: ArrayLike<number>): GrowState {
+/** `bundle` false: a histogram pass per feature, the reference a bundled fit must equal. */
+export function createGrowState(
+  binned: Binned,
+  n: number,
+  signs?: ArrayLike<number>,
+  bundle = true,
+): GrowState {
   const width = binned.bins.length;
   const offsets = new Int32Array(width);
   let slots = 0;
@@ -81,11 +101,17 @@ export function createGrowState(binned: Binned, n: number, signs?: ArrayLike<num
     offsets[f] = slots;
     slots += (binned.bins[f] as number) + 1;
   }
+  const { defaults, columns, columnOf } = bundleColumns(binned, n, offsets, slots, bundle);
   return {
     n,
     binned,
     offsets,
-    histLength: slots * 3,
+    histLength: (slots + 1) * 3,
+    defaults,
+    columns,
+    columnOf,
+    activeColumns: new Int32Array(columns.length),
+    activeCount: 0,
     grad: new Float64Array(n),
     hess: new Float64Array(n),
     rows: new Uint32Array(n),
@@ -112,41 +138,87 @@ function takeHist(s: GrowState): Float64Array {
   return new Float64Array(s.histLength);
 }
 
+/** The next tree splits on s.features[0..count) (ascending): note the columns their histograms need. */
+export function useFeatures(s: GrowState, count: number): void {
+  s.featureCount = count;
+  const active = new Uint8Array(s.columns.length);
+  for (let k = 0; k < count; k++) active[s.columnOf[s.features[k] as number] as number] = 1;
+  s.activeCount = 0;
+  for (let c = 0; c < active.length; c++) if (active[c]) s.activeColumns[s.activeCount++] = c;
+}
+
 function buildHist(s: GrowState, start: number, end: number, hist: Float64Array): void {
-  const { rows, grad, hess, orderedGrad: og, orderedHess: oh, n } = s;
-  const codes = s.binned.codes;
+  const { rows, n } = s;
   const m = end - start;
-  if (m === n) {
-    // Every row, in order (the root without subsampling): no indirection at all.
-    for (let k = 0; k < s.featureCount; k++) {
-      const f = s.features[k] as number;
-      const col = f * n;
-      const base = (s.offsets[f] as number) * 3;
-      for (let i = 0; i < n; i++) {
-        const at = base + 3 * (codes[col + i] as number);
-        hist[at] = (hist[at] as number) + (grad[i] as number);
-        hist[at + 1] = (hist[at + 1] as number) + (hess[i] as number);
+  // Every row, in order (the root without subsampling): no indirection at all. Otherwise the
+  // gradients are gathered once, so each pass reads them sequentially.
+  const all = m === n;
+  const g = all ? s.grad : s.orderedGrad;
+  const h = all ? s.hess : s.orderedHess;
+  if (!all)
+    for (let i = 0; i < m; i++) {
+      const r = rows[start + i] as number;
+      g[i] = s.grad[r] as number;
+      h[i] = s.hess[r] as number;
+    }
+  let tg = 0;
+  let th = 0;
+  for (let i = 0; i < m; i++) {
+    tg += g[i] as number;
+    th += h[i] as number;
+  }
+  for (let k = 0; k < s.activeCount; k++) {
+    const column = s.columns[s.activeColumns[k] as number] as HistColumn;
+    const { codes, slot } = column;
+    // A bundle's code says where its sums go; a single feature's code c goes to its slot c.
+    const base = slot ? 0 : (s.offsets[column.features[0] as number] as number) * 3;
+    if (slot && all)
+      for (let i = 0; i < m; i++) {
+        const at = slot[codes[i] as number] as number;
+        hist[at] = (hist[at] as number) + (g[i] as number);
+        hist[at + 1] = (hist[at + 1] as number) + (h[i] as number);
         hist[at + 2] = (hist[at + 2] as number) + 1;
       }
-    }
-    return;
+    else if (slot)
+      for (let i = 0; i < m; i++) {
+        const at = slot[codes[rows[start + i] as number] as number] as number;
+        hist[at] = (hist[at] as number) + (g[i] as number);
+        hist[at + 1] = (hist[at + 1] as number) + (h[i] as number);
+        hist[at + 2] = (hist[at + 2] as number) + 1;
+      }
+    else if (all)
+      for (let i = 0; i < m; i++) {
+        const at = base + 3 * (codes[i] as number);
+        hist[at] = (hist[at] as number) + (g[i] as number);
+        hist[at + 1] = (hist[at + 1] as number) + (h[i] as number);
+        hist[at + 2] = (hist[at + 2] as number) + 1;
+      }
+    else
+      for (let i = 0; i < m; i++) {
+        const at = base + 3 * (codes[rows[start + i] as number] as number);
+        hist[at] = (hist[at] as number) + (g[i] as number);
+        hist[at + 1] = (hist[at + 1] as number) + (h[i] as number);
+        hist[at + 2] = (hist[at + 2] as number) + 1;
+      }
   }
-  // Gathered once, read once per column: the per-column loop then touches gradients sequentially.
-  for (let i = 0; i < m; i++) {
-    const r = rows[start + i] as number;
-    og[i] = grad[r] as number;
-    oh[i] = hess[r] as number;
-  }
+  // Each feature's most frequent code: the totals minus its other codes, summed in code order.
   for (let k = 0; k < s.featureCount; k++) {
     const f = s.features[k] as number;
-    const col = f * n;
     const base = (s.offsets[f] as number) * 3;
-    for (let i = 0; i < m; i++) {
-      const at = base + 3 * (codes[col + (rows[start + i] as number)] as number);
-      hist[at] = (hist[at] as number) + (og[i] as number);
-      hist[at + 1] = (hist[at + 1] as number) + (oh[i] as number);
-      hist[at + 2] = (hist[at + 2] as number) + 1;
-    }
+    const d = base + 3 * (s.defaults[f] as number);
+    const top = base + 3 * (s.binned.bins[f] as number);
+    let og = 0;
+    let oh = 0;
+    let oc = 0;
+    for (let at = base; at <= top; at += 3)
+      if (at !== d) {
+        og += hist[at] as number;
+        oh += hist[at + 1] as number;
+        oc += hist[at + 2] as number;
+      }
+    hist[d] = tg - og;
+    hist[d + 1] = th - oh;
+    hist[d + 2] = m - oc;
   }
 }
 

@@ -13,7 +13,7 @@ import { Rng } from '../random.js';
 import { binRows } from './gbdt-bins.js';
 import { type GbdtModel, type GbdtTree, sigmoid } from './gbdt-model.js';
 import { type GbdtParams, validateGbdtParams } from './gbdt-params.js';
-import { binnedLeafValue, createGrowState, growTree } from './gbdt-tree.js';
+import { binnedLeafValue, createGrowState, growTree, useFeatures } from './gbdt-tree.js';
 import { rocAuc } from './metrics.js';
 
 export type { GbdtModel, GbdtTree } from './gbdt-model.js';
@@ -94,6 +94,12 @@ function checkData(d: GbdtData): void {
       );
 }
 
+/** How a fit runs, not what it fits: the model is the same either way. */
+export interface GbdtFitOptions {
+  /** Bundle mutually exclusive sparse columns into one histogram pass (gbdt-bundles.ts); default on. */
+  bundle?: boolean;
+}
+
 /**
  * fitGbdt, plus the training rows' final log-odds as training computed them (from the binned
  * partition), for checking that serving reproduces them.
@@ -103,6 +109,7 @@ export function fitGbdtDetailed(
   p: GbdtParams,
   onIteration?: (m: GbdtIteration) => void,
   signs?: ArrayLike<number>,
+  options: GbdtFitOptions = {},
 ): GbdtFit & { trainMargin: Float64Array } {
   validateGbdtParams(p);
   checkData(data);
@@ -126,7 +133,7 @@ export function fitGbdtDetailed(
   const binned = binRows(x, n, width, p.maxBins);
   if (signs && signs.length !== width)
     throw new DriftwoodError('USAGE', `gbdt: ${signs.length} monotone signs for ${width} columns`);
-  const s = createGrowState(binned, n, signs);
+  const s = createGrowState(binned, n, signs, options.bundle ?? true);
   const margin = new Float64Array(n).fill(baseScore);
   const valMargin = new Float64Array(nVal).fill(baseScore);
   let bestMargin: Float64Array | null = null;
@@ -172,7 +179,7 @@ export function fitGbdtDetailed(
         columns[j] = c;
       }
     s.features.set(columns.subarray(0, pickColumns).sort());
-    s.featureCount = pickColumns;
+    useFeatures(s, pickColumns);
     // Rows: exactly pickRows of n, ascending (Knuth's selection sampling, TAOCP 3.4.2 algorithm S).
     if (pickRows < n) {
       inBag.fill(0);
