@@ -1,0 +1,5 @@
+"""Driftwood's steps that run on MLflow's own Python tools (not shipped inside model versions).
+
+- `evaluate`: `mlflow.models.evaluate` on a registered version (the champion by default), with the
+  holdout its training run kept as an MLflow dataset; `python -m driftwood_mlflow.evaluate --help`.
+"""
