@@ -15,6 +15,7 @@ import re
 import secrets
 import shutil
 import sqlite3
+import subprocess
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -124,7 +125,7 @@ def test_a_new_contract_gets_its_pipeline_and_retrain_dags(
     name = new_dataset()
     bag = dagbag_for(monkeypatch, contracts_folder(tmp_path, {f"{name}.yaml": parcels_contract(name)}))
     assert bag.import_errors == {}
-    assert set(bag.dags) == {f"{name}_pipeline", f"{name}_retrain"}
+    assert set(bag.dags) == {f"{name}_pipeline", f"{name}_retrain", f"{name}_scoring"}
 
     pipeline = bag.dags[f"{name}_pipeline"]
     assert [t.task_id for t in pipeline.topological_sort()] == PIPELINE_TASKS
@@ -168,8 +169,8 @@ orchestration:
         monkeypatch, contracts_folder(tmp_path, {f"{name}.yaml": parcels_contract(name, section)})
     )
     assert bag.import_errors == {}
-    # `enabled: false`: no pipeline DAG at all.
-    assert set(bag.dags) == {"parcels_nightly"}
+    # `enabled: false`: no pipeline DAG at all (batch scoring of the champion stays).
+    assert set(bag.dags) == {"parcels_nightly", f"{name}_scoring"}
     nightly = bag.dags["parcels_nightly"]
     assert [t.task_id for t in nightly.topological_sort()] == ["snapshot", "train", "evaluate", "promote"]
     # on_drift still defaults to true for a tabular retrain: the cron or the drift asset.
@@ -202,7 +203,13 @@ def test_a_broken_contract_is_an_import_error_naming_it_and_the_others_load(
         },
     )
     bag = dagbag_for(monkeypatch, folder)
-    assert set(bag.dags) == {"churn_pipeline", "churn_retrain", "btc_forecast", "btc_retrain"}
+    assert set(bag.dags) == {
+        "churn_pipeline",
+        "churn_retrain",
+        "churn_scoring",
+        "btc_forecast",
+        "btc_retrain",
+    }
     assert list(bag.import_errors) == [str(DAGS / "driftwood_contract_errors.py")]
     error = next(iter(bag.import_errors.values()))
     assert f"{folder / 'unparsable.yaml'}: cannot read the contract" in error
@@ -227,13 +234,18 @@ def test_two_contracts_cannot_make_the_same_dag(monkeypatch: pytest.MonkeyPatch,
     twin = parcels_contract(f"{name}_b", f"orchestration: {{ retrain: {{ dag_id: {name}_retrain }} }}")
     folder = contracts_folder(tmp_path, {f"{name}.yaml": parcels_contract(name), f"{name}_b.yaml": twin})
     bag = dagbag_for(monkeypatch, folder)
-    assert set(bag.dags) == {f"{name}_pipeline", f"{name}_retrain"}
+    assert set(bag.dags) == {f"{name}_pipeline", f"{name}_retrain", f"{name}_scoring"}
     (error,) = bag.import_errors.values()
     assert f"{name}_b.yaml: DAG id {name}_retrain is already made from {name}.yaml" in error
 
 
 def test_the_factory_and_the_steps_know_no_dataset_by_name() -> None:
-    for module in ("driftwood_dags.py", "driftwood_contracts.py", "driftwood_steps.py"):
+    for module in (
+        "driftwood_dags.py",
+        "driftwood_contracts.py",
+        "driftwood_steps.py",
+        "driftwood_scoring.py",
+    ):
         text = (DAGS / module).read_text().lower()
         assert "churn" not in text and "btc" not in text, module
 
@@ -277,7 +289,14 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
             )
         finally:
             db.close()
-        yield {"name": name, "home": home, "result": result, "states": states, "mlflow": mlflow_uri}
+        yield {
+            "name": name,
+            "home": home,
+            "result": result,
+            "states": states,
+            "mlflow": mlflow_uri,
+            "env": env,
+        }
 
 
 def _mlflow(base: str, path: str, **query: str) -> Any:
@@ -329,3 +348,106 @@ def test_the_run_registers_and_promotes_a_model_named_after_the_dataset(pipeline
     run = _mlflow(mlflow, "runs/get", run_id=version["run_id"])["run"]
     experiment = _mlflow(mlflow, "experiments/get", experiment_id=run["info"]["experiment_id"])["experiment"]
     assert experiment["name"] == f"driftwood-{name}"
+
+
+# --- batch scoring of the champion the run promoted, on both engines --------------------------------
+
+SCORING_AS_OF = "2026-11-01T03:00:00+00:00"
+SCORING_AS_OF_MS = 1_793_502_000_000
+MLFLOW_PYTHON = ROOT / ".venvs" / "mlflow" / "bin" / "python"
+READ_PARTITION = """
+import json, sys
+import pyarrow.parquet as pq
+from pathlib import Path
+files = sorted(p for p in Path(sys.argv[1]).glob("*.parquet"))
+rows = [r for f in files for r in pq.read_table(f).to_pylist()]
+print(json.dumps({"files": [f.name for f in files], "rows": rows}))
+"""
+
+
+def _warehouse_scores(home: Path, dataset: str) -> list[dict[str, Any]]:
+    db = sqlite3.connect(home / "warehouse.db")
+    db.row_factory = sqlite3.Row
+    try:
+        rows = db.execute(
+            "SELECT entity_token, score, label, model_name, model_version, as_of FROM batch_scores"
+            " WHERE dataset = ? ORDER BY as_of, entity_token",
+            (dataset,),
+        )
+        return [dict(r) for r in rows]
+    finally:
+        db.close()
+
+
+def _lake_partition(home: Path, dataset: str) -> dict[str, Any]:
+    """The scores partition of the as-of hour, read by pyarrow (what a Spark or pandas reader sees)."""
+    folder = home / "lake" / "scores" / dataset / "dt=2026-11-01" / "hr=03"
+    done = subprocess.run(
+        [str(MLFLOW_PYTHON), "-c", READ_PARTITION, str(folder)], capture_output=True, text=True, check=True
+    )
+    found = json.loads(done.stdout)
+    found["rows"].sort(key=lambda r: r["entity_token"])
+    return found
+
+
+@pytest.fixture(scope="module")
+def scoring_runs(pipeline_run: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Three real `airflow dags test` runs of `<name>_scoring` for the same logical date: Node, Node
+    again, then Spark (local[2]); after each, the warehouse's and the lake's scores."""
+    name, home = pipeline_run["name"], pipeline_run["home"]
+    runs: dict[str, dict[str, Any]] = {}
+    for label, engine in (("node", "node"), ("node again", "node"), ("spark", "spark")):
+        env = {**pipeline_run["env"], "DRIFTWOOD_SCORING_ENGINE": engine, "SPARK_LOCAL_IP": "127.0.0.1"}
+        result = run_airflow(["dags", "test", f"{name}_scoring", SCORING_AS_OF], env, timeout=900)
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, f"{label}: {output[-6000:]}"
+        runs[label] = {
+            "table": _warehouse_scores(home, name),
+            "lake": _lake_partition(home, name),
+            "score": _result(pipeline_run, "score"),
+        }
+    return runs
+
+
+def test_the_node_engine_scores_every_row_with_the_champion(
+    pipeline_run: dict[str, Any], scoring_runs: dict[str, dict[str, Any]]
+) -> None:
+    name, mlflow = pipeline_run["name"], pipeline_run["mlflow"]
+    champion = _mlflow(mlflow, "registered-models/alias", name=name, alias="champion")["model_version"]
+    threshold = float(next(t["value"] for t in champion["tags"] if t["key"] == "driftwood.threshold"))
+    table = scoring_runs["node"]["table"]
+    # Every row loaded before the as-of hour, once, tokenised (never the raw parcel ref).
+    assert len(table) == len(HOURS) * ROWS_PER_HOUR
+    assert len({r["entity_token"] for r in table}) == len(table)
+    assert all(re.fullmatch(r"[0-9a-f]{32}", r["entity_token"]) for r in table)
+    assert {(r["model_name"], r["model_version"], r["as_of"]) for r in table} == {
+        (name, str(champion["version"]), SCORING_AS_OF_MS)
+    }
+    assert all(0 < r["score"] < 1 and r["label"] == int(r["score"] >= threshold) for r in table)
+    assert 0 < sum(r["label"] for r in table) < len(table)
+    # The lake partition holds the same rows, in one file.
+    lake = scoring_runs["node"]["lake"]
+    assert lake["files"] == ["part-00000-node.parquet"]
+    assert lake["rows"] == table
+
+
+def test_a_second_run_of_the_same_date_changes_nothing(scoring_runs: dict[str, dict[str, Any]]) -> None:
+    first, again = scoring_runs["node"], scoring_runs["node again"]
+    assert again["table"] == first["table"]
+    assert again["lake"] == first["lake"]
+    # It replaced the first run's rows rather than adding to them.
+    assert again["score"]["table"]["deleted"] == len(first["table"])
+
+
+def test_the_spark_engine_writes_the_same_scores(scoring_runs: dict[str, dict[str, Any]]) -> None:
+    node, spark = scoring_runs["node again"], scoring_runs["spark"]
+    assert spark["score"]["stage"] == "publish"
+    assert len(spark["table"]) == len(node["table"])
+    for a, b in zip(node["table"], spark["table"], strict=True):
+        assert a["entity_token"] == b["entity_token"]
+        assert abs(a["score"] - b["score"]) <= 1e-6, (a, b)
+        assert (a["label"], a["model_version"], a["as_of"]) == (b["label"], b["model_version"], b["as_of"])
+    # Spark's part files replaced the Node file: the partition holds one run's scores.
+    assert spark["lake"]["files"] and all(f.startswith("part-") for f in spark["lake"]["files"])
+    assert "part-00000-node.parquet" not in spark["lake"]["files"]
+    assert spark["lake"]["rows"] == spark["table"]

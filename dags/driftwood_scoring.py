@@ -1,0 +1,181 @@
+"""Batch scoring DAGs: ``<dataset>_scoring`` for every tabular contract.
+
+Each run scores every entity the dataset's builder counts as active at the run's logical time with
+the model version behind the registry alias ``champion``, into the warehouse table ``batch_scores``
+and the lake partition ``scores/<dataset>/dt=YYYY-MM-DD/hr=HH/`` (entity id token, score, label at the
+version's threshold, model name and version, as-of time). A rerun of the same logical date replaces
+that as-of time's rows and files; it never adds to them.
+
+One setting chooses the engine (``DRIFTWOOD_SCORING_ENGINE``, else the Airflow Variable
+``driftwood_scoring_engine``, else ``node``):
+
+* ``node``: one step, ``driftwood score``, run like every other step (process, Docker or Kubernetes
+  runner): the champion is loaded as the API loads it and scores the rows in the step's process.
+* ``spark``: ``driftwood score --stage inputs`` writes the rows and the pinned version to the lake,
+  a plain ``spark-submit`` of ``python/driftwood_spark_scoring.py`` scores them with
+  ``mlflow.pyfunc.spark_udf`` (master ``DRIFTWOOD_SPARK_MASTER``, default ``local[2]``; a cluster URL
+  such as ``spark://host:7077`` in production), and ``driftwood score --stage publish`` checks Spark's
+  output and loads it into the warehouse. ``spark-submit`` runs on the Airflow worker, from
+  ``DRIFTWOOD_SPARK_SUBMIT`` (default: the project's mlflow venv, which has pyspark and mlflow).
+
+See docs/scoring.md.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from airflow.sdk import DAG, CronTriggerTimetable
+from driftwood_contracts import load_dag_settings
+from driftwood_notify import failure_notifier
+from driftwood_steps import (
+    DEFAULT_RETRIES,
+    EXIT_GATE_NOT_PASSED,
+    MAX_RETRY_DELAY,
+    RETRY_DELAY,
+    RUN_END,
+    Step,
+    project_root,
+    step_env,
+    step_task,
+)
+
+Engine = Literal["node", "spark"]
+ENGINES: tuple[Engine, ...] = ("node", "spark")
+ENGINE_VARIABLE = "driftwood_scoring_engine"
+DEFAULT_SPARK_MASTER = "local[2]"
+# Daily, after the night's ingest: the retention team's list for the day.
+SCHEDULE = "0 5 * * *"
+START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
+# The run's as-of hour as the lake names partitions (tasks/src/time.ts partitionOf); Airflow's times are UTC.
+PARTITION = "{{ (dag_run.data_interval_end or dag_run.run_after).strftime('dt=%Y-%m-%d/hr=%H') }}"
+
+
+def configured_engine(engine: str | None = None) -> Engine:
+    value = engine or os.environ.get("DRIFTWOOD_SCORING_ENGINE") or _engine_variable()
+    if value not in ENGINES:
+        raise ValueError(f"DRIFTWOOD_SCORING_ENGINE: expected one of {', '.join(ENGINES)}, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _engine_variable() -> str:
+    from airflow.sdk import Variable
+
+    return str(Variable.get(ENGINE_VARIABLE, default="node"))
+
+
+def score_step(dataset: str, stage: str = "all") -> Step:
+    args = ("--dataset", dataset, "--as-of", RUN_END, *(() if stage == "all" else ("--stage", stage)))
+    return Step("score", args, timeout=timedelta(minutes=60), cpu=("1", "2"), memory=("1Gi", "4Gi"))
+
+
+def spark_lake_root() -> str:
+    """The lake as Spark names it: ``DRIFTWOOD_LAKE_URI`` (``s3://`` becomes Hadoop's ``s3a://``), else
+    the folder the steps default to, ``<DRIFTWOOD_HOME>/lake``."""
+    uri = os.environ.get("DRIFTWOOD_LAKE_URI", "").rstrip("/")
+    if uri.startswith("s3://"):
+        return "s3a://" + uri[len("s3://") :]
+    if uri.startswith("file://"):
+        return uri
+    if uri:
+        raise ValueError(f"DRIFTWOOD_LAKE_URI: expected file:// or s3://, got {uri!r}")
+    home = Path(os.environ.get("DRIFTWOOD_HOME", ".driftwood"))
+    return (project_root() / home / "lake").resolve().as_uri()
+
+
+def spark_task(dataset: str) -> Any:
+    """``spark-submit`` of the scoring job on the worker, against the configured master."""
+    from airflow.providers.standard.operators.bash import BashOperator
+
+    root = project_root()
+    python = root / ".venvs" / "mlflow" / "bin" / "python"
+    submit = os.environ.get("DRIFTWOOD_SPARK_SUBMIT", str(python.parent / "spark-submit"))
+    lake = spark_lake_root()
+    words = [
+        submit,
+        "--master",
+        os.environ.get("DRIFTWOOD_SPARK_MASTER", DEFAULT_SPARK_MASTER),
+        # No web UI: one job a run, and several runs on one worker would fight over port 4040.
+        "--conf",
+        "spark.ui.enabled=false",
+        str(root / "python" / "driftwood_spark_scoring.py"),
+        "--input",
+        f"{lake}/scoring/{dataset}/{PARTITION}/input",
+        "--output",
+        f"{lake}/scores/{dataset}/{PARTITION}",
+    ]
+    return BashOperator(
+        task_id="spark_score",
+        bash_command=" ".join(shlex.quote(w) for w in words),
+        cwd=str(root),
+        env={
+            **step_env(),
+            # The executors' Python: the one with mlflow and the version's pins, not the PATH's python3.
+            "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", str(python)),
+            "PYSPARK_DRIVER_PYTHON": os.environ.get("PYSPARK_DRIVER_PYTHON", str(python)),
+        },
+        append_env=True,
+        retries=DEFAULT_RETRIES,
+        retry_delay=RETRY_DELAY,
+        retry_exponential_backoff=True,
+        max_retry_delay=MAX_RETRY_DELAY,
+        execution_timeout=timedelta(hours=2),
+        # As for every step: 99 would be "nothing to act on" (the job itself never exits with it).
+        skip_on_exit_code=EXIT_GATE_NOT_PASSED,
+        on_failure_callback=[failure_notifier()],
+    )
+
+
+def doc_of(dataset: str, engine: Engine) -> str:
+    steps = (
+        "`score`"
+        if engine == "node"
+        else "`score_inputs` → `spark_score` (`spark-submit`, `mlflow.pyfunc.spark_udf`) → `score_publish`"
+    )
+    return "\n".join(
+        [
+            f"# {dataset}_scoring: the batch scoring of `{dataset}`: every active entity, by the champion",
+            "",
+            f"Engine `{engine}` (DRIFTWOOD_SCORING_ENGINE): {steps}. Writes the warehouse table "
+            f"`batch_scores` and the lake partition `scores/{dataset}/dt=…/hr=…/` of the run's logical "
+            "time; a rerun of the same date replaces them.",
+            "",
+            "Made by `dags/driftwood_scoring.py`; see docs/scoring.md.",
+        ]
+    )
+
+
+def build_scoring_dag(dataset: str, engine: Engine) -> DAG:
+    with DAG(
+        dag_id=f"{dataset}_scoring",
+        schedule=CronTriggerTimetable(SCHEDULE, timezone="UTC"),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        tags=["driftwood", dataset, "scheduled", "scoring"],
+        doc_md=doc_of(dataset, engine),
+        default_args={"owner": "driftwood"},
+    ) as dag:
+        if engine == "node":
+            step_task(score_step(dataset), notify_success=True)
+        else:
+            inputs = step_task(score_step(dataset, "inputs"), task_id="score_inputs")
+            publish = step_task(score_step(dataset, "publish"), task_id="score_publish", notify_success=True)
+            inputs >> spark_task(dataset) >> publish
+    return dag
+
+
+def build_all() -> dict[str, DAG]:
+    found, _problems = load_dag_settings()  # the factory reports the problems (driftwood_contract_errors)
+    datasets = sorted({s.dataset for s in found if not s.forecast})
+    if not datasets:
+        return {}
+    engine = configured_engine()
+    return {f"{d}_scoring": build_scoring_dag(d, engine) for d in datasets}
+
+
+globals().update(build_all())
