@@ -13,6 +13,11 @@ import {
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApp } from '../../serving/src/app.js';
+import { loadContract } from '../../tasks/src/contracts/index.js';
+import { simulateCandles } from '../../tasks/src/datasets/btc/simulate.js';
+import { newestConsecutiveRun } from '../../tasks/src/forecast/model-folder.js';
+import { runForecastTrain } from '../../tasks/src/forecast/train.js';
+import { loadCandles } from '../../tasks/src/forecast/windows.js';
 import { applyCalibration, fitCalibration } from '../../tasks/src/models/calibration.js';
 import type { ModelKind } from '../../tasks/src/models/params.js';
 import { runTrain } from '../../tasks/src/train/index.js';
@@ -32,6 +37,10 @@ import {
  * the same probability, within 1e-6, from Driftwood's API, from `mlflow.pyfunc.load_model` and from
  * `mlflow models serve` answering real HTTP for `models:/<name>@champion`. The gbdt version is
  * calibrated by isotonic regression, the others by Platt scaling: both maps are reproduced.
+ *
+ * A forecast (LSTM) version too: every window of a run of consecutive hourly candles gets the same
+ * forecast from `POST /v1/forecast` (one request per window, its 25 candles) as from the pyfunc on the
+ * whole run as one DataFrame (one row per window), the same times, and a log return within 1e-6.
  */
 const PYTHON = path.join(ROOT, '.venvs', 'mlflow', 'bin', 'python');
 const MLFLOW = path.join(ROOT, '.venvs', 'mlflow', 'bin', 'mlflow');
@@ -43,16 +52,21 @@ const KINDS: readonly { kind: ModelKind; params: Record<string, unknown>; calibr
   { kind: 'gbdt', params: { trees: 60, patience: 0 }, calibration: 'isotonic' },
 ];
 
-/** Scores the split-orient frame with mlflow.pyfunc.load_model for each URI: {uri: [p, …]}. */
+/**
+ * Scores a split-orient frame with mlflow.pyfunc.load_model for each URI: {uri: predictions}, a list
+ * of probabilities for a classifier, of records (the API's forecast fields) for a forecast.
+ */
 const PYFUNC_SCRIPT = `
 import json, sys
 import mlflow.pyfunc, pandas as pd
 spec = json.load(open(sys.argv[1]))
-frame = pd.DataFrame(spec["data"], columns=spec["columns"])
 out = {}
-for uri in spec["uris"]:
-    model = mlflow.pyfunc.load_model(uri)
-    out[uri] = {"flavors": sorted(model.metadata.flavors), "predictions": [float(p) for p in model.predict(frame)]}
+for job in spec["jobs"]:
+    frame = pd.DataFrame(job["data"], columns=job["columns"])
+    model = mlflow.pyfunc.load_model(job["uri"])
+    got = model.predict(frame)
+    predictions = got.to_dict("records") if isinstance(got, pd.DataFrame) else [float(p) for p in got]
+    out[job["uri"]] = {"flavors": sorted(model.metadata.flavors), "predictions": predictions}
 json.dump(out, open(sys.argv[2], "w"))
 `;
 
@@ -69,11 +83,55 @@ calibrated = {k: parse_calibration(c).apply(scores).tolist() for k, c in spec["c
 json.dump({"vectors": vectors.astype(float).tolist(), "calibrated": calibrated}, open(sys.argv[2], "w"))
 `;
 
+/** The API's forecast fields, as `/v1/forecast` answers them and the pyfunc's output columns. */
+interface Forecast {
+  last_open_time: string;
+  forecast_open_time: string;
+  horizon_hours: number;
+  last_close: number;
+  log_return: number;
+  price: number;
+}
+
+interface TrainedForecast {
+  name: string;
+  version: string;
+  /** Consecutive hourly candles, epoch-ms open times: every window of them is forecast. */
+  candles: Record<string, number>[];
+  api: Forecast[];
+}
+
+/** Windows the forecast parity scores (each its own /v1/forecast request). */
+const FORECAST_WINDOWS = 150;
+
+/**
+ * Forecast parity: times and horizon equal, log returns within TOLERANCE (TF.js sums in float32 in
+ * its own order, numpy in float64: about 1e-9 apart), prices within TOLERANCE relative (a price is
+ * last_close · exp(log_return), so at 60,000 the same 1e-9 is 6e-5 in absolute terms).
+ */
+function expectSameForecasts(got: readonly Forecast[], want: readonly Forecast[], where: string): void {
+  expect(got, where).toHaveLength(want.length);
+  got.forEach((g, i) => {
+    const w = want[i] as Forecast;
+    const at = `${where} window ${i}`;
+    expect([g.last_open_time, g.forecast_open_time, g.horizon_hours, g.last_close], at).toEqual([
+      w.last_open_time,
+      w.forecast_open_time,
+      w.horizon_hours,
+      w.last_close,
+    ]);
+    expect(Math.abs(g.log_return - w.log_return), at).toBeLessThanOrEqual(TOLERANCE);
+    expect(Math.abs(g.price / w.price - 1), at).toBeLessThanOrEqual(TOLERANCE);
+  });
+}
+
 interface Trained {
   kind: ModelKind;
   calibration: string;
   name: string;
   version: string;
+  runId: string;
+  holdoutRows: number;
   api: number[];
 }
 
@@ -159,6 +217,7 @@ describe('python_function flavor: the API, mlflow.pyfunc and mlflow models serve
   let rows: Row[];
   let columns: string[];
   const trained: Trained[] = [];
+  let forecast: TrainedForecast;
 
   beforeAll(async () => {
     mlflow = mlflowClient(inject('mlflowUri'));
@@ -205,6 +264,8 @@ describe('python_function flavor: the API, mlflow.pyfunc and mlflow models serve
         calibration: k.calibration,
         name,
         version: result.modelVersion as string,
+        runId: result.runId,
+        holdoutRows: result.rows.holdout,
         api: [],
       });
     }
@@ -246,7 +307,76 @@ describe('python_function flavor: the API, mlflow.pyfunc and mlflow models serve
         await app.close();
       }
     }
+    forecast = await trainForecast();
   });
+
+  /**
+   * A small LSTM on simulated candles written straight into the warehouse's candles table (the
+   * forecast tests cover simulate and ingest), its champion scored through `/v1/forecast`.
+   */
+  async function trainForecast(): Promise<TrainedForecast> {
+    const { candles: simulated } = simulateCandles({
+      start: Date.parse('2026-03-01T00:00:00Z'),
+      hours: 600,
+      seed: 5,
+    });
+    await db.schema.createTable('candles', (t) => {
+      t.bigInteger('open_time').primary();
+      for (const c of ['open', 'high', 'low', 'close', 'volume']) t.double(c);
+    });
+    const asRow = (c: (typeof simulated)[number]) => ({
+      open_time: c.openTime,
+      open: c.open,
+      high: c.high,
+      low: c.low,
+      close: c.close,
+      volume: c.volume,
+    });
+    await db.batchInsert('candles', simulated.map(asRow), 200);
+    const name = uniqueName('btc-pyfunc-lstm');
+    const result = await runForecastTrain(
+      {
+        contract: await loadContract('btc'),
+        experiment: uniqueName('pyfunc-lstm'),
+        modelName: name,
+        params: { seed: 5, epochs: 2, units: 8 },
+      },
+      {
+        db,
+        mlflow,
+        log: silentLog,
+        now: Date.now,
+        source: { commit: undefined, user: 'test', packages: {} },
+      },
+    );
+    await mlflow.setAlias(name, 'champion', result.modelVersion);
+    const need = 25;
+    const run = newestConsecutiveRun(await loadCandles(db), FORECAST_WINDOWS + need - 1);
+    expect(run).toHaveLength(FORECAST_WINDOWS + need - 1);
+    const candles = run.map(asRow);
+    const app: FastifyInstance = await buildApp({
+      openAccess: true,
+      mlflow,
+      modelName: uniqueName('no-churn-model'),
+      alias: 'champion',
+      forecast: { modelName: name, alias: 'champion', refreshMs: 60_000 },
+    });
+    const api: Forecast[] = [];
+    try {
+      await app.ready();
+      for (let k = 0; k + need <= candles.length; k++) {
+        const payload = { candles: candles.slice(k, k + need) };
+        const res = await app.inject({ method: 'POST', url: '/v1/forecast', payload });
+        expect(res.statusCode, res.body).toBe(200);
+        const body = res.json() as { forecast: Forecast; model: { version: string } };
+        expect(body.model.version).toBe(result.modelVersion);
+        api.push(body.forecast);
+      }
+    } finally {
+      await app.close();
+    }
+    return { name, version: result.modelVersion, candles, api };
+  }
 
   afterAll(async () => {
     for (const stop of serving) stop();
@@ -254,6 +384,10 @@ describe('python_function flavor: the API, mlflow.pyfunc and mlflow models serve
   });
 
   const split = () => ({ columns, data: rows.map((r) => columns.map((c) => r[c] ?? null)) });
+  const forecastSplit = () => {
+    const cols = Object.keys(forecast.candles[0] ?? {});
+    return { columns: cols, data: forecast.candles.map((c) => cols.map((k) => c[k])) };
+  };
 
   it('registers every kind with the python_function flavor, its code, environment and input example', async () => {
     for (const t of trained) {
@@ -272,32 +406,56 @@ describe('python_function flavor: the API, mlflow.pyfunc and mlflow models serve
         expect(trees.trees).toHaveLength(60);
       }
     }
+    const mv = await mlflow.getModelVersion(forecast.name, forecast.version);
+    const root = await mlflow.resolveVersionArtifacts(mv);
+    const mlmodel = (await mlflow.downloadArtifact(root, 'MLmodel')).toString();
+    expect(mlmodel).toMatch(
+      /\n {2}tfjs:\n[\s\S]*\n {2}python_function:\n {4}loader_module: driftwood_pyfunc\n/,
+    );
+    expect(mlmodel).toContain('{"type":"long","name":"open_time","required":true}');
+    const example = JSON.parse((await mlflow.downloadArtifact(root, 'input_example.json')).toString());
+    expect(example.columns).toEqual(['open_time', 'open', 'high', 'low', 'close', 'volume']);
+    expect(example.data).toHaveLength(25);
+    const sample = JSON.parse((await mlflow.downloadArtifact(root, 'forecast-sample.json')).toString());
+    expect(sample.log_returns).toHaveLength(24);
+    expect(sample.candles).toHaveLength(48);
   });
 
   it('mlflow.pyfunc.load_model scores the rows as the API does, for every kind', async () => {
     const spec = path.join(home, 'pyfunc-input.json');
     const out = path.join(home, 'pyfunc-output.json');
     const uris = trained.map((t) => `models:/${t.name}/${t.version}`);
-    writeFileSync(spec, JSON.stringify({ ...split(), uris }));
+    const forecastUri = `models:/${forecast.name}/${forecast.version}`;
+    const jobs = [...uris.map((uri) => ({ uri, ...split() })), { uri: forecastUri, ...forecastSplit() }];
+    writeFileSync(spec, JSON.stringify({ jobs }));
     const r = await runProcess(PYTHON, ['-c', PYFUNC_SCRIPT, spec, out], env);
     expect(r.code, r.stderr).toBe(0);
     const result = JSON.parse(readFileSync(out, 'utf8')) as Record<
       string,
-      { flavors: string[]; predictions: number[] }
+      { flavors: string[]; predictions: number[] | Forecast[] }
     >;
     for (const [i, t] of trained.entries()) {
       const got = result[uris[i] as string];
       expect(got?.flavors).toContain('python_function');
       expect(got?.predictions).toHaveLength(rows.length);
-      expect(maxDiff(got?.predictions ?? [], t.api), `${t.kind}`).toBeLessThanOrEqual(TOLERANCE);
+      expect(maxDiff((got?.predictions ?? []) as number[], t.api), `${t.kind}`).toBeLessThanOrEqual(
+        TOLERANCE,
+      );
     }
     // Not a constant: the probabilities compared differ from row to row.
     for (const t of trained) expect(new Set(t.api).size, t.kind).toBeGreaterThan(2);
+    const lstm = result[forecastUri];
+    expect(lstm?.flavors).toContain('python_function');
+    expect(forecast.api).toHaveLength(FORECAST_WINDOWS);
+    expectSameForecasts((lstm?.predictions ?? []) as Forecast[], forecast.api, 'lstm pyfunc');
+    expect(new Set(forecast.api.map((f) => f.log_return)).size).toBeGreaterThan(2);
   });
 
   it('mlflow models serve answers /invocations for models:/<name>@champion as the API does', async () => {
     // One server per version, started together: each start (load MLflow, fetch the model) is slow.
-    const servers = await Promise.all(trained.map((t) => serveModel(`models:/${t.name}@champion`, env)));
+    const servers = await Promise.all(
+      [...trained, forecast].map((t) => serveModel(`models:/${t.name}@champion`, env)),
+    );
     for (const [i, t] of trained.entries()) {
       const res = await fetch(`${servers[i]?.url}/invocations`, {
         method: 'POST',
@@ -309,7 +467,79 @@ describe('python_function flavor: the API, mlflow.pyfunc and mlflow models serve
       expect(body.predictions).toHaveLength(rows.length);
       expect(maxDiff(body.predictions, t.api), `${t.kind}`).toBeLessThanOrEqual(TOLERANCE);
     }
+    const res = await fetch(`${servers[trained.length]?.url}/invocations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ dataframe_split: forecastSplit() }),
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    const body = (await res.json()) as { predictions: Forecast[] };
+    expectSameForecasts(body.predictions, forecast.api, 'lstm mlflow models serve');
+    // A gap in the candles is refused as the API refuses it, naming the row.
+    const gap = forecastSplit();
+    gap.data.splice(3, 1);
+    const refused = await fetch(`${servers[trained.length]?.url}/invocations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ dataframe_split: gap }),
+    });
+    expect(refused.ok).toBe(false);
+    expect(await refused.text()).toContain('SCHEMA_MISMATCH: row 3, open_time: expected consecutive hours');
   }, 900_000);
+
+  it('mlflow.models.evaluate on the champion, in a child run of its training run, finds the holdout metrics training recorded', async () => {
+    // The logistic version: Platt scaling keeps the model's ranking, so the ROC AUC is the model's.
+    const t = trained[0] as Trained;
+    const out = path.join(home, 'evaluate.json');
+    const r = await runProcess(
+      PYTHON,
+      ['-m', 'driftwood_mlflow.evaluate', '--model', t.name, '--alias', 'champion', '--output', out],
+      { ...env, PYTHONPATH: path.join(ROOT, 'python') },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(readFileSync(out, 'utf8')) as {
+      model_version: string;
+      training_run_id: string;
+      evaluation_run_id: string;
+      rows: number;
+    };
+    expect([result.model_version, result.training_run_id, result.rows]).toEqual([
+      t.version,
+      t.runId,
+      t.holdoutRows,
+    ]);
+    const [evaluation, training] = await Promise.all([
+      mlflow.getRun(result.evaluation_run_id),
+      mlflow.getRun(t.runId),
+    ]);
+    const metric = (run: typeof training, key: string) => run.data.metrics?.find((m) => m.key === key)?.value;
+    const tag = (run: typeof training, key: string) => run.data.tags?.find((m) => m.key === key)?.value;
+    expect(tag(evaluation, 'mlflow.parentRunId')).toBe(t.runId);
+    expect(evaluation.info.experiment_id).toBe(training.info.experiment_id);
+    expect(evaluation.info.status).toBe('FINISHED');
+    // MLflow's names for a classifier's metrics, beside the ones Driftwood's training logged.
+    const pairs = [
+      ['roc_auc', 'holdout_roc_auc'],
+      ['log_loss', 'holdout_log_loss'],
+      ['accuracy_score', 'holdout_accuracy'],
+      ['precision_score', 'holdout_precision'],
+      ['recall_score', 'holdout_recall'],
+      ['f1_score', 'holdout_f1'],
+    ] as const;
+    for (const [theirs, ours] of pairs) {
+      const [a, b] = [metric(evaluation, theirs), metric(training, ours)];
+      expect(a, theirs).toBeTypeOf('number');
+      expect(Math.abs((a as number) - (b as number)), `${theirs} ${a} vs ${ours} ${b}`).toBeLessThanOrEqual(
+        1e-9,
+      );
+    }
+    expect(metric(evaluation, 'example_count')).toBe(t.holdoutRows);
+    expect(evaluation.inputs?.dataset_inputs?.map((d) => d.dataset.name)).toContain(
+      `${t.name}-v${t.version}-holdout`,
+    );
+    const artifacts = await mlflow.listArtifacts(evaluation.info.artifact_uri);
+    expect(artifacts.map((a) => a.path)).toContain('confusion_matrix.png');
+  });
 
   it('the package computes transformRow and applyCalibration on odd inputs as the TypeScript does', async () => {
     const mv = await mlflow.getModelVersion((trained[1] as Trained).name, (trained[1] as Trained).version);
