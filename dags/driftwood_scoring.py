@@ -52,7 +52,8 @@ DEFAULT_SPARK_MASTER = "local[2]"
 SCHEDULE = "0 5 * * *"
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 # The run's as-of hour as the lake names partitions (tasks/src/time.ts partitionOf); Airflow's times are UTC.
-PARTITION = "{{ (dag_run.data_interval_end or dag_run.run_after).strftime('dt=%Y-%m-%d/hr=%H') }}"
+# Double quotes only: the command is shell-quoted before Jinja renders it, and a ' would end up in the path.
+PARTITION = '{{ (dag_run.data_interval_end or dag_run.run_after).strftime("dt=%Y-%m-%d/hr=%H") }}'
 
 
 def configured_engine(engine: str | None = None) -> Engine:
