@@ -225,9 +225,9 @@ describe("a new user's first hour: make demo, then make up, on other ports", () 
     );
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(mlflowUi);
-    // The run's name says what it is: model kind, features id, time (tasks/src/train).
+    // The run's name says what it is: the kind auto kept, features id, time (tasks/src/train).
     await page
-      .getByText(/churn logistic [0-9a-f]{8} /)
+      .getByText(/churn (logistic|gbdt) [0-9a-f]{8} /)
       .first()
       .waitFor({ timeout: 60_000 });
     await shot(page, 'mlflow-experiment');

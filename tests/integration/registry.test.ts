@@ -39,7 +39,7 @@ describe('training run, registry and promotion against a live MLflow server', ()
         modelName,
         horizonHours: 48,
         labelDelayHours: 24,
-        params: { seed, epochs: 30, ...params },
+        params: { kind: 'logistic', seed, epochs: 30, ...params },
         holdoutFraction: 0.2,
         validationFraction: 0.15,
       },

@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEFAULT_CONTRACTS_DIR } from '../../tasks/src/contracts/index.js';
+import type { TrainResult } from '../../tasks/src/train/index.js';
+import type { Selection } from '../../tasks/src/train/select.js';
 import { landAndIngest, mlflowClient, runCli, tempHome, uniqueName } from '../support/env.js';
 
 /**
@@ -23,6 +25,8 @@ describe('training from a snapshot', () => {
     LOG_LEVEL: 'warn',
   };
   let snapshotId: string;
+  /** The first `train` result: the default model kind, `auto`. */
+  let first: TrainResult;
 
   const cli = async (args: string[]) => {
     const r = await runCli(args, env);
@@ -47,6 +51,55 @@ describe('training from a snapshot', () => {
     const inputs = (run as unknown as { inputs?: { dataset_inputs?: { dataset: { source: string } }[] } })
       .inputs?.dataset_inputs;
     expect(inputs?.map((i) => JSON.parse(i.dataset.source).snapshot_id)).toContain(snapshotId);
+    // The same candidates, figures and choice (fit times aside).
+    const noTimes = (r: TrainResult) => r.selection?.candidates.map(({ fitSeconds: _, ...c }) => c);
+    expect(noTimes(b)).toEqual(noTimes(a));
+    first = a;
+  });
+
+  it('by default fits the candidates, keeps the best on validation, and says which and why', async () => {
+    const selection = first.selection as Selection;
+    expect(selection).toMatchObject({ requested: 'auto', kind: first.modelKind });
+    const { candidates } = selection;
+    expect(candidates.map((c) => c.name)).toEqual(['logistic-exact', 'logistic-adam', 'gbdt']);
+    const kept = candidates.filter((c) => c.chosen);
+    expect(kept.map((c) => c.name)).toEqual([selection.chosen]);
+    const passing = candidates.filter((c) => c.failedChecks.length === 0);
+    const pool = passing.length > 0 ? passing : candidates;
+    expect(kept[0]?.validationRocAuc).toBe(Math.max(...pool.map((c) => c.validationRocAuc)));
+    // The registered model is the kept candidate: its validation figure is the run's.
+    expect(first.validationMetrics.roc_auc).toBe(kept[0]?.validationRocAuc);
+
+    const mlflow = mlflowClient(inject('mlflowUri'));
+    const run = await mlflow.getRun(first.runId);
+    const params = Object.fromEntries((run.data.params ?? []).map((p) => [p.key, p.value]));
+    expect(params).toMatchObject({
+      model_selection: 'auto',
+      auto_candidates: 'logistic-exact,logistic-adam,gbdt',
+      model: first.modelKind === 'gbdt' ? 'gbdt' : 'logistic_regression',
+      seed: '5',
+    });
+    const tags = Object.fromEntries((run.data.tags ?? []).map((t) => [t.key, t.value]));
+    expect(tags).toMatchObject({
+      'driftwood.model_selection': 'auto',
+      'driftwood.model_kind': first.modelKind,
+      'driftwood.auto.chosen': selection.chosen,
+      'driftwood.auto.reason': selection.reason,
+    });
+    expect(tags['mlflow.runName']).toMatch(new RegExp(`^churn ${first.modelKind} [0-9a-f]{8} `));
+    const metrics = Object.fromEntries((run.data.metrics ?? []).map((m) => [m.key, m.value]));
+    for (const c of candidates)
+      expect(metrics[`auto_${c.name.replace('-', '_')}_validation_roc_auc`]).toBeCloseTo(
+        c.validationRocAuc,
+        12,
+      );
+    const table = JSON.parse(
+      (await mlflow.downloadArtifact(run.info.artifact_uri, 'selection/auto.json')).toString(),
+    );
+    expect(table).toEqual(selection);
+    // An ordinary version of the kind kept: serving and the gate load it by this tag.
+    const mv = await mlflow.getModelVersion(env.DRIFTWOOD_MODEL_NAME, first.modelVersion);
+    expect(mv.tags?.find((t) => t.key === 'driftwood.model_kind')?.value).toBe(first.modelKind);
   });
 
   it('names the features folder after the snapshot', async () => {

@@ -31,7 +31,16 @@ describe('train → MLflow → registry → promote → serve, against a live ML
         horizonHours: 48,
         labelDelayHours: 24,
         // patience 0: every epoch runs, so the per-epoch history below has EPOCHS points.
-        params: { epochs: EPOCHS, learningRate: 0.05, batchSize: 64, l2: 0.001, seed, patience: 0 },
+        // The TF.js logistic regression, named: what this file checks end to end is its files and path.
+        params: {
+          kind: 'logistic',
+          epochs: EPOCHS,
+          learningRate: 0.05,
+          batchSize: 64,
+          l2: 0.001,
+          seed,
+          patience: 0,
+        },
         holdoutFraction: 0.2,
         validationFraction: 0.15,
       },
