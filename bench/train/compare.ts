@@ -16,6 +16,10 @@ const load = <T>(rel: string): Promise<T> =>
   import(pathToFileURL(path.join(root, 'tasks', 'dist', rel)).href);
 const { DEFAULT_MODEL_PARAMS, predictScores, trainClassifier } =
   await load<typeof import('../../tasks/dist/models/classifier.js')>('models/classifier.js');
+const { autoCandidates, fitBestCandidate } =
+  await load<typeof import('../../tasks/dist/train/select.js')>('train/select.js');
+type FitOptions = Parameters<typeof fitBestCandidate>[2];
+type FitData = Parameters<typeof fitBestCandidate>[0];
 
 /** Threads the references may use (LightGBM n_jobs, OpenMP for HistGradientBoosting and BLAS). */
 export const REFERENCE_THREADS = 2;
@@ -58,6 +62,42 @@ export interface DatasetRun {
   signs?: Int8Array;
   /** Ask Python for the logistic regression's coefficients (and a tight refit's) to compare with ours. */
   coefficients?: boolean;
+  /** Contract data: its calibration and threshold objective, and its behavioural checks on validation. */
+  decision?: FitData['decision'];
+  behaviour?: FitOptions['behaviour'];
+}
+
+/** What `train` fits when nothing names a kind: `auto`, on the matrix `train` gets (the linear family's). */
+async function shippedDefaultRow(run: DatasetRun): Promise<Result> {
+  const lin = run.linear;
+  const decision = run.decision ?? { calibration: 'platt', threshold: { objective: 'f1' } };
+  const {
+    out: best,
+    fitSeconds,
+    cpuSeconds,
+  } = await timed(() =>
+    fitBestCandidate(
+      { train: lin.train, validation: lin.validation, width: lin.width, decision },
+      autoCandidates({}),
+      {
+        ...(run.signs ? { signs: run.signs } : {}),
+        ...(run.behaviour ? { behaviour: run.behaviour } : {}),
+      },
+    ),
+  );
+  // Scored as served: calibrated on validation, so its log loss is not a class-weighted one.
+  const scores = best.fit.model.scores(lin.holdout.x);
+  best.fit.model.dispose();
+  return {
+    model: 'driftwood default as shipped (auto)',
+    inputs: 'linear',
+    reference: false,
+    ...metricsOf(scores, lin.holdout.y),
+    fitSeconds,
+    cpuSeconds,
+    weighted: false,
+    note: `kept ${best.selection.reason}; ${decision.calibration}-calibrated on validation, as served`,
+  };
 }
 
 export interface Comparison {
@@ -224,7 +264,7 @@ export async function compare(run: DatasetRun, workDir: string, python: string):
   const dir = path.join(workDir, run.name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const ours = await driftwoodRows(run);
+  const ours = [await shippedDefaultRow(run), ...(await driftwoodRows(run))];
   const refs = referenceRows(run, dir, python);
   rmSync(dir, { recursive: true, force: true });
   return { ...refs, results: [...ours, ...refs.results] };

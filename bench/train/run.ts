@@ -54,6 +54,8 @@ const { fitLogisticExact } =
   await load<typeof import('../../tasks/dist/models/logistic-exact.js')>('models/logistic-exact.js');
 const { runSimulate } = await load<typeof import('../../tasks/dist/simulate/index.js')>('simulate/index.js');
 const { prepareTrainingData } = await load<typeof import('../../tasks/dist/train/data.js')>('train/data.js');
+const { validationBehaviour } =
+  await load<typeof import('../../tasks/dist/train/select.js')>('train/select.js');
 type PreparedData = Awaited<ReturnType<typeof prepareTrainingData>>;
 
 const { values } = parseArgs({
@@ -89,6 +91,8 @@ function fromPrepared(name: string, data: PreparedData): DatasetRun {
     tree: fam,
     signs: Int8Array.from(data.profile.signs(data.state.outputs)),
     coefficients: true,
+    decision: data.decision,
+    behaviour: (fit) => validationBehaviour(data, fit),
   };
 }
 
