@@ -106,7 +106,7 @@ STEP_KINDS = ("extract", "ingest", "snapshot", "features", "train", "evaluate", 
 # and written out again, so only a time ever reaches the step's command line.
 # (Double quotes inside: the process runner single-quotes each word before Jinja renders it.)
 RUN_END = (
-    '{% set landed = dag_run.consumed_asset_events | map(attribute="extra")'
+    '{% set landed = dag_run.consumed_asset_events | default([]) | map(attribute="extra")'
     ' | selectattr("driftwood_as_of", "defined") | map(attribute="driftwood_as_of") | list %}'
     "{{ (dag_run.data_interval_end or (macros.datetime.fromisoformat(landed | max) if landed"
     " else dag_run.run_after)).isoformat() }}"

@@ -65,3 +65,9 @@ def test_the_process_runner_can_quote_it() -> None:
     # the template would split it.
     assert "'" not in RUN_END
     jinja2.Environment().parse(RUN_END)
+
+
+def test_a_run_without_the_list_of_consumed_events_takes_its_trigger_time() -> None:
+    run = SimpleNamespace(data_interval_end=None, run_after=RUN_AFTER)
+    rendered = create_template_env().from_string(RUN_END).render(dag_run=run, macros=macros)
+    assert rendered == RUN_AFTER.isoformat()
