@@ -594,7 +594,7 @@ describe('the dashboard in a browser', () => {
             modelName: name,
             horizonHours: 48,
             labelDelayHours: 24,
-            params: { seed, epochs: 30, ...extra },
+            params: { kind: 'logistic', seed, epochs: 30, ...extra },
             holdoutFraction: 0.2,
             validationFraction: 0.15,
           },
