@@ -1,10 +1,13 @@
-"""Drift job benchmark: 100k reference rows x 100k current rows x 30 features (24 numeric, 6
-categorical), through the sidecar's real path (prediction log JSON Lines → Evidently → HTML/JSON
-reports → decision). Prints time and peak RSS, cold (fresh process) and with a warm reference cache.
+"""Drift job benchmark at two traffic sizes: N reference rows x N logged predictions x 30 features
+(24 numeric, 6 categorical), through the sidecar's real path (prediction log JSON Lines → column
+summaries of every row → decision; Evidently's HTML/JSON report on a sample of ``max_rows``).
 
-  .venvs/evidently/bin/python bench/monitoring/drift_bench.py [--rows 100000] [--max-rows 0] [--mode preset]
+  .venvs/evidently/bin/python bench/monitoring/drift_bench.py [--rows 100000 1000000] [--full-up-to 100000]
 
-Each measurement runs in its own process so peak RSS is that run's own.
+For each size it prints, each measured in a fresh process (so peak RSS is that run's own): the
+sidecar's check in both report modes, and — up to ``--full-up-to`` rows — Evidently's full
+computation on every row (its own test choice, the sidecar's way before the column summaries),
+with whether the decisions (each feature drifted or not, the window's drift) are the same.
 """
 
 from __future__ import annotations
@@ -19,14 +22,18 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 NUM = [f"n{i:02d}" for i in range(24)]
 CAT = [f"c{i}" for i in range(6)]
 T0 = datetime(2026, 11, 20, 8, tzinfo=UTC)
+WINDOW_END = T0 + timedelta(hours=1)
 
 
 def generate(tmp: Path, rows: int) -> None:
+    """A reference (Parquet) and one hour of logged predictions; a third of the numeric features,
+    and the score, are shifted in the log."""
     import numpy as np
     import pandas as pd
 
@@ -40,30 +47,34 @@ def generate(tmp: Path, rows: int) -> None:
 
     frame(1, 0.0).to_parquet(tmp / "reference.parquet")
     cur = frame(2, 0.5)
-    step = timedelta(hours=1) / rows
     part = tmp / "predictions" / f"dt={T0:%Y-%m-%d}" / f"hr={T0:%H}"
     part.mkdir(parents=True)
-    recs = cur.to_dict("records")
+    # The features object of each line from pandas' JSON writer (15 significant digits), the rest
+    # around it: the same lines as the API's, written in seconds rather than minutes.
+    features = cur[[*NUM, *CAT]].to_json(orient="records", lines=True, double_precision=15).splitlines()
+    step_us = 3_600_000_000 // rows
+    model = '{"name":"bench","version":"1","alias":"champion"}'
     with (part / "predictions.jsonl").open("w") as fh:
-        for i, r in enumerate(recs):
-            prob = r.pop("probability")
+        for i, (feats, prob) in enumerate(zip(features, cur["probability"].tolist(), strict=True)):
+            ts = (T0 + timedelta(microseconds=step_us * i)).isoformat()
             fh.write(
-                json.dumps(
-                    {
-                        "ts": (T0 + step * i).isoformat(),
-                        "model": {"name": "bench", "version": "1", "alias": "champion"},
-                        "served": True,
-                        "features": r,
-                        "probability": prob,
-                        "label": int(prob > 0.5),
-                    }
-                )
-                + "\n"
+                f'{{"ts":"{ts}","model":{model},"served":true,"features":{feats},'
+                f'"probability":{prob!r},"label":{int(prob > 0.5)}}}\n'
             )
 
 
-def measure(tmp: Path, max_rows: int, runs: int, mode: str = "preset") -> None:
-    """Child process: one or more drift checks of the same window; prints one JSON line per run."""
+def _usage(t: float, cpu0: Any) -> dict[str, Any]:
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "seconds": round(time.perf_counter() - t, 2),
+        # CPU time is what the job costs; wall time also counts waiting for a shared core.
+        "cpu_seconds": round(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 2),
+        "peak_rss_mb": round(cpu1.ru_maxrss / 1024),
+    }
+
+
+def check(tmp: Path, mode: str) -> dict[str, Any]:
+    """Child: the sidecar's drift check of the window, as it runs in production (cold process)."""
     t_import = time.perf_counter()
     sys.path.insert(0, str(ROOT))
     from monitoring.evidently.config import parse_config
@@ -77,79 +88,108 @@ def measure(tmp: Path, max_rows: int, runs: int, mode: str = "preset") -> None:
             "lake_dir": str(tmp / "lake"),
             "reference": str(tmp / "reference.parquet"),
             "columns": {"numerical": NUM, "categorical": CAT},
-            "max_rows": max_rows,
             "report_mode": mode,
             "decision": {"min_rows": 1000},
         },
         tmp,
     )
-    deps = MonitorDeps()
-    for i in range(runs):
-        t = time.perf_counter()
-        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-        rec = run_drift_check(config, deps, T0 + timedelta(hours=1))
-        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-        print(
-            json.dumps(
-                {
-                    "run": i + 1,
-                    "seconds": round(time.perf_counter() - t, 2),
-                    # CPU time is what the job costs; wall time also counts waiting for a shared core.
-                    "cpu_seconds": round(cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime, 2),
-                    "import_seconds": round(import_s, 2),
-                    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-                    "rows": rec["rows"],
-                    "compared": rec["sampling"]["current_compared"],
-                    "reference_compared": rec["sampling"]["reference_compared"],
-                    "drift_share": round(rec["drift_share"], 3),
-                    "cache_hits": deps.cache.hits,
-                    "timings": rec["timings_seconds"],
-                }
-            ),
-            flush=True,
-        )
+    t, cpu0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+    rec = run_drift_check(config, MonitorDeps(), WINDOW_END)
+    return {
+        **_usage(t, cpu0),
+        "import_seconds": round(import_s, 2),
+        "rows": rec["rows"],
+        "report_rows": rec["sampling"]["report_current_rows"],
+        "timings": rec["timings_seconds"],
+        "features": {f["column"]: [f["method"], f["score"], f["drifted"]] for f in rec["features"]},
+        "dataset_drift": rec["dataset_drift"],
+    }
+
+
+def full(tmp: Path) -> dict[str, Any]:
+    """Child: Evidently on every row of both sides, choosing each column's test itself."""
+    t_import = time.perf_counter()
+    sys.path.insert(0, str(ROOT))
+    from monitoring.evidently.drift import run_report
+    from monitoring.evidently.prediction_log import Window, read_window
+    from monitoring.evidently.reference import load_reference, prepare
+
+    import_s = time.perf_counter() - t_import
+    t, cpu0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+    num, cat = tuple(NUM), tuple(CAT)
+    log = read_window(tmp / "predictions", Window(T0, WINDOW_END), (*num, *cat), "probability")
+    cur = prepare(log.frame, num, cat)
+    cur["probability"] = log.frame["probability"].astype("float64")
+    raw = load_reference(str(tmp / "reference.parquet"))
+    ref = prepare(raw, num, cat)
+    ref["probability"] = raw["probability"].astype("float64")
+    _, summary = run_report(cur, ref, num, cat, "probability", 0.5, {}, mode="drift_only")
+    return {
+        **_usage(t, cpu0),
+        "import_seconds": round(import_s, 2),
+        "rows": len(cur),
+        "features": {f.column: [f.method, f.score, f.drifted] for f in summary.features},
+        "dataset_drift": summary.dataset_drift,
+    }
+
+
+def _child(args: list[str]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    return json.loads(out[-1])
+
+
+def _agreement(got: dict[str, Any], want: dict[str, Any]) -> str:
+    same = got["dataset_drift"] == want["dataset_drift"] and all(
+        got["features"][c][0] == want["features"][c][0] and got["features"][c][2] == want["features"][c][2]
+        for c in want["features"]
+    )
+    worst = max(
+        abs(got["features"][c][1] - want["features"][c][1]) / max(abs(want["features"][c][1]), 1e-12)
+        for c in want["features"]
+    )
+    return f"{'yes' if same else 'NO'} (largest relative score difference {worst:.1e})"
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--rows", type=int, default=100_000)
-    p.add_argument("--max-rows", type=int, default=None, help="sampling cap; default: both 0 (off) and 50000")
-    p.add_argument("--mode", choices=["preset", "drift_only"], default=None, help="default: both")
+    p.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    p.add_argument("--full-up-to", type=int, default=100_000, help="run the full computation up to this size")
     p.add_argument("--child", nargs="+")
     args = p.parse_args()
     if args.child:
-        measure(Path(args.child[0]), int(args.child[1]), int(args.child[2]), *args.child[3:])
+        kind, tmp = args.child[0], Path(args.child[1])
+        print(json.dumps(check(tmp, args.child[2]) if kind == "check" else full(tmp)), flush=True)
         return
-    with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d)
-        t = time.perf_counter()
-        generate(tmp, args.rows)
-        print(f"load average before: {os.getloadavg()}")
+    table = []
+    for rows in args.rows:
+        with tempfile.TemporaryDirectory() as d:
+            tmp = Path(d)
+            t = time.perf_counter()
+            generate(tmp, rows)
+            print(f"{rows} x {rows} rows x 30 features: {time.perf_counter() - t:.1f}s to generate")
+            want = _child(["full", d]) if rows <= args.full_up_to else None
+            if want:
+                table.append((rows, "full Evidently, every row", want, "(itself)"))
+            for mode in ("preset", "drift_only"):
+                print(f"load average before {mode}: {os.getloadavg()}", flush=True)
+                got = _child(["check", d, mode])
+                verdict = _agreement(got, want) if want else "not run at this size"
+                table.append((rows, f"sidecar {mode}", got, verdict))
+                print(f"  {mode}: phases {got['timings']}", flush=True)
+    print(
+        "\n| rows (reference x window) | job | wall (s) | CPU (s) | imports (s) | peak RSS (MB) "
+        "| drifted / 30 | same decisions as full |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for rows, job, r, verdict in table:
+        drifted = sum(1 for f in r["features"].values() if f[2])
         print(
-            f"generated {args.rows} reference + {args.rows} logged rows x {len(NUM) + len(CAT)} features "
-            f"in {time.perf_counter() - t:.1f}s"
+            f"| {rows:,} x {rows:,} | {job} | {r['seconds']} | {r['cpu_seconds']} | {r['import_seconds']} "
+            f"| {r['peak_rss_mb']} | {drifted} | {verdict} |"
         )
-        caps = [args.max_rows] if args.max_rows is not None else [0, 50_000]
-        modes = [args.mode] if args.mode else ["preset", "drift_only"]
-        for mode in modes:
-            for cap in caps:
-                for label, runs in (("cold", 1), ("warm", 2)):
-                    out = subprocess.run(
-                        [sys.executable, __file__, "--child", str(tmp), str(cap), str(runs), mode],
-                        capture_output=True,
-                        text=True,
-                        check=True,
-                    ).stdout.splitlines()
-                    last = json.loads(out[-1])
-                    print(
-                        f"{mode:>10} max_rows={cap or 'off':>6} {label}: {last['seconds']}s wall, "
-                        f"{last['cpu_seconds']}s CPU drift job "
-                        f"(+{last['import_seconds']}s imports), peak RSS {last['peak_rss_mb']} MB, "
-                        f"compared {last['compared']} x {last['reference_compared']}, "
-                        f"drift share {last['drift_share']}, reference cache hits {last['cache_hits']}\n"
-                        f"    phases: {last['timings']}",
-                        flush=True,
-                    )
+    print(f"load average after: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

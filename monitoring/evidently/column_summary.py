@@ -25,7 +25,7 @@ class ColumnSummary:
     def __init__(self, values: np.ndarray, counts: np.ndarray) -> None:
         self.values = values
         self.counts = counts
-        self.total = int(counts.sum()) if len(counts) else 0
+        self.total = int(counts.sum(dtype=np.int64)) if len(counts) else 0
 
     @property
     def distinct(self) -> int:
@@ -36,26 +36,40 @@ class ColumnSummary:
         return pd.Series(np.repeat(self.values, self.counts))
 
 
+def _narrow_counts(counts: np.ndarray) -> np.ndarray:
+    """Counts in the smallest unsigned type that holds them: mostly 1 byte, as a continuous
+    feature's values are nearly all distinct. Sums and cumulative sums widen them again."""
+    top = int(counts.max()) if len(counts) else 0
+    for kind in (np.uint8, np.uint16, np.uint32):
+        if top <= np.iinfo(kind).max:
+            return counts.astype(kind)
+    return counts.astype(np.int64)
+
+
 def _compact(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     distinct, counts = np.unique(values, return_counts=True)
     narrow = distinct.astype(np.float32)
     if np.array_equal(narrow.astype(np.float64), distinct):
         distinct = narrow
-    return distinct, counts.astype(np.int32 if len(values) < 2**31 else np.int64)
+    return distinct, _narrow_counts(counts)
 
 
 def merge_numeric(parts: list[tuple[np.ndarray, np.ndarray]]) -> ColumnSummary:
     """One summary from per-chunk (distinct values, counts) pairs: equal values are added up."""
     if not parts:
         return ColumnSummary(np.empty(0), np.empty(0, dtype=np.int64))
+    many = len(parts) > 1
     values = np.concatenate([p[0] for p in parts]).astype(np.float64, copy=False)
-    counts = np.concatenate([p[1] for p in parts]).astype(np.int64, copy=False)
-    if len(parts) > 1:
+    counts = np.concatenate([p[1].astype(np.int64, copy=False) for p in parts])
+    parts.clear()
+    if many:
         order = np.argsort(values, kind="stable")
         values, counts = values[order], counts[order]
+        del order
         starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
-        values, counts = values[starts], np.add.reduceat(counts, starts)
-    return ColumnSummary(values, counts)
+        if len(starts) < len(values):
+            values, counts = values[starts], np.add.reduceat(counts, starts)
+    return ColumnSummary(values, _narrow_counts(counts))
 
 
 def merge_categorical(counter: Counter[str]) -> ColumnSummary:
@@ -90,6 +104,8 @@ class SummaryBuilder:
             self._categorical[c].update(counter)
 
     def finish(self) -> dict[str, ColumnSummary]:
+        """Merges column by column, dropping each column's chunks as it goes (``merge_numeric``
+        empties the list), so the chunks and the result are not held twice."""
         out = {c: merge_numeric(parts) for c, parts in self._numeric.items()}
         out.update({c: merge_categorical(counter) for c, counter in self._categorical.items()})
         return out
