@@ -50,7 +50,7 @@ bench-features: install $(VENVS)/bench/.stamp ## feature build + transform vs pa
 	npx tsc -p bench/features
 	node --max-old-space-size=12000 .driftwood/bench-build/features/run.js
 
-bench-drift: install ## drift job time and peak RSS, 100k x 100k rows x 30 features (docs/monitoring.md)
+bench-drift: install ## drift job time, peak RSS and decisions vs full Evidently, 100k and 1M rows x 30 features (docs/monitoring.md)
 	$(VENVS)/evidently/bin/python bench/monitoring/drift_bench.py
 
 bench-serving: install ## our API vs `mlflow models serve` vs a constant route (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONCURRENCY), then scoring by id
