@@ -37,7 +37,7 @@ describe.skipIf(!existsSync(artifactRoot))('promote from the evaluate step’s e
         modelName,
         horizonHours: 48,
         labelDelayHours: 24,
-        params: { seed: 7, epochs },
+        params: { kind: 'logistic', seed: 7, epochs },
         holdoutFraction: 0.2,
         validationFraction: 0.15,
       },
