@@ -62,8 +62,8 @@ export function landingExtra(
 export interface LanderDeps {
   lake: ObjectStore;
   log: Logger;
-  /** Airflow to tell (DRIFTWOOD_AIRFLOW_URL); undefined: files land, no event is posted. */
-  airflow: AirflowClient | undefined;
+  /** Airflow to tell (DRIFTWOOD_AIRFLOW_URL); none: files land, no event is posted. */
+  airflow?: AirflowClient | undefined;
 }
 
 /**

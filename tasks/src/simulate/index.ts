@@ -36,7 +36,7 @@ export async function runSimulate(
   const simulator = simulatorFor(await loadContract(options.dataset, options.contractsDir));
   simulator.check(options);
   const { files, planted } = simulator.simulate(options);
-  const lander = new RawLander(options.dataset, 'simulate', { ...deps, airflow: deps.airflow });
+  const lander = new RawLander(options.dataset, 'simulate', deps);
   let bytes = 0;
   const keys = [...files.keys()];
   let done = 0;
