@@ -102,7 +102,8 @@ class MonitorConfig:
     prediction_column: str = "probability"
     window_minutes: int = 60
     schedule_seconds: int = 0
-    # Above this many rows a window (and the reference) is sampled; 0 compares every row.
+    # Rows per side Evidently's HTML report is drawn from (0: every row); the drift decision always
+    # uses every row (exact_drift.py).
     max_rows: int = 50_000
     drift_share: float = 0.5
     served_only: bool = True

@@ -15,13 +15,21 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
-from monitoring.evidently.prediction_log import Window, _read_file_fast, _read_file_lines, read_window
+from monitoring.evidently.prediction_log import (
+    Window,
+    _read_file_fast,
+    _read_file_lines,
+    iter_file_chunks,
+    read_window,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "contracts" / "prediction-log.schema.json").read_text())
@@ -156,3 +164,18 @@ def test_both_reading_paths_agree_on_the_fixture(log_dir: Path) -> None:
     assert fast["prediction"].tolist() == slow["prediction"].tolist()
     assert fast["customer_token"].tolist() == slow["customer_token"].tolist()
     assert fast["ts_ms"].tolist() == slow["ts_ms"].tolist()
+
+
+def test_the_streaming_reader_takes_the_same_lines_without_falling_back(log_dir: Path) -> None:
+    # The drift check streams the file in chunks with pinned types; on the API's own lines it must
+    # not need the line-by-line fallback, and it must see what the whole-file reader sees.
+    path = log_dir / "dt=2026-11-20" / "hr=10" / "predictions.jsonl"
+    numerical = ("tenure_days", "monthly_charges")
+    whole, models, _ = _read_file_fast(path, WINDOW, FEATURES, "prediction", True)
+    chunks = list(iter_file_chunks(path, WINDOW, FEATURES, numerical, "prediction", True, chunk_rows=2))
+    streamed = pd.concat([c[0] for c in chunks], ignore_index=True)
+    assert sum((c[1] for c in chunks), Counter()) == models
+    assert streamed["prediction"].tolist() == whole["prediction"].tolist()
+    assert streamed["customer_token"].tolist() == whole["customer_token"].tolist()
+    for c in FEATURES:
+        assert streamed[c].astype(whole[c].dtype).equals(whole[c].reset_index(drop=True)), c
