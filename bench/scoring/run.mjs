@@ -42,7 +42,7 @@ const master = env.BENCH_SPARK_MASTER ?? 'local[2]';
 const venvPython = path.join(ROOT, '.venvs', 'mlflow', 'bin', 'python');
 const AS_OF = Date.parse('2026-11-01T00:00:00Z');
 
-const mlflow = new MlflowClient(trackingUri);
+const mlflow = new MlflowClient(trackingUri, { timeoutMs: 120_000, retries: 3, backoffMs: 500 });
 const mv = await mlflow.getVersionByAlias(modelName, alias);
 if (!mv) {
   console.error(`model '${modelName}' has no '${alias}' version at ${trackingUri}: set BENCH_MODEL / MLFLOW_TRACKING_URI`);
@@ -60,8 +60,10 @@ const { numeric, categorical } = inputFields(served.transform);
 const work = mkdtempSync(path.join(os.tmpdir(), 'driftwood-scoring-bench-'));
 const seconds = (t0) => (performance.now() - t0) / 1000;
 const rate = (n, s) => Math.round(n / s).toLocaleString('en-US');
+const step = (what) => console.error(`[${new Date().toISOString()}] ${what}`);
 
 // 1. Node engine.
+step(`Node engine: ${count} rows`);
 let t0 = performance.now();
 const nodeScores = rows.map((r) => {
   const score = served.score(r.features);
@@ -91,6 +93,7 @@ writeFileSync(
   }),
 );
 const output = path.join(work, 'scores');
+step(`Spark engine: spark-submit --master ${master}`);
 t0 = performance.now();
 const job = spawnSync(
   path.join(ROOT, '.venvs', 'mlflow', 'bin', 'spark-submit'),
@@ -103,9 +106,10 @@ if (job.status !== 0) {
   console.error(job.stderr.slice(-4000));
   process.exit(1);
 }
-const sparkScores = [];
+step('reading Spark output');
+let sparkScores = [];
 for (const name of (await readdir(output)).filter((n) => n.endsWith('.parquet') && !n.startsWith('.')).sort())
-  sparkScores.push(...(await readScoresParquet(name, await readFile(path.join(output, name)))));
+  sparkScores = sparkScores.concat(await readScoresParquet(name, await readFile(path.join(output, name))));
 const problem = checkSparkScores(sparkScores, { modelName: mv.name, modelVersion: mv.version, rows: rows.length }, AS_OF);
 if (problem) throw new Error(`Spark output: ${problem}`);
 const byToken = new Map(nodeScores.map((s) => [s.entityToken, s]));
@@ -117,6 +121,7 @@ for (const s of sparkScores) {
   if (n.label !== s.label) labelsDiffer++;
 }
 
+step('publish into SQLite');
 // Publish: both engines end by replacing the as-of time's rows in the warehouse.
 const db = await openWarehouse(`sqlite://${path.join(work, 'warehouse.db')}`);
 t0 = performance.now();
@@ -125,6 +130,7 @@ const publishSeconds = seconds(t0);
 await db.destroy();
 
 // 3. The API, /v1/predict/batch over HTTP.
+step(`API: ${apiRows} rows`);
 const app = await buildApp({ mlflow, modelName, alias, openAccess: true, pollMs: 0, bodyLimit: 4 * 1024 * 1024 });
 await app.listen({ host: '127.0.0.1', port: 0 });
 const url = `http://127.0.0.1:${app.server.address().port}/v1/predict/batch`;

@@ -168,8 +168,9 @@ async function publishSparkScores(plan: ScoringPlan, deps: ScoreDeps): Promise<S
     );
   const manifest = JSON.parse((await deps.lake.get(manifestKey)).toString('utf8')) as ScoringInputManifest;
   const files = (await deps.lake.list(plan.scoresPrefix)).map((o) => o.key).filter(isDataFile);
-  const scores: ScoreRow[] = [];
-  for (const key of files) scores.push(...(await readScoresParquet(key, await deps.lake.get(key))));
+  let scores: ScoreRow[] = [];
+  // concat, not push(...part): a part file of a million rows would overflow the call's arguments.
+  for (const key of files) scores = scores.concat(await readScoresParquet(key, await deps.lake.get(key)));
   const problem = checkSparkScores(scores, manifest, plan.asOf);
   if (problem)
     throw new DriftwoodError('SCHEMA_MISMATCH', `${plan.scoresPrefix}: ${problem}; run the Spark job again`);
