@@ -131,7 +131,7 @@ await db.destroy();
 
 // 3. The API, /v1/predict/batch over HTTP.
 step(`API: ${apiRows} rows`);
-const app = await buildApp({ mlflow, modelName, alias, openAccess: true, pollMs: 0, bodyLimit: 4 * 1024 * 1024 });
+const app = await buildApp({ mlflow, modelName, alias, openAccess: true, pollMs: 0, rateLimitPerMinute: 100_000_000, bodyLimit: 4 * 1024 * 1024 });
 await app.listen({ host: '127.0.0.1', port: 0 });
 const url = `http://127.0.0.1:${app.server.address().port}/v1/predict/batch`;
 const bodies = [];
