@@ -94,14 +94,15 @@ else {
 const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
 await pipeline(createReadStream(path.join(dir, 'warehouse.db')), discard);
 
-// The events' Parquet files, as ingest writes them with the DuckDB engine configured (here all from
-// one source, the generator): the engine's first build exports them; timed apart, not in the build.
+// The Parquet files of customers, labels and events, as ingest writes them with the DuckDB engine
+// configured (here all from one source, the generator): the engine's first build exports them;
+// timed apart, not in the build.
 const lake = openObjectStore(`file://${path.join(dir, 'lake')}`);
 const exportPhases: Record<string, { wall: number; cpu: number }> = {};
 await buildChurnRows(db, cutoff, horizonHours, { engine: 'duckdb', lake, timings: exportPhases });
 const exported = exportPhases.sync as { wall: number; cpu: number };
 console.log(
-  `events in Parquet in the lake (ingest's share; checked, not rewritten, by the timed build): ${(exported.wall / 1000).toFixed(2)} s (${(exported.cpu / 1000).toFixed(2)})`,
+  `customers, labels and events in Parquet in the lake (ingest's share; checked, not rewritten, by the timed build): ${(exported.wall / 1000).toFixed(2)} s (${(exported.cpu / 1000).toFixed(2)})`,
 );
 const parquetFiles = (await lake.list('columnar/churn/events/')).map((o) => path.join(dir, 'lake', o.key));
 

@@ -1,4 +1,4 @@
-import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { type DuckDBConnection, type DuckDBDataChunk, DuckDBInstance } from '@duckdb/node-api';
 import type { Warehouse } from './db.js';
 import { lap, now, type PhaseTime, type Timings } from './timings.js';
 
@@ -28,27 +28,47 @@ export class DuckDBSession {
     return new DuckDBSession(instance, await instance.connect());
   }
 
-  /** Runs `sql` and returns its result column by column (numbers and strings). */
-  async columns(sql: string): Promise<(number | string | null)[][]> {
+  /**
+   * Runs `sql` and reads its result straight into one array per column: a Float64Array for every
+   * column named in `numeric` (the statement must never give NULL there: coalesce it to a marker),
+   * a string array for the others. No row is built on the way; values are copied chunk by chunk.
+   */
+  async table(
+    sql: string,
+    numeric: ReadonlySet<number>,
+  ): Promise<{ rows: number; columns: (Float64Array | string[])[] }> {
     let t0 = now();
     const result = await this.conn.run(sql);
     lap(this.timings, 'aggregate', t0);
     t0 = now();
-    const out: (number | string | null)[][] = Array.from({ length: result.columnCount }, () => []);
+    const chunks: DuckDBDataChunk[] = [];
+    let rows = 0;
     for (
       let chunk = await result.fetchChunk();
       chunk && chunk.rowCount > 0;
       chunk = await result.fetchChunk()
     ) {
-      // A chunk's column in one call: about 3× faster than a native call per value.
-      for (let k = 0; k < out.length; k++) {
-        const values = chunk.getColumnValues(k) as (number | string | null)[];
-        const column = out[k] as (number | string | null)[];
-        for (const v of values) column.push(v);
-      }
+      chunks.push(chunk);
+      rows += chunk.rowCount;
+    }
+    const columns = Array.from({ length: result.columnCount }, (_, k) =>
+      numeric.has(k) ? new Float64Array(rows) : new Array<string>(rows),
+    );
+    let at = 0;
+    for (const chunk of chunks) {
+      const n = chunk.rowCount;
+      columns.forEach((column, k) => {
+        const vector = chunk.getColumnVector(k);
+        if (column instanceof Float64Array) {
+          for (let i = 0; i < n; i++) column[at + i] = vector.getItem(i) as number;
+        } else {
+          for (let i = 0; i < n; i++) column[at + i] = String(vector.getItem(i));
+        }
+      });
+      at += n;
     }
     lap(this.timings, 'readBack', t0);
-    return out;
+    return { rows, columns };
   }
 
   close(): void {

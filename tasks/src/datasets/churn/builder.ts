@@ -86,18 +86,16 @@ export async function buildChurnRows(
   const timings = options.timings ?? {};
   const { sql, column } = churnStatement(cutoff, one !== undefined);
   const start = cutoff - WINDOWS_DAYS.d90 * DAY_MS;
-  let t0 = now();
-  const rows =
-    engine === 'duckdb'
-      ? await aggregateInDuckDB(db, cutoff, timings, options)
-      : await selectArrays(
-          db,
-          sql,
-          one === undefined ? [start, cutoff, cutoff, cutoff] : [start, cutoff, one, cutoff, cutoff, one],
-        );
-  if (engine !== 'duckdb') lap(timings, 'aggregate', t0);
-  t0 = now();
   const labelEnd = cutoff + horizonHours * HOUR_MS;
+  if (engine === 'duckdb') return buildInDuckDB(db, cutoff, labelEnd, timings, options);
+  let t0 = now();
+  const rows = await selectArrays(
+    db,
+    sql,
+    one === undefined ? [start, cutoff, cutoff, cutoff] : [start, cutoff, one, cutoff, cutoff, one],
+  );
+  lap(timings, 'aggregate', t0);
+  t0 = now();
   const n = (v: unknown): number => Number(v ?? 0);
   const maybe = (v: unknown): number | undefined => (v === null || v === undefined ? undefined : Number(v));
   const built = rows.map((r): LabelledRow => {
@@ -224,88 +222,165 @@ function churnStatement(cutoff: number, oneCustomer = false) {
 }
 
 /**
- * The DuckDB engine: the same rows as `churnStatement`, in the same column layout. The customers
- * signed up before the cutoff (in the warehouse's order and collation) and their labels come from
- * the warehouse; the window's events are aggregated by DuckDB straight from their Parquet files in
- * the lake (in parallel, reading only the columns and row groups the window needs), and the result
- * is joined back to the customers by id.
+ * The DuckDB engine: the same rows as `churnStatement`, built in DuckDB from the Parquet files the
+ * lake keeps of `customers`, `labels` and `events` (brought in step with the warehouse first). The
+ * window's events are aggregated in parallel (reading only the columns and row groups the window
+ * needs), joined to the customers and labels and ordered there too; the result comes back column by
+ * column into typed arrays, and Node only derives the ratios and recencies while it builds the rows.
  */
-async function aggregateInDuckDB(
+async function buildInDuckDB(
   db: Warehouse,
   cutoff: number,
+  labelEnd: number,
   timings: Timings,
   options: ChurnBuildOptions,
-): Promise<unknown[][]> {
+): Promise<LabelledRow[]> {
   // Loaded on first use: the native library stays out of every step that does not ask for it.
   const { DuckDBSession } = await import('../../warehouse/duckdb.js');
   const { localColumnar, syncColumnar } = await import('../../warehouse/columnar.js');
   const contract = options.contract ?? (await loadContract('churn'));
-  let t0 = now();
+  const t0 = now();
   const given = options.lake ?? lakeOf(db);
   // Without a lake (a library caller), a temporary one: correct, but every build exports anew.
   const temporary = given ? undefined : await temporaryLake();
   const lake = (given ?? temporary?.lake) as ObjectStore;
+  const opened: { close: () => Promise<void> }[] = [];
   try {
-    await syncColumnar(db, lake, contract, 'events');
+    const sources: Record<string, string> = {};
+    for (const table of DUCKDB_TABLES) {
+      await syncColumnar(db, lake, contract, table);
+      const local = await localColumnar(lake, contract.dataset, table);
+      opened.push(local);
+      sources[table] =
+        local.files.length === 0
+          ? `(SELECT ${EMPTY[table]} WHERE false)`
+          : `read_parquet([${local.files.map((f) => `'${f.replace(/'/g, "''")}'`).join(', ')}])`;
+    }
     lap(timings, 'sync', t0);
-    t0 = now();
-    const customers = await selectArrays(
-      db,
-      'SELECT customer_id, plan, region, monthly_charges, signup_at FROM customers WHERE signup_at < ? ORDER BY customer_id',
-      [cutoff],
-    );
-    const labels = new Map<string, unknown>(
-      (
-        await selectArrays(db, 'SELECT customer_id, churned_at FROM labels WHERE churned_at IS NOT NULL', [])
-      ).map((r) => [String(r[0]), r[1]]),
-    );
-    lap(timings, 'customers', t0);
-    const local = await localColumnar(lake, contract.dataset, 'events');
     const duck = await DuckDBSession.open();
     try {
       const aggregates = churnAggregates(cutoff, 'duckdb');
       const names = Object.keys(aggregates) as (keyof typeof aggregates)[];
-      const source =
-        local.files.length === 0
-          ? '(SELECT NULL::VARCHAR AS customer_id, NULL::BIGINT AS event_time, NULL::VARCHAR AS event_type, NULL::DOUBLE AS value WHERE false)'
-          : `read_parquet([${local.files.map((f) => `'${f.replace(/'/g, "''")}'`).join(', ')}])`;
-      const [ids, ...values] = await duck.columns(
-        `SELECT e.customer_id, ${names.map((n) => aggregates[n]).join(', ')}
-         FROM ${source} e
-         WHERE e.event_time >= ${cutoff - WINDOWS_DAYS.d90 * DAY_MS} AND e.event_time < ${cutoff}
-         GROUP BY e.customer_id`,
+      // NULL never crosses over: it would cost a validity check per value. Counts and sums without
+      // events are 0 (as the warehouse path reads them), absent times NaN.
+      const absent = new Set<string>(['churned_at', 'last_session_at', 'last_purchase_at']);
+      const double = (expr: string, name: string) =>
+        `COALESCE(CAST(${expr} AS DOUBLE), ${absent.has(name) ? "'NaN'::DOUBLE" : '0'}) AS ${name}`;
+      const { rows, columns } = await duck.table(
+        `WITH a AS (
+           SELECT e.customer_id AS agg_customer_id,
+             ${names.map((n) => `${aggregates[n]} AS ${n}`).join(',\n             ')}
+           FROM ${sources.events} e
+           WHERE e.event_time >= ${cutoff - WINDOWS_DAYS.d90 * DAY_MS} AND e.event_time < ${cutoff}
+           GROUP BY e.customer_id
+         )
+         SELECT c.customer_id, COALESCE(c.plan, 'null'), COALESCE(c.region, 'null'),
+           ${[
+             double('c.monthly_charges', 'monthly_charges'),
+             double('c.signup_at', 'signup_at'),
+             double('l.churned_at', 'churned_at'),
+             ...names.map((n) => double(`a.${n}`, n)),
+           ].join(',\n           ')}
+         FROM ${sources.customers} c
+         LEFT JOIN a ON a.agg_customer_id = c.customer_id
+         LEFT JOIN ${sources.labels} l ON l.customer_id = c.customer_id
+         WHERE c.signup_at < ${cutoff} AND (l.churned_at IS NULL OR l.churned_at >= ${cutoff})
+         ORDER BY c.customer_id`,
+        new Set(Array.from({ length: 3 + names.length }, (_, k) => k + 3)),
       );
-      const t1 = now();
-      const byCustomer = new Map<string, number>();
-      (ids as string[]).forEach((id, k) => {
-        byCustomer.set(id, k);
-      });
-      const rows: unknown[][] = [];
-      for (const c of customers) {
-        const id = String(c[0]);
-        const churned = labels.get(id) ?? null;
-        if (churned !== null && Number(churned) < cutoff) continue;
-        const k = byCustomer.get(id);
-        rows.push([
-          c[0],
-          c[1],
-          c[2],
-          c[3],
-          c[4],
-          churned,
-          ...values.map((column) => (k === undefined ? null : column[k])),
-        ]);
-      }
-      lap(timings, 'join', t1);
       Object.assign(timings, duck.timings);
-      return rows;
+      const t1 = now();
+      const order = await warehouseOrder(db, cutoff, columns[0] as string[]);
+      lap(timings, 'order', t1);
+      const t2 = now();
+      const [ids, plans, regions, ...numbers] = columns as [string[], string[], string[], ...Float64Array[]];
+      const of = Object.fromEntries(
+        ['monthly_charges', 'signup_at', 'churned_at', ...names].map((n, k) => [
+          n,
+          numbers[k] as Float64Array,
+        ]),
+      ) as Record<'monthly_charges' | 'signup_at' | 'churned_at' | (typeof names)[number], Float64Array>;
+      const built = new Array<LabelledRow>(rows);
+      for (let j = 0; j < rows; j++) {
+        const i = order ? (order[j] as number) : j;
+        const sessions7 = of.sessions_7d[i] as number;
+        const sessions30 = of.sessions_30d[i] as number;
+        const minutes30 = of.minutes_30d[i] as number;
+        const churnedAt = of.churned_at[i] as number;
+        const lastSession = of.last_session_at[i] as number;
+        const lastPurchase = of.last_purchase_at[i] as number;
+        built[j] = {
+          customerId: ids[i] as string,
+          features: {
+            tenure_days: round((cutoff - (of.signup_at[i] as number)) / DAY_MS),
+            monthly_charges: of.monthly_charges[i] as number,
+            sessions_3d: of.sessions_3d[i] as number,
+            sessions_7d: sessions7,
+            sessions_30d: sessions30,
+            sessions_90d: of.sessions_90d[i] as number,
+            minutes_7d: round(of.minutes_7d[i] as number),
+            minutes_30d: round(minutes30),
+            minutes_90d: round(of.minutes_90d[i] as number),
+            avg_session_minutes_30d: sessions30 === 0 ? null : round(minutes30 / sessions30),
+            purchases_30d: of.purchases_30d[i] as number,
+            spend_30d: round(of.spend_30d[i] as number),
+            spend_90d: round(of.spend_90d[i] as number),
+            tickets_7d: of.tickets_7d[i] as number,
+            tickets_30d: of.tickets_30d[i] as number,
+            tickets_90d: of.tickets_90d[i] as number,
+            payment_failures_30d: of.payment_failures_30d[i] as number,
+            payment_failures_90d: of.payment_failures_90d[i] as number,
+            hours_since_last_session: Number.isNaN(lastSession)
+              ? null
+              : round((cutoff - lastSession) / HOUR_MS),
+            days_since_last_purchase: Number.isNaN(lastPurchase)
+              ? null
+              : round((cutoff - lastPurchase) / DAY_MS),
+            session_rate_trend: round(sessions7 / 7 - (of.sessions_prev30[i] as number) / 30),
+            plan: plans[i] as string,
+            region: regions[i] as string,
+          },
+          label: !Number.isNaN(churnedAt) && churnedAt < labelEnd ? 1 : 0,
+        };
+      }
+      lap(timings, 'rows', t2);
+      return built;
     } finally {
       duck.close();
-      await local.close();
     }
   } finally {
+    for (const local of opened) await local.close();
     await temporary?.close();
   }
+}
+
+/** The tables the DuckDB engine reads from the lake, and each one's empty stand-in when it has no files. */
+const DUCKDB_TABLES = ['customers', 'labels', 'events'] as const;
+const EMPTY: Record<(typeof DUCKDB_TABLES)[number], string> = {
+  customers:
+    'NULL::VARCHAR AS customer_id, NULL::VARCHAR AS plan, NULL::VARCHAR AS region, NULL::DOUBLE AS monthly_charges, NULL::BIGINT AS signup_at',
+  labels: 'NULL::VARCHAR AS customer_id, NULL::BIGINT AS churned_at',
+  events:
+    'NULL::VARCHAR AS customer_id, NULL::BIGINT AS event_time, NULL::VARCHAR AS event_type, NULL::DOUBLE AS value',
+};
+
+/**
+ * DuckDB orders the ids by their bytes, as SQLite does. Another warehouse orders by its collation
+ * (PostgreSQL's may be a locale's): there the warehouse gives the order of the ids, and this returns
+ * the result's row positions in it (undefined: DuckDB's order is the warehouse's).
+ */
+async function warehouseOrder(db: Warehouse, cutoff: number, ids: string[]): Promise<Int32Array | undefined> {
+  if (db.client.config.client === 'better-sqlite3') return undefined;
+  const rank = new Map<string, number>();
+  (
+    await selectArrays(db, 'SELECT customer_id FROM customers WHERE signup_at < ? ORDER BY customer_id', [
+      cutoff,
+    ])
+  ).forEach((r, k) => {
+    rank.set(String(r[0]), k);
+  });
+  const ranks = Float64Array.from(ids, (id) => rank.get(id) ?? Number.POSITIVE_INFINITY);
+  return Int32Array.from(ids.keys()).sort((x, y) => (ranks[x] as number) - (ranks[y] as number));
 }
 
 /** The lake the warehouse handle was opened with (`openWarehouse`'s option), if any. */
@@ -349,7 +424,13 @@ async function selectArrays(db: Warehouse, sql: string, bindings: (number | stri
 // Rounded to 12 significant digits first: SQLite sums with compensation, PostgreSQL does not, so a
 // ratio can land a hair either side of a rounding tie (251.5 / 16 = 15.71875); this makes both
 // backends give the same value, and so the same snapshot id.
-const round = (x: number): number => Math.round(Number(x.toPrecision(12)) * 1e4) / 1e4;
+// Only a value within that 12-digit rounding of a tie takes the slow path through toPrecision: for
+// any other, both round to the same integer, and toPrecision's string costs more than the whole row.
+const round = (x: number): number => {
+  const y = x * 1e4;
+  if (Math.abs(y - Math.floor(y) - 0.5) > Math.abs(y) * 1e-11 + 1e-9) return Math.round(y) / 1e4;
+  return Math.round(Number(x.toPrecision(12)) * 1e4) / 1e4;
+};
 
 /** The default training cutoff: late enough for labels of the whole horizon to have arrived. */
 export async function defaultCutoff(

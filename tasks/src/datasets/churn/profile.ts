@@ -32,7 +32,7 @@ export function churnActivityProfile(contract: Contract): TabularProfile {
       return cutoff === undefined ? undefined : cutoff + (horizon + delay) * HOUR_MS;
     },
     build: (db, cutoff, horizon) => buildChurnRows(db, cutoff, horizon, { contract }),
-    parquetTables: ['events'],
+    parquetTables: ['customers', 'labels', 'events'],
     // No horizon: the label is not known yet, only the inputs are used.
     rowOf: async (db, asOf, id) => (await buildChurnRows(db, asOf, 0, { customerId: id }))[0]?.features,
     signs: churnSigns,
