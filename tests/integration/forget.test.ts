@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runForget } from '../../tasks/src/forget/index.js';
 import { runIngest } from '../../tasks/src/ingest/index.js';
 import { tokenise } from '../../tasks/src/pii.js';
+import { inputParquet, readScoresParquet, scoresParquet } from '../../tasks/src/score/files.js';
+import { replaceScores } from '../../tasks/src/score/table.js';
 import { runSimulate } from '../../tasks/src/simulate/index.js';
 import { runCli, silentLog, tempHome, uniqueName } from '../support/env.js';
 
@@ -121,9 +123,53 @@ describe('driftwood forget --customer: erasure from the warehouse and the lake (
       line(victimToken, 0.1) + line(tokenise('C999999', PII_KEY), 0.2) + line(victimToken, 0.3),
     );
 
+    // A batch scoring run's output names customers by the same token: a scores partition and the table.
+    const otherToken = tokenise('C999999', PII_KEY);
+    const score = (entityToken: string, s: number) => ({
+      entityToken,
+      score: s,
+      label: 0 as const,
+      modelName: 'churn',
+      modelVersion: '1',
+      asOf: Date.parse('2026-11-04T05:00Z'),
+    });
+    const scoresFile = path.join(
+      lakeDir,
+      'scores',
+      'churn',
+      'dt=2026-11-04',
+      'hr=05',
+      'part-00000-node.parquet',
+    );
+    mkdirSync(path.dirname(scoresFile), { recursive: true });
+    writeFileSync(scoresFile, scoresParquet([score(victimToken, 0.4), score(otherToken, 0.6)]));
+    // The Spark engine's input of the same run: the token and the raw inputs, counted by its manifest.
+    const inputDir = path.join(lakeDir, 'scoring', 'churn', 'dt=2026-11-04', 'hr=05', 'input');
+    mkdirSync(inputDir, { recursive: true });
+    const inputs = [victimToken, otherToken].map((entityToken, i) => ({
+      entityToken,
+      features: { sessions_30d: i + 1, plan: 'basic' },
+    }));
+    writeFileSync(path.join(inputDir, 'rows.parquet'), inputParquet(inputs, ['sessions_30d'], ['plan']));
+    writeFileSync(
+      path.join(inputDir, 'manifest.json'),
+      JSON.stringify({ rows: 2, numeric: ['sessions_30d'], categorical: ['plan'] }),
+    );
+    db = await openWarehouse(`sqlite://${path.join(home, 'warehouse.db')}`);
+    await replaceScores(db, 'churn', Date.parse('2026-11-04T05:00Z'), [
+      score(victimToken, 0.4),
+      score(otherToken, 0.6),
+    ]);
+    await db.destroy();
+
     const r = await runCli(['forget', '--customer', victim], env);
     expect(r.code, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout);
+    expect(result.places.batchScores).toMatchObject({ filesRewritten: 2, rowsRemoved: 2, problems: [] });
+    expect(JSON.parse(readFileSync(path.join(inputDir, 'manifest.json'), 'utf8')).rows).toBe(1);
+    expect(result.warehouse.batch_scores).toBe(1);
+    const scoresLeft = await readScoresParquet(scoresFile, readFileSync(scoresFile));
+    expect(scoresLeft.map((s) => [s.entityToken, s.score])).toEqual([[otherToken, 0.6]]);
     expect(result).toMatchObject({
       found: true,
       warehouse: victimRows,
@@ -138,6 +184,9 @@ describe('driftwood forget --customer: erasure from the warehouse and the lake (
 
     db = await openWarehouse(`sqlite://${path.join(home, 'warehouse.db')}`);
     expect(await countsFor(db, victim)).toEqual({ customers: 0, events: 0, labels: 0 });
+    expect((await db('batch_scores').select('entity_token')).map((r) => r.entity_token)).toEqual([
+      otherToken,
+    ]);
     const after = await totals(db);
     expect(after).toEqual({
       customers: before.customers - 1,

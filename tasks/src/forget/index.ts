@@ -15,6 +15,7 @@ import { forgetLakeFiles } from './lake-files.js';
 import { forgetMlflowArtifacts } from './mlflow.js';
 import { checkCustomerId, planJsonlRewrite, planTextRewrite, Subject, splitCsvRecords } from './plan.js';
 import { emptyPlace, type PlaceReport } from './report.js';
+import { forgetBatchScores, forgetScoresTable } from './scores.js';
 
 export type { PlaceReport } from './report.js';
 
@@ -59,6 +60,8 @@ export interface ForgetResult {
     mlflowArtifacts: PlaceReport & { reachable: boolean; checked: boolean };
     predictionLogs: PlaceReport;
     stepResults: PlaceReport;
+    /** Batch scores (`driftwood score`): the warehouse's rows and the lake's Parquet files, by token. */
+    batchScores: PlaceReport;
     partialFiles: { filesRemoved: number; bytes: number; files: string[] };
   };
   /** Totals over the lake's raw and quarantined files (kept for readers of the earlier result). */
@@ -105,7 +108,11 @@ export async function runForget(
   const snapshots = await forgetSnapshots(deps.lake, options.dataset, subject, at, rewrittenRaw);
   const features = await forgetFeatures(deps.lake, options.dataset, subject, at, snapshots.replaced);
 
-  const warehouse = await forgetWarehouse(deps.db, contract, customerId, files.rewrittenRaw);
+  // Batch scores name the customer by the token the API logs under: files here, rows with the tables.
+  const entityToken = tokenise(customerId, options.piiKey);
+  const batchScores = await forgetBatchScores(deps.lake, options.dataset, entityToken);
+
+  const warehouse = await forgetWarehouse(deps.db, contract, customerId, entityToken, files.rewrittenRaw);
   // The tables kept as Parquet for the DuckDB feature engine follow the warehouse they mirror.
   await forgetColumnar(
     deps,
@@ -135,6 +142,7 @@ export async function runForget(
     mlflowArtifacts,
     predictionLogs,
     stepResults,
+    batchScores,
     partialFiles: {
       filesRemoved: partials.length,
       bytes: partials.reduce((a, p) => a + p.bytes, 0),
@@ -150,6 +158,7 @@ export async function runForget(
     ['mlflowArtifacts', mlflowArtifacts],
     ['predictionLogs', predictionLogs],
     ['stepResults', stepResults],
+    ['batchScores', batchScores],
   ];
   const failed = reports.flatMap(([name, r]) => r.problems.filter((p) => p.failed).map((p) => ({ name, p })));
   const unreached = failed.map(({ name, p }) => `${name}: ${p.file}: ${p.problem}`);
@@ -255,6 +264,7 @@ async function forgetWarehouse(
   db: Warehouse,
   contract: Contract,
   customerId: string,
+  entityToken: string,
   rewritten: { key: string; sha256: string; etag: string; size: number; removed: number }[],
 ): Promise<ForgetResult['warehouse']> {
   const tables = [
@@ -269,6 +279,8 @@ async function forgetWarehouse(
       if (!(await trx.schema.hasTable(table))) continue;
       warehouse[table] = await trx(table).where({ customer_id: customerId }).delete();
     }
+    const scores = await forgetScoresTable(trx, contract.dataset, entityToken);
+    if (scores !== undefined) warehouse.batch_scores = scores;
     // The ledger follows the rewritten files, so the next ingest sees them as already loaded
     // (their remaining rows are in the warehouse) instead of re-reading every touched hour.
     for (const f of rewritten) {

@@ -3,9 +3,13 @@ import { sha256 } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import { planTextRewrite, type Subject, textFormat } from './plan.js';
 import { emptyPlace, type PlaceReport } from './report.js';
+import { SCORING_PREFIXES } from './scores.js';
 
-/** Prefixes of the lake that erasure handles elsewhere (immutable artifacts) or must keep (its own audit). */
-const NOT_SCANNED = ['audit/', 'snapshots/', 'features/'];
+/**
+ * Prefixes of the lake that erasure handles elsewhere (immutable artifacts, batch scores) or must
+ * keep (its own audit).
+ */
+const NOT_SCANNED = ['audit/', 'snapshots/', 'features/', ...SCORING_PREFIXES];
 
 /**
  * The lake objects of the dataset that may hold its customers: its raw and quarantined files, and
