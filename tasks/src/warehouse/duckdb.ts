@@ -28,6 +28,11 @@ export class DuckDBSession {
     return new DuckDBSession(instance, await instance.connect());
   }
 
+  /** Runs a statement whose result is not needed (a `CREATE`). */
+  async run(sql: string): Promise<void> {
+    await this.conn.run(sql);
+  }
+
   /**
    * Runs `sql` and reads its result straight into one array per column: a Float64Array for every
    * column named in `numeric` (the statement must never give NULL there: coalesce it to a marker),

@@ -266,6 +266,12 @@ async function buildInDuckDB(
       const absent = new Set<string>(['churned_at', 'last_session_at', 'last_purchase_at']);
       const double = (expr: string, name: string) =>
         `COALESCE(CAST(${expr} AS DOUBLE), ${absent.has(name) ? "'NaN'::DOUBLE" : '0'}) AS ${name}`;
+      // Plans and regions come back as ENUMs: each value is then one of a few shared strings, instead
+      // of a string decoded per row.
+      for (const name of ['plan', 'region'])
+        await duck.run(
+          `CREATE TYPE ${name}_values AS ENUM (SELECT 'null' UNION SELECT COALESCE(${name}, 'null') FROM ${sources.customers})`,
+        );
       const { rows, columns } = await duck.table(
         `WITH a AS (
            SELECT e.customer_id AS agg_customer_id,
@@ -274,7 +280,8 @@ async function buildInDuckDB(
            WHERE e.event_time >= ${cutoff - WINDOWS_DAYS.d90 * DAY_MS} AND e.event_time < ${cutoff}
            GROUP BY e.customer_id
          )
-         SELECT c.customer_id, COALESCE(c.plan, 'null'), COALESCE(c.region, 'null'),
+         SELECT c.customer_id, CAST(COALESCE(c.plan, 'null') AS plan_values),
+           CAST(COALESCE(c.region, 'null') AS region_values),
            ${[
              double('c.monthly_charges', 'monthly_charges'),
              double('c.signup_at', 'signup_at'),
