@@ -519,6 +519,7 @@ describe('the dashboard in a browser', () => {
       'manual',
       expect.stringMatching(/ago$/),
       '—',
+      '—', // logs: no Grafana configured here
     ]);
     const driftBox = page.locator('#overview-drift');
     expect(await driftBox.getAttribute('data-state')).toBe('ok');

@@ -1,5 +1,6 @@
 import { drift, type Models, pipelines, request } from '../api.js';
 import { age, badge, empty, fmt, h, runTone, section, sourceState, table } from '../dom.js';
+import { logSearchUrl } from '../log-links.js';
 import { parsePrometheus, sum } from '../metrics.js';
 import type { Page } from './page.js';
 
@@ -24,14 +25,18 @@ const LINKS = [
 ] as const;
 
 export const renderOverview: Page = async (main, session) => {
-  const [info, models] = await Promise.all([request<ModelInfo>('/v1/model'), request<Models>('/v1/models')]);
+  const [info, models, links] = await Promise.all([
+    request<ModelInfo>('/v1/model'),
+    request<Models>('/v1/models'),
+    request<Links>('/v1/dashboard/links'),
+  ]);
   const byVersion = new Map(models.versions.map((v) => [v.version, v]));
   const slots = [
     ['champion', info.version],
     ...(info.challenger ? [['challenger', info.challenger.version] as const] : []),
   ] as const;
   const cards = table(
-    ['Role', 'Version', 'ROC AUC (holdout)', 'Log loss (holdout)', 'Registered'],
+    ['Role', 'Version', 'ROC AUC (holdout)', 'Log loss (holdout)', 'Registered', 'Logs'],
     slots.map(([role, version]) => {
       const v = byVersion.get(version);
       return [
@@ -40,6 +45,7 @@ export const renderOverview: Page = async (main, session) => {
         fmt(v?.metrics.holdout_roc_auc),
         fmt(v?.metrics.holdout_log_loss),
         age(v?.created),
+        logLink(logSearchUrl(links.grafana, { modelVersion: version }), `API logs of version ${version}`),
       ];
     }),
     `${info.name} — routing ${info.routing.mode}${info.routing.mode === 'canary' ? ` ${info.routing.canary_percent} %` : ''}`,
@@ -64,13 +70,12 @@ export const renderOverview: Page = async (main, session) => {
 
   if (session.roles.includes('admin')) {
     const [runs, drifted] = await Promise.all([pipelines(), drift()]);
-    main.append(pipelineSection(runs), driftSection(drifted));
+    main.append(pipelineSection(runs, links.grafana), driftSection(drifted));
   } else
     main.append(
       section('Pipelines and drift', empty('Pipeline runs and the drift status need the admin role.')),
     );
 
-  const links = await request<Links>('/v1/dashboard/links');
   const list = h(
     'ul',
     { id: 'overview-links' },
@@ -85,7 +90,15 @@ export const renderOverview: Page = async (main, session) => {
   main.append(section('Elsewhere', list));
 };
 
-function pipelineSection(runs: Awaited<ReturnType<typeof pipelines>>): HTMLElement {
+/** A log search link, or a dash when Grafana is not configured (the Elsewhere list says how to set it). */
+function logLink(href: string | null, title: string): HTMLElement | string {
+  return href ? h('a', { href, rel: 'noopener', target: '_blank', title }, 'logs') : '—';
+}
+
+/** A DAG's dataset: the contract's name before the DAG's kind (`churn_pipeline`, `churn_retrain`). */
+const datasetOfDag = (dagId: string): string => dagId.replace(/_[a-z]+$/, '');
+
+function pipelineSection(runs: Awaited<ReturnType<typeof pipelines>>, grafana: string | null): HTMLElement {
   if (runs.state !== 'ok' || !runs.data)
     return section(
       'Pipeline runs (Airflow)',
@@ -93,7 +106,7 @@ function pipelineSection(runs: Awaited<ReturnType<typeof pipelines>>): HTMLEleme
     );
   const body = runs.data.length
     ? table(
-        ['DAG', 'Run', 'State', 'Type', 'Due', 'Ended'],
+        ['DAG', 'Run', 'State', 'Type', 'Due', 'Ended', 'Logs'],
         runs.data.map((r) => [
           r.dagId,
           h('code', {}, r.runId),
@@ -101,6 +114,10 @@ function pipelineSection(runs: Awaited<ReturnType<typeof pipelines>>): HTMLEleme
           r.runType ?? '—',
           `${age(r.runAfter ?? r.queuedAt)} ago`,
           r.endedAt ? `${age(r.endedAt)} ago` : '—',
+          logLink(
+            logSearchUrl(grafana, { dataset: datasetOfDag(r.dagId), dagRunId: r.runId }),
+            `step logs of ${r.runId}`,
+          ),
         ]),
         `Latest runs across all DAGs, newest first (${runs.source})`,
       )
