@@ -30,12 +30,12 @@ from .errors import DriftwoodModelError
 from .forecast import STATE_FILE as FORECAST_STATE_FILE
 from .forecast import ForecastModel, load_forecast
 from .gbdt import GBDT_FILE, load_trees
+from .sample_check import require_sample_match
 from .transform import Transform, load_transform
 
 __all__ = ["DriftwoodModel", "DriftwoodModelError", "ForecastModel", "_load_pyfunc", "load"]
 
 SERVING_SAMPLE_FILE = "serving-sample.json"
-SAMPLE_TOLERANCE = 1e-6
 
 
 class Scorer(Protocol):
@@ -74,14 +74,7 @@ def _check_sample(model: DriftwoodModel, folder: Path) -> None:
     if not isinstance(rows, list) or not isinstance(want, list) or len(rows) != len(want) or not rows:
         raise DriftwoodModelError("MODEL_INVALID", f"{path}: expected as many predictions as rows")
     got = model.predict(pd.DataFrame(rows))
-    off = np.abs(got - np.asarray(want, dtype=np.float64)) > SAMPLE_TOLERANCE
-    if off.any():
-        i = int(np.argmax(off))
-        raise DriftwoodModelError(
-            "MODEL_INVALID",
-            f"{int(off.sum())} of {len(rows)} holdout sample rows fail: sample row {i} answers {got[i]}, "
-            f"training recorded {want[i]} (a damaged file, or a model this package scores differently)",
-        )
+    require_sample_match(got, want, "holdout sample rows", "sample row")
 
 
 def load(folder: str | Path) -> DriftwoodModel | ForecastModel:

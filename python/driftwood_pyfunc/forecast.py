@@ -24,6 +24,7 @@ import pandas as pd
 from .dense import MODEL_FILE, WEIGHTS_FILE
 from .errors import DriftwoodModelError
 from .lstm import LstmRegressor, parse_lstm
+from .sample_check import require_sample_match
 
 STATE_FILE = "forecast_state.json"
 SAMPLE_FILE = "forecast-sample.json"
@@ -40,8 +41,6 @@ OUTPUT_COLUMNS = (
     "price",
 )
 HOUR_MS = 3_600_000
-# The sample's log returns are TF.js's float32 outputs unscaled: numpy's sums differ in the last bits.
-SAMPLE_TOLERANCE = 1e-6
 ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T")
 
 
@@ -232,14 +231,7 @@ def _check_sample(model: ForecastModel, folder: Path) -> None:
     got = model.predict(pd.DataFrame(sample.get("candles")))["log_return"].to_numpy()
     if len(got) != len(want):
         raise DriftwoodModelError("MODEL_INVALID", f"{path}: {len(got)} windows but {len(want)} log_returns")
-    off = np.abs(got - np.asarray(want, dtype=np.float64)) > SAMPLE_TOLERANCE
-    if off.any():
-        i = int(np.argmax(off))
-        raise DriftwoodModelError(
-            "MODEL_INVALID",
-            f"{int(off.sum())} of {len(want)} sample windows fail: window {i} answers {got[i]}, "
-            f"training recorded {want[i]} (a damaged file, or a model this package scores differently)",
-        )
+    require_sample_match(got, want, "sample windows", "window")
 
 
 def load_forecast(folder: Path) -> ForecastModel:
