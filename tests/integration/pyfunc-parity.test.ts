@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApp } from '../../serving/src/app.js';
 import { loadContract } from '../../tasks/src/contracts/index.js';
 import { simulateCandles } from '../../tasks/src/datasets/btc/simulate.js';
-import { newestConsecutiveRun } from '../../tasks/src/forecast/model-folder.js';
+import { candleRow, newestConsecutiveRun } from '../../tasks/src/forecast/model-folder.js';
 import { runForecastTrain } from '../../tasks/src/forecast/train.js';
 import { loadCandles } from '../../tasks/src/forecast/windows.js';
 import { applyCalibration, fitCalibration } from '../../tasks/src/models/calibration.js';
@@ -330,15 +330,7 @@ describe('python_function flavor: the API, mlflow.pyfunc and mlflow models serve
       t.bigInteger('open_time').primary();
       for (const c of ['open', 'high', 'low', 'close', 'volume']) t.double(c);
     });
-    const asRow = (c: (typeof simulated)[number]) => ({
-      open_time: c.openTime,
-      open: c.open,
-      high: c.high,
-      low: c.low,
-      close: c.close,
-      volume: c.volume,
-    });
-    await db.batchInsert('candles', simulated.map(asRow), 200);
+    await db.batchInsert('candles', simulated.map(candleRow), 200);
     const name = uniqueName('btc-pyfunc-lstm');
     const result = await runForecastTrain(
       {

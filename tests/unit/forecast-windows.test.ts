@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadContract } from '../../tasks/src/contracts/index.js';
 import type { Candle } from '../../tasks/src/forecast/candles.js';
+import { candleRow } from '../../tasks/src/forecast/model-folder.js';
 import { forecastConfig } from '../../tasks/src/forecast/settings.js';
 import {
   FORECAST_STATE_FILE,
@@ -206,15 +207,7 @@ describe('candles from the warehouse', () => {
     try {
       const contract = await loadContract('btc');
       await ensureContractTables(db, contract);
-      const rows = candlesAt([3, 0, 1, 2]).map((c) => ({
-        open_time: c.openTime,
-        open: c.open,
-        high: c.high,
-        low: c.low,
-        close: c.close,
-        volume: c.volume,
-        source_key: 'k',
-      }));
+      const rows = candlesAt([3, 0, 1, 2]).map((c) => ({ ...candleRow(c), source_key: 'k' }));
       await db('candles').insert(rows);
       expect((await loadCandles(db)).map((c) => (c.openTime - T0) / H)).toEqual([0, 1, 2, 3]);
       // At 03:00 the candle opened at 02:00 has just closed; the 03:00 one has not.

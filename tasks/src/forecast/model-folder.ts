@@ -21,8 +21,8 @@ export const FORECAST_SAMPLE_FORMAT = 'driftwood-forecast-sample/1';
 /** Forecasts the sample holds: enough windows to catch a wrong gate order or scaling. */
 const SAMPLE_WINDOWS = 24;
 
-/** A candle as `/v1/forecast` and the pyfunc flavor take it: open_time in epoch milliseconds. */
-const candleRow = (c: Candle) => ({
+/** A candle as `/v1/forecast`, the pyfunc flavor and the candles table take it: open_time in epoch ms. */
+export const candleRow = (c: Candle) => ({
   open_time: c.openTime,
   open: c.open,
   high: c.high,
