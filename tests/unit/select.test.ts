@@ -101,6 +101,13 @@ describe('auto: the candidates and the requests that mean it', () => {
 
   it('is what a request without a kind means, and --model auto; a named kind is that kind alone', () => {
     expect(isAuto({})).toBe(true);
+    // A solver belongs to the logistic regression: naming one without a kind fits that model alone.
+    expect(isAuto(modelParamsFromFlags({ solver: 'exact' }))).toBe(false);
+    expect(resolveParams(modelParamsFromFlags({ solver: 'exact' }))).toMatchObject({
+      kind: 'logistic',
+      solver: 'exact',
+    });
+    expect(isAuto(modelParamsFromFlags({ model: 'auto', solver: 'exact' }))).toBe(true);
     expect(isAuto(modelParamsFromFlags({ model: 'auto' }))).toBe(true);
     expect(isAuto(modelParamsFromFlags({ model: 'logistic' }))).toBe(false);
     // --model logistic keeps the Adam fit it always had.

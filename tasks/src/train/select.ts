@@ -10,16 +10,19 @@ import {
 import type { PreparedData } from './data.js';
 import { type FitData, fitOnValidation, type ValidatedFit } from './fit.js';
 
-/** Whether a request leaves the kind to `auto` (it names none, or names `auto`). */
+/**
+ * Whether a request leaves the kind to `auto`: it names `auto`, or names no kind and no solver. A
+ * solver is a parameter of the logistic regression alone, so `train --solver exact` fits that model.
+ */
 export function isAuto(request: ModelRequest): boolean {
-  return (request.kind ?? 'auto') === 'auto';
+  return request.kind === 'auto' || (request.kind === undefined && request.solver === undefined);
 }
 
 /**
  * The candidates of `auto`, simplest first (a tie keeps the earlier): the logistic regression fitted
  * to its optimum (solver exact), the same model fitted by Adam with early stopping on validation (on
  * small data the early stop shrinks the weights, and that has generalised better than the optimum:
- * see docs/training.md), and the gradient-boosted trees. A solver named in the request keeps the
+ * see docs/training.md), and the gradient-boosted trees. A solver named with `kind: auto` keeps the
  * logistic regression to that one; every other parameter given applies to each candidate that uses it.
  */
 export function autoCandidates(request: ModelRequest): ModelParams[] {
