@@ -115,7 +115,20 @@ describe('forecast training and gate', () => {
     expect(mv?.version).toBe(a.modelVersion);
     const root = await mlflow.resolveVersionArtifacts(mv as NonNullable<typeof mv>);
     const modelFiles = (await mlflow.listArtifacts(root)).map((f) => f.path).sort();
-    expect(modelFiles).toEqual(['MLmodel', 'forecast_state.json', 'model.json', 'weights.bin']);
+    // TF.js's files and the state the API serves, beside the python_function flavor's (issue 24).
+    expect(modelFiles).toEqual([
+      'MLmodel',
+      'code',
+      'conda.yaml',
+      'forecast-sample.json',
+      'forecast_state.json',
+      'input_example.json',
+      'model.json',
+      'python_env.yaml',
+      'requirements.txt',
+      'serving_input_example.json',
+      'weights.bin',
+    ]);
 
     const promoted = await promote(modelName);
     expect(promoted.promoted).toBe(true);
