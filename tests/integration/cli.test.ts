@@ -61,8 +61,14 @@ describe('driftwood CLI errors', () => {
       String(f).endsWith('.csv'),
     );
     expect(written).toHaveLength(first.files);
-    // The second run finds the same bytes and leaves every file (and its etag) alone.
-    expect(JSON.parse(b.stdout)).toEqual({ ...first, unchanged: first.files });
+    // The second run finds the same bytes and leaves every file (and its etag) alone, and lands
+    // nothing new, so it announces no landing.
+    expect(first.landing).toMatchObject({ posted: false, partition: 'dt=2026-11-01/hr=02' });
+    expect(JSON.parse(b.stdout)).toEqual({
+      ...first,
+      unchanged: first.files,
+      landing: { asset: 'driftwood://churn/raw', posted: false, reason: 'no new files landed' },
+    });
   });
 
   it('a bad --start names the option', async () => {
