@@ -351,7 +351,7 @@ describe('python_function flavor: the API, mlflow.pyfunc and mlflow models serve
     const need = 25;
     const run = newestConsecutiveRun(await loadCandles(db), FORECAST_WINDOWS + need - 1);
     expect(run).toHaveLength(FORECAST_WINDOWS + need - 1);
-    const candles = run.map(asRow);
+    const candles = run.map(candleRow);
     const app: FastifyInstance = await buildApp({
       openAccess: true,
       mlflow,
