@@ -165,9 +165,6 @@ def test_a_landing_starts_the_pipeline_as_of_the_newest_landed_partition(stack: 
 
     run = wait_for("the scheduler to start the pipeline on the landing", asset_run, timeout=120, interval=1)
     run_id = quote(run["dag_run_id"])
-    status, consumed = client.request("GET", f"/api/v2/dags/{DAG}/dagRuns/{run_id}/upstreamAssetEvents")
-    assert status == 200, consumed
-    assert [e["id"] for e in consumed["asset_events"]] == [landing["eventId"]]
 
     def finished() -> dict[str, Any] | None:
         services.assert_running()
@@ -176,6 +173,11 @@ def test_a_landing_starts_the_pipeline_as_of_the_newest_landed_partition(stack: 
         return body if body["state"] in ("success", "failed") else None
 
     done = wait_for(f"{DAG} run to finish", finished, timeout=240, interval=2)
+    # The run consumed the landing's event. Asked once the run is done: Airflow's endpoint (3.3.2) answers
+    # 500 while a run it lists has no start date yet (AssetEventResponse requires one).
+    status, consumed = client.request("GET", f"/api/v2/dags/{DAG}/dagRuns/{run_id}/upstreamAssetEvents")
+    assert status == 200, consumed
+    assert [e["id"] for e in consumed["asset_events"]] == [landing["eventId"]]
     status, ingest = client.request("GET", f"/api/v2/dags/{DAG}/dagRuns/{run_id}/taskInstances/ingest")
     assert status == 200, ingest
     assert done["state"] == "success", (ingest, services.tail("scheduler"))
