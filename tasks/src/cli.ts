@@ -48,8 +48,11 @@ Commands:
             [--segment-tolerance 0.05] [--min-segment-size 30]
   rollback  [--dataset <name>] [--alias champion] [--version N] [--reason TEXT]
   history   [--dataset <name>] [--alias champion] [--at <ISO time>]   the audit trail; which version held the alias at a time
-  experiment --name <experiment>   one look at a running A/B experiment: outcomes from the prediction log and the
-            labels, the sequential test and the decision, recorded on its MLflow run (docs/experiments.md)
+  experiment --name <experiment> | --dataset <name> --all-running   [--as-of <ISO time>]
+            one look at a running A/B experiment (or every running one of the dataset) as of the time: outcomes from
+            the prediction log and the labels, the sequential test and the decision, recorded on its MLflow run; once
+            per time (a re-run adds no look); a promote decision of an experiment declared with on_decision: promote
+            moves champion through the promotion gate (docs/experiments.md)
   score     --dataset <name> --as-of <ISO time> [--alias champion] [--stage all|inputs|publish]
             every active entity's score as of the time into the lake (scores/<dataset>/dt=…/hr=…/) and the
             warehouse (batch_scores); inputs/publish frame the Spark engine's job (docs/scoring.md)
@@ -586,28 +589,51 @@ const COMMANDS: Record<
     },
   },
   experiment: {
-    options: { name: { type: 'string' } },
-    run: async ({ config, values }) => {
-      const { runExperimentAnalysis } = await import('./experiments/index.js');
+    options: {
+      name: { type: 'string' },
+      dataset: { type: 'string' },
+      'all-running': { type: 'boolean' },
+      'as-of': { type: 'string' },
+    },
+    run: async ({ config, log, values }) => {
+      const { runExperimentLooks } = await import('./experiments/index.js');
       const { loadContract } = await import('./contracts/index.js');
       const { MlflowClient } = await import('./mlflow/client.js');
-      const name = str(values, 'name');
+      const { parseTime } = await import('./time.js');
+      const { currentUser } = await import('./source.js');
+      const all = values['all-running'] === true;
+      if (all === (typeof values.name === 'string'))
+        throw new DriftwoodError(
+          'USAGE',
+          'give --name <experiment> for one experiment, or --dataset <name> --all-running for every running one',
+        );
       if (!config.piiKey)
         throw new DriftwoodError(
           'CONFIG_INVALID',
           'setting DRIFTWOOD_PII_KEY: the API tokenised customers with it; labels are joined by the same token',
         );
       const piiKey = config.piiKey;
-      return withWarehouse(config, values, (db) =>
-        runExperimentAnalysis(
-          { experiment: name, predictionsDir: path.join(config.home, 'predictions'), piiKey },
+      const asOf = typeof values['as-of'] === 'string' ? parseTime(values['as-of'], '--as-of') : Date.now();
+      const result = await withWarehouse(config, values, (db) =>
+        runExperimentLooks(
+          {
+            ...(all ? { dataset: str(values, 'dataset') } : { experiments: [str(values, 'name')] }),
+            asOf,
+            predictionsDir: path.join(config.home, 'predictions'),
+            piiKey,
+            action: contractsDirOf(config),
+          },
           {
             mlflow: new MlflowClient(config.mlflow.trackingUri, config.http),
             warehouse: db,
             loadContract: (dataset) => loadContract(dataset, config.contractsDir),
+            log,
+            now: Date.now,
+            user: currentUser(),
           },
         ),
       );
+      return all ? result : result.looks[0];
     },
   },
   forget: {

@@ -32,7 +32,15 @@ export interface ExperimentDeclaration {
   alpha: number;
   /** The mixing prior's standard deviation (the effect size of interest, in the metric's units). */
   mixture_sd: number;
+  /**
+   * What a `promote` decision does: `record` it on the experiment's run (the default), or also
+   * `promote` the winning variant's version to champion through the promotion gate.
+   */
+  on_decision: OnDecision;
 }
+
+export type OnDecision = 'record' | 'promote';
+export const ON_DECISION: readonly OnDecision[] = ['record', 'promote'];
 
 /** The prior's scale when none is declared: an effect worth finding, in each metric's units. */
 export const DEFAULT_MIXTURE_SD: Record<PrimaryMetric, number> = { brier: 0.02, log_loss: 0.05, cost: 0.05 };
@@ -71,6 +79,7 @@ export function validateExperiment(input: unknown, defaultDataset?: string): Exp
     'stop_rule',
     'alpha',
     'mixture_sd',
+    'on_decision',
   ];
   for (const k of Object.keys(input))
     if (!known.includes(k)) bad(k, `unknown field; the fields are ${known.join(', ')}`);
@@ -148,6 +157,12 @@ export function validateExperiment(input: unknown, defaultDataset?: string): Exp
   const tau = input.mixture_sd ?? DEFAULT_MIXTURE_SD[metric as PrimaryMetric];
   if (typeof tau !== 'number' || !(tau > 0 && Number.isFinite(tau)))
     bad('mixture_sd', `expected a positive number in the primary metric's units, got ${got(tau)}`);
+  const onDecision = input.on_decision ?? 'record';
+  if (typeof onDecision !== 'string' || !ON_DECISION.includes(onDecision as OnDecision))
+    bad(
+      'on_decision',
+      `expected 'record' (a promote decision is recorded; the default) or 'promote' (the winning version also becomes champion, through the promotion gate), got ${got(onDecision)}`,
+    );
   return {
     name,
     dataset,
@@ -159,6 +174,7 @@ export function validateExperiment(input: unknown, defaultDataset?: string): Exp
     stop_rule: stopRule,
     alpha,
     mixture_sd: tau,
+    on_decision: onDecision as OnDecision,
   };
 }
 

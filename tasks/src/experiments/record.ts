@@ -18,11 +18,16 @@ export const TAG = {
   decision: 'driftwood.ab.decision',
   winner: 'driftwood.ab.winner',
   analysis: 'driftwood.ab.analysis',
+  /** What became of a `promote` decision: `recorded`, `pending`, `promoted` or `refused` (action.ts). */
+  action: 'driftwood.ab.action',
+  actionDetail: 'driftwood.ab.action_detail',
 } as const;
 
 export interface StoredExperiment extends ExperimentRecord {
   /** The latest analysis (absent before the first one). */
   analysis?: ExperimentAnalysis;
+  /** What became of a `promote` decision (absent before one). */
+  action?: string;
 }
 
 const tagsOf = (run: Run) => Object.fromEntries((run.data.tags ?? []).map((t) => [t.key, t.value]));
@@ -36,9 +41,12 @@ function fromRun(run: Run): StoredExperiment | undefined {
   const analysis = analysisText ? (JSON.parse(analysisText) as ExperimentAnalysis) : undefined;
   return {
     ...record,
+    // Declared before `on_decision` existed: a decision is recorded, nothing more.
+    declaration: { ...record.declaration, on_decision: record.declaration.on_decision ?? 'record' },
     run_id: run.info.run_id,
     status: (tags[TAG.status] as ExperimentStatus | undefined) ?? record.status,
     ...(analysis ? { analysis } : {}),
+    ...(tags[TAG.action] ? { action: tags[TAG.action] } : {}),
   };
 }
 
@@ -65,16 +73,28 @@ export async function findExperiment(
   return stored && run ? { stored, run } : undefined;
 }
 
-/** Experiments, newest first: the running ones (`status`), or the latest of any status. */
+/**
+ * Experiments, newest first: the running ones (`status`), or the latest of any status; `dataset`
+ * keeps one dataset's, `action` those whose promote decision is in that state.
+ */
 export async function listExperiments(
   mlflow: MlflowClient,
-  opts: { status?: ExperimentStatus; max?: number; mlflowExperiment?: string } = {},
+  opts: {
+    status?: ExperimentStatus;
+    dataset?: string;
+    action?: string;
+    max?: number;
+    mlflowExperiment?: string;
+  } = {},
 ): Promise<StoredExperiment[]> {
   const id = await abExperimentId(mlflow, opts.mlflowExperiment ?? AB_MLFLOW_EXPERIMENT, false);
   if (!id) return [];
-  const filter = opts.status
-    ? `tags.\`${TAG.status}\` = ${quote(opts.status)}`
-    : `tags.\`${TAG.experiment}\` != ''`;
+  const clauses = [
+    ...(opts.status ? [`tags.\`${TAG.status}\` = ${quote(opts.status)}`] : []),
+    ...(opts.dataset ? [`tags.\`${TAG.dataset}\` = ${quote(opts.dataset)}`] : []),
+    ...(opts.action ? [`tags.\`${TAG.action}\` = ${quote(opts.action)}`] : []),
+  ];
+  const filter = clauses.length ? clauses.join(' and ') : `tags.\`${TAG.experiment}\` != ''`;
   const runs = await mlflow.searchRuns([id], filter, opts.max ?? 50);
   return runs.flatMap((r) => fromRun(r) ?? []);
 }
@@ -136,6 +156,8 @@ export async function recordAnalysis(
   mlflow: MlflowClient,
   runId: string,
   a: ExperimentAnalysis,
+  /** More tags written in the same batch as the decision (the promote action's `pending`). */
+  extraTags: Record<string, string> = {},
 ): Promise<void> {
   const timestamp = Date.parse(a.analysed_at);
   const metrics: Metric[] = [];
@@ -165,6 +187,7 @@ export async function recordAnalysis(
       [TAG.winner]: a.winner ?? '',
       [TAG.analysis]: JSON.stringify(a),
       ...(a.final ? { [TAG.status]: a.decision === 'inconclusive' ? 'stopped' : 'decided' } : {}),
+      ...extraTags,
     },
   });
   if (a.final) await mlflow.finishRun(runId, 'FINISHED', timestamp);
