@@ -16,7 +16,9 @@ One setting chooses the engine (``DRIFTWOOD_SCORING_ENGINE``, else the Airflow V
   ``mlflow.pyfunc.spark_udf`` (master ``DRIFTWOOD_SPARK_MASTER``, default ``local[2]``; a cluster URL
   such as ``spark://host:7077`` in production), and ``driftwood score --stage publish`` checks Spark's
   output and loads it into the warehouse. ``spark-submit`` runs on the Airflow worker, from
-  ``DRIFTWOOD_SPARK_SUBMIT`` (default: the project's mlflow venv, which has pyspark and mlflow).
+  ``DRIFTWOOD_SPARK_SUBMIT`` (default: the project's mlflow venv, which has pyspark and mlflow; in the
+  Airflow image, the one ``--build-arg SPARK=1`` installs). A worker without it or without Java fails
+  the task at once, without retries, with one line saying what to install or set.
 
 See docs/scoring.md.
 """
@@ -25,7 +27,10 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,6 +53,10 @@ Engine = Literal["node", "spark"]
 ENGINES: tuple[Engine, ...] = ("node", "spark")
 ENGINE_VARIABLE = "driftwood_scoring_engine"
 DEFAULT_SPARK_MASTER = "local[2]"
+# How a worker gets Spark (docker/README.md, docs/scoring.md); DRIFTWOOD_SCORING_ENGINE=node needs none.
+SPARK_IMAGE_FIX = (
+    "build the Airflow image with --build-arg SPARK=1 (DRIFTWOOD_AIRFLOW_SPARK=1 docker/build-images.sh)"
+)
 # Daily, after the night's ingest: the retention team's list for the day.
 SCHEDULE = "0 5 * * *"
 START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -88,18 +97,70 @@ def spark_lake_root() -> str:
     return (project_root() / home / "lake").resolve().as_uri()
 
 
+def spark_runtime_problem(submit: str, env: Mapping[str, str], cwd: Path) -> str | None:
+    """What the worker lacks to run ``spark-submit``, as one line naming the fix, or None.
+
+    ``spark-submit`` runs ``$JAVA_HOME/bin/java``, else the PATH's ``java``; the driver runs the job
+    with ``PYSPARK_DRIVER_PYTHON``. Without them Spark fails only after its start-up, in words that
+    do not name the setting, and each retry fails the same way."""
+    path = env.get("PATH", os.defpath)
+
+    def found(program: str) -> str | None:
+        # A relative path with a folder is the task's (BashOperator's cwd), not this process's.
+        if os.sep in program and not os.path.isabs(program):
+            program = str(cwd / program)
+        return shutil.which(program, path=path)
+
+    if found(submit) is None:
+        return (
+            f"spark engine: no spark-submit at {submit!r} (DRIFTWOOD_SPARK_SUBMIT) on this worker: "
+            f"{SPARK_IMAGE_FIX}, or set DRIFTWOOD_SPARK_SUBMIT to a pyspark 4.3 spark-submit"
+        )
+    java_home = env.get("JAVA_HOME")
+    java = found(os.path.join(java_home, "bin", "java")) if java_home else found("java")
+    if java is None:
+        where = f"JAVA_HOME={java_home!r} has no bin/java" if java_home else "no java on PATH, no JAVA_HOME"
+        return (
+            f"spark engine: no Java runtime on this worker ({where}): "
+            f"{SPARK_IMAGE_FIX}, or install openjdk-17-jre-headless, or set JAVA_HOME"
+        )
+    driver = env.get("PYSPARK_DRIVER_PYTHON", "")
+    if driver and found(driver) is None:
+        return (
+            f"spark engine: no Python at {driver!r} (PYSPARK_DRIVER_PYTHON) on this worker: "
+            f"{SPARK_IMAGE_FIX}, or set both PYSPARK_*PYTHON to one with mlflow and pyspark"
+        )
+    return None
+
+
+def require_spark_runtime(submit: str, task_env: Mapping[str, str], cwd: Path, context: Any = None) -> None:
+    """The spark task's pre-execute check: fail at once, no retries, when the worker cannot run Spark."""
+    problem = spark_runtime_problem(submit, {**os.environ, **task_env}, cwd)
+    if problem:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(problem)
+
+
 def spark_task(dataset: str) -> Any:
     """``spark-submit`` of the scoring job on the worker, against the configured master."""
     from airflow.providers.standard.operators.bash import BashOperator
 
     root = project_root()
     python = root / ".venvs" / "mlflow" / "bin" / "python"
-    submit = os.environ.get("DRIFTWOOD_SPARK_SUBMIT", str(python.parent / "spark-submit"))
+    # Empty counts as unset: the compose stack passes these through as ${VAR:-…}.
+    submit = os.environ.get("DRIFTWOOD_SPARK_SUBMIT") or str(python.parent / "spark-submit")
     lake = spark_lake_root()
+    env = {
+        **step_env(),
+        # The executors' Python: the one with mlflow and the version's pins, not the PATH's python3.
+        "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON") or str(python),
+        "PYSPARK_DRIVER_PYTHON": os.environ.get("PYSPARK_DRIVER_PYTHON") or str(python),
+    }
     words = [
         submit,
         "--master",
-        os.environ.get("DRIFTWOOD_SPARK_MASTER", DEFAULT_SPARK_MASTER),
+        os.environ.get("DRIFTWOOD_SPARK_MASTER") or DEFAULT_SPARK_MASTER,
         # No web UI: one job a run, and several runs on one worker would fight over port 4040.
         "--conf",
         "spark.ui.enabled=false",
@@ -113,13 +174,9 @@ def spark_task(dataset: str) -> Any:
         task_id="spark_score",
         bash_command=" ".join(shlex.quote(w) for w in words),
         cwd=str(root),
-        env={
-            **step_env(),
-            # The executors' Python: the one with mlflow and the version's pins, not the PATH's python3.
-            "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", str(python)),
-            "PYSPARK_DRIVER_PYTHON": os.environ.get("PYSPARK_DRIVER_PYTHON", str(python)),
-        },
+        env=env,
         append_env=True,
+        pre_execute=partial(require_spark_runtime, submit, env, root),
         retries=DEFAULT_RETRIES,
         retry_delay=RETRY_DELAY,
         retry_exponential_backoff=True,
