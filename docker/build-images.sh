@@ -9,6 +9,9 @@
 # be pulled the local stand-ins of docker/offline/base-images.sh (passed with --build-arg, so the
 # Dockerfiles stay as they are). Layers are reused between builds: a second run with no change takes
 # seconds. The figures go to stdout and to .driftwood/images/build-report.txt.
+#
+# DRIFTWOOD_AIRFLOW_SPARK=1 builds the Airflow image with Java and pyspark (--build-arg SPARK=1), for
+# the batch scoring DAG's spark engine (docs/scoring.md); by default it has neither.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -16,6 +19,8 @@ registry="${DRIFTWOOD_REGISTRY:-ghcr.io/driftwood-mlops}"
 tag="${DRIFTWOOD_TAG:-dev}"
 components=("$@")
 [ ${#components[@]} -gt 0 ] || components=(tasks serving mlflow evidently airflow)
+spark="${DRIFTWOOD_AIRFLOW_SPARK:-0}"
+case "$spark" in 0 | 1) ;; *) echo "DRIFTWOOD_AIRFLOW_SPARK: expected 0 or 1, got '$spark'" >&2; exit 2 ;; esac
 report_dir="${DRIFTWOOD_HOME:-$ROOT/.driftwood}/images"
 mkdir -p "$report_dir"
 
@@ -32,13 +37,16 @@ for c in "${components[@]}"; do
   name="$registry/driftwood-$c:$tag"
   log="$report_dir/build-$c.log"
   t0=$(date +%s)
+  extra=() label="$c"
+  [ "$c" != airflow ] || extra=(--build-arg "SPARK=$spark")
+  [ "$c" != airflow ] || [ "$spark" != 1 ] || label="$c+spark"
   if ! docker build -f "docker/$c.Dockerfile" \
       --build-arg "NODE_IMAGE=$node_image" --build-arg "PYTHON_IMAGE=$python_image" \
-      --build-arg "VCS_REF=$revision" -t "$name" . >"$log" 2>&1; then
+      --build-arg "VCS_REF=$revision" "${extra[@]}" -t "$name" . >"$log" 2>&1; then
     tail -30 "$log" >&2
     echo "building $name failed; full log: $log" >&2
     exit 1
   fi
   size=$(docker image inspect "$name" --format '{{.Size}}')
-  printf '%-10s %8s %9sM  %s\n' "$c" "$(( $(date +%s) - t0 ))" "$(( size / 1000000 ))" "$name" | tee -a "$report"
+  printf '%-10s %8s %9sM  %s\n' "$label" "$(( $(date +%s) - t0 ))" "$(( size / 1000000 ))" "$name" | tee -a "$report"
 done

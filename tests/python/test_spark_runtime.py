@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import shutil
+import subprocess
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -79,3 +81,34 @@ def test_a_missing_spark_submit_fails_at_once_naming_the_setting(
     assert str(missing) in failure(spark_task(scoring))
     monkeypatch.setenv("DRIFTWOOD_SPARK_SUBMIT", "spark-submit-nowhere")
     assert "'spark-submit-nowhere'" in failure(spark_task(scoring))
+
+
+# ---- the Airflow image's opt-in Spark (docker/airflow.Dockerfile, docker/build-images.sh) ----------
+
+
+def test_the_airflow_image_gets_spark_only_when_asked_and_where_the_dag_looks() -> None:
+    dockerfile = (ROOT / "docker" / "airflow.Dockerfile").read_text()
+    stages = dockerfile.split("\nFROM ")[1:]
+    using = [stage for stage in stages if "$SPARK" in stage]
+    assert len(using) == 2, "expected the venv (build stage) and Java (runtime stage) behind SPARK"
+    for stage in using:
+        # Off unless asked: each stage that reads SPARK declares it with the default 0.
+        assert "\nARG SPARK=0\n" in stage.split("$SPARK")[0]
+    # The DAG's default spark-submit, with the image's root (dags/ is copied to /opt/airflow/dags).
+    assert "COPY --chown=airflow:0 dags/ /opt/airflow/dags/" in dockerfile
+    assert "python -m venv /opt/airflow/.venvs/mlflow" in dockerfile
+    assert "COPY python/driftwood_spark_scoring.py /opt/airflow/python/" in dockerfile
+    assert "pip install --no-cache-dir -r /tmp/mlflow.lock" in dockerfile
+    assert re.search(r"^pyspark==4\.3\.\d+$", (ROOT / "requirements" / "mlflow.lock").read_text(), re.M)
+
+    script = ROOT / "docker" / "build-images.sh"
+    assert '[ "$c" != airflow ] || extra=(--build-arg "SPARK=$spark")' in script.read_text()
+    # A wrong value stops the script before any build.
+    r = subprocess.run(
+        ["bash", str(script), "airflow"],
+        env={**os.environ, "DRIFTWOOD_AIRFLOW_SPARK": "yes", "DRIFTWOOD_HOME": str(ROOT / ".driftwood")},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode == 2 and "DRIFTWOOD_AIRFLOW_SPARK: expected 0 or 1, got 'yes'" in r.stderr
