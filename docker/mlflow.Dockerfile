@@ -16,6 +16,10 @@ ENV PATH=/opt/mlflow-venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false
 COPY --from=build /opt/mlflow-venv /opt/mlflow-venv
+# The DAGs' `mlflow_evaluate` step runs in this image (`python -m driftwood_mlflow.evaluate`, the
+# MLflow it evaluates with is the server's own): dags/driftwood_steps.py, DRIFTWOOD_MLFLOW_IMAGE.
+COPY --chown=root:root python/driftwood_mlflow/ /opt/driftwood/python/driftwood_mlflow/
+ENV PYTHONPATH=/opt/driftwood/python
 USER 10001:10001
 WORKDIR /home/mlflow
 EXPOSE 5000
