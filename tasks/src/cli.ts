@@ -600,7 +600,6 @@ const COMMANDS: Record<
       const { loadContract } = await import('./contracts/index.js');
       const { MlflowClient } = await import('./mlflow/client.js');
       const { parseTime } = await import('./time.js');
-      const { currentUser } = await import('./source.js');
       const all = values['all-running'] === true;
       if (all === (typeof values.name === 'string'))
         throw new DriftwoodError(
@@ -629,7 +628,6 @@ const COMMANDS: Record<
             loadContract: (dataset) => loadContract(dataset, config.contractsDir),
             log,
             now: Date.now,
-            user: currentUser(),
           },
         ),
       );

@@ -64,7 +64,6 @@ export interface ActionDeps {
   mlflow: MlflowClient;
   log: Logger;
   now: () => number;
-  user?: string;
 }
 
 export interface ActionResult {
@@ -98,7 +97,8 @@ export async function applyPromotion(
   const contractsDir = options.contractsDir ? { contractsDir: options.contractsDir } : {};
   const bootstrap = options.bootstrap ?? DEFAULT_BOOTSTRAP;
   const previous = (await deps.mlflow.getVersionByAlias(modelName, CHAMPION))?.version ?? null;
-  const by = `experiment ${stored.declaration.name}`;
+  // Who moved the alias, in the audit trail: the experiment whose decision it was.
+  const user = `experiment ${stored.declaration.name}`;
   let result: ActionResult;
   try {
     await runEvaluate(
@@ -114,7 +114,7 @@ export async function applyPromotion(
         bootstrap,
         ...contractsDir,
       },
-      { ...deps, user: deps.user ? `${deps.user} (${by})` : by },
+      { ...deps, user },
     );
     result = {
       state: 'promoted',

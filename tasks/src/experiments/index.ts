@@ -170,7 +170,6 @@ export interface ExperimentLooksOptions extends Omit<ExperimentAnalysisOptions, 
 export interface ExperimentLooksDeps extends ExperimentAnalysisDeps {
   log: Logger;
   now: () => number;
-  user?: string;
 }
 
 export interface ExperimentLooksResult {
