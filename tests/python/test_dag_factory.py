@@ -125,7 +125,7 @@ def test_a_new_contract_gets_its_pipeline_and_retrain_dags(
     name = new_dataset()
     bag = dagbag_for(monkeypatch, contracts_folder(tmp_path, {f"{name}.yaml": parcels_contract(name)}))
     assert bag.import_errors == {}
-    assert set(bag.dags) == {f"{name}_pipeline", f"{name}_retrain", f"{name}_scoring"}
+    assert set(bag.dags) == {f"{name}_pipeline", f"{name}_retrain", f"{name}_scoring", f"{name}_experiments"}
 
     pipeline = bag.dags[f"{name}_pipeline"]
     assert [t.task_id for t in pipeline.topological_sort()] == PIPELINE_TASKS
@@ -169,8 +169,8 @@ orchestration:
         monkeypatch, contracts_folder(tmp_path, {f"{name}.yaml": parcels_contract(name, section)})
     )
     assert bag.import_errors == {}
-    # `enabled: false`: no pipeline DAG at all (batch scoring of the champion stays).
-    assert set(bag.dags) == {"parcels_nightly", f"{name}_scoring"}
+    # `enabled: false`: no pipeline DAG at all (batch scoring and the experiments' looks stay).
+    assert set(bag.dags) == {"parcels_nightly", f"{name}_scoring", f"{name}_experiments"}
     nightly = bag.dags["parcels_nightly"]
     assert [t.task_id for t in nightly.topological_sort()] == ["snapshot", "train", "evaluate", "promote"]
     # on_drift still defaults to true for a tabular retrain: the cron or the drift asset.
@@ -207,6 +207,7 @@ def test_a_broken_contract_is_an_import_error_naming_it_and_the_others_load(
         "churn_pipeline",
         "churn_retrain",
         "churn_scoring",
+        "churn_experiments",
         "btc_forecast",
         "btc_retrain",
     }
@@ -234,7 +235,7 @@ def test_two_contracts_cannot_make_the_same_dag(monkeypatch: pytest.MonkeyPatch,
     twin = parcels_contract(f"{name}_b", f"orchestration: {{ retrain: {{ dag_id: {name}_retrain }} }}")
     folder = contracts_folder(tmp_path, {f"{name}.yaml": parcels_contract(name), f"{name}_b.yaml": twin})
     bag = dagbag_for(monkeypatch, folder)
-    assert set(bag.dags) == {f"{name}_pipeline", f"{name}_retrain", f"{name}_scoring"}
+    assert set(bag.dags) == {f"{name}_pipeline", f"{name}_retrain", f"{name}_scoring", f"{name}_experiments"}
     (error,) = bag.import_errors.values()
     assert f"{name}_b.yaml: DAG id {name}_retrain is already made from {name}.yaml" in error
 
@@ -245,6 +246,7 @@ def test_the_factory_and_the_steps_know_no_dataset_by_name() -> None:
         "driftwood_contracts.py",
         "driftwood_steps.py",
         "driftwood_scoring.py",
+        "driftwood_experiments.py",
     ):
         text = (DAGS / module).read_text().lower()
         assert "churn" not in text and "btc" not in text, module

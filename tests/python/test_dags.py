@@ -19,7 +19,14 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 from airflow.serialization.serialized_objects import DagSerialization
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED_DAGS = {"churn_pipeline", "churn_retrain", "churn_scoring", "btc_forecast", "btc_retrain"}
+EXPECTED_DAGS = {
+    "churn_pipeline",
+    "churn_retrain",
+    "churn_scoring",
+    "churn_experiments",
+    "btc_forecast",
+    "btc_retrain",
+}
 SECRET_VALUES = {
     "DRIFTWOOD_PII_KEY": "pii-key-do-not-leak",
     "DRIFTWOOD_WAREHOUSE_URL": "postgres://driftwood:hunter2-do-not-leak@db/driftwood",
