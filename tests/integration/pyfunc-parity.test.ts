@@ -96,6 +96,7 @@ interface Forecast {
 interface TrainedForecast {
   name: string;
   version: string;
+  runId: string;
   /** Consecutive hourly candles, epoch-ms open times: every window of them is forecast. */
   candles: Record<string, number>[];
   api: Forecast[];
@@ -373,7 +374,7 @@ describe('python_function flavor: the API, mlflow.pyfunc and mlflow models serve
     } finally {
       await app.close();
     }
-    return { name, version: result.modelVersion, candles, api };
+    return { name, version: result.modelVersion, runId: result.runId, candles, api };
   }
 
   afterAll(async () => {
@@ -535,6 +536,63 @@ describe('python_function flavor: the API, mlflow.pyfunc and mlflow models serve
     );
     const artifacts = await mlflow.listArtifacts(evaluation.info.artifact_uri);
     expect(artifacts.map((a) => a.path)).toContain('confusion_matrix.png');
+  });
+
+  it('mlflow.models.evaluate (regressor) on the forecast champion finds the test metrics training recorded', async () => {
+    const out = path.join(home, 'evaluate-forecast.json');
+    const r = await runProcess(
+      PYTHON,
+      ['-m', 'driftwood_mlflow.evaluate', '--model', forecast.name, '--alias', 'champion', '--output', out],
+      { ...env, PYTHONPATH: path.join(ROOT, 'python') },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(readFileSync(out, 'utf8')) as {
+      task: string;
+      model_version: string;
+      training_run_id: string;
+      evaluation_run_id: string;
+      rows: number;
+    };
+    expect([result.task, result.model_version, result.training_run_id]).toEqual([
+      'sequence_forecast',
+      forecast.version,
+      forecast.runId,
+    ]);
+    const [evaluation, training] = await Promise.all([
+      mlflow.getRun(result.evaluation_run_id),
+      mlflow.getRun(forecast.runId),
+    ]);
+    const metric = (run: typeof training, key: string) =>
+      run.data.metrics?.find((m) => m.key === key)?.value as number;
+    const param = (run: typeof training, key: string) => run.data.params?.find((m) => m.key === key)?.value;
+    expect(evaluation.data.tags?.find((t) => t.key === 'mlflow.parentRunId')?.value).toBe(forecast.runId);
+    // The very windows training scored its test period on.
+    const n = Number(param(training, 'windows_test'));
+    expect(n).toBeGreaterThan(10);
+    expect([result.rows, metric(evaluation, 'example_count')]).toEqual([n, n]);
+    // Each forecast price is within 1e-6 relative of TF.js's (the parity above), so by the triangle
+    // inequality RMSE and MAE differ by at most 1e-6 of the largest price (forecasts stay within 10%
+    // of the closes), MAPE by 1e-6 x 100 x price/actual percentage points, and the directional
+    // accuracy by one window whose forecast move is within 1e-6 of zero.
+    const candles = JSON.parse(
+      (await mlflow.downloadArtifact(training.info.artifact_uri, 'evaluation/test-candles.json')).toString(),
+    ) as { close: number }[];
+    const bound = 1e-6 * 1.1 * Math.max(...candles.map((c) => c.close));
+    const pairs = [
+      ['root_mean_squared_error', 'test_rmse', bound],
+      ['mean_absolute_error', 'test_mae', bound],
+      ['directional_accuracy', 'test_directional_accuracy', 1 / n],
+      ['rmse_vs_persistence', 'test_rmse_vs_persistence', bound / metric(training, 'persistence_rmse')],
+    ] as const;
+    for (const [theirs, ours, tolerance] of pairs) {
+      const [a, b] = [metric(evaluation, theirs), metric(training, ours)];
+      expect(a, theirs).toBeTypeOf('number');
+      expect(Math.abs(a - b), `${theirs} ${a} vs ${ours} ${b}`).toBeLessThanOrEqual(tolerance);
+    }
+    // MLflow's MAPE is a fraction, Driftwood's a percentage.
+    const mape = metric(evaluation, 'mean_absolute_percentage_error') * 100;
+    expect(Math.abs(mape - metric(training, 'test_mape'))).toBeLessThanOrEqual(1.1e-4);
+    expect(metric(evaluation, 'r2_score')).toBeTypeOf('number');
   });
 
   it('the package computes transformRow and applyCalibration on odd inputs as the TypeScript does', async () => {
