@@ -1,17 +1,36 @@
 """Airflow reads its configuration at import: keep the example DAGs out and the metadata under the
-project's test folder before any test module imports it."""
+project's test folder before any test module imports it.
+
+Two Airflows are shared by the whole session: ``monitor_airflow`` (an API server alone, for the tests
+that ask Airflow for a retrain) and ``airflow_service`` (API server, scheduler with the LocalExecutor and
+DAG processor on a PostgreSQL metadata database, for the tests that watch Airflow run the project's
+DAGs). The tests that use ``airflow_service`` run last, so its processes start once and are not left
+idling beside the other tests."""
 
 from __future__ import annotations
 
 import json
 import os
 import secrets
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from orchestration_support import AirflowClient, Services, airflow_home, run_airflow, wait_for
+from orchestration_support import (
+    AirflowClient,
+    AirflowService,
+    Services,
+    airflow_home,
+    airflow_service_contracts,
+    group_alive,
+    mlflow_server,
+    postgres_database,
+    postgres_database_exists,
+    run_airflow,
+    wait_for,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".driftwood" / "test" / "airflow-pytest"))
@@ -51,10 +70,7 @@ def monitor_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
     logs.mkdir()
     services = Services(env=env, logs=logs)
     try:
-        services.start(
-            "api-server",
-            ["api-server", "--host", "127.0.0.1", "--port", str(MONITOR_AIRFLOW_PORT), "--workers", "1"],
-        )
+        services.start_airflow(["api-server"], MONITOR_AIRFLOW_PORT)
         client = AirflowClient(base, "drift-monitor", password)
 
         def ready() -> bool:
@@ -72,3 +88,118 @@ def monitor_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
         }
     finally:
         services.stop()
+
+
+# --- one Airflow that runs DAGs, shared by the service tests ------------------------------------------
+
+AIRFLOW_SERVICE_PORT = 7800
+AIRFLOW_SERVICE_MLFLOW_PORT = 7810
+# The processes started, in this order; a test that needs another one (the triggerer for deferred
+# tasks and asset watchers) adds it here, and every test gets it.
+AIRFLOW_SERVICE_COMPONENTS = ("api-server", "scheduler", "dag-processor")
+# Simple auth manager users and their roles. `op` is the least role that may create asset events (the
+# lander); a viewer may not trigger runs.
+AIRFLOW_SERVICE_USERS = {"driftwood": "admin", "watcher": "viewer", "lander": "op"}
+# DAGs the tests wait for before they start: the DAG processor parses the DAG folder once.
+AIRFLOW_SERVICE_DAGS = ("churn_pipeline", "churn_retrain")
+# A test that must not ask for the session's Airflow takes these from its own environment.
+UNSHARED_SETTINGS = ("DRIFTWOOD_LAKE_URI", "DRIFTWOOD_WAREHOUSE_URL", "DRIFTWOOD_AIRFLOW_URL")
+
+
+@pytest.fixture(scope="session")
+def airflow_service_mlflow() -> Iterator[str]:
+    with mlflow_server(AIRFLOW_SERVICE_MLFLOW_PORT) as uri:
+        yield uri
+
+
+@pytest.fixture(scope="session")
+def airflow_service(
+    airflow_service_mlflow: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AirflowService]:
+    """Airflow as a service, started once a session: the API server, the scheduler (LocalExecutor) and
+    the DAG processor (``AIRFLOW_SERVICE_COMPONENTS``) as real processes, the simple auth manager with
+    generated passwords, metadata in a throwaway PostgreSQL database (dropped at the end), the project's
+    DAG folder, and steps run by the process runner in one DRIFTWOOD_HOME. DAGs are paused at creation:
+    each test unpauses the ones it runs. Every process group is stopped at the end."""
+    base = f"http://127.0.0.1:{AIRFLOW_SERVICE_PORT}"
+    home = tmp_path_factory.mktemp("airflow-service-home")
+    secrets_dir = tmp_path_factory.mktemp("airflow-service-secrets")
+    passwords = {user: secrets.token_urlsafe(18) for user in AIRFLOW_SERVICE_USERS}
+    for user, password in passwords.items():
+        (secrets_dir / f"{user}-password").write_text(password + "\n")
+    passwords_file = secrets_dir / "passwords.json"
+    passwords_file.write_text(json.dumps(passwords))
+    passwords_file.chmod(0o600)
+    step_env = {
+        "DRIFTWOOD_HOME": str(home),
+        "DRIFTWOOD_CONTRACTS_DIR": str(airflow_service_contracts(home / "contracts")),
+        "MLFLOW_TRACKING_URI": airflow_service_mlflow,
+        "DRIFTWOOD_MODEL_NAME": f"churn-airflow-{uuid.uuid4().hex[:8]}",
+        "DRIFTWOOD_EXPERIMENT": f"airflow-{uuid.uuid4().hex[:8]}",
+        "DRIFTWOOD_PII_KEY": secrets.token_hex(16),
+        "DRIFTWOOD_RUNNER": "process",
+    }
+    with postgres_database("airflow_test") as metadata_db:
+        env = airflow_home(
+            "airflow-service",
+            ROOT / "dags",
+            {
+                **step_env,
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_db,
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "2",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+                    f"{user}:{role}" for user, role in AIRFLOW_SERVICE_USERS.items()
+                ),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
+                "AIRFLOW__API__BASE_URL": f"{base}/",
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+                "AIRFLOW__API__SECRET_KEY": secrets.token_hex(32),
+                # New DAGs are paused by default in production; the tests unpause through the API.
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+                # Two cores shared with others: parse once, then rarely.
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "600",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+            },
+        )
+        for setting in UNSHARED_SETTINGS:
+            env.pop(setting, None)
+        cli_env = {k: v for k, v in os.environ.items() if k not in UNSHARED_SETTINGS} | step_env
+        logs = Path(env["AIRFLOW_HOME"]) / "process-logs"
+        logs.mkdir()
+        services = Services(env=env, logs=logs)
+        try:
+            services.start_airflow(AIRFLOW_SERVICE_COMPONENTS, AIRFLOW_SERVICE_PORT)
+            client = AirflowClient(base, "driftwood", passwords["driftwood"])
+
+            def parsed() -> bool:
+                services.assert_running()
+                if client.token is None:
+                    client.login()
+                return all(client.request("GET", f"/api/v2/dags/{d}")[0] == 200 for d in AIRFLOW_SERVICE_DAGS)
+
+            dags = ", ".join(AIRFLOW_SERVICE_DAGS)
+            wait_for(f"the API server and the parsed {dags}", parsed, timeout=240, interval=2)
+            yield AirflowService(
+                base=base,
+                env=env,
+                step_env=cli_env,
+                home=home,
+                services=services,
+                metadata_db=metadata_db,
+                mlflow=airflow_service_mlflow,
+                secrets=secrets_dir,
+            )
+        finally:
+            services.stop()
+            leftovers = [name for name, proc in services.procs.items() if group_alive(proc.pid)]
+            assert leftovers == [], f"process groups still alive: {leftovers}"
+    assert not postgres_database_exists(metadata_db.rsplit("/", 1)[1])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests on ``airflow_service`` last (in their order): its processes start for the first of them
+    and stop when the session ends, so they never run idle beside the other suites' tests."""
+    items.sort(key=lambda item: "airflow_service" in getattr(item, "fixturenames", ()))

@@ -15,12 +15,14 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW_BIN = ROOT / ".venvs" / "airflow" / "bin" / "airflow"
@@ -153,6 +155,13 @@ class Services:
             start_new_session=True,
         )
 
+    def start_airflow(self, components: Iterable[str], api_port: int) -> None:
+        """Airflow's own processes by name, as ``airflow <name>`` runs them: ``api-server`` (one worker,
+        on 127.0.0.1:``api_port``), ``scheduler``, ``dag-processor``, ``triggerer``."""
+        for name in components:
+            api = ["--host", "127.0.0.1", "--port", str(api_port), "--workers", "1"]
+            self.start(name, [name, *api] if name == "api-server" else [name])
+
     def assert_running(self) -> None:
         for name, proc in self.procs.items():
             assert proc.poll() is None, f"{name} exited with {proc.returncode}: {self.tail(name)}"
@@ -251,3 +260,38 @@ def wait_for(what: str, probe: Any, timeout: float, interval: float = 1.0) -> An
                 return last
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+@dataclass(frozen=True)
+class AirflowService:
+    """The session's Airflow: where it answers, its processes, and the environment of its steps."""
+
+    base: str
+    #: the Airflow processes' environment (AIRFLOW_HOME, the metadata database, the steps' settings)
+    env: dict[str, str]
+    #: the settings a step run by hand next to it needs: same DRIFTWOOD_HOME, contracts, MLflow, PII key
+    step_env: dict[str, str]
+    home: Path
+    services: Services
+    metadata_db: str
+    mlflow: str
+    secrets: Path
+
+    def password_file(self, user: str) -> Path:
+        return self.secrets / f"{user}-password"
+
+    def client(self, user: str) -> AirflowClient:
+        return AirflowClient(self.base, user, self.password_file(user).read_text().strip())
+
+
+def airflow_service_contracts(folder: Path) -> Path:
+    """A contracts folder with the churn contract alone, its pipeline cut down to ``ingest`` and started
+    only by its raw asset (no time schedule), so a landing's run is short and nothing starts runs on the
+    clock; its retrain is the checked-in one."""
+    folder.mkdir(parents=True)
+    shutil.copy(ROOT / "contracts" / "contract.schema.json", folder / "contract.schema.json")
+    contract = yaml.safe_load((ROOT / "contracts" / "churn.yaml").read_text())
+    contract["orchestration"]["pipeline"] = {"schedule": None, "steps": ["ingest"], "on_new_data": True}
+    (folder / "churn.yaml").write_text(yaml.safe_dump(contract, sort_keys=False))
+    return folder
+

@@ -1,38 +1,23 @@
 """Airflow as a service: the API server, the scheduler (LocalExecutor) and the DAG processor run as
 real processes on this machine, with the simple auth manager and a generated password file, and keep
-their metadata in a throwaway database on the local PostgreSQL (created per module, dropped after). The
-tests log in for a JWT, trigger ``churn_retrain`` over REST, wait for the scheduler to run the real
-CLI steps (process runner) against a real MLflow server, check the effects in MLflow, and post an
-asset event that starts another run. Every process is stopped by process group at the end."""
+their metadata in a throwaway database on the local PostgreSQL (the session's ``airflow_service``,
+started once for every test that needs it; its database is dropped after). The tests log in for a JWT,
+trigger ``churn_retrain`` over REST, wait for the scheduler to run the real CLI steps (process runner)
+against a real MLflow server, check the effects in MLflow, and post an asset event that starts another
+run. Every process is stopped by process group at the end."""
 
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from orchestration_support import (
-    ROOT,
-    AirflowClient,
-    Services,
-    airflow_home,
-    group_alive,
-    mlflow_server,
-    postgres_database,
-    postgres_database_exists,
-    wait_for,
-)
+from orchestration_support import ROOT, AirflowClient, AirflowService, Services, wait_for
 
-API_PORT = 7800
-MLFLOW_PORT = 7810
-BASE = f"http://127.0.0.1:{API_PORT}"
 RESULTS = ROOT / ".driftwood" / "test" / "results"
 
 
@@ -49,96 +34,22 @@ def _cli(args: list[str], env: dict[str, str]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def mlflow_uri() -> Iterator[str]:
-    with mlflow_server(MLFLOW_PORT) as uri:
-        yield uri
-
-
-@pytest.fixture(scope="module")
-def metadata_db() -> Iterator[str]:
-    """Airflow's metadata database: a fresh PostgreSQL database, dropped when the module is done."""
-    with postgres_database("airflow_test") as url:
-        yield url
-    assert not postgres_database_exists(url.rsplit("/", 1)[1])
-
-
-@pytest.fixture(scope="module")
-def stack(
-    mlflow_uri: str, metadata_db: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Any]]:
-    data_home = tmp_path_factory.mktemp("driftwood-home")
-    step_env = {
-        "DRIFTWOOD_HOME": str(data_home),
-        "MLFLOW_TRACKING_URI": mlflow_uri,
-        "DRIFTWOOD_MODEL_NAME": f"churn-airflow-{uuid.uuid4().hex[:8]}",
-        "DRIFTWOOD_EXPERIMENT": f"airflow-{uuid.uuid4().hex[:8]}",
-        "DRIFTWOOD_PII_KEY": secrets.token_hex(16),
-        "DRIFTWOOD_RUNNER": "process",
-    }
-    # Data in the warehouse before the retrain: five simulated days, small enough to train in seconds.
-    base_env = {**os.environ, **step_env}
+def stack(airflow_service: AirflowService) -> dict[str, Any]:
+    """The session's Airflow, with data in its warehouse before the retrain: five simulated days, small
+    enough to train in seconds."""
+    step_env = airflow_service.step_env
     sim = ["simulate", "--dataset", "churn", "--start", "2026-11-01T00:00Z", "--hours", "120"]
-    _cli([*sim, "--seed", "1", "--customers", "490"], base_env)
-    _cli(["ingest", "--dataset", "churn", "--until", "2026-11-06T00:00Z"], base_env)
-
-    password = secrets.token_urlsafe(18)
-    # Fixed, generated credentials: the simple auth manager reads them instead of printing random ones.
-    passwords_file = ROOT / ".driftwood" / "test" / "airflow-service" / "passwords.json"
-    env = airflow_home(
-        "airflow-service",
-        ROOT / "dags",
-        {
-            **step_env,
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_db,
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "2",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "driftwood:admin,watcher:viewer",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{BASE}/execution/",
-            "AIRFLOW__API__BASE_URL": f"{BASE}/",
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(32),
-            # New DAGs are paused by default in production; the test unpauses through the API.
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            # Two cores shared with others: parse once, then rarely.
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "600",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-        },
-    )
-    passwords_file.write_text(json.dumps({"driftwood": password, "watcher": secrets.token_urlsafe(18)}))
-    passwords_file.chmod(0o600)
-    logs = Path(env["AIRFLOW_HOME"]) / "process-logs"
-    logs.mkdir()
-    services = Services(env=env, logs=logs)
-    try:
-        services.start(
-            "api-server", ["api-server", "--host", "127.0.0.1", "--port", str(API_PORT), "--workers", "1"]
-        )
-        services.start("scheduler", ["scheduler"])
-        services.start("dag-processor", ["dag-processor"])
-        client = AirflowClient(BASE, "driftwood", password)
-
-        def dags_parsed() -> bool:
-            services.assert_running()
-            if client.token is None:
-                client.login()
-            status, _ = client.request("GET", "/api/v2/dags/churn_retrain")
-            return status == 200
-
-        wait_for("the API server and the parsed churn_retrain DAG", dags_parsed, timeout=240, interval=2)
-        yield {
-            "client": client,
-            "services": services,
-            "env": env,
-            "step_env": step_env,
-            "mlflow": mlflow_uri,
-            "metadata_db": metadata_db,
-        }
-    finally:
-        services.stop()
-        leftovers = [name for name, proc in services.procs.items() if group_alive(proc.pid)]
-        assert leftovers == [], f"process groups still alive: {leftovers}"
+    _cli([*sim, "--seed", "1", "--customers", "490"], step_env)
+    _cli(["ingest", "--dataset", "churn", "--until", "2026-11-06T00:00Z"], step_env)
+    return {
+        "client": airflow_service.client("driftwood"),
+        "services": airflow_service.services,
+        "env": airflow_service.env,
+        "step_env": step_env,
+        "mlflow": airflow_service.mlflow,
+        "metadata_db": airflow_service.metadata_db,
+        "base": airflow_service.base,
+    }
 
 
 def _wait_run_done(client: AirflowClient, dag_id: str, run_id: str, services: Services) -> dict[str, Any]:
@@ -158,7 +69,7 @@ def _task_instances(client: AirflowClient, dag_id: str, run_id: str) -> dict[str
 
 
 def test_the_api_refuses_requests_without_a_valid_token(stack: dict[str, Any]) -> None:
-    anonymous = AirflowClient(BASE, "driftwood", "wrong-password")
+    anonymous = AirflowClient(stack["base"], "driftwood", "wrong-password")
     status, _ = anonymous._send("GET", "/api/v2/dags")
     assert status == 401
     with pytest.raises(RuntimeError, match="POST /auth/token: HTTP 401"):
@@ -169,7 +80,7 @@ def test_a_viewer_cannot_trigger_a_run(stack: dict[str, Any]) -> None:
     passwords = json.loads(
         Path(stack["env"]["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"]).read_text()
     )
-    viewer = AirflowClient(BASE, "watcher", passwords["watcher"])
+    viewer = AirflowClient(stack["base"], "watcher", passwords["watcher"])
     status, _ = viewer.request("POST", "/api/v2/dags/churn_retrain/dagRuns", {"logical_date": None})
     assert status == 403
 

@@ -6,7 +6,11 @@ executed by both workers, as read back from the task instances' ``hostname``.
 
 Both workers share this machine, so each reports its own name as its host (``[core]
 hostname_callable`` = ``orchestration_support.worker_hostname``, from ``DRIFTWOOD_WORKER_HOSTNAME``)
-the way two machines would report theirs."""
+the way two machines would report theirs.
+
+The stack is this module's own, not the session's ``airflow_service``: the executor is a deployment's
+setting, the Celery workers and the broker would sit idle beside every other test there, and the other
+tests check the single-machine deployment with the LocalExecutor."""
 
 from __future__ import annotations
 
@@ -108,11 +112,7 @@ def celery_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         logs.mkdir()
         services = Services(env=env, logs=logs)
         try:
-            services.start(
-                "api-server", ["api-server", "--host", "127.0.0.1", "--port", str(API_PORT), "--workers", "1"]
-            )
-            services.start("scheduler", ["scheduler"])
-            services.start("dag-processor", ["dag-processor"])
+            services.start_airflow(["api-server", "scheduler", "dag-processor"], API_PORT)
             for name in WORKERS:
                 # One slot each, so that parallel tasks must spread over both; no log server (port clash).
                 services.env = {**env, "DRIFTWOOD_WORKER_HOSTNAME": name}

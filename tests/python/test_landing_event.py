@@ -1,123 +1,49 @@
 """Files landing in the lake start the pipeline with no one posting anything: ``driftwood simulate``
 lands hourly files through the lake's lander, which posts the dataset's raw asset event to a real
-Airflow 3 (API server, scheduler with the LocalExecutor, DAG processor); the scheduler starts the
-asset-scheduled pipeline, and the run's as-of is the newest landed partition's end, not the time it
-ran. The pipeline here is the churn contract's with only its ingest step and no time schedule (a
-contracts folder of the test's own), so the run is short and nothing else starts runs."""
+Airflow 3 (the session's ``airflow_service``: API server, scheduler with the LocalExecutor, DAG
+processor); the scheduler starts the asset-scheduled pipeline, and the run's as-of is the newest landed
+partition's end, not the time it ran. The pipeline there is the churn contract's with only its ingest
+step and no time schedule, so the run is short and nothing else starts its runs. The landed hours are
+older than the data other tests of that Airflow simulate into the same lake, so they are new files
+whichever runs first."""
 
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import shutil
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-import yaml
-from orchestration_support import ROOT, AirflowClient, Services, airflow_home, group_alive, wait_for
+from orchestration_support import ROOT, AirflowClient, AirflowService, Services, wait_for
 
-API_PORT = 7680
-BASE = f"http://127.0.0.1:{API_PORT}"
 DAG = "churn_pipeline"
 # Six hours from midnight: the newest partition is hr=05, whose end is the as-of.
-START, HOURS = "2026-11-01T00:00Z", 6
-PARTITION, AS_OF = "dt=2026-11-01/hr=05", "2026-11-01T06:00:00+00:00"
-
-
-def ingest_only_contracts(folder: Path) -> Path:
-    """The churn contract whose pipeline is ``ingest`` alone, started only by its raw asset."""
-    folder.mkdir(parents=True)
-    shutil.copy(ROOT / "contracts" / "contract.schema.json", folder / "contract.schema.json")
-    contract = yaml.safe_load((ROOT / "contracts" / "churn.yaml").read_text())
-    contract["orchestration"] = {
-        "pipeline": {"schedule": None, "steps": ["ingest"], "on_new_data": True},
-        "retrain": {"enabled": False},
-    }
-    (folder / "churn.yaml").write_text(yaml.safe_dump(contract, sort_keys=False))
-    return folder
+START, HOURS = "2026-10-25T00:00Z", 6
+PARTITION, AS_OF = "dt=2026-10-25/hr=05", "2026-10-25T06:00:00+00:00"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    home = tmp_path_factory.mktemp("landing-home")
-    secrets_dir = tmp_path_factory.mktemp("landing-secrets")
-    password = secrets.token_urlsafe(18)
-    passwords_file = secrets_dir / "passwords.json"
-    passwords_file.write_text(json.dumps({"lander": password}))
-    (secrets_dir / "lander-password").write_text(password + "\n")
-    step_env = {
-        "DRIFTWOOD_HOME": str(home),
-        "DRIFTWOOD_CONTRACTS_DIR": str(ingest_only_contracts(home / "contracts")),
-        "DRIFTWOOD_PII_KEY": secrets.token_hex(16),
-        "DRIFTWOOD_RUNNER": "process",
+def stack(airflow_service: AirflowService) -> dict[str, Any]:
+    """The session's Airflow with the pipeline unpaused, and the lander's credentials."""
+    client = airflow_service.client("lander")
+    status, dag = client.request("PATCH", f"/api/v2/dags/{DAG}", {"is_paused": False})
+    assert status == 200 and dag["is_paused"] is False, dag
+    return {
+        "client": client,
+        "services": airflow_service.services,
+        "step_env": airflow_service.step_env,
+        "base": airflow_service.base,
+        "home": airflow_service.home,
+        "password_file": airflow_service.password_file("lander"),
     }
-    env = airflow_home(
-        "airflow-landing",
-        ROOT / "dags",
-        {
-            **step_env,
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "2",
-            # `op` is the least role that may create asset events.
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "lander:op",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{BASE}/execution/",
-            "AIRFLOW__API__BASE_URL": f"{BASE}/",
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-            "AIRFLOW__API__SECRET_KEY": secrets.token_hex(32),
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-            # Two cores shared with others: parse once, then rarely.
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "600",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-        },
-    )
-    for setting in ("DRIFTWOOD_LAKE_URI", "DRIFTWOOD_WAREHOUSE_URL", "DRIFTWOOD_AIRFLOW_URL"):
-        env.pop(setting, None)
-    logs = Path(env["AIRFLOW_HOME"]) / "process-logs"
-    logs.mkdir()
-    services = Services(env=env, logs=logs)
-    try:
-        services.start(
-            "api-server", ["api-server", "--host", "127.0.0.1", "--port", str(API_PORT), "--workers", "1"]
-        )
-        services.start("scheduler", ["scheduler"])
-        services.start("dag-processor", ["dag-processor"])
-        client = AirflowClient(BASE, "lander", password)
-
-        def parsed() -> bool:
-            services.assert_running()
-            if client.token is None:
-                client.login()
-            return client.request("GET", f"/api/v2/dags/{DAG}")[0] == 200
-
-        wait_for(f"the API server and the parsed {DAG}", parsed, timeout=240, interval=2)
-        status, dag = client.request("PATCH", f"/api/v2/dags/{DAG}", {"is_paused": False})
-        assert status == 200 and dag["is_paused"] is False, dag
-        yield {
-            "client": client,
-            "services": services,
-            "env": env,
-            "home": home,
-            "password_file": secrets_dir / "lander-password",
-        }
-    finally:
-        services.stop()
-        leftovers = [name for name, proc in services.procs.items() if group_alive(proc.pid)]
-        assert leftovers == [], f"process groups still alive: {leftovers}"
 
 
 def simulate(stack: dict[str, Any]) -> dict[str, Any]:
     """The lander as a person runs it: the CLI, told where Airflow is and the file of its password."""
     env = {
-        **os.environ,
-        **{k: v for k, v in stack["env"].items() if k.startswith("DRIFTWOOD_")},
-        "DRIFTWOOD_AIRFLOW_URL": BASE,
+        **stack["step_env"],
+        "DRIFTWOOD_AIRFLOW_URL": stack["base"],
         "DRIFTWOOD_AIRFLOW_USER": "lander",
         "DRIFTWOOD_AIRFLOW_PASSWORD_FILE": str(stack["password_file"]),
     }
