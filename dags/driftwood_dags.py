@@ -12,6 +12,10 @@ fills in the task kind's defaults):
   tabular dataset), with ``on_drift`` when the asset ``<dataset>_drift`` (``driftwood://<dataset>/drift``)
   gets an event, and on a REST trigger.
 
+A DAG that trains ends with ``mlflow_evaluate`` (``mlflow_evaluate_task``): MLflow's own evaluation of
+the version train registered, after promote has decided, so that it never holds up or stops a
+promotion; its failure fails the task (and the run), the champion already moved or not.
+
 The steps' arguments come from the step kind with the dataset substituted (``driftwood_steps.
 dataset_steps``). A contract that cannot be used makes no DAG here and is reported as an import error
 of ``driftwood_contract_errors.py`` naming the file; the other contracts' DAGs are unaffected.
@@ -21,13 +25,24 @@ See docs/orchestration.md.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Asset, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable
+from airflow.sdk import DAG, Asset, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable, TriggerRule
 from airflow.utils.dates import cron_presets
 from driftwood_contracts import DagSettings, load_dag_settings
-from driftwood_steps import INTERVAL_END, RUN_END, chain_steps, dataset_steps
+from driftwood_lake_queue import raw_watchers
+from driftwood_steps import (
+    INTERVAL_END,
+    MLFLOW_EVALUATE,
+    RUN_END,
+    STEP_MACROS,
+    chain_steps,
+    dataset_steps,
+    mlflow_evaluate_step,
+    step_task,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +50,14 @@ START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def raw_asset(dataset: str) -> Asset:
-    """New raw files landed under the lake's ``raw/<dataset>/`` (a lander posts the event)."""
-    return Asset(name=f"{dataset}_raw", uri=f"driftwood://{dataset}/raw", group="driftwood")
+    """New raw files landed under the lake's ``raw/<dataset>/``: a lander posts the event, or, with
+    ``DRIFTWOOD_LAKE_QUEUE_URL``, the S3 lake's notifications make it (``driftwood_lake_queue.py``)."""
+    return Asset(
+        name=f"{dataset}_raw",
+        uri=f"driftwood://{dataset}/raw",
+        group="driftwood",
+        watchers=raw_watchers(dataset),
+    )
 
 
 def drift_asset(dataset: str) -> Asset:
@@ -86,6 +107,17 @@ def doc_of(settings: DagSettings) -> str:
             "",
             f"**Steps:** {' → '.join(settings.steps)} (`node tasks/dist/cli.js <step> --dataset "
             f"{settings.dataset} …`). A gate not passed (exit 99) marks the task skipped, not failed.",
+            *(
+                [
+                    "",
+                    f"Then `{MLFLOW_EVALUATE}`: `mlflow.models.evaluate` of the version train registered "
+                    f"(`{model_name_of(settings)}@challenger`) on its holdout, into a child run of its "
+                    "training run, once per version; it runs whether promote moved the alias or not, and "
+                    "never blocks it (python/driftwood_mlflow/evaluate.py).",
+                ]
+                if "train" in settings.steps
+                else []
+            ),
             "",
             "**Started by:** " + "; ".join(triggers) + ".",
             "",
@@ -114,9 +146,40 @@ def build_dag(settings: DagSettings) -> DAG:
         tags=["driftwood", settings.dataset, "scheduled" if settings.role == "pipeline" else "retrain"],
         doc_md=doc_of(settings),
         default_args={"owner": "driftwood"},
+        user_defined_macros=STEP_MACROS,
     ) as dag:
-        chain_steps(settings.steps, steps_of(settings))
+        tasks = chain_steps(settings.steps, steps_of(settings))
+        if "train" in settings.steps:
+            mlflow_evaluate_task(settings, tasks[settings.steps.index("train")], tasks[-1])
     return dag
+
+
+def model_name_of(settings: DagSettings) -> str:
+    """The registered model the steps write, as the CLI names it (tasks/src/config.ts ``modelNameFor``):
+    DRIFTWOOD_MODEL_NAME when it speaks of this dataset (DRIFTWOOD_DATASET unset or naming it), else
+    the contract's ``model.name``, else the dataset."""
+    named = os.environ.get("DRIFTWOOD_MODEL_NAME")
+    if named and os.environ.get("DRIFTWOOD_DATASET", settings.dataset) == settings.dataset:
+        return named
+    import yaml
+
+    # Read once more here: the contract is valid (the factory made its DAGs from it).
+    model = (yaml.safe_load(settings.contract.read_text()) or {}).get("model") or {}
+    return str(model.get("name") or settings.dataset)
+
+
+def mlflow_evaluate_task(settings: DagSettings, train: Any, last: Any) -> Any:
+    """``mlflow_evaluate`` after the DAG's last step (promote), downstream of train too: it runs once
+    train succeeded and nothing after it failed, whether promote moved the alias or was skipped (a
+    candidate the gate kept out is evaluated as well); never when train did not register a version."""
+    task = step_task(
+        mlflow_evaluate_step(model_name_of(settings)),
+        trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+    )
+    train >> task
+    if last is not train:
+        last >> task
+    return task
 
 
 def build_all() -> dict[str, DAG]:

@@ -10,6 +10,12 @@ kind runs for a dataset (``dataset_steps``) and decides *how* a step runs:
   pods meet Pod Security Admission ``restricted`` and run in ``DRIFTWOOD_K8S_NAMESPACE``, else in
   Terraform's ``driftwood-<DRIFTWOOD_ENV>`` (``driftwood-production`` when DRIFTWOOD_ENV is unset).
 
+A step of MLflow's Python tools (``Step.module``, such as ``mlflow_evaluate``: ``python -m
+driftwood_mlflow.evaluate``) runs the same three ways with the mlflow environment instead of Node:
+the checkout's ``.venvs/mlflow`` with ``PYTHONPATH=python`` (process), or the MLflow image
+(``DRIFTWOOD_MLFLOW_IMAGE``, ``docker/mlflow.Dockerfile``, which holds ``driftwood_mlflow``); it gets
+the MLflow settings and ``MLFLOW_TRACKING_TOKEN`` alone of the secrets.
+
 The runner comes from, in order: the ``runner`` argument, the ``DRIFTWOOD_RUNNER`` environment
 variable, the Airflow Variable ``driftwood_runner`` (which Airflow also reads from
 ``AIRFLOW_VAR_DRIFTWOOD_RUNNER`` without a database round trip), and finally ``process``.
@@ -23,16 +29,18 @@ Secrets never travel as command-line arguments or in the operator's rendered ``e
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache, cached_property
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote_plus
 
 from driftwood_notify import failure_notifier, skipped_notifier, success_notifier
 from driftwood_step_logs import LineRouter, StepLog, mlflow_ui_url
@@ -53,6 +61,10 @@ RETRY_DELAY = timedelta(seconds=30)
 MAX_RETRY_DELAY = timedelta(minutes=10)
 DEFAULT_IMAGE = "ghcr.io/driftwood-mlops/driftwood-tasks:latest"
 IMAGE_CLI = "/app/tasks/dist/cli.js"
+# The image of the steps that run on MLflow's Python tools (Step.module).
+DEFAULT_MLFLOW_IMAGE = "ghcr.io/driftwood-mlops/driftwood-mlflow:latest"
+# The MLflow image's user (docker/mlflow.Dockerfile: USER 10001:10001).
+MLFLOW_POD_UID = 10001
 
 # Plain settings passed through to the step.
 PASSTHROUGH_ENV = (
@@ -94,25 +106,67 @@ class Step:
     # Kubernetes requests/limits; training is the one step that needs real CPU and memory.
     cpu: tuple[str, str] = ("250m", "1")
     memory: tuple[str, str] = ("512Mi", "1Gi")
+    # `python -m <module>` in the mlflow environment instead of the Node CLI (python/driftwood_mlflow).
+    module: str | None = None
 
 
 # The step kinds a contract's DAG may chain, in pipeline order (contracts/contract.schema.json).
 STEP_KINDS = ("extract", "ingest", "snapshot", "features", "train", "evaluate", "promote")
 
-# What a tabular dataset's steps load and snapshot up to: the end of the data interval; for a run the
-# lake's lander started (no interval) the newest landed partition's end, which the landing events carry
-# as `driftwood_as_of` (tasks/src/lake/landing.ts) — the latest of them when several landings are
-# consumed at once; otherwise (a manual run) the time it was triggered. The event's value is parsed
-# and written out again, so only a time ever reaches the step's command line.
-# (Double quotes inside: the process runner single-quotes each word before Jinja renders it.)
+# What a tabular dataset's steps load and snapshot up to: the end of the data interval; for a run
+# landed files started (no interval) the newest landed partition's end (``landed_as_of``: what the
+# lake's lander posts as `driftwood_as_of`, or the object keys of the lake bucket's notifications an
+# asset watcher turned into the event) — the latest of them when several landings are consumed at
+# once; otherwise (a manual run) the time it was triggered. Only a time ever reaches the step's
+# command line. (No quotes inside: the process runner single-quotes each word before Jinja renders it.)
+# A DAG built without STEP_MACROS (its runs consume no landings) takes the trigger time.
 RUN_END = (
-    '{% set landed = dag_run.consumed_asset_events | default([]) | map(attribute="extra")'
-    ' | selectattr("driftwood_as_of", "defined") | map(attribute="driftwood_as_of") | list %}'
-    "{{ (dag_run.data_interval_end or (macros.datetime.fromisoformat(landed | max) if landed"
-    " else dag_run.run_after)).isoformat() }}"
+    "{{ (dag_run.data_interval_end or (driftwood_landed_as_of(dag_run.consumed_asset_events | default([]))"
+    " if driftwood_landed_as_of is defined else none) or dag_run.run_after).isoformat() }}"
 )
 # The end of the run's data interval: a forecast dataset's DAGs always have one (a cron interval).
 INTERVAL_END = "{{ data_interval_end }}"
+
+
+# An hour partition in a lake key: `dt=YYYY-MM-DD/hr=HH` (tasks/src/time.ts `hourOfKey`).
+_PARTITION = re.compile(r"(?:^|/)dt=(\d{4}-\d{2}-\d{2})/hr=(\d{2})/")
+
+
+def landed_as_of(events: Iterable[Any]) -> datetime | None:
+    """The newest landed partition's end among a run's consumed asset events, or None when none names
+    one (a drift event, a manual run). An event names it as ``driftwood_as_of`` in its extra (the lake's
+    lander, tasks/src/lake/landing.ts) or through the S3 notifications a lake queue's watcher received
+    (``driftwood_lake_queue.py``: extra ``{"from_trigger": true, "payload": {"message_batch": […]}}``,
+    each message's body S3's JSON with URL-encoded object keys). An as-of that is not a time raises
+    ValueError rather than reaching a command line."""
+    ends: list[datetime] = []
+    for event in events:
+        extra = getattr(event, "extra", None) or {}
+        if "driftwood_as_of" in extra:
+            ends.append(datetime.fromisoformat(str(extra["driftwood_as_of"])))
+        payload = extra.get("payload") if extra.get("from_trigger") else None
+        for message in (payload or {}).get("message_batch") or []:
+            ends.extend(_notified_partition_ends(message))
+    return max(ends) if ends else None
+
+
+def _notified_partition_ends(message: Mapping[str, Any]) -> list[datetime]:
+    try:
+        records = json.loads(message.get("Body") or "{}").get("Records") or []
+    except (TypeError, ValueError, AttributeError):
+        return []
+    ends = []
+    for record in records:
+        key = unquote_plus(str(((record.get("s3") or {}).get("object") or {}).get("key") or ""))
+        found = _PARTITION.search(key)
+        if found:
+            day = datetime.fromisoformat(found.group(1)).replace(tzinfo=UTC)
+            ends.append(day + timedelta(hours=int(found.group(2)) + 1))
+    return ends
+
+
+# What RUN_END calls: every DAG whose steps take it passes these as its user_defined_macros.
+STEP_MACROS = {"driftwood_landed_as_of": landed_as_of}
 
 
 def source_variable(dataset: str) -> str:
@@ -168,6 +222,24 @@ def dataset_steps(dataset: str, as_of: str = RUN_END, train_as_of: str | None = 
     }
 
 
+MLFLOW_EVALUATE = "mlflow_evaluate"
+
+
+def mlflow_evaluate_step(model_name: str) -> Step:
+    """``mlflow.models.evaluate`` of the version train registered (the ``challenger`` alias, which
+    promote leaves in place) on its training run's holdout, into a child run of that run
+    (python/driftwood_mlflow/evaluate.py). A version evaluated once is not evaluated again, so a
+    re-run of the task adds no run and no metric points."""
+    return Step(
+        MLFLOW_EVALUATE,
+        ("--model", model_name, "--alias", "challenger"),
+        timeout=timedelta(minutes=20),
+        cpu=("500m", "1"),
+        memory=("1Gi", "2Gi"),
+        module="driftwood_mlflow.evaluate",
+    )
+
+
 def project_root() -> Path:
     """Where the checkout lives (the process runner runs the CLI from there)."""
     return Path(os.environ.get("DRIFTWOOD_ROOT", Path(__file__).resolve().parents[1]))
@@ -200,12 +272,21 @@ def container_env(*drop: str) -> dict[str, str]:
     return env
 
 
-def secret_env() -> dict[str, str]:
+# The one secret a step of MLflow's Python tools needs.
+MLFLOW_SECRETS = ("MLFLOW_TRACKING_TOKEN",)
+
+
+def step_secrets(spec: Step) -> tuple[str, ...]:
+    """The secrets a step gets: every one for the CLI, the MLflow token alone for an MLflow step."""
+    return MLFLOW_SECRETS if spec.module else tuple(SECRET_ENV)
+
+
+def secret_env(names: Iterable[str] = tuple(SECRET_ENV)) -> dict[str, str]:
     """The secrets the worker holds, each from its variable or from the file its ``*_FILE`` names
     (a container secret); a file that cannot be read is left out, and the step then says which
     setting it misses."""
     out: dict[str, str] = {}
-    for name in SECRET_ENV:
+    for name in names:
         if os.environ.get(name):
             out[name] = os.environ[name]
         elif path := os.environ.get(f"{name}_FILE"):
@@ -252,6 +333,9 @@ def step_task(
         spec = replace(spec, args=tuple(args))
     chosen = configured_runner(runner)
     task_id = task_id or spec.name
+    if spec.module:
+        # An MLflow step never ends with "nothing to act on"; its failures still page.
+        notify_success = False
     common: dict[str, Any] = {
         "task_id": task_id,
         "retries": retries,
@@ -271,7 +355,11 @@ def step_task(
     }
     if chosen == "process":
         return _process_operator(spec, common)
-    image = os.environ.get("DRIFTWOOD_TASKS_IMAGE", DEFAULT_IMAGE)
+    image = (
+        os.environ.get("DRIFTWOOD_MLFLOW_IMAGE", DEFAULT_MLFLOW_IMAGE)
+        if spec.module
+        else os.environ.get("DRIFTWOOD_TASKS_IMAGE", DEFAULT_IMAGE)
+    )
     if chosen == "docker":
         return _docker_operator(spec, image, common)
     return _kubernetes_operator(spec, image, common)
@@ -385,12 +473,18 @@ def _step_docker_operator() -> type:
 
 def _process_operator(spec: Step, common: dict[str, Any]) -> Any:
     root = project_root()
-    # Quoted before Jinja renders: rendered values (timestamps) carry no quotes of their own.
-    words = ["node", str(root / "tasks" / "dist" / "cli.js"), spec.name, *spec.args]
+    env = step_env()
+    if spec.module:
+        # The checkout's mlflow venv (make install), as the Spark scoring job's python.
+        words = [str(root / ".venvs" / "mlflow" / "bin" / "python"), "-m", spec.module, *spec.args]
+        env["PYTHONPATH"] = str(root / "python")
+    else:
+        words = ["node", str(root / "tasks" / "dist" / "cli.js"), spec.name, *spec.args]
     return _step_bash_operator()(
+        # Quoted before Jinja renders: rendered values (timestamps) carry no quotes of their own.
         bash_command=" ".join(shlex.quote(w) for w in words),
         cwd=str(root),
-        env=step_env(),
+        env=env,
         # Secrets reach the step from the worker's own environment, never from the rendered task.
         append_env=True,
         skip_on_exit_code=EXIT_GATE_NOT_PASSED,
@@ -399,17 +493,20 @@ def _process_operator(spec: Step, common: dict[str, Any]) -> Any:
 
 
 def _docker_operator(spec: Step, image: str, common: dict[str, Any]) -> Any:
+    # An MLflow step: the MLflow image's python (its entrypoint is the server); it reads no shared files.
+    program = {"entrypoint": ["python", "-m", spec.module]} if spec.module else {}
     return _step_docker_operator()(
         image=image,
-        command=[spec.name, *spec.args],
+        **program,
+        command=[*([] if spec.module else [spec.name]), *spec.args],
         environment=container_env(),
         # Not a template field: never rendered into the UI or the metadata database.
-        private_environment=secret_env(),
+        private_environment=secret_env(step_secrets(spec)),
         # Unset: the provider falls back to DOCKER_HOST, then the local socket.
         docker_url=os.environ.get("DRIFTWOOD_DOCKER_URL"),
         # The network where MLflow and the warehouse answer (the Compose project's network).
         network_mode=os.environ.get("DRIFTWOOD_DOCKER_NETWORK"),
-        mounts=docker_mounts(),
+        mounts=[] if spec.module else docker_mounts(),
         labels={"app.kubernetes.io/part-of": "driftwood", "driftwood.step": spec.name},
         auto_remove="success",
         mount_tmp_dir=False,
@@ -520,30 +617,35 @@ def _kubernetes_operator(spec: Step, image: str, common: dict[str, Any]) -> Any:
     from kubernetes.client import models as k8s
 
     secret_name = os.environ.get("DRIFTWOOD_K8S_SECRET", "driftwood-tasks")
+    uid = MLFLOW_POD_UID if spec.module else POD_UID
     # Who the step runs as, set on the pod and on its container alike.
     identity: dict[str, Any] = {
         "run_as_non_root": True,
-        "run_as_user": POD_UID,
-        "run_as_group": POD_UID,
+        "run_as_user": uid,
+        "run_as_group": uid,
         "seccomp_profile": k8s.V1SeccompProfile(type="RuntimeDefault"),
     }
+    # The image's DRIFTWOOD_HOME (an emptyDir), not the worker's; an MLflow step's HOME is that
+    # emptyDir too (matplotlib and MLflow write their caches under HOME; the root is read-only).
+    env_vars = container_env("DRIFTWOOD_HOME")
+    if spec.module:
+        env_vars["HOME"] = POD_HOME
     return _step_kubernetes_operator()(
         image=image,
-        cmds=["node", IMAGE_CLI],
-        arguments=[spec.name, *spec.args],
+        cmds=["python", "-m", spec.module] if spec.module else ["node", IMAGE_CLI],
+        arguments=[*([] if spec.module else [spec.name]), *spec.args],
         namespace=k8s_namespace(),
         service_account_name=os.environ.get("DRIFTWOOD_K8S_SERVICE_ACCOUNT", "driftwood-tasks"),
         # The steps never call the Kubernetes API (IRSA injects its own token for AWS).
         automount_service_account_token=False,
-        # The image's DRIFTWOOD_HOME (an emptyDir), not the worker's.
-        env_vars=container_env("DRIFTWOOD_HOME"),
-        secrets=[Secret("env", name, secret_name, key) for name, key in SECRET_ENV.items()],
+        env_vars=env_vars,
+        secrets=[Secret("env", name, secret_name, SECRET_ENV[name]) for name in step_secrets(spec)],
         container_resources=k8s.V1ResourceRequirements(
             requests={"cpu": spec.cpu[0], "memory": spec.memory[0]},
             limits={"cpu": spec.cpu[1], "memory": spec.memory[1]},
         ),
         # Pod Security Admission `restricted`, which the Terraform namespace enforces.
-        security_context=k8s.V1PodSecurityContext(**identity, fs_group=POD_UID),
+        security_context=k8s.V1PodSecurityContext(**identity, fs_group=uid),
         container_security_context=k8s.V1SecurityContext(
             **identity,
             allow_privilege_escalation=False,
@@ -560,7 +662,8 @@ def _kubernetes_operator(spec: Step, image: str, common: dict[str, Any]) -> Any:
             k8s.V1VolumeMount(name="home", mount_path=POD_HOME),
             k8s.V1VolumeMount(name="tmp", mount_path="/tmp"),
         ],
-        name=f"driftwood-{spec.name}",
+        # A pod name is a DNS label: no underscores.
+        name=f"driftwood-{spec.name.replace('_', '-')}",
         labels={"app.kubernetes.io/part-of": "driftwood", "driftwood/step": spec.name},
         get_logs=True,
         on_finish_action="delete_succeeded_pod",
