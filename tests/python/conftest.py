@@ -102,7 +102,9 @@ AIRFLOW_SERVICE_COMPONENTS = ("api-server", "scheduler", "dag-processor")
 AIRFLOW_SERVICE_USERS = {"driftwood": "admin", "watcher": "viewer", "lander": "op"}
 # DAGs the tests wait for before they start: the DAG processor parses the DAG folder once.
 AIRFLOW_SERVICE_DAGS = ("churn_pipeline", "churn_retrain")
-# A test that must not ask for the session's Airflow takes these from its own environment.
+# Taken from the caller's shell by neither the session's Airflow nor the steps run beside it: the lake
+# and the warehouse are in its DRIFTWOOD_HOME unless `airflow_service_extra_env` says otherwise, and a
+# step run by hand posts to no other Airflow.
 UNSHARED_SETTINGS = ("DRIFTWOOD_LAKE_URI", "DRIFTWOOD_WAREHOUSE_URL", "DRIFTWOOD_AIRFLOW_URL")
 
 
@@ -113,8 +115,18 @@ def airflow_service_mlflow() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def airflow_service_extra_env() -> dict[str, str]:
+    """Settings added to the session's Airflow processes (and to its steps' environment): the place for
+    what a test's own service needs them to know, e.g. a queue's URL from a session fixture that starts
+    its emulator (redefine this fixture here, depending on that one)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
 def airflow_service(
-    airflow_service_mlflow: str, tmp_path_factory: pytest.TempPathFactory
+    airflow_service_mlflow: str,
+    airflow_service_extra_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[AirflowService]:
     """Airflow as a service, started once a session: the API server, the scheduler (LocalExecutor) and
     the DAG processor (``AIRFLOW_SERVICE_COMPONENTS``) as real processes, the simple auth manager with
@@ -138,6 +150,7 @@ def airflow_service(
         "DRIFTWOOD_EXPERIMENT": f"airflow-{uuid.uuid4().hex[:8]}",
         "DRIFTWOOD_PII_KEY": secrets.token_hex(16),
         "DRIFTWOOD_RUNNER": "process",
+        **airflow_service_extra_env,
     }
     with postgres_database("airflow_test") as metadata_db:
         env = airflow_home(
@@ -164,7 +177,7 @@ def airflow_service(
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             },
         )
-        for setting in UNSHARED_SETTINGS:
+        for setting in set(UNSHARED_SETTINGS) - set(step_env):
             env.pop(setting, None)
         cli_env = {k: v for k, v in os.environ.items() if k not in UNSHARED_SETTINGS} | step_env
         logs = Path(env["AIRFLOW_HOME"]) / "process-logs"
