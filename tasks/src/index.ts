@@ -6,6 +6,7 @@ export * from './datasets/churn/builder.js';
 export * from './errors.js';
 export { CURVES_FORMAT, curvesPath } from './evaluate/curves.js';
 export * from './experiments/index.js';
+export * from './features/columns.js';
 export { loadTabularProfile, type TabularProfile, tabularProfile } from './features/profile.js';
 export * from './features/transform.js';
 export * from './forecast/backtest.js';

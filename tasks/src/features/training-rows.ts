@@ -1,10 +1,16 @@
 import { DriftwoodError } from '../errors.js';
 import type { SnapshotRows } from '../snapshot/index.js';
 import type { Warehouse } from '../warehouse/db.js';
+import { type FeatureColumns, takeColumns } from './columns.js';
 import type { TabularProfile } from './profile.js';
 import type { LabelledRow } from './rows.js';
-import { assignSplits, type Split, type SplitStrategy } from './split.js';
-import { fitTransform, type TransformOptions, type TransformState } from './transform.js';
+import { assignSplits, type Split, type SplitStrategy, splitOf } from './split.js';
+import {
+  fitTransform,
+  fitTransformColumns,
+  type TransformOptions,
+  type TransformState,
+} from './transform.js';
 
 export type { Split } from './split.js';
 
@@ -59,6 +65,51 @@ export function splitAndFit(
   if (parts.train.length === 0) throw new DriftwoodError('DATA_MISSING', 'the training split is empty');
   const state = fitTransform(
     parts.train.map((r) => r.features),
+    { numeric: profile.numeric, categorical: profile.categorical },
+    overrides,
+  );
+  return { split, parts, state };
+}
+
+/**
+ * `splitAndFit` on a table held as typed columns: the same split (each row by its id, or by its
+ * time) and the same fitted state, with each part given as the rows' positions and the training
+ * part's columns gathered for the fit; no row object is made.
+ */
+export function splitAndFitColumns(
+  profile: Pick<TabularProfile, 'numeric' | 'categorical'>,
+  table: FeatureColumns,
+  seed: number,
+  fractions: { holdout: number; validation: number; strategy?: SplitStrategy },
+  overrides?: Partial<TransformOptions>,
+): { split: Split[]; parts: Record<Split, Int32Array>; state: TransformState } {
+  const policy = {
+    strategy: fractions.strategy ?? 'hash',
+    holdout: fractions.holdout,
+    validation: fractions.validation,
+  } as const;
+  const split =
+    policy.strategy === 'hash'
+      ? table.ids.map((id) => splitOf(id, seed, policy))
+      : assignSplits(
+          table.ids.map((id, i) => ({ id, time: table.time?.[i] })),
+          seed,
+          policy,
+        );
+  const counts: Record<Split, number> = { train: 0, validation: 0, holdout: 0 };
+  for (const s of split) counts[s]++;
+  const parts: Record<Split, Int32Array> = {
+    train: new Int32Array(counts.train),
+    validation: new Int32Array(counts.validation),
+    holdout: new Int32Array(counts.holdout),
+  };
+  const filled: Record<Split, number> = { train: 0, validation: 0, holdout: 0 };
+  split.forEach((s, i) => {
+    parts[s][filled[s]++] = i;
+  });
+  if (counts.train === 0) throw new DriftwoodError('DATA_MISSING', 'the training split is empty');
+  const state = fitTransformColumns(
+    takeColumns(table, parts.train),
     { numeric: profile.numeric, categorical: profile.categorical },
     overrides,
   );

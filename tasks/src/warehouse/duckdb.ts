@@ -1,4 +1,9 @@
-import { type DuckDBConnection, type DuckDBDataChunk, DuckDBInstance } from '@duckdb/node-api';
+import {
+  type DuckDBConnection,
+  type DuckDBDataChunk,
+  DuckDBDoubleVector,
+  DuckDBInstance,
+} from '@duckdb/node-api';
 import type { Warehouse } from './db.js';
 import { lap, now, type PhaseTime, type Timings } from './timings.js';
 
@@ -65,7 +70,15 @@ export class DuckDBSession {
       columns.forEach((column, k) => {
         const vector = chunk.getColumnVector(k);
         if (column instanceof Float64Array) {
-          for (let i = 0; i < n; i++) column[at + i] = vector.getItem(i) as number;
+          // A DOUBLE vector without NULLs is its items: copied in one call, not read one at a time.
+          // The node API keeps that array private (its public path is getItem per value), so it is
+          // checked to be there; a version without it takes the per-value path.
+          const items =
+            vector instanceof DuckDBDoubleVector
+              ? (vector as unknown as { items?: unknown }).items
+              : undefined;
+          if (items instanceof Float64Array && items.length >= n) column.set(items.subarray(0, n), at);
+          else for (let i = 0; i < n; i++) column[at + i] = vector.getItem(i) as number;
         } else {
           for (let i = 0; i < n; i++) column[at + i] = String(vector.getItem(i));
         }

@@ -1,5 +1,6 @@
 import { loadContract } from '../../contracts/index.js';
 import type { Contract } from '../../contracts/types.js';
+import { columnsOfRows, type FeatureColumns, rowsOfColumns } from '../../features/columns.js';
 import type { LabelledRow } from '../../features/rows.js';
 import type { ObjectStore } from '../../lake/object-store.js';
 import { DAY_MS, HOUR_MS } from '../../time.js';
@@ -87,7 +88,13 @@ export async function buildChurnRows(
   const { sql, column } = churnStatement(cutoff, one !== undefined);
   const start = cutoff - WINDOWS_DAYS.d90 * DAY_MS;
   const labelEnd = cutoff + horizonHours * HOUR_MS;
-  if (engine === 'duckdb') return buildInDuckDB(db, cutoff, labelEnd, timings, options);
+  if (engine === 'duckdb') {
+    const columns = await buildInDuckDB(db, cutoff, labelEnd, timings, options);
+    const t0 = now();
+    const rows = rowsOfColumns(columns);
+    lap(timings, 'rows', t0);
+    return rows;
+  }
   let t0 = now();
   const rows = await selectArrays(
     db,
@@ -137,6 +144,25 @@ export async function buildChurnRows(
   });
   lap(timings, 'rows', t0);
   return built;
+}
+
+/**
+ * The rows `buildChurnRows` builds, as typed columns (`FeatureColumns`): with the DuckDB engine
+ * straight from DuckDB's result, no row object made; with the warehouse, its rows turned into
+ * columns. Value for value the same table either way.
+ */
+export async function buildChurnColumns(
+  db: Warehouse,
+  cutoff: number,
+  horizonHours: number,
+  options: Omit<ChurnBuildOptions, 'customerId'> = {},
+): Promise<FeatureColumns> {
+  if (!Number.isSafeInteger(cutoff) || !Number.isSafeInteger(horizonHours))
+    throw new RangeError(`cutoff and horizon must be integers, got ${cutoff} and ${horizonHours}`);
+  if ((options.engine ?? engineOf(db)) === 'duckdb')
+    return buildInDuckDB(db, cutoff, cutoff + horizonHours * HOUR_MS, options.timings ?? {}, options);
+  const rows = await buildChurnRows(db, cutoff, horizonHours, { ...options, engine: 'warehouse' });
+  return columnsOfRows(rows, { numeric: CHURN_NUMERIC, categorical: CHURN_CATEGORICAL });
 }
 
 /** The event types the features count. */
@@ -234,7 +260,7 @@ async function buildInDuckDB(
   labelEnd: number,
   timings: Timings,
   options: ChurnBuildOptions,
-): Promise<LabelledRow[]> {
+): Promise<FeatureColumns> {
   // Loaded on first use: the native library stays out of every step that does not ask for it.
   const { DuckDBSession } = await import('../../warehouse/duckdb.js');
   const { localColumnar, syncColumnar } = await import('../../warehouse/columnar.js');
@@ -307,50 +333,71 @@ async function buildInDuckDB(
           numbers[k] as Float64Array,
         ]),
       ) as Record<'monthly_charges' | 'signup_at' | 'churned_at' | (typeof names)[number], Float64Array>;
-      const built = new Array<LabelledRow>(rows);
+      // The derived fields, computed column by column into typed arrays (NaN where a row has null).
+      const at = order ?? Int32Array.from({ length: rows }, (_, j) => j);
+      const column = (value: (i: number) => number) => {
+        const out = new Float64Array(rows);
+        for (let j = 0; j < rows; j++) out[j] = value(at[j] as number);
+        return out;
+      };
+      const same = (name: keyof typeof of) => {
+        const from = of[name];
+        return column((i) => from[i] as number);
+      };
+      const rounded = (name: keyof typeof of) => {
+        const from = of[name];
+        return column((i) => round(from[i] as number));
+      };
+      const since = (name: 'last_session_at' | 'last_purchase_at', unit: number) => {
+        const from = of[name];
+        return column((i) => {
+          const t = from[i] as number;
+          return Number.isNaN(t) ? Number.NaN : round((cutoff - t) / unit);
+        });
+      };
+      const numeric: Record<(typeof CHURN_NUMERIC)[number], Float64Array> = {
+        tenure_days: column((i) => round((cutoff - (of.signup_at[i] as number)) / DAY_MS)),
+        monthly_charges: same('monthly_charges'),
+        sessions_3d: same('sessions_3d'),
+        sessions_7d: same('sessions_7d'),
+        sessions_30d: same('sessions_30d'),
+        sessions_90d: same('sessions_90d'),
+        minutes_7d: rounded('minutes_7d'),
+        minutes_30d: rounded('minutes_30d'),
+        minutes_90d: rounded('minutes_90d'),
+        avg_session_minutes_30d: column((i) => {
+          const sessions30 = of.sessions_30d[i] as number;
+          return sessions30 === 0 ? Number.NaN : round((of.minutes_30d[i] as number) / sessions30);
+        }),
+        purchases_30d: same('purchases_30d'),
+        spend_30d: rounded('spend_30d'),
+        spend_90d: rounded('spend_90d'),
+        tickets_7d: same('tickets_7d'),
+        tickets_30d: same('tickets_30d'),
+        tickets_90d: same('tickets_90d'),
+        payment_failures_30d: same('payment_failures_30d'),
+        payment_failures_90d: same('payment_failures_90d'),
+        hours_since_last_session: since('last_session_at', HOUR_MS),
+        days_since_last_purchase: since('last_purchase_at', DAY_MS),
+        session_rate_trend: column((i) =>
+          round((of.sessions_7d[i] as number) / 7 - (of.sessions_prev30[i] as number) / 30),
+        ),
+      };
+      const labels = new Uint8Array(rows);
       for (let j = 0; j < rows; j++) {
-        const i = order ? (order[j] as number) : j;
-        const sessions7 = of.sessions_7d[i] as number;
-        const sessions30 = of.sessions_30d[i] as number;
-        const minutes30 = of.minutes_30d[i] as number;
-        const churnedAt = of.churned_at[i] as number;
-        const lastSession = of.last_session_at[i] as number;
-        const lastPurchase = of.last_purchase_at[i] as number;
-        built[j] = {
-          customerId: ids[i] as string,
-          features: {
-            tenure_days: round((cutoff - (of.signup_at[i] as number)) / DAY_MS),
-            monthly_charges: of.monthly_charges[i] as number,
-            sessions_3d: of.sessions_3d[i] as number,
-            sessions_7d: sessions7,
-            sessions_30d: sessions30,
-            sessions_90d: of.sessions_90d[i] as number,
-            minutes_7d: round(of.minutes_7d[i] as number),
-            minutes_30d: round(minutes30),
-            minutes_90d: round(of.minutes_90d[i] as number),
-            avg_session_minutes_30d: sessions30 === 0 ? null : round(minutes30 / sessions30),
-            purchases_30d: of.purchases_30d[i] as number,
-            spend_30d: round(of.spend_30d[i] as number),
-            spend_90d: round(of.spend_90d[i] as number),
-            tickets_7d: of.tickets_7d[i] as number,
-            tickets_30d: of.tickets_30d[i] as number,
-            tickets_90d: of.tickets_90d[i] as number,
-            payment_failures_30d: of.payment_failures_30d[i] as number,
-            payment_failures_90d: of.payment_failures_90d[i] as number,
-            hours_since_last_session: Number.isNaN(lastSession)
-              ? null
-              : round((cutoff - lastSession) / HOUR_MS),
-            days_since_last_purchase: Number.isNaN(lastPurchase)
-              ? null
-              : round((cutoff - lastPurchase) / DAY_MS),
-            session_rate_trend: round(sessions7 / 7 - (of.sessions_prev30[i] as number) / 30),
-            plan: plans[i] as string,
-            region: regions[i] as string,
-          },
-          label: !Number.isNaN(churnedAt) && churnedAt < labelEnd ? 1 : 0,
-        };
+        const churnedAt = of.churned_at[at[j] as number] as number;
+        labels[j] = !Number.isNaN(churnedAt) && churnedAt < labelEnd ? 1 : 0;
       }
-      lap(timings, 'rows', t2);
+      const pick = (from: string[]) => (order ? Array.from(order, (i) => from[i] as string) : from);
+      const built: FeatureColumns = {
+        rows,
+        ids: pick(ids),
+        labels,
+        numeric,
+        categorical: { plan: pick(plans), region: pick(regions) },
+        order: [...CHURN_NUMERIC, ...CHURN_CATEGORICAL],
+      };
+      lap(timings, 'derive', t2);
       return built;
     } finally {
       duck.close();
