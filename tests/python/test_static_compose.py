@@ -27,6 +27,7 @@ STACK = {
     "airflow-apiserver",
     "airflow-scheduler",
     "airflow-dag-processor",
+    "airflow-triggerer",
     "airflow-worker",
     "api-blue",
     "api-green",
