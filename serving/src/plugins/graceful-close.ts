@@ -26,8 +26,8 @@ type HttpSocket = Socket & {
  * - a response not yet started says `Connection: close`, and Fastify answers any request that
  *   arrives from now on with 503 and `Connection: close` (`return503OnClosing`), so a client is
  *   always told before its connection goes;
- * - a connection is ended (FIN, not RST) only once it has been idle for `idleMs`: no response being
- *   written and not one byte read. A client between two requests of a busy loop is not idle that
+ * - a connection is ended (FIN, not RST) only once the sweeps have seen it idle for `idleMs`: no
+ *   response being written and not one byte read, in time the process was running to see it. A client between two requests of a busy loop is not idle that
  *   long, even on a loaded machine (at 100 ms, starved closed-loop clients lost requests); a client
  *   idle for seconds is unlikely to be writing at that very instant, and a FIN lets it see the
  *   close rather than a reset. (Closing an idle keep-alive connection always leaves that sliver:
@@ -51,17 +51,28 @@ export const gracefulClosePlugin = fp<GracefulCloseOptions>(
         const res = socket._httpMessage;
         if (res && !res.headersSent) res.setHeader('connection', 'close');
       }
-      /** Each connection's bytes read when last seen active, and since when it has been idle. */
-      const seen = new Map<HttpSocket, { bytesRead: number; idleSince: number }>();
+      /** Each connection's bytes read when last seen active, and how long it has been seen idle. */
+      const seen = new Map<HttpSocket, { bytesRead: number; idleMs: number }>();
+      let lastSweep = Date.now();
       const sweep = () => {
         const now = Date.now();
+        const gap = now - lastSweep;
+        lastSweep = now;
+        // Idle time is what the sweeps saw, not the wall clock: a process starved or paused for
+        // seconds (a loaded machine) has not read what its clients wrote meanwhile, and a late
+        // sweep runs before the loop polls the sockets. So a late sweep adds at most two periods
+        // and ends nothing; the next one comes after the loop has read what arrived.
+        const late = gap > 2 * sweepMs;
+        const step = Math.min(gap, 2 * sweepMs);
         for (const socket of sockets) {
           const res = socket._httpMessage;
           const busy = (res != null && !res.writableEnded) || socket.readableLength > 0;
           const last = seen.get(socket);
           if (busy || last === undefined || last.bytesRead !== socket.bytesRead)
-            seen.set(socket, { bytesRead: socket.bytesRead, idleSince: now });
-          else if (now - last.idleSince >= idleMs) {
+            seen.set(socket, { bytesRead: socket.bytesRead, idleMs: 0 });
+          else {
+            last.idleMs += step;
+            if (late || last.idleMs < idleMs) continue;
             seen.delete(socket);
             sockets.delete(socket);
             socket.end();
