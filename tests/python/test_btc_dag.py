@@ -59,8 +59,8 @@ def test_dags_are_tagged_documented_safe_and_retry(dagbag: DagBag, dag_id: str) 
         assert task.execution_timeout is not None, where
         assert task.skip_on_exit_code == [driftwood_steps.EXIT_GATE_NOT_PASSED], where
         assert any(isinstance(cb, driftwood_notify.DriftwoodSlackNotifier) for cb in task.on_failure_callback)
-    # Only the last task reports success and a gate not passed.
-    last = dag.topological_sort()[-1]
+    # Only the last step reports success and a gate not passed (not mlflow_evaluate, which follows it).
+    last = next(t for t in reversed(dag.topological_sort()) if t.task_id != "mlflow_evaluate")
     assert last.on_success_callback and last.on_skipped_callback
     assert all(not t.on_success_callback for t in dag.tasks if t is not last)
 
@@ -70,7 +70,11 @@ def test_no_cycles_and_the_expected_order(dagbag: DagBag) -> None:
     assert [t.task_id for t in hourly.topological_sort()] == ["extract", "ingest"]
     assert hourly.get_task("ingest").upstream_task_ids == {"extract"}
     daily = dagbag.dags["btc_retrain"]
-    assert [t.task_id for t in daily.topological_sort()] == ["train", "promote"]
+    assert [t.task_id for t in daily.topological_sort()] == ["train", "promote", "mlflow_evaluate"]
+    # The forecast version's MLflow evaluation (a regressor's) by the contract's model name.
+    assert daily.get_task("mlflow_evaluate").bash_command.endswith(
+        "-m driftwood_mlflow.evaluate --model btc --alias challenger"
+    )
 
 
 def _scheduled(dag: Any) -> Any:

@@ -95,17 +95,24 @@ def test_no_cycles_and_the_expected_order(dagbag: DagBag) -> None:
         "train",
         "evaluate",
         "promote",
+        "mlflow_evaluate",
     ]
     train = pipeline.get_task("train")
     run_end = driftwood_steps.RUN_END
     assert train.bash_command.endswith(f"train --dataset churn --snapshot-as-of '{run_end}'")
     retrain = dagbag.dags["churn_retrain"]
-    assert [t.task_id for t in retrain.topological_sort()] == ["train", "promote"]
+    assert [t.task_id for t in retrain.topological_sort()] == ["train", "promote", "mlflow_evaluate"]
     assert retrain.get_task("train").bash_command.endswith("train --dataset churn --snapshot-as-of latest")
     # evaluate and promote name their dataset too (not the CLI's default).
     assert pipeline.get_task("evaluate").bash_command.endswith("evaluate --dataset churn")
     for dag in (pipeline, retrain):
         assert dag.get_task("promote").bash_command.endswith("promote --dataset churn --alias champion")
+        # MLflow's evaluation of the version train registered, after promote, never ahead of it.
+        evaluate = dag.get_task("mlflow_evaluate")
+        assert evaluate.bash_command.endswith("-m driftwood_mlflow.evaluate --model churn --alias challenger")
+        assert evaluate.upstream_task_ids == {"train", "promote"}
+        assert evaluate.trigger_rule == "none_failed_min_one_success"
+        assert not evaluate.downstream_task_ids and not evaluate.on_success_callback
 
 
 def test_schedules_hourly_pipeline_and_asset_triggered_retrain(dagbag: DagBag) -> None:
