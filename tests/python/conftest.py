@@ -4,8 +4,8 @@ project's test folder before any test module imports it.
 Two Airflows are shared by the whole session: ``monitor_airflow`` (an API server alone, for the tests
 that ask Airflow for a retrain) and ``airflow_service`` (API server, scheduler with the LocalExecutor and
 DAG processor on a PostgreSQL metadata database, for the tests that watch Airflow run the project's
-DAGs). The tests that use ``airflow_service`` run last, so its processes start once and are not left
-idling beside the other tests."""
+DAGs). The tests that use them run last, so their processes start once and are not left idling beside
+the other tests."""
 
 from __future__ import annotations
 
@@ -212,7 +212,17 @@ def airflow_service(
     assert not postgres_database_exists(metadata_db.rsplit("/", 1)[1])
 
 
+# Session fixtures run processes until the session ends: their tests go last, the heaviest last of all.
+LAST = ("monitor_airflow", "airflow_service")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests on ``airflow_service`` last (in their order): its processes start for the first of them
-    and stop when the session ends, so they never run idle beside the other suites' tests."""
-    items.sort(key=lambda item: "airflow_service" in getattr(item, "fixturenames", ()))
+    """The tests of each ``LAST`` fixture together at the end (each group in its order): its processes
+    start for the first of them and stop when the session ends, so they never run idle beside the other
+    tests; ``monitor_airflow``'s lone API server idles only while ``airflow_service``'s tests run."""
+
+    def rank(item: pytest.Item) -> int:
+        used = getattr(item, "fixturenames", ())
+        return max((n + 1 for n, name in enumerate(LAST) if name in used), default=0)
+
+    items.sort(key=rank)
