@@ -147,6 +147,9 @@ def _probability_metrics() -> list[Any]:
 
     # Extra metrics receive the dataset's columns by parameter name: `probability` is ours.
     def roc_auc(predictions: pd.Series, targets: pd.Series, probability: pd.Series) -> MetricValue:
+        # A holdout of one class has no ROC AUC (as training logs none): NaN, not a failed step.
+        if targets.nunique() < 2:
+            return MetricValue(aggregate_results={"roc_auc": float("nan")})
         return MetricValue(aggregate_results={"roc_auc": float(roc_auc_score(targets, probability))})
 
     def logloss(predictions: pd.Series, targets: pd.Series, probability: pd.Series) -> MetricValue:
@@ -447,6 +450,11 @@ def _failure(err: Exception) -> tuple[str, str, int]:
 
     if isinstance(err, EvaluateError):
         return err.code, str(err), 2
+    # The version's own loader refusing its folder or the holdout (driftwood_pyfunc's
+    # DriftwoodModelError, imported from the version's code/): the same on every try.
+    if type(err).__name__ == "DriftwoodModelError":
+        code = str(getattr(err, "code", "MODEL_INVALID"))
+        return code, str(err).removeprefix(f"{code}: "), 2
     if isinstance(err, MlflowException):
         if err.error_code == "RESOURCE_DOES_NOT_EXIST":
             return "NOT_FOUND", err.message, 2
