@@ -4,8 +4,11 @@
  * ColumnTransformer and polars + the same ColumnTransformer doing the same on the same data, side by
  * side in one run. The build also runs on the DuckDB engine (DRIFTWOOD_FEATURE_ENGINE=duckdb: the
  * events read from their Parquet files in the lake, as ingest keeps them, and aggregated in an
- * embedded DuckDB), timed in its own column, phase by phase, and checked to give the very same rows.
- * pandas and polars read the same Parquet files inside their timed builds.
+ * embedded DuckDB), timed in its own column, phase by phase. That column stays columnar to the end:
+ * the build's typed columns are fitted on and transformed as they are (fitTransformColumns,
+ * transformColumns), no row object made; its rows, fitted state and matrix are checked to be the
+ * very same as the SQLite column's (rows, fitTransform, transformRows). pandas and polars read the
+ * same Parquet files inside their timed builds.
  *
  *   make bench-features                         # 1M customers, 10M events
  *   BENCH_CUSTOMERS=100000 BENCH_EVENTS=1000000 make bench-features
@@ -22,14 +25,18 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
+  buildChurnColumns,
   buildChurnRows,
   CHURN_CATEGORICAL,
   CHURN_NUMERIC,
   ensureContractTables,
   fitTransform,
+  fitTransformColumns,
   loadContract,
   openObjectStore,
   openWarehouse,
+  rowsOfColumns,
+  transformColumns,
   transformRows,
 } from '@driftwood/tasks';
 import { generate } from './generate.js';
@@ -99,36 +106,36 @@ await pipeline(createReadStream(path.join(dir, 'warehouse.db')), discard);
 // timed apart, not in the build.
 const lake = openObjectStore(`file://${path.join(dir, 'lake')}`);
 const exportPhases: Record<string, { wall: number; cpu: number }> = {};
-await buildChurnRows(db, cutoff, horizonHours, { engine: 'duckdb', lake, timings: exportPhases });
+await buildChurnColumns(db, cutoff, horizonHours, { engine: 'duckdb', lake, timings: exportPhases });
 const exported = exportPhases.sync as { wall: number; cpu: number };
 console.log(
   `customers, labels and events in Parquet in the lake (ingest's share; checked, not rewritten, by the timed build): ${(exported.wall / 1000).toFixed(2)} s (${(exported.cpu / 1000).toFixed(2)})`,
 );
 const parquetFiles = (await lake.list('columnar/churn/events/')).map((o) => path.join(dir, 'lake', o.key));
 
-// Wall and CPU milliseconds per phase of each build, filled in by buildChurnRows.
+// Wall and CPU milliseconds per phase of each build, filled in by the builders.
 const phases: Record<'sqlite' | 'duckdb', Record<string, { wall: number; cpu: number }>> = {
   sqlite: {},
   duckdb: {},
 };
+const spec = { numeric: CHURN_NUMERIC, categorical: CHURN_CATEGORICAL };
+// The DuckDB engine columnar to the end: the build's typed columns go to the fit and the transform
+// as they are (no row object), and the transform writes the same row-major matrix. It runs first, so
+// neither side's garbage collector walks the other side's million row objects.
+const [duckTable, duckBuild] = await timed(() =>
+  buildChurnColumns(db, cutoff, horizonHours, { engine: 'duckdb', lake, timings: phases.duckdb }),
+);
+const [duckState, duckFit] = await timed(() => fitTransformColumns(duckTable, spec));
+const [duckMatrix, duckTransform] = await timed(() => transformColumns(duckState, duckTable));
+console.log(`load average after the DuckDB side: ${load()}`);
 const [rows, build] = await timed(() =>
   buildChurnRows(db, cutoff, horizonHours, { engine: 'warehouse', timings: phases.sqlite }),
 );
 console.log(`load average after the SQLite build: ${load()}`);
-const [duckRows, duckBuild] = await timed(() =>
-  buildChurnRows(db, cutoff, horizonHours, { engine: 'duckdb', lake, timings: phases.duckdb }),
-);
-console.log(`load average after the DuckDB build: ${load()}`);
-// Same customers in the same order with the same labels and values, or the figures mean nothing.
-const engineDiffs = rows.reduce(
-  (count, r, i) => count + (JSON.stringify(r) === JSON.stringify(duckRows[i]) ? 0 : 1),
-  Math.abs(rows.length - duckRows.length),
-);
-duckRows.length = 0;
 const [state, fit] = await timed(() =>
   fitTransform(
     rows.map((r) => r.features),
-    { numeric: CHURN_NUMERIC, categorical: CHURN_CATEGORICAL },
+    spec,
   ),
 );
 const [matrix, transform] = await timed(() =>
@@ -137,6 +144,21 @@ const [matrix, transform] = await timed(() =>
     rows.map((r) => r.features),
   ),
 );
+// Same customers in the same order with the same labels and values, the same fitted transform and
+// the same matrix bit for bit, or the figures mean nothing (checked after the clocks stop).
+const duckRows = rowsOfColumns(duckTable);
+const engineDiffs = rows.reduce(
+  (count, r, i) => count + (JSON.stringify(r) === JSON.stringify(duckRows[i]) ? 0 : 1),
+  Math.abs(rows.length - duckRows.length),
+);
+duckRows.length = 0;
+const sameState = JSON.stringify(state) === JSON.stringify(duckState);
+let matrixDiffs = Math.abs(matrix.length - duckMatrix.length);
+{
+  const a = new Uint32Array(matrix.buffer, matrix.byteOffset, matrix.length);
+  const b = new Uint32Array(duckMatrix.buffer, duckMatrix.byteOffset, duckMatrix.length);
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) matrixDiffs++;
+}
 const ours = {
   build,
   fit,
@@ -205,7 +227,13 @@ const polars = baseline('polars_features.py');
 console.log(`load average after polars: ${load()}`);
 
 const fmt = (t: Timing) => `${t.wall.toFixed(2)} s (${t.cpu.toFixed(2)})`;
-const withDuck = { ...ours, build: duckBuild, total: sum(duckBuild, fit, transform) };
+const withDuck = {
+  ...ours,
+  build: duckBuild,
+  fit: duckFit,
+  transform: duckTransform,
+  total: sum(duckBuild, duckFit, duckTransform),
+};
 const rate = (r: { rows: number; total: Timing }) =>
   `${Math.round(r.rows / r.total.wall).toLocaleString()} customers/s`;
 const sides = [ours, withDuck, theirs, polars];
@@ -251,7 +279,12 @@ console.log(
     ? 'engines: SQLite and DuckDB built the same rows, labels and values, in the same order'
     : `engines differ: ${engineDiffs} rows`,
 );
-let differ = engineDiffs > 0;
+console.log(
+  sameState && matrixDiffs === 0
+    ? "transforms: the columnar fit gave the same state, and its matrix equals the rows' bit for bit"
+    : `transforms differ: state ${sameState ? 'same' : 'different'}, ${matrixDiffs} matrix values`,
+);
+let differ = engineDiffs > 0 || !sameState || matrixDiffs > 0;
 for (const [name, side] of [
   ['pandas', theirs],
   ['polars', polars],
