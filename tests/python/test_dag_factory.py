@@ -32,7 +32,7 @@ CONTRACTS = ROOT / "contracts"
 MLFLOW_PORT = 7460
 HOURS = ("00", "01", "02")
 ROWS_PER_HOUR = 500
-PIPELINE_TASKS = ["ingest", "snapshot", "features", "train", "evaluate", "promote"]
+PIPELINE_TASKS = ["ingest", "snapshot", "features", "train", "evaluate", "promote", "mlflow_evaluate"]
 
 
 def parcels_contract(dataset: str, orchestration: str = "") -> str:
@@ -137,7 +137,12 @@ def test_a_new_contract_gets_its_pipeline_and_retrain_dags(
     assert pipeline.timetable.timetable.expression == "0 * * * *"  # @hourly
     raw = pipeline.timetable.asset_condition.objects
     assert [(a.name, a.uri) for a in raw] == [(f"{name}_raw", f"driftwood://{name}/raw")]
-    commands = {t.task_id: t.bash_command.split("cli.js ", 1)[1] for t in pipeline.tasks}
+    commands = {t.task_id: t.bash_command.split("cli.js ", 1)[-1] for t in pipeline.tasks}
+    # The version train registered, by the model name the contract gives (the dataset's own here).
+    assert commands.pop("mlflow_evaluate").endswith(
+        f"/.venvs/mlflow/bin/python -m driftwood_mlflow.evaluate --model {name} --alias challenger"
+    )
+    assert pipeline.get_task("mlflow_evaluate").upstream_task_ids == {"train", "promote"}
     assert commands == {
         "ingest": f"ingest --dataset {name} --until '{RUN_END}'",
         "snapshot": f"snapshot --dataset {name} --as-of '{RUN_END}'",
@@ -148,7 +153,7 @@ def test_a_new_contract_gets_its_pipeline_and_retrain_dags(
     }
 
     retrain = bag.dags[f"{name}_retrain"]
-    assert [t.task_id for t in retrain.topological_sort()] == ["train", "promote"]
+    assert [t.task_id for t in retrain.topological_sort()] == ["train", "promote", "mlflow_evaluate"]
     assert set(retrain.tags) == {"driftwood", name, "retrain"}
     # No time schedule: the drift monitor's asset event or a REST trigger.
     drift = retrain.timetable.asset_condition.objects
@@ -172,7 +177,13 @@ orchestration:
     # `enabled: false`: no pipeline DAG at all (batch scoring and the experiments' looks stay).
     assert set(bag.dags) == {"parcels_nightly", f"{name}_scoring", f"{name}_experiments"}
     nightly = bag.dags["parcels_nightly"]
-    assert [t.task_id for t in nightly.topological_sort()] == ["snapshot", "train", "evaluate", "promote"]
+    assert [t.task_id for t in nightly.topological_sort()] == [
+        "snapshot",
+        "train",
+        "evaluate",
+        "promote",
+        "mlflow_evaluate",
+    ]
     # on_drift still defaults to true for a tabular retrain: the cron or the drift asset.
     assert type(nightly.timetable).__name__ == "AssetOrTimeSchedule"
     assert nightly.timetable.timetable.expression == "15 2 * * *"
@@ -307,6 +318,17 @@ def _mlflow(base: str, path: str, **query: str) -> Any:
         return json.loads(res.read())
 
 
+def _mlflow_post(base: str, path: str, body: dict[str, Any]) -> Any:
+    req = urllib.request.Request(
+        f"{base}/api/2.0/mlflow/{path}",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=30) as res:
+        return json.loads(res.read())
+
+
 def _result(run: dict[str, Any], command: str) -> dict[str, Any]:
     path = run["home"] / "results" / f"{command}.json"
     output = run["result"].stdout + run["result"].stderr
@@ -350,6 +372,95 @@ def test_the_run_registers_and_promotes_a_model_named_after_the_dataset(pipeline
     run = _mlflow(mlflow, "runs/get", run_id=version["run_id"])["run"]
     experiment = _mlflow(mlflow, "experiments/get", experiment_id=run["info"]["experiment_id"])["experiment"]
     assert experiment["name"] == f"driftwood-{name}"
+
+
+# --- mlflow.models.evaluate of the version the run registered, once ---------------------------------
+
+
+def _evaluation_runs(pipeline_run: dict[str, Any], version: dict[str, Any]) -> list[dict[str, Any]]:
+    """The version's evaluation runs, found by the tags driftwood_mlflow.evaluate gives them."""
+    mlflow = pipeline_run["mlflow"]
+    training = _mlflow(mlflow, "runs/get", run_id=version["run_id"])["run"]
+    found = _mlflow_post(
+        mlflow,
+        "runs/search",
+        {
+            "experiment_ids": [training["info"]["experiment_id"]],
+            "filter": f"tags.`driftwood.evaluates_run` = '{version['run_id']}' and "
+            f"tags.`driftwood.model_version` = '{version['version']}' and "
+            "tags.`driftwood.evaluator` = 'mlflow.models.evaluate'",
+        },
+    )
+    return list(found.get("runs", []))
+
+
+@pytest.fixture(scope="module")
+def evaluate_rerun(pipeline_run: dict[str, Any]) -> dict[str, Any]:
+    """The version's evaluation runs after the DAG run, then after the task's command ran again (as a
+    retry or a cleared task runs it: the command the first test reads off the task, with the task's
+    environment; not through `airflow tasks test`, whose start would double this fixture's time)."""
+    name, mlflow = pipeline_run["name"], pipeline_run["mlflow"]
+    version = _mlflow(mlflow, "registered-models/alias", name=name, alias="champion")["model_version"]
+    first = _evaluation_runs(pipeline_run, version)
+    points = _roc_auc_points(mlflow, first)
+    again = subprocess.run(
+        [str(MLFLOW_PYTHON), "-m", "driftwood_mlflow.evaluate", "--model", name, "--alias", "challenger"],
+        env={**pipeline_run["env"], "PYTHONPATH": str(ROOT / "python")},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    after = _evaluation_runs(pipeline_run, version)
+    return {
+        "version": version,
+        "first": first,
+        "again": again,
+        "after": after,
+        "points": (points, _roc_auc_points(mlflow, after)),
+    }
+
+
+def _roc_auc_points(mlflow: str, runs: list[dict[str, Any]]) -> int:
+    """The points in the history of the first run's roc_auc."""
+    if not runs:
+        return 0
+    history = _mlflow(mlflow, "metrics/get-history", run_id=runs[0]["info"]["run_id"], metric_key="roc_auc")
+    return len(history.get("metrics", []))
+
+
+def test_the_run_evaluates_the_version_through_mlflow_in_a_child_run(
+    pipeline_run: dict[str, Any], evaluate_rerun: dict[str, Any]
+) -> None:
+    version, runs = evaluate_rerun["version"], evaluate_rerun["first"]
+    assert len(runs) == 1, runs
+    (run,) = runs
+    tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+    assert run["info"]["status"] == "FINISHED"
+    assert tags["mlflow.parentRunId"] == version["run_id"]
+    assert tags["driftwood.model_name"] == pipeline_run["name"]
+    metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+    training = _mlflow(pipeline_run["mlflow"], "runs/get", run_id=version["run_id"])["run"]
+    ours = {m["key"]: m["value"] for m in training["data"]["metrics"]}
+    # MLflow's evaluation of the holdout the training run kept finds the numbers training logged.
+    assert abs(metrics["roc_auc"] - ours["holdout_roc_auc"]) <= 1e-9
+    assert abs(metrics["f1_score"] - ours["holdout_f1"]) <= 1e-9
+    assert metrics["example_count"] > 0
+
+
+def test_a_second_run_of_the_task_adds_no_evaluation_run_and_no_metric_points(
+    evaluate_rerun: dict[str, Any],
+) -> None:
+    again = evaluate_rerun["again"]
+    assert again.returncode == 0, (again.stdout + again.stderr)[-6000:]
+    assert '"reused": true' in again.stdout + again.stderr
+    first, after = evaluate_rerun["first"], evaluate_rerun["after"]
+    assert [r["info"]["run_id"] for r in after] == [r["info"]["run_id"] for r in first]
+    # MLflow 3.17 logs each metric twice when the results are linked to the logged model (its
+    # evaluator, then log_metrics with model_id): those points, and no more after the second run.
+    before, later = evaluate_rerun["points"]
+    assert before >= 1 and later == before
 
 
 # --- batch scoring of the champion the run promoted, on both engines --------------------------------
