@@ -341,3 +341,35 @@ def test_an_unknown_runner_or_step_is_refused(monkeypatch: pytest.MonkeyPatch) -
         driftwood_steps.configured_runner()
     with pytest.raises(ValueError, match="steps: unknown score; known: extract, ingest, snapshot, features"):
         driftwood_steps.chain_steps(["train", "score"], driftwood_steps.dataset_steps("churn"))
+
+
+def test_mlflow_evaluate_runs_in_the_mlflow_image_with_the_mlflow_token_alone(
+    monkeypatch: pytest.MonkeyPatch, secrets_in_env: None
+) -> None:
+    """The MLflow step in a container: the MLflow image's python, its arguments, no shared volume,
+    and of the worker's secrets only the MLflow token (it talks to MLflow and nothing else)."""
+    monkeypatch.setenv("DRIFTWOOD_MLFLOW_IMAGE", "registry.example/driftwood-mlflow:1.2.3")
+    monkeypatch.setenv("DRIFTWOOD_DOCKER_VOLUMES", "driftwood-data:/var/lib/driftwood")
+    monkeypatch.setenv("DRIFTWOOD_K8S_NAMESPACE", "driftwood-staging")
+    step = driftwood_steps.mlflow_evaluate_step("churn")
+    docker = driftwood_steps.step_task(step, runner="docker")
+    assert (docker.image, docker.entrypoint) == (
+        "registry.example/driftwood-mlflow:1.2.3",
+        ["python", "-m", "driftwood_mlflow.evaluate"],
+    )
+    assert docker.command == ["--model", "churn", "--alias", "challenger"]
+    assert docker.mounts == []
+    assert docker._private_environment == {"MLFLOW_TRACKING_TOKEN": SECRET_VALUES["MLFLOW_TRACKING_TOKEN"]}
+    pod = driftwood_steps.step_task(step, runner="kubernetes")
+    assert pod.image == "registry.example/driftwood-mlflow:1.2.3"
+    assert (pod.cmds, pod.arguments) == (
+        ["python", "-m", "driftwood_mlflow.evaluate"],
+        ["--model", "churn", "--alias", "challenger"],
+    )
+    assert [(s.deploy_target, s.key) for s in pod.secrets] == [
+        ("MLFLOW_TRACKING_TOKEN", "mlflow-tracking-token")
+    ]
+    # The MLflow image's user, its HOME on the pod's writable emptyDir, a DNS-label pod name.
+    assert pod.security_context.run_as_user == 10001 and pod.env_vars["HOME"] == "/var/lib/driftwood"
+    assert pod.name.startswith("driftwood-mlflow-evaluate")
+    assert pod.container_security_context.read_only_root_filesystem is True
