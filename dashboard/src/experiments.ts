@@ -35,6 +35,11 @@ export interface ExperimentView {
     }[];
     comparisons: { variant: string; difference: number; pValue: number; low: number; high: number }[];
   } | null;
+  /** Whether a promote decision only is recorded, or moves champion through the promotion gate. */
+  on_decision?: 'record' | 'promote';
+  /** What became of a promote decision (null before one; absent from an API before this field). */
+  action?: 'recorded' | 'pending' | 'promoted' | 'refused' | null;
+  action_detail?: string | null;
 }
 
 export const VARIANT_HEADERS = [
@@ -101,4 +106,46 @@ export function decisionLine(e: ExperimentView): { text: string; tone: 'ok' | 'b
     text: `${what} (look ${a.look}, ${a.analysed_at.slice(0, 16).replace('T', ' ')} UTC): ${a.reason}`,
     tone,
   };
+}
+
+const ACTION_WORDS = {
+  recorded: 'promote decision recorded; champion not moved (on_decision: record)',
+  pending: 'to be promoted to champion through the promotion gate',
+  promoted: 'promoted to champion through the promotion gate',
+  refused: 'refused by the promotion gate',
+} as const;
+
+/**
+ * What became of a promote decision, as recorded on the experiment's MLflow run (`badge` is the
+ * state). `null` once ended without one; while running, what a promote decision would do.
+ */
+export function actionLine(
+  e: ExperimentView,
+): { badge: string; text: string; tone: 'ok' | 'bad' | 'busy' | 'idle' } | null {
+  if (!e.action) {
+    if (e.status !== 'running') return null;
+    return {
+      badge: `on promote: ${e.on_decision ?? 'record'}`,
+      text:
+        e.on_decision === 'promote'
+          ? 'a promote decision moves champion through the promotion gate'
+          : 'a promote decision is recorded; champion is moved by hand (driftwood promote)',
+      tone: 'idle',
+    };
+  }
+  const tone =
+    e.action === 'promoted'
+      ? 'ok'
+      : e.action === 'refused'
+        ? 'bad'
+        : e.action === 'pending'
+          ? 'busy'
+          : 'idle';
+  const words = ACTION_WORDS[e.action];
+  const text = !e.action_detail
+    ? words
+    : e.action === 'refused'
+      ? `${words}: ${e.action_detail}`
+      : e.action_detail;
+  return { badge: e.action, text, tone };
 }

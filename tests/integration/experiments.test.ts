@@ -7,14 +7,14 @@ import {
   loadContract,
   type MlflowClient,
   openWarehouse,
-  runExperimentAnalysis,
+  runExperimentLooks,
   type Warehouse,
 } from '@driftwood/tasks';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApp } from '../../serving/src/app.js';
 import { Rng } from '../../tasks/src/random.js';
-import { mlflowClient, tempHome, uniqueName } from '../support/env.js';
+import { mlflowClient, silentLog, tempHome, uniqueName } from '../support/env.js';
 import { CHURN_FIELDS, type RegisteredTestModel, registerTestModel } from '../support/serving-model.js';
 
 /**
@@ -109,7 +109,15 @@ describe('an A/B experiment through the API, the prediction log, labels and MLfl
     const res = await put(name, declaration);
     expect(res.statusCode).toBe(201);
     const body = res.json();
-    expect(body).toMatchObject({ name, dataset: modelName, status: 'running', serving_here: true });
+    expect(body).toMatchObject({
+      name,
+      dataset: modelName,
+      status: 'running',
+      serving_here: true,
+      on_decision: 'record',
+      action: null,
+      action_detail: null,
+    });
     expect(body.variants.map((v: { version: string }) => v.version)).toEqual([
       champion.version,
       challenger.version,
@@ -198,11 +206,22 @@ describe('an A/B experiment through the API, the prediction log, labels and MLfl
     for (let i = 0; i < labels.length; i += 200) await db('labels').insert(labels.slice(i, i + 200));
 
     const churn = await loadContract('churn');
-    const analysis = await runExperimentAnalysis(
-      { experiment: name, predictionsDir: path.join(home, 'predictions'), piiKey: PII_KEY },
-      { mlflow, warehouse: db, loadContract: async () => churn },
+    // The daily look: declared without `on_decision`, its promote decision is recorded, not applied.
+    const {
+      looks: [look],
+    } = await runExperimentLooks(
+      {
+        experiments: [name],
+        asOf: Date.now(),
+        predictionsDir: path.join(home, 'predictions'),
+        piiKey: PII_KEY,
+      },
+      { mlflow, warehouse: db, loadContract: async () => churn, log: silentLog, now: Date.now },
     );
+    const analysis = look?.analysis;
+    if (!analysis) throw new Error('the look made no analysis');
     expect(analysis).toMatchObject({ decision: 'promote', winner: 'treatment', final: true, look: 1 });
+    expect(look?.action).toMatchObject({ state: 'recorded', version: challenger.version });
     const [control, treated] = analysis.variants;
     expect((control?.customers ?? 0) + (treated?.customers ?? 0)).toBe(CUSTOMERS);
     expect(treated?.brier.value).toBeLessThan(control?.brier.value as number);
@@ -231,7 +250,17 @@ describe('an A/B experiment through the API, the prediction log, labels and MLfl
     expect(shown).toMatchObject({
       status: 'decided',
       analysis: { decision: 'promote', winner: 'treatment' },
+      on_decision: 'record',
+      action: 'recorded',
     });
+    expect(shown.action_detail).toContain(`promote treatment (version ${challenger.version}) recorded`);
+    const one = await app.inject({ url: `/v1/experiments/${name}` });
+    expect(one.json()).toMatchObject({ action: 'recorded', action_detail: shown.action_detail });
+    const openapi = (await app.inject({ url: '/docs/json' })).json();
+    const listed = openapi.paths['/v1/experiments'].get.responses['200'].content['application/json'].schema;
+    expect(Object.keys(listed.properties.experiments.items.properties)).toEqual(
+      expect.arrayContaining(['on_decision', 'action', 'action_detail']),
+    );
     expect(shown.variants.reduce((s: number, v: { served_here: number }) => s + v.served_here, 0)).toBe(
       CUSTOMERS + 20,
     );

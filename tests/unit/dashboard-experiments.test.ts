@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  actionLine,
   decisionLine,
   type ExperimentView,
   variantRows,
@@ -56,5 +57,39 @@ describe('the experiment panel', () => {
     expect(decisionLine(fresh).text).toContain('no analysis yet');
     expect(variantRows(fresh)[0]?.[5]).toBe('—');
     expect(withInterval({ value: Number.NaN, low: 0, high: 1 })).toBe('—');
+  });
+
+  it('says what became of a promote decision, from the MLflow run', () => {
+    expect(actionLine(view)).toBeNull();
+    const promoted = {
+      ...view,
+      on_decision: 'promote' as const,
+      action: 'promoted' as const,
+      action_detail: 'treatment (version 4) promoted to champion in place of version 3',
+    };
+    expect(actionLine(promoted)).toEqual({
+      badge: 'promoted',
+      text: 'treatment (version 4) promoted to champion in place of version 3',
+      tone: 'ok',
+    });
+    // The gate's words are shown as they are (the panel sets them as text, never as markup).
+    const refused = {
+      ...promoted,
+      action: 'refused' as const,
+      action_detail: 'not promoted: <b>AUC</b> lower',
+    };
+    expect(actionLine(refused)).toMatchObject({
+      text: 'refused by the promotion gate: not promoted: <b>AUC</b> lower',
+      tone: 'bad',
+    });
+    const running = {
+      ...view,
+      status: 'running' as const,
+      analysis: null,
+      action: null,
+      action_detail: null,
+    };
+    expect(actionLine({ ...running, on_decision: 'promote' })?.badge).toBe('on promote: promote');
+    expect(actionLine(running)?.text).toContain('recorded');
   });
 });

@@ -1,6 +1,12 @@
 import { ApiError, request } from '../api.js';
 import { badge, empty, errorBox, h, section, table } from '../dom.js';
-import { decisionLine, type ExperimentView, VARIANT_HEADERS, variantRows } from '../experiments.js';
+import {
+  actionLine,
+  decisionLine,
+  type ExperimentView,
+  VARIANT_HEADERS,
+  variantRows,
+} from '../experiments.js';
 
 /** The A/B experiments panel of the Monitoring page: the running one first, then the latest ended. */
 export async function experimentsPanel(): Promise<HTMLElement> {
@@ -29,6 +35,7 @@ export async function experimentsPanel(): Promise<HTMLElement> {
     'A/B experiments',
     ...shown.map((e) => {
       const d = decisionLine(e);
+      const act = actionLine(e);
       return h(
         'div',
         { class: 'experiment', 'data-experiment': e.name },
@@ -39,6 +46,14 @@ export async function experimentsPanel(): Promise<HTMLElement> {
           `Since ${e.started_at.slice(0, 16).replace('T', ' ')} UTC · primary metric ${e.declaration.primary_metric} · α = ${e.declaration.alpha} · at least ${e.declaration.minimum_sample} labelled customers per variant`,
         ),
         h('p', { class: 'decision', role: 'status' }, badge('decision', d.tone), ' ', d.text),
+        act &&
+          h(
+            'p',
+            { class: 'action', 'data-action': e.action ?? 'none' },
+            badge(act.badge, act.tone),
+            ' ',
+            act.text,
+          ),
         table(
           VARIANT_HEADERS,
           variantRows(e),

@@ -1,9 +1,11 @@
 import {
+  type ActionState,
   findExperiment,
   isDriftwoodError,
   listExperiments,
   type MlflowClient,
   type ModelVersion,
+  ON_DECISION,
   type ResolvedVariant,
   type StoredExperiment,
   startExperimentRun,
@@ -36,6 +38,69 @@ export interface ExperimentsPluginOptions {
 
 const bad = (message: string) => ({ error: 'bad_request', message });
 
+const ACTION_STATES: (ActionState | null)[] = ['recorded', 'pending', 'promoted', 'refused', null];
+
+/** The response of every experiment route (`view`), so the OpenAPI document says what comes back. */
+const experimentSchema = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    dataset: { type: 'string' },
+    status: { type: 'string', enum: ['running', 'decided', 'stopped'] },
+    serving_here: { type: 'boolean', description: 'whether this API process assigns its customers' },
+    run_id: { type: 'string', description: "the experiment's MLflow run" },
+    started_at: { type: 'string' },
+    model_name: { type: 'string' },
+    declaration: { type: 'object', additionalProperties: true },
+    variants: {
+      type: 'array',
+      items: {
+        type: 'object',
+        additionalProperties: true,
+        properties: {
+          name: { type: 'string' },
+          model: { type: 'string' },
+          version: { type: 'string' },
+          allocation: { type: 'number' },
+          served_here: { type: 'integer', description: 'customers this process answered with it' },
+        },
+      },
+    },
+    analysis: {
+      type: ['object', 'null'],
+      additionalProperties: true,
+      description: 'the latest look: outcomes, comparisons and decision (null before the first)',
+    },
+    on_decision: {
+      type: 'string',
+      enum: ON_DECISION,
+      description: 'what a promote decision does: record it, or move champion through the promotion gate',
+    },
+    action: {
+      type: ['string', 'null'],
+      enum: ACTION_STATES,
+      description:
+        'what became of a promote decision: recorded, pending, promoted or refused (null before one)',
+    },
+    action_detail: {
+      type: ['string', 'null'],
+      description: 'that outcome in a sentence: the version, and what the promotion gate said',
+    },
+  },
+  required: [
+    'name',
+    'dataset',
+    'status',
+    'serving_here',
+    'run_id',
+    'variants',
+    'analysis',
+    'on_decision',
+    'action',
+    'action_detail',
+  ],
+} as const;
+
 /** An experiment as the API reports it: the record, the latest analysis and this process's traffic. */
 function view(e: StoredExperiment, router: ExperimentRouter) {
   const live = router.runningFor(e.declaration.dataset);
@@ -54,6 +119,9 @@ function view(e: StoredExperiment, router: ExperimentRouter) {
       served_here: here?.variants.find((x) => x.name === v.name)?.served ?? 0,
     })),
     analysis: e.analysis ?? null,
+    on_decision: e.declaration.on_decision,
+    action: e.action ?? null,
+    action_detail: e.action_detail ?? null,
   };
 }
 
@@ -123,7 +191,7 @@ const experimentRoutes: FastifyPluginAsync<ExperimentsPluginOptions & { router: 
         params: nameParam,
         body: { type: 'object' },
         response: {
-          201: { type: 'object', additionalProperties: true },
+          201: experimentSchema,
           ...errorResponses(400, 401, 403, 409, 503),
         },
       },
@@ -221,7 +289,7 @@ const experimentRoutes: FastifyPluginAsync<ExperimentsPluginOptions & { router: 
         tags: ['experiments'],
         security: [{ basicAuth: [] }],
         params: nameParam,
-        response: errorResponses(401, 403, 404, 409, 503),
+        response: { 200: experimentSchema, ...errorResponses(401, 403, 404, 409, 503) },
       },
     },
     async (req, reply) => {
@@ -245,10 +313,17 @@ const experimentRoutes: FastifyPluginAsync<ExperimentsPluginOptions & { router: 
     {
       config: { role: 'predict' },
       schema: {
-        summary: 'The latest A/B experiments: variants, traffic, outcome so far, decision',
+        summary: 'The latest A/B experiments: variants, traffic, outcome so far, decision and its action',
         tags: ['experiments'],
         security: [{ basicAuth: [] }],
-        response: errorResponses(401, 403, 503),
+        response: {
+          200: {
+            type: 'object',
+            properties: { experiments: { type: 'array', items: experimentSchema } },
+            required: ['experiments'],
+          },
+          ...errorResponses(401, 403, 503),
+        },
       },
     },
     async () => {
@@ -269,11 +344,11 @@ const experimentRoutes: FastifyPluginAsync<ExperimentsPluginOptions & { router: 
     {
       config: { role: 'predict' },
       schema: {
-        summary: 'One A/B experiment: variants, traffic, outcome so far, decision',
+        summary: 'One A/B experiment: variants, traffic, outcome so far, decision and its action',
         tags: ['experiments'],
         security: [{ basicAuth: [] }],
         params: nameParam,
-        response: errorResponses(401, 403, 404, 503),
+        response: { 200: experimentSchema, ...errorResponses(401, 403, 404, 503) },
       },
     },
     async (req, reply) => {

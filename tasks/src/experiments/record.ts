@@ -28,6 +28,8 @@ export interface StoredExperiment extends ExperimentRecord {
   analysis?: ExperimentAnalysis;
   /** What became of a `promote` decision (absent before one). */
   action?: string;
+  /** That outcome in a sentence: the version, and what the promotion gate said. */
+  action_detail?: string;
 }
 
 const tagsOf = (run: Run) => Object.fromEntries((run.data.tags ?? []).map((t) => [t.key, t.value]));
@@ -47,6 +49,7 @@ function fromRun(run: Run): StoredExperiment | undefined {
     status: (tags[TAG.status] as ExperimentStatus | undefined) ?? record.status,
     ...(analysis ? { analysis } : {}),
     ...(tags[TAG.action] ? { action: tags[TAG.action] } : {}),
+    ...(tags[TAG.actionDetail] ? { action_detail: tags[TAG.actionDetail] } : {}),
   };
 }
 
