@@ -67,7 +67,8 @@ export function labelOf(target: ColumnContract, value: unknown): 0 | 1 | undefin
  * then) and, when the table has a timestamp column, stamped before the cutoff. Rows without a label
  * are left out. Ordered by id, so the same data gives the same rows on SQLite and PostgreSQL.
  * `id` builds that row alone, by the same statement filtered to it, and keeps it without a label
- * too (label 0): it is a row to score, whose outcome is not known yet.
+ * too (label 0): it is a row to score, whose outcome is not known yet. `keepUnlabelled` keeps every
+ * such row the same way (`buildColumnScoringRows`).
  */
 export async function buildColumnRows(
   db: Warehouse,
@@ -75,6 +76,7 @@ export async function buildColumnRows(
   layout: ColumnsLayout,
   cutoff: number,
   id?: string,
+  keepUnlabelled = id !== undefined,
 ): Promise<LabelledRow[]> {
   const partitionEnd = `raw/${contract.dataset}/${partitionOf(Math.floor(cutoff / HOUR_MS) * HOUR_MS)}/`;
   const q = db(layout.table.name)
@@ -92,7 +94,7 @@ export async function buildColumnRows(
   const records = (await q) as Record<string, unknown>[];
   const rows: LabelledRow[] = [];
   for (const r of records) {
-    const label = labelOf(layout.target, r.__target) ?? (id === undefined ? undefined : 0);
+    const label = labelOf(layout.target, r.__target) ?? (keepUnlabelled ? 0 : undefined);
     if (label === undefined) continue;
     const features: RawFeatures = {};
     for (const name of layout.numeric) {
@@ -108,6 +110,20 @@ export async function buildColumnRows(
     rows.push({ customerId: String(r.__id), features, label, ...(time === undefined ? {} : { time }) });
   }
   return rows;
+}
+
+/**
+ * Every row as of `cutoff`, labelled or not: what batch scoring scores. The rows whose outcome is not
+ * in yet are the ones a list of risks is for; they carry label 0, which no scorer reads. Each row's
+ * inputs are the ones `buildColumnRows` gives it for training, by the same statement.
+ */
+export function buildColumnScoringRows(
+  db: Warehouse,
+  contract: Contract,
+  layout: ColumnsLayout,
+  cutoff: number,
+): Promise<LabelledRow[]> {
+  return buildColumnRows(db, contract, layout, cutoff, undefined, true);
 }
 
 /**

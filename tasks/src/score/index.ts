@@ -1,6 +1,11 @@
 import path from 'node:path';
+import { loadContract } from '../contracts/index.js';
+import type { Contract } from '../contracts/types.js';
 import { DriftwoodError } from '../errors.js';
-import { loadTabularProfile } from '../features/profile.js';
+import { buildColumnScoringRows, columnsLayout } from '../features/columns-builder.js';
+import { type TabularProfile, tabularProfile } from '../features/profile.js';
+import type { LabelledRow } from '../features/rows.js';
+import { ensureContractTables } from '../ingest/schema.js';
 import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import type { MlflowClient } from '../mlflow/client.js';
@@ -70,12 +75,9 @@ export async function runScore(options: ScoreOptions, deps: ScoreDeps): Promise<
   if (options.stage === 'publish') return publishSparkScores(plan, deps);
   const mv = await aliasVersion(options, deps.mlflow);
   const threshold = thresholdOf(mv);
-  const profile = await loadTabularProfile({
-    dataset: options.dataset,
-    ...(options.contractsDir ? { contractsDir: options.contractsDir } : {}),
-  });
-  // Horizon 0: the inputs as of the time, for every entity the builder counts as active then.
-  const built = await profile.build(deps.db, options.asOf, 0);
+  const contract = await loadContract(options.dataset, options.contractsDir);
+  const profile = tabularProfile(contract);
+  const built = await activeRows(contract, profile, deps.db, options.asOf);
   const rows: InputRow[] = built.map((r) => ({
     entityToken: tokenise(r.customerId, options.piiKey),
     features: r.features,
@@ -123,6 +125,23 @@ export async function runScore(options: ScoreOptions, deps: ScoreDeps): Promise<
   await replacePartition(deps.lake, plan.scoresPrefix, key, scoresParquet(scores));
   const table = await replaceScores(deps.db, options.dataset, options.asOf, scores);
   return result(plan, 'all', model, scores.length, positives(scores), [key], table);
+}
+
+/**
+ * Every entity active at `asOf`, with its inputs as of then (point in time, as training builds them).
+ * Horizon 0: the inputs as of the time, for every entity the builder counts as active then. A
+ * `columns` builder keeps only labelled rows for training; scoring takes every row, above all those
+ * whose outcome is not in yet.
+ */
+async function activeRows(
+  contract: Contract,
+  profile: TabularProfile,
+  db: Warehouse,
+  asOf: number,
+): Promise<LabelledRow[]> {
+  if (profile.builder !== 'columns') return profile.build(db, asOf, 0);
+  await ensureContractTables(db, contract);
+  return buildColumnScoringRows(db, contract, columnsLayout(contract), asOf);
 }
 
 async function aliasVersion(options: ScoreOptions, mlflow: MlflowClient): Promise<ModelVersion> {
