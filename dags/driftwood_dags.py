@@ -115,7 +115,7 @@ def doc_of(settings: DagSettings) -> str:
                     "training run, once per version; it runs whether promote moved the alias or not, and "
                     "never blocks it (python/driftwood_mlflow/evaluate.py).",
                 ]
-                if "train" in settings.steps
+                if "train" in settings.steps and mlflow_evaluate_enabled()
                 else []
             ),
             "",
@@ -149,7 +149,7 @@ def build_dag(settings: DagSettings) -> DAG:
         user_defined_macros=STEP_MACROS,
     ) as dag:
         tasks = chain_steps(settings.steps, steps_of(settings))
-        if "train" in settings.steps:
+        if "train" in settings.steps and mlflow_evaluate_enabled():
             mlflow_evaluate_task(settings, tasks[settings.steps.index("train")], tasks[-1])
     return dag
 
@@ -166,6 +166,16 @@ def model_name_of(settings: DagSettings) -> str:
     # Read once more here: the contract is valid (the factory made its DAGs from it).
     model = (yaml.safe_load(settings.contract.read_text()) or {}).get("model") or {}
     return str(model.get("name") or settings.dataset)
+
+
+def mlflow_evaluate_enabled() -> bool:
+    """``DRIFTWOOD_MLFLOW_EVALUATE``: ``on`` (the default) ends every DAG that trains with
+    ``mlflow_evaluate``; ``off`` leaves it out (about half a minute of a worker per run, mostly
+    importing MLflow). Anything else is a configuration error, raised where the DAGs are parsed."""
+    value = (os.environ.get("DRIFTWOOD_MLFLOW_EVALUATE") or "on").strip().lower()
+    if value not in ("on", "off"):
+        raise ValueError(f"DRIFTWOOD_MLFLOW_EVALUATE must be on or off, not {value!r}")
+    return value == "on"
 
 
 def mlflow_evaluate_task(settings: DagSettings, train: Any, last: Any) -> Any:

@@ -150,6 +150,9 @@ def airflow_service(
         "DRIFTWOOD_EXPERIMENT": f"airflow-{uuid.uuid4().hex[:8]}",
         "DRIFTWOOD_PII_KEY": secrets.token_hex(16),
         "DRIFTWOOD_RUNNER": "process",
+        # MLflow's own evaluation is tested in test_dag_factory.py; here it would only add half a
+        # minute to every training run.
+        "DRIFTWOOD_MLFLOW_EVALUATE": "off",
         **airflow_service_extra_env,
     }
     with postgres_database("airflow_test") as metadata_db:

@@ -294,4 +294,3 @@ def airflow_service_contracts(folder: Path) -> Path:
     contract["orchestration"]["pipeline"] = {"schedule": None, "steps": ["ingest"], "on_new_data": True}
     (folder / "churn.yaml").write_text(yaml.safe_dump(contract, sort_keys=False))
     return folder
-

@@ -28,6 +28,7 @@ NOT_IN_COMPOSE = {
 NOT_IN_ENV_EXAMPLE = {
     *NOT_IN_COMPOSE,
     "DRIFTWOOD_TASKS_IMAGE",  # the docker and kubernetes runners'
+    "DRIFTWOOD_MLFLOW_IMAGE",  # the docker and kubernetes runners' (mlflow_evaluate's image)
     "DRIFTWOOD_DOCKER_NETWORK",  # the docker runner's
     "DRIFTWOOD_DOCKER_VOLUMES",  # the docker runner's
 }

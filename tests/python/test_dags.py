@@ -115,6 +115,19 @@ def test_no_cycles_and_the_expected_order(dagbag: DagBag) -> None:
         assert not evaluate.downstream_task_ids and not evaluate.on_success_callback
 
 
+def test_mlflow_evaluate_off_leaves_it_out_and_a_typo_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import driftwood_dags
+
+    monkeypatch.setenv("DRIFTWOOD_MLFLOW_EVALUATE", "off")
+    dags = driftwood_dags.build_all()
+    assert [t.task_id for t in dags["churn_retrain"].topological_sort()] == ["train", "promote"]
+    assert "mlflow_evaluate" not in dags["churn_pipeline"].task_ids
+    assert "mlflow_evaluate" not in (dags["churn_pipeline"].doc_md or "")
+    monkeypatch.setenv("DRIFTWOOD_MLFLOW_EVALUATE", "no")
+    with pytest.raises(ValueError, match="DRIFTWOOD_MLFLOW_EVALUATE must be on or off"):
+        driftwood_dags.build_all()
+
+
 def test_schedules_hourly_pipeline_and_asset_triggered_retrain(dagbag: DagBag) -> None:
     pipeline = dagbag.dags["churn_pipeline"]
     # Every hour, and whenever new raw data lands (an event on the raw prefix's asset).

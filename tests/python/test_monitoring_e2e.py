@@ -139,6 +139,9 @@ def loop(mlflow_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "DRIFTWOOD_EXPERIMENT": f"drift-{uuid.uuid4().hex[:8]}",
         "DRIFTWOOD_PII_KEY": secrets.token_hex(16),
         "DRIFTWOOD_RUNNER": "process",
+        # MLflow's own evaluation is tested in test_dag_factory.py; here it would only add half a
+        # minute to every training run.
+        "DRIFTWOOD_MLFLOW_EVALUATE": "off",
     }
     base_env = {**os.environ, **step_env}
     data = prepare_data(base_env, mlflow_uri)
