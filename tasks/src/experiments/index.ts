@@ -107,26 +107,6 @@ async function runningExperiment(
 }
 
 /**
- * One look at a running experiment: its customers' first predictions from the log, their outcomes
- * from the warehouse's labels, the analysis and decision, recorded on the experiment's MLflow run.
- * Run it as often as labels arrive (daily): the test stays valid however often it looks.
- */
-export async function runExperimentAnalysis(
-  options: ExperimentAnalysisOptions,
-  deps: ExperimentAnalysisDeps,
-): Promise<ExperimentAnalysis> {
-  const { stored, run } = await runningExperiment(deps.mlflow, options.experiment, options.mlflowExperiment);
-  if (stored.status !== 'running')
-    throw new DriftwoodError(
-      'USAGE',
-      `experiment '${options.experiment}' is ${stored.status}; only a running one is analysed`,
-    );
-  const analysis = await analyseStored(stored, run, options, deps, options.now ?? Date.now());
-  await recordAnalysis(deps.mlflow, stored.run_id, analysis);
-  return analysis;
-}
-
-/**
  * Whether a look as of `asOf` is due. The always-valid p-value is honest about the number of looks
  * only if each look is counted once: a look as of a time the latest look already covered (a re-run
  * of the same logical date, or of an earlier one) adds none. Pure.
