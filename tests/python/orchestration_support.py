@@ -5,13 +5,17 @@ for other callers)."""
 
 from __future__ import annotations
 
+import atexit
+import importlib.metadata
 import json
 import os
 import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -55,13 +59,15 @@ def postgres_database(prefix: str = "airflow_test") -> Iterator[str]:
 @contextmanager
 def mlflow_server(port: int) -> Iterator[str]:
     """The MLflow server steps log to: DRIFTWOOD_TEST_MLFLOW_URI when given, else one started on
-    `port` (scripts/mlflow.sh, its own folder) and stopped afterwards."""
+    `port` (scripts/mlflow.sh, its own folder, emptied first: a re-run must not find the experiments
+    of the last one) and stopped afterwards."""
     given = os.environ.get("DRIFTWOOD_TEST_MLFLOW_URI")
     if given:
         yield given
         return
     script = str(ROOT / "scripts" / "mlflow.sh")
     folder = ROOT / ".driftwood" / "test" / f"mlflow-{port}"
+    shutil.rmtree(folder, ignore_errors=True)
     started = subprocess.run([script, "start", str(port), str(folder)], capture_output=True, text=True)
     assert started.returncode == 0, started.stderr[-3000:]
     try:
@@ -96,8 +102,8 @@ def airflow_home(name: str, dags_folder: Path, extra: Mapping[str, str] | None =
     """A fresh AIRFLOW_HOME under .driftwood/test/<name> with a migrated database; returns its env.
 
     The database is SQLite in that home unless ``extra`` sets AIRFLOW__DATABASE__SQL_ALCHEMY_CONN
-    (e.g. to a ``postgres_database()``). The migration goes through scripts/airflow.sh (for SQLite it
-    reuses the project's migrated template).
+    (e.g. to a ``postgres_database()``). A SQLite home gets its own copy of the session's migrated
+    template (``sqlite_template()``); another database is migrated through scripts/airflow.sh.
     """
     home = ROOT / ".driftwood" / "test" / name
     shutil.rmtree(home, ignore_errors=True)
@@ -117,15 +123,70 @@ def airflow_home(name: str, dags_folder: Path, extra: Mapping[str, str] | None =
         }
     )
     env.update(extra or {})
+    db = home / "airflow.db"
+    if env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{db}":
+        _sqlite_copy(sqlite_template(), db)
+        # What scripts/airflow.sh leaves in a home it migrated: it does not migrate this one again.
+        (home / ".migrated").touch()
+    else:
+        _db_ready(env)
+    return env
+
+
+# Migrated SQLite templates of this process, by Airflow version.
+_SQLITE_TEMPLATES: dict[str, Path] = {}
+
+
+def sqlite_template() -> Path:
+    """An empty SQLite Airflow database migrated once per test session (and per Airflow version),
+    which each SQLite ``airflow_home()`` copies instead of running ``airflow db migrate`` again (about
+    20 s of CLI start and schema check per home). It lives in a private folder of this process that
+    nothing else opens, so every copy is of an empty, migrated database; the folder is removed at exit.
+    """
+    version = importlib.metadata.version("apache-airflow")
+    template = _SQLITE_TEMPLATES.get(version)
+    if template is None:
+        home = Path(tempfile.mkdtemp(prefix=f"airflow-template-{version}-", dir=_test_folder()))
+        atexit.register(shutil.rmtree, home, ignore_errors=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__") and k != "AIRFLOW_HOME"}
+        env.update(
+            {
+                "AIRFLOW_HOME": str(home),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            }
+        )
+        _db_ready(env)
+        template = _SQLITE_TEMPLATES[version] = home / "airflow.db"
+    return template
+
+
+def _test_folder() -> Path:
+    folder = ROOT / ".driftwood" / "test"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _sqlite_copy(source: Path, dest: Path) -> None:
+    """A consistent copy through SQLite's backup API (the template may still hold a WAL file)."""
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    dst = sqlite3.connect(dest)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
+def _db_ready(env: Mapping[str, str]) -> None:
     migrate = subprocess.run(
         [str(ROOT / "scripts" / "airflow.sh"), "db-ready"],
-        env=env,
+        env=dict(env),
         capture_output=True,
         text=True,
         check=False,
     )
     assert migrate.returncode == 0, migrate.stderr[-3000:]
-    return env
 
 
 def run_airflow(
