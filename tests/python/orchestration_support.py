@@ -6,6 +6,7 @@ for other callers)."""
 from __future__ import annotations
 
 import atexit
+import base64
 import importlib.metadata
 import json
 import os
@@ -128,6 +129,7 @@ def airflow_home(name: str, dags_folder: Path, extra: Mapping[str, str] | None =
         _sqlite_copy(sqlite_template(), db)
         # What scripts/airflow.sh leaves in a home it migrated: it does not migrate this one again.
         (home / ".migrated").touch()
+        _write_home_secrets(home)
     else:
         _db_ready(env)
     return env
@@ -159,6 +161,23 @@ def sqlite_template() -> Path:
         _db_ready(env)
         template = _SQLITE_TEMPLATES[version] = home / "airflow.db"
     return template
+
+
+def _write_home_secrets(home: Path) -> None:
+    """The home's airflow.cfg with the three values Airflow generates when it writes a missing one
+    (Fernet key, API secret key, JWT secret); every other setting keeps its default. Without it, the
+    processes a test starts together would each write the file with their own keys, and a trigger's
+    kwargs encrypted by one would not decrypt in the triggerer (the migration used to write it first).
+    """
+    fernet_key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    secret_key = base64.b64encode(os.urandom(16)).decode()
+    jwt_secret = base64.b64encode(os.urandom(16)).decode()
+    config = home / "airflow.cfg"
+    config.write_text(
+        f"[core]\nfernet_key = {fernet_key}\n\n[api]\nsecret_key = {secret_key}\n\n"
+        f"[api_auth]\njwt_secret = {jwt_secret}\n"
+    )
+    config.chmod(0o600)
 
 
 def _test_folder() -> Path:
