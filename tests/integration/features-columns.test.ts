@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import path from 'node:path';
 import {
   buildChurnColumns,
@@ -10,6 +10,7 @@ import {
   fitTransformColumns,
   type LabelledRow,
   loadContract,
+  openObjectStore,
   openWarehouse,
   quantile,
   Rng,
@@ -20,7 +21,9 @@ import {
   type Warehouse,
 } from '@driftwood/tasks';
 import knexFactory from 'knex';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { digestOfColumns, materialiseFeatures } from '../../tasks/src/features/index.js';
 import { splitAndFit, splitAndFitColumns } from '../../tasks/src/features/training-rows.js';
 import { ensureContractTables } from '../../tasks/src/ingest/schema.js';
 import { tempHome } from '../support/env.js';
@@ -183,6 +186,84 @@ describe('typed columns of hand-made rows', () => {
     const fromColumns = splitAndFitColumns(own, table, 1, fractions);
     expect(fromColumns.split).toEqual(fromRows.split);
     expect(fromColumns.state).toEqual(fromRows.state);
+  });
+});
+
+describe('the features step on DuckDB', () => {
+  let url: string;
+  let db: Warehouse;
+  let onDuckDB: Warehouse;
+  beforeAll(async () => {
+    url = `sqlite://${path.join(tempHome('driftwood-columns-step-'), 'w.db')}`;
+    db = await openWarehouse(url);
+    await ensureContractTables(db, await loadContract('churn'));
+    await seed(db);
+    onDuckDB = await openWarehouse(url, { featureEngine: 'duckdb' });
+  });
+  afterAll(async () => {
+    await Promise.all([db?.destroy(), onDuckDB?.destroy()]);
+  });
+
+  /** The step run on `on`, into a lake of its own: its result, the rows it hands training, every file's bytes and what it logged. */
+  async function step(on: Warehouse, columnar?: boolean) {
+    const lake = openObjectStore(`file://${path.join(tempHome('driftwood-columns-lake-'), 'lake')}`);
+    const logged: { columnar?: boolean }[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+    const made = await materialiseFeatures(
+      {
+        dataset: 'churn',
+        cutoff: T,
+        horizonHours: 48,
+        labelDelayHours: 24,
+        seed: 7,
+        holdoutFraction: 0.2,
+        validationFraction: 0.15,
+        transform: { minCategoryShare: 0.2 },
+        sampleRows: 25,
+        ...(columnar === undefined ? {} : { columnar }),
+      },
+      { db: on, lake, log },
+    );
+    const files = await Promise.all(made.result.files.map((key) => lake.get(key)));
+    return { ...made, files, columnar: logged.find((l) => l.columnar !== undefined)?.columnar };
+  }
+
+  it('splits, fits and writes from typed columns the very bytes the rows give, on DuckDB and in the warehouse', async () => {
+    const columns = await step(onDuckDB);
+    const rows = await step(onDuckDB, false);
+    const warehouse = await step(db);
+    expect([columns.columnar, rows.columnar, warehouse.columnar]).toEqual([true, false, false]);
+    expect(columns.result.rows).toBeGreaterThan(150);
+    expect(columns.result.splits.holdout).toBeGreaterThan(0);
+    for (const other of [rows, warehouse]) {
+      // The id is a digest of the rows: the same id says the columns were digested as the rows are.
+      expect(columns.result).toEqual(other.result);
+      expect(columns.files.map((f) => f.length)).toEqual(other.files.map((f) => f.length));
+      columns.files.forEach((f, i) => {
+        expect(f.equals(other.files[i] as Buffer), columns.result.files[i]).toBe(true);
+      });
+      expect(columns.rows).toEqual(other.rows);
+    }
+  });
+
+  it('digests columns as JSON.stringify digests the same rows: odd names, nulls, non-finite numbers, quotes, times', () => {
+    const rng = new Rng(8);
+    const rows: LabelledRow[] = Array.from({ length: 9000 }, (_, i) => ({
+      customerId: i % 17 === 0 ? `q"\\${i}\u00e9` : `r${i}`,
+      features: {
+        'a b': i % 7 === 0 ? null : rng.next() * 1e3 - 500,
+        n: [-0, 1e21, 1e-7, 5e15, 3][i % 5] as number,
+        kind: i % 11 === 0 ? null : i % 13 === 0 ? '' : (['x', 'y"z', '\u2028'][rng.int(0, 3)] as string),
+      },
+      label: (i % 3 === 0 ? 1 : 0) as 0 | 1,
+      time: i % 19 === 0 ? Number.NaN : T - rng.int(0, 50) * HOUR,
+    }));
+    const table = columnsOfRows(rows, { numeric: ['a b', 'n'], categorical: ['kind'] });
+    const head = [T, 48, 7, { holdout: 0.2, validation: 0.15, strategy: 'time' }];
+    const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+    expect(digestOfColumns(head, table)).toBe(sha(JSON.stringify([...head, rowsOfColumns(table)])));
+    const { time: _, ...untimed } = table;
+    expect(digestOfColumns([], untimed)).toBe(sha(JSON.stringify([rowsOfColumns(untimed)])));
   });
 });
 

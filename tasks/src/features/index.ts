@@ -9,10 +9,11 @@ import type { Logger } from '../log.js';
 import type { SnapshotRows } from '../snapshot/index.js';
 import type { Warehouse } from '../warehouse/db.js';
 import { FEATURES_FORMAT, type FeaturesManifest, featuresPrefix, sha256 } from './artifact.js';
+import { type FeatureColumns, rowsOfColumns, takeColumns } from './columns.js';
 import { tabularProfile } from './profile.js';
 import type { LabelledRow } from './rows.js';
-import { loadRows, splitAndFit } from './training-rows.js';
-import { type TransformOptions, transformRows } from './transform.js';
+import { loadColumns, loadRows, splitAndFit, splitAndFitColumns } from './training-rows.js';
+import { type TransformOptions, transformColumns, transformRows } from './transform.js';
 
 export interface FeaturesOptions {
   dataset: string;
@@ -33,6 +34,11 @@ export interface FeaturesOptions {
   transform?: Partial<TransformOptions>;
   /** Rows in the human-readable sample. */
   sampleRows: number;
+  /**
+   * `false` builds, splits and fits on row objects even where the profile builds typed columns
+   * (the DuckDB engine); the outputs are the same bytes either way. Columns where they can be, by default.
+   */
+  columnar?: boolean;
 }
 
 export interface FeaturesResult {
@@ -58,7 +64,7 @@ export async function runFeatures(
   options: FeaturesOptions,
   deps: { db: Warehouse; lake: ObjectStore; log: Logger },
 ): Promise<FeaturesResult> {
-  return (await materialiseFeatures(options, deps)).result;
+  return (await materialise(options, deps)).result;
 }
 
 /** `runFeatures`, also handing back the raw rows it built (training keeps them for its holdout file). */
@@ -66,6 +72,20 @@ export async function materialiseFeatures(
   options: FeaturesOptions,
   deps: { db: Warehouse; lake: ObjectStore; log: Logger },
 ): Promise<{ result: FeaturesResult; rows: LabelledRow[] }> {
+  const { result, rows } = await materialise(options, deps);
+  return { result, rows: rows() };
+}
+
+/**
+ * The table the step works on: row objects, or (a columnar build, no snapshot) typed columns, which
+ * are split, fitted and transformed as they are; both give the same outputs, byte for byte.
+ */
+type Built = { rows: LabelledRow[]; table?: undefined } | { rows?: undefined; table: FeatureColumns };
+
+async function materialise(
+  options: FeaturesOptions,
+  deps: { db: Warehouse; lake: ObjectStore; log: Logger },
+): Promise<{ result: FeaturesResult; rows: () => LabelledRow[] }> {
   const contract = options.contract ?? (await loadContract(options.dataset, options.contractsDir));
   const profile = tabularProfile(contract);
   const taken = options.snapshot?.manifest.contract;
@@ -74,13 +94,31 @@ export async function materialiseFeatures(
       'SCHEMA_MISMATCH',
       `snapshot ${options.snapshot?.manifest.id} was taken under contract ${contract.dataset} version ${taken.version} (${taken.digest.slice(0, 12)}…), the contract is now version ${contract.version} (${contract.digest.slice(0, 12)}…): take a new snapshot`,
     );
-  const { cutoff, rows } = await loadRows(deps.db, profile, options);
-  if (rows.length === 0)
+  const columns = options.columnar === false ? undefined : await loadColumns(deps.db, profile, options);
+  let cutoff: number;
+  let built: Built;
+  if (columns?.table) {
+    cutoff = columns.cutoff;
+    built = { table: columns.table };
+  } else {
+    const loaded = await loadRows(
+      deps.db,
+      profile,
+      columns ? { ...options, cutoff: columns.cutoff } : options,
+    );
+    cutoff = loaded.cutoff;
+    built = { rows: loaded.rows };
+  }
+  const n = built.table ? built.table.rows : built.rows.length;
+  if (n === 0)
     throw new DriftwoodError(
       'DATA_MISSING',
       `no ${options.dataset} rows as of ${new Date(cutoff).toISOString()}: ingest first`,
     );
-  deps.log.info({ rows: rows.length, cutoff: new Date(cutoff).toISOString() }, 'features: rows built');
+  deps.log.info(
+    { rows: n, columnar: built.table !== undefined, cutoff: new Date(cutoff).toISOString() },
+    'features: rows built',
+  );
 
   // The strategy is the contract's alone (training and evaluation then share one holdout); a hash
   // split keeps the fractions it always had, so the ids of folders made before stay the same.
@@ -90,45 +128,68 @@ export async function materialiseFeatures(
     validation: options.validationFraction,
     ...(strategy === 'time' ? { strategy } : {}),
   };
-  const { split, state } = splitAndFit(profile, rows, options.seed, fractions, options.transform);
-  const matrix = transformRows(
-    state,
-    rows.map((r) => r.features),
-  );
+  const { split, state } = built.table
+    ? splitAndFitColumns(profile, built.table, options.seed, fractions, options.transform)
+    : splitAndFit(profile, built.rows, options.seed, fractions, options.transform);
+  const matrix = built.table
+    ? transformColumns(state, built.table)
+    : transformRows(
+        state,
+        built.rows.map((r) => r.features),
+      );
   const width = state.outputs.length;
 
   // Built from the warehouse, the folder is named by what decides its bytes: rows, horizon and split.
   const id =
     options.snapshot?.manifest.id ??
-    createHash('sha256')
-      .update(JSON.stringify([cutoff, options.horizonHours, options.seed, fractions, rows]))
-      .digest('hex')
-      .slice(0, 16);
+    (built.table
+      ? digestOfColumns([cutoff, options.horizonHours, options.seed, fractions], built.table)
+      : createHash('sha256')
+          .update(JSON.stringify([cutoff, options.horizonHours, options.seed, fractions, built.rows]))
+          .digest('hex')
+    ).slice(0, 16);
   if (!/^[\w.-]{1,80}$/.test(id))
     throw new DriftwoodError('USAGE', `--snapshot: expected letters, digits, '.', '_' or '-', got '${id}'`);
   const prefix = featuresPrefix(options.dataset, id);
 
   const columnData = [
-    { name: profile.idName, data: rows.map((r) => r.customerId), type: 'STRING' as const },
+    {
+      name: profile.idName,
+      data: built.table ? built.table.ids : built.rows.map((r) => r.customerId),
+      type: 'STRING' as const,
+    },
     { name: 'split', data: split, type: 'STRING' as const },
-    { name: 'label', data: rows.map((r) => r.label), type: 'INT32' as const },
+    {
+      name: 'label',
+      data: built.table ? Array.from(built.table.labels) : built.rows.map((r) => r.label),
+      type: 'INT32' as const,
+    },
     ...state.outputs.map((name, k) => ({
       name,
-      data: Float32Array.from({ length: rows.length }, (_, i) => matrix[i * width + k] as number),
+      data: Float32Array.from({ length: n }, (_, i) => matrix[i * width + k] as number),
       type: 'FLOAT' as const,
     })),
   ];
   const parquet = Buffer.from(parquetWriteBuffer({ columnData }));
 
+  // The first rows (at least one, for the header) as rows, whichever way the table is held.
+  const head = built.table
+    ? rowsOfColumns(
+        takeColumns(
+          built.table,
+          Int32Array.from({ length: Math.min(n, Math.max(1, options.sampleRows)) }, (_, i) => i),
+        ),
+      )
+    : built.rows.slice(0, Math.max(1, options.sampleRows));
   // Raw fields keep their names; transformed columns are prefixed so the two never collide.
   const sampleHeader = [
     profile.idName,
     'split',
     'label',
-    ...Object.keys(rows[0]?.features ?? {}),
+    ...Object.keys(head[0]?.features ?? {}),
     ...state.outputs.map((o) => `out:${o}`),
   ];
-  const sample = rows
+  const sample = head
     .slice(0, options.sampleRows)
     .map((r, i) => [
       r.customerId,
@@ -151,7 +212,7 @@ export async function materialiseFeatures(
     horizonHours: options.horizonHours,
     seed: options.seed,
     fractions,
-    rows: rows.length,
+    rows: n,
     splits,
     outputs: state.outputs,
     dropped: state.dropped,
@@ -165,17 +226,58 @@ export async function materialiseFeatures(
     [`${prefix}/manifest.json`, `${JSON.stringify(manifest, null, 2)}\n`],
   ];
   for (const [key, body] of files) await deps.lake.put(key, body);
-  deps.log.info({ prefix, rows: rows.length, columns: width }, 'features: written');
+  deps.log.info({ prefix, rows: n, columns: width }, 'features: written');
   const result: FeaturesResult = {
     dataset: options.dataset,
     id,
     prefix,
     cutoff: manifest.cutoff,
-    rows: rows.length,
+    rows: n,
     splits,
     columns: width,
     dropped: state.dropped.map(({ name, reason }) => ({ name, reason })),
     files: files.map(([k]) => k),
   };
-  return { result, rows };
+  return { result, rows: () => built.rows ?? rowsOfColumns(built.table) };
+}
+
+/** Formats a number as `JSON.stringify` does (non-finite numbers are null). */
+const jsonNumber = (v: number): string => (Number.isFinite(v) ? String(v) : 'null');
+
+/**
+ * The sha256 (hex) of `JSON.stringify([...head, rowsOfColumns(table)])`, fed a block of rows at a
+ * time instead of one string: the very bytes in the very order, so a folder built from columns has
+ * the id the same rows give it (the features test holds the two equal).
+ */
+export function digestOfColumns(head: readonly unknown[], table: FeatureColumns): string {
+  const hash = createHash('sha256');
+  const opening = JSON.stringify(head);
+  hash.update(`${opening.slice(0, -1)}${head.length > 0 ? ',' : ''}[`);
+  // The same fields in the same key order as `rowsOfColumns` gives each row.
+  const fields = table.order.map((name, k) => ({
+    key: `${k === 0 ? '' : ','}${JSON.stringify(name)}:`,
+    numeric: table.numeric[name],
+    categorical: table.categorical[name],
+  }));
+  const BLOCK = 4096;
+  for (let start = 0; start < table.rows; start += BLOCK) {
+    const end = Math.min(table.rows, start + BLOCK);
+    let text = '';
+    for (let i = start; i < end; i++) {
+      text += `${i === 0 ? '' : ','}{"customerId":${JSON.stringify(table.ids[i])},"features":{`;
+      for (const f of fields) {
+        if (f.numeric) text += f.key + jsonNumber(f.numeric[i] as number);
+        else {
+          const v = (f.categorical as (string | null)[])[i] ?? null;
+          text += f.key + (v === null ? 'null' : JSON.stringify(v));
+        }
+      }
+      text += `},"label":${table.labels[i]}`;
+      if (table.time) text += `,"time":${jsonNumber(table.time[i] as number)}`;
+      text += '}';
+    }
+    hash.update(text);
+  }
+  hash.update(']]');
+  return hash.digest('hex');
 }

@@ -1,5 +1,6 @@
 import type { BehaviourCheck, Scorer } from '../evaluate/behaviour.js';
 import type { Warehouse } from '../warehouse/db.js';
+import type { FeatureColumns } from './columns.js';
 import type { LabelledRow, RawFeatures } from './rows.js';
 import type { Row } from './transform.js';
 
@@ -24,6 +25,11 @@ export interface TabularProfile {
   /** The newest cutoff the warehouse's data allows; undefined when it holds none. */
   defaultCutoff(db: Warehouse, horizonHours: number, labelDelayHours: number): Promise<number | undefined>;
   build(db: Warehouse, cutoff: number, horizonHours: number): Promise<LabelledRow[]>;
+  /**
+   * The rows `build` builds, as typed columns, when the builder builds columns natively on the
+   * warehouse handle's feature engine; undefined when it does not (the steps then use `build`).
+   */
+  buildColumns?(db: Warehouse, cutoff: number, horizonHours: number): Promise<FeatureColumns | undefined>;
   /**
    * Warehouse tables the DuckDB feature engine reads as Parquet from the lake; ingest keeps them in
    * step when that engine is configured (warehouse/columnar.ts).

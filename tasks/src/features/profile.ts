@@ -35,6 +35,14 @@ export function tabularProfile(contract: Contract): TabularProfile {
       await ready(db);
       return profile.build(db, cutoff, horizon);
     },
+    ...(profile.buildColumns
+      ? {
+          buildColumns: async (db: Warehouse, cutoff: number, horizon: number) => {
+            await ready(db);
+            return profile.buildColumns?.(db, cutoff, horizon);
+          },
+        }
+      : {}),
   };
 }
 

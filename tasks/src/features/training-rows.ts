@@ -31,6 +31,38 @@ export async function loadRows(
 ): Promise<{ cutoff: number; rows: LabelledRow[] }> {
   if (options.snapshot)
     return { cutoff: Date.parse(options.snapshot.manifest.cutoff), rows: options.snapshot.rows };
+  const cutoff = await cutoffOf(db, profile, options);
+  return { cutoff, rows: await profile.build(db, cutoff, options.horizonHours) };
+}
+
+/**
+ * `loadRows` as typed columns, when there is no snapshot and the profile builds columns on the
+ * warehouse handle's feature engine (`buildColumns`). Undefined without a `buildColumns` or with a
+ * snapshot; `table` undefined when the engine builds no columns: `loadRows` then applies (given the
+ * cutoff found here, so it is not looked up twice).
+ */
+export async function loadColumns(
+  db: Warehouse,
+  profile: TabularProfile,
+  options: {
+    dataset: string;
+    snapshot?: SnapshotRows;
+    cutoff?: number;
+    horizonHours: number;
+    labelDelayHours: number;
+  },
+): Promise<{ cutoff: number; table?: FeatureColumns } | undefined> {
+  if (options.snapshot || !profile.buildColumns) return undefined;
+  const cutoff = await cutoffOf(db, profile, options);
+  const table = await profile.buildColumns(db, cutoff, options.horizonHours);
+  return table ? { cutoff, table } : { cutoff };
+}
+
+async function cutoffOf(
+  db: Warehouse,
+  profile: TabularProfile,
+  options: { dataset: string; cutoff?: number; horizonHours: number; labelDelayHours: number },
+): Promise<number> {
   const cutoff =
     options.cutoff ?? (await profile.defaultCutoff(db, options.horizonHours, options.labelDelayHours));
   if (cutoff === undefined)
@@ -38,7 +70,7 @@ export async function loadRows(
       'DATA_MISSING',
       `no events in the warehouse for '${options.dataset}': run 'driftwood ingest' first`,
     );
-  return { cutoff, rows: await profile.build(db, cutoff, options.horizonHours) };
+  return cutoff;
 }
 
 /**

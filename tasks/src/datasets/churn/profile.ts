@@ -1,8 +1,10 @@
 import type { Contract } from '../../contracts/types.js';
 import type { TabularProfile } from '../../features/profile-types.js';
 import { HOUR_MS } from '../../time.js';
+import { engineOf } from '../../warehouse/engine.js';
 import { churnBehaviourChecks } from './behaviour.js';
 import {
+  buildChurnColumns,
   buildChurnRows,
   CHURN_CATEGORICAL,
   CHURN_NUMERIC,
@@ -32,6 +34,9 @@ export function churnActivityProfile(contract: Contract): TabularProfile {
       return cutoff === undefined ? undefined : cutoff + (horizon + delay) * HOUR_MS;
     },
     build: (db, cutoff, horizon) => buildChurnRows(db, cutoff, horizon, { contract }),
+    // Only DuckDB hands back columns; the warehouse's columns would be its rows turned over.
+    buildColumns: async (db, cutoff, horizon) =>
+      engineOf(db) === 'duckdb' ? buildChurnColumns(db, cutoff, horizon, { contract }) : undefined,
     parquetTables: ['customers', 'labels', 'events'],
     // No horizon: the label is not known yet, only the inputs are used.
     rowOf: async (db, asOf, id) => (await buildChurnRows(db, asOf, 0, { customerId: id }))[0]?.features,
