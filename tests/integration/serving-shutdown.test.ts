@@ -65,17 +65,21 @@ describe('driftwood serve shuts down with grace on SIGTERM', () => {
     await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGTERM');
     await eventually(async () => (logOf().includes('shutting down') ? true : undefined));
-    // The listener is closed: a new connection is refused while the old request is still open.
-    // (A new socket: fetch would reuse its kept-alive one, which is answered 503 with Connection: close.)
-    const fresh = await new Promise<string>((resolve) => {
+    // New work is refused while the old request is still open: a new connection is answered 503
+    // with Connection: close (the listener stays open until the connections drain, so none is
+    // reset in its backlog).
+    const fresh = await new Promise<string>((resolve, reject) => {
       const probe = net.connect(PORT, '127.0.0.1');
-      probe.once('connect', () => {
-        probe.destroy();
-        resolve('connected');
+      let text = '';
+      probe.setEncoding('utf8');
+      probe.on('data', (d: string) => {
+        text += d;
       });
-      probe.once('error', () => resolve('refused'));
+      probe.once('close', () => resolve(text));
+      probe.once('error', reject);
+      probe.write('GET /health/ready HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     });
-    expect(fresh).toBe('refused');
+    expect(fresh).toMatch(/^HTTP\/1\.1 503 [\s\S]*connection: close/i);
     socket.write(body.slice(40));
     await ended;
     expect(response).toMatch(/^HTTP\/1\.1 200 /);

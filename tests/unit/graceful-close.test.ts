@@ -77,6 +77,31 @@ describe('graceful close across a pause of the process', () => {
     await closed;
   });
 
+  it('answers a connection opened while the others drain with 503 and Connection: close', async () => {
+    const { app, port } = await start();
+    const open = await connect(port);
+    open.socket.write(request);
+    await open.waitFor(() => open.answers() === 1);
+    const closed = app.close();
+    close = () => closed;
+    // A client told to close opens a new connection at once: the listener still takes it.
+    const late = await connect(port);
+    late.socket.write(request);
+    await late.waitFor(() => late.state.ended);
+    expect(late.answers()).toBe(1);
+    expect(late.state.text).toMatch(/^HTTP\/1\.1 503[\s\S]*connection: close/i);
+    await open.waitFor(() => open.state.ended);
+    open.socket.end();
+    await closed;
+    // Drained, the listener is closed: a connection now is refused.
+    const refused = await new Promise<string>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => resolve('connected'));
+      s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    });
+    expect(refused).toBe('ECONNREFUSED');
+  });
+
   it('still ends a connection the sweeps saw idle for idleMs', async () => {
     const { app, port } = await start();
     const client = await connect(port);
