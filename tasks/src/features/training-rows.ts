@@ -14,6 +14,15 @@ import {
 
 export type { Split } from './split.js';
 
+/** Where a step's rows come from: a snapshot, else the warehouse as of `cutoff` (or the default one). */
+export interface LoadOptions {
+  dataset: string;
+  snapshot?: SnapshotRows;
+  cutoff?: number;
+  horizonHours: number;
+  labelDelayHours: number;
+}
+
 /**
  * The labelled rows a step works on and their cutoff: a snapshot's, when one is given, else built
  * from the warehouse as of `cutoff` (by default the latest one whose labels have all arrived).
@@ -21,13 +30,7 @@ export type { Split } from './split.js';
 export async function loadRows(
   db: Warehouse,
   profile: TabularProfile,
-  options: {
-    dataset: string;
-    snapshot?: SnapshotRows;
-    cutoff?: number;
-    horizonHours: number;
-    labelDelayHours: number;
-  },
+  options: LoadOptions,
 ): Promise<{ cutoff: number; rows: LabelledRow[] }> {
   if (options.snapshot)
     return { cutoff: Date.parse(options.snapshot.manifest.cutoff), rows: options.snapshot.rows };
@@ -44,13 +47,7 @@ export async function loadRows(
 export async function loadColumns(
   db: Warehouse,
   profile: TabularProfile,
-  options: {
-    dataset: string;
-    snapshot?: SnapshotRows;
-    cutoff?: number;
-    horizonHours: number;
-    labelDelayHours: number;
-  },
+  options: LoadOptions,
 ): Promise<{ cutoff: number; table?: FeatureColumns } | undefined> {
   if (options.snapshot || !profile.buildColumns) return undefined;
   const cutoff = await cutoffOf(db, profile, options);
@@ -61,7 +58,7 @@ export async function loadColumns(
 async function cutoffOf(
   db: Warehouse,
   profile: TabularProfile,
-  options: { dataset: string; cutoff?: number; horizonHours: number; labelDelayHours: number },
+  options: Omit<LoadOptions, 'snapshot'>,
 ): Promise<number> {
   const cutoff =
     options.cutoff ?? (await profile.defaultCutoff(db, options.horizonHours, options.labelDelayHours));
