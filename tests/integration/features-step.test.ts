@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseCsv, parseTransformState, transformRow } from '@driftwood/tasks';
-import { parquetReadObjects } from 'hyparquet';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parquetReadObjects } from '../../tasks/src/parquet.js';
 import { landAndIngest, runCli, tempHome } from '../support/env.js';
 
 /**

@@ -1,10 +1,11 @@
 import path from 'node:path';
 import { type ObjectStore, openObjectStore, openWarehouse, type Warehouse } from '@driftwood/tasks';
-import { parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
+import { parquetMetadataAsync } from 'hyparquet';
 import knexFactory from 'knex';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { defaultCutoff } from '../../tasks/src/datasets/churn/builder.js';
 import { runIngest } from '../../tasks/src/ingest/index.js';
+import { parquetReadObjects } from '../../tasks/src/parquet.js';
 import { asyncBufferOf } from '../../tasks/src/readers/index.js';
 import { readReplayRows } from '../../tasks/src/replay/index.js';
 import { runSimulate } from '../../tasks/src/simulate/index.js';

@@ -1,8 +1,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parquetReadObjects } from 'hyparquet';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { parquetReadObjects } from '../../tasks/src/parquet.js';
 import { mlflowClient, runCli, tempHome } from '../support/env.js';
 
 /**

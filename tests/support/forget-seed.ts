@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parquetReadObjects } from 'hyparquet';
 import { parseCsv } from '../../tasks/src/csv.js';
+import { parquetReadObjects } from '../../tasks/src/parquet.js';
 import { tokenise } from '../../tasks/src/pii.js';
 import { mlflowClient, ROOT, runCli, tempHome, uniqueName } from './env.js';
 

@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import v8 from 'node:v8';
 import fc from 'fast-check';
@@ -192,6 +195,34 @@ describe('Parquet reader', () => {
     expect(ranges.length).toBeGreaterThan(4);
     expect(Math.max(...ranges.map(([a, b]) => b - a))).toBeLessThan(buf.length / 2);
   });
+
+  // Files as other tools write them: DuckDB and polars default to ZSTD, Spark may use GZIP or LZ4.
+  it.each(['zstd', 'gzip', 'snappy', 'brotli', 'lz4', 'uncompressed'])(
+    'reads a file DuckDB wrote with %s pages',
+    async (codec) => {
+      const { DuckDBInstance } = await import('@duckdb/node-api');
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'driftwood-codec-'));
+      const instance = await DuckDBInstance.create(':memory:');
+      const duck = await instance.connect();
+      try {
+        const file = path.join(dir, 'rows.parquet');
+        await duck.run(
+          `COPY (SELECT i::INTEGER AS id, 'n' || i AS name, i / 4.0 AS amount FROM range(5000) t(i))
+           TO '${file}' (FORMAT parquet, COMPRESSION ${codec}, ROW_GROUP_SIZE 2048)`,
+        );
+        const buf = await readFile(file);
+        const src = await readParquet({ size: buf.length, range: async (a, b) => buf.subarray(a, b) });
+        expect(src.columns).toEqual(['id', 'name', 'amount']);
+        const rows = await collect(src.rows);
+        expect(rows).toHaveLength(5000);
+        expect(rows[4321]).toEqual({ row: 4322, values: { id: 4321, name: 'n4321', amount: 1080.25 } });
+      } finally {
+        duck.closeSync();
+        instance.closeSync();
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('rejects bytes that are not Parquet', async () => {
     const buf = Buffer.from('a,b\n1,2\n');

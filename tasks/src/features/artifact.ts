@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { parquetMetadata, parquetRead } from 'hyparquet';
+import { parquetMetadata } from 'hyparquet';
 import { DriftwoodError } from '../errors.js';
 import type { ObjectStore } from '../lake/object-store.js';
+import { parquetRead } from '../parquet.js';
 import type { Split, SplitStrategy } from './split.js';
 import { parseTransformState, type TransformState } from './transform.js';
 

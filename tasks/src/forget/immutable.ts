@@ -1,8 +1,9 @@
-import { parquetMetadata, parquetReadObjects } from 'hyparquet';
+import { parquetMetadata } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { type FeaturesManifest, featuresPrefix } from '../features/artifact.js';
 import type { ObjectStore } from '../lake/object-store.js';
 import { sha256 } from '../lake/object-store.js';
+import { parquetReadObjects } from '../parquet.js';
 import {
   type SnapshotManifest,
   snapshotIdentity,

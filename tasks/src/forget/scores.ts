@@ -1,7 +1,7 @@
-import { parquetReadObjects } from 'hyparquet';
 import type { Knex } from 'knex';
 import type { RawFeatures } from '../features/rows.js';
 import type { ObjectStore } from '../lake/object-store.js';
+import { parquetReadObjects } from '../parquet.js';
 import { inputParquet, readScoresParquet, scoresParquet } from '../score/files.js';
 import {
   INPUT_MANIFEST_FILE,

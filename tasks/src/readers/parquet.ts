@@ -1,4 +1,5 @@
-import { type AsyncBuffer, parquetMetadataAsync, parquetReadObjects, parquetSchema } from 'hyparquet';
+import { type AsyncBuffer, parquetMetadataAsync, parquetSchema } from 'hyparquet';
+import { parquetReadObjects } from '../parquet.js';
 import { type RawRow, ReaderError, type RowSource } from './types.js';
 
 /** Byte ranges of one object: Parquet keeps its schema in a footer, so it is read by range, not in order. */

@@ -1,9 +1,9 @@
 import { setTimeout as sleepFor } from 'node:timers/promises';
-import { parquetReadObjects } from 'hyparquet';
 import { DriftwoodError } from '../errors.js';
 import { type HttpOptions, httpRequest } from '../http.js';
 import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
+import { parquetReadObjects } from '../parquet.js';
 import { readSnapshotRows, resolveSnapshot } from '../snapshot/index.js';
 
 export interface ReplayOptions {

@@ -1,7 +1,7 @@
-import { parquetReadObjects } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { DriftwoodError } from '../errors.js';
 import type { RawFeatures } from '../features/rows.js';
+import { parquetReadObjects } from '../parquet.js';
 
 /** One entity's score as both engines write it to the lake and the warehouse. */
 export interface ScoreRow {

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { parquetReadObjects } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { loadContract } from '../contracts/index.js';
 import type { Contract } from '../contracts/types.js';
@@ -10,6 +9,7 @@ import { kindOf } from '../kinds/index.js';
 import type { ObjectStore } from '../lake/object-store.js';
 import type { Logger } from '../log.js';
 import type { DatasetInput } from '../mlflow/types.js';
+import { parquetReadObjects } from '../parquet.js';
 import { hourOfKey } from '../time.js';
 import type { Warehouse } from '../warehouse/db.js';
 import type { SnapshotColumn } from './types.js';
