@@ -15,15 +15,14 @@ See docs/experiments.md.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from airflow.sdk import DAG, CronTriggerTimetable
-from driftwood_contracts import load_dag_settings
+from airflow.sdk import DAG
+from driftwood_daily import daily_dag, tabular_datasets
 from driftwood_steps import RUN_END, Step, step_task
 
 # Daily, after the night's label feed and batch scoring (05:00): the labels of the day before are in.
 SCHEDULE = "0 6 * * *"
-START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def experiment_step(dataset: str) -> Step:
@@ -47,24 +46,13 @@ def doc_of(dataset: str) -> str:
 
 
 def build_experiments_dag(dataset: str) -> DAG:
-    with DAG(
-        dag_id=f"{dataset}_experiments",
-        schedule=CronTriggerTimetable(SCHEDULE, timezone="UTC"),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        tags=["driftwood", dataset, "scheduled", "experiments"],
-        doc_md=doc_of(dataset),
-        default_args={"owner": "driftwood"},
-    ) as dag:
+    with daily_dag(dataset, "experiments", SCHEDULE, doc_of(dataset)) as dag:
         step_task(experiment_step(dataset))
     return dag
 
 
 def build_all() -> dict[str, DAG]:
-    found, _problems = load_dag_settings()  # the factory reports the problems (driftwood_contract_errors)
-    datasets = sorted({s.dataset for s in found if not s.forecast})
-    return {f"{d}_experiments": build_experiments_dag(d) for d in datasets}
+    return {f"{d}_experiments": build_experiments_dag(d) for d in tabular_datasets()}
 
 
 # The DagBag collects the DAG objects found in the module's globals.

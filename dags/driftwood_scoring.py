@@ -29,13 +29,13 @@ import os
 import shlex
 import shutil
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
-from airflow.sdk import DAG, CronTriggerTimetable
-from driftwood_contracts import load_dag_settings
+from airflow.sdk import DAG
+from driftwood_daily import daily_dag, tabular_datasets
 from driftwood_notify import failure_notifier
 from driftwood_steps import (
     DEFAULT_RETRIES,
@@ -59,7 +59,6 @@ SPARK_IMAGE_FIX = (
 )
 # Daily, after the night's ingest: the retention team's list for the day.
 SCHEDULE = "0 5 * * *"
-START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 # The run's as-of hour as the lake names partitions (tasks/src/time.ts partitionOf); Airflow's times are UTC.
 # Double quotes only: the command is shell-quoted before Jinja renders it, and a ' would end up in the path.
 PARTITION = '{{ (dag_run.data_interval_end or dag_run.run_after).strftime("dt=%Y-%m-%d/hr=%H") }}'
@@ -208,16 +207,7 @@ def doc_of(dataset: str, engine: Engine) -> str:
 
 
 def build_scoring_dag(dataset: str, engine: Engine) -> DAG:
-    with DAG(
-        dag_id=f"{dataset}_scoring",
-        schedule=CronTriggerTimetable(SCHEDULE, timezone="UTC"),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        tags=["driftwood", dataset, "scheduled", "scoring"],
-        doc_md=doc_of(dataset, engine),
-        default_args={"owner": "driftwood"},
-    ) as dag:
+    with daily_dag(dataset, "scoring", SCHEDULE, doc_of(dataset, engine)) as dag:
         if engine == "node":
             step_task(score_step(dataset), notify_success=True)
         else:
@@ -228,8 +218,7 @@ def build_scoring_dag(dataset: str, engine: Engine) -> DAG:
 
 
 def build_all() -> dict[str, DAG]:
-    found, _problems = load_dag_settings()  # the factory reports the problems (driftwood_contract_errors)
-    datasets = sorted({s.dataset for s in found if not s.forecast})
+    datasets = tabular_datasets()
     if not datasets:
         return {}
     engine = configured_engine()
