@@ -80,6 +80,13 @@ PASSTHROUGH_ENV = (
     "DRIFTWOOD_S3_REGION",
     "DRIFTWOOD_S3_PATH_STYLE",
     "DRIFTWOOD_CONTRACTS_DIR",
+    # Which dataset DRIFTWOOD_MODEL_NAME / DRIFTWOOD_EXPERIMENT rename (all of them when unset).
+    "DRIFTWOOD_DATASET",
+    "DRIFTWOOD_FEATURE_ENGINE",
+    # The MLflow and Airflow clients' timeout and retries (docs/configuration.md).
+    "DRIFTWOOD_HTTP_TIMEOUT_MS",
+    "DRIFTWOOD_HTTP_RETRIES",
+    "DRIFTWOOD_HTTP_BACKOFF_MS",
     # Log lines to Loki as well (docs/monitoring.md, "Searching logs").
     "DRIFTWOOD_LOKI_URL",
     "DRIFTWOOD_LOKI_BATCH_SECONDS",

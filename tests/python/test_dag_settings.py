@@ -80,3 +80,46 @@ def test_every_dag_setting_is_in_env_example_or_the_orchestration_guide() -> Non
     guide = (ROOT / "docs" / "orchestration.md").read_text()
     undocumented = sorted(s for s in NOT_IN_ENV_EXAMPLE if s not in guide)
     assert undocumented == [], f"docs/orchestration.md does not document {undocumented}"
+
+
+# Settings the CLI's configuration reads that a step in its own container does not get, each for a
+# reason; every other one must be in PASSTHROUGH_ENV or be a secret (SECRET_ENV, or its *_FILE,
+# which the worker reads and hands over as the value).
+NOT_FOR_STEPS = {
+    "DRIFTWOOD_FORECAST_MODEL": "the API's: which forecast it serves",
+    "DRIFTWOOD_EVIDENTLY_URL": "the dashboard's link to the drift sidecar",
+    "DRIFTWOOD_MLFLOW_UI_URL": "the dashboard's link",
+    "DRIFTWOOD_AIRFLOW_UI_URL": "the dashboard's link",
+    "DRIFTWOOD_GRAFANA_URL": "the dashboard's link",
+    "DRIFTWOOD_AIRFLOW_URL": "the API's retrain trigger and the lander's asset event, outside Airflow",
+    "DRIFTWOOD_AIRFLOW_USER": "the API's retrain trigger and the lander",
+    "DRIFTWOOD_AIRFLOW_PASSWORD": "the API's retrain trigger and the lander",
+    "DRIFTWOOD_RETRAIN_DAG": "the API's retrain trigger",
+}
+
+
+def cli_settings() -> set[str]:
+    """The DRIFTWOOD_* names tasks/src/config.ts reads (the CLI's and the API's configuration)."""
+    import re
+
+    text = (ROOT / "tasks" / "src" / "config.ts").read_text()
+    return set(re.findall(r"['`](DRIFTWOOD_[A-Z0-9_]+)['`]", text))
+
+
+def test_every_cli_setting_reaches_a_step_in_its_own_container() -> None:
+    from driftwood_steps import SECRET_ENV
+
+    settings = cli_settings()
+    assert {"DRIFTWOOD_FEATURE_ENGINE", "DRIFTWOOD_LAKE_URI", "DRIFTWOOD_API_PORT"} <= settings
+    secrets = {*SECRET_ENV, *(f"{name}_FILE" for name in SECRET_ENV)}
+    stale = NOT_FOR_STEPS.keys() - settings
+    assert stale == set(), f"listed as not for steps but no longer read: {sorted(stale)}"
+    missing = sorted(
+        s
+        for s in settings - set(PASSTHROUGH_ENV) - secrets - NOT_FOR_STEPS.keys()
+        if not s.startswith("DRIFTWOOD_API_")  # the API's own
+    )
+    assert missing == [], (
+        f"a docker or kubernetes step would run without {missing}: add them to PASSTHROUGH_ENV in "
+        "dags/driftwood_steps.py, or to NOT_FOR_STEPS here with the reason"
+    )
