@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { type ObjectStore, openObjectStore, openWarehouse } from '@driftwood/tasks';
+import { buildChurnRows, type ObjectStore, openObjectStore, openWarehouse } from '@driftwood/tasks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runIngest } from '../../tasks/src/ingest/index.js';
 import { runSimulate } from '../../tasks/src/simulate/index.js';
@@ -140,5 +140,31 @@ describe('the lake on S3 (moto server)', () => {
     const bad = await runCli(['ingest', '--dataset', 'churn'], { ...env, DRIFTWOOD_S3_PATH_STYLE: 'yes' });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/setting DRIFTWOOD_S3_PATH_STYLE: expected true or false, got 'yes'/);
+  });
+
+  it("builds the DuckDB engine's rows from Parquet files in the S3 lake, the same as the warehouse's", async () => {
+    const lakeOfRun = openObjectStore('s3://driftwood-lake/duck', settings);
+    await runSimulate(
+      { dataset: 'churn', start: Date.parse('2026-11-01T00:00:00Z'), hours: 30, seed: 5, entities: 120 },
+      { lake: lakeOfRun, log: silentLog },
+    );
+    const home = tempHome('driftwood-s3-duck-');
+    const db = await openWarehouse(`sqlite://${path.join(home, 'w.db')}`, {
+      featureEngine: 'duckdb',
+      lake: lakeOfRun,
+    });
+    try {
+      const opts = { dataset: 'churn', piiKey: 'test-key-0123456789abcdef', now: Date.now };
+      await runIngest(opts, { lake: lakeOfRun, db, log: silentLog });
+      // Ingest kept a file per loaded events object (one an hour); the build copies every one out of S3.
+      const events = await lakeOfRun.list('columnar/churn/events/');
+      expect(events.length).toBe(30);
+      const cutoff = Date.parse('2026-11-02T06:00:00Z');
+      const inWarehouse = await buildChurnRows(db, cutoff, 48, { engine: 'warehouse' });
+      expect(inWarehouse.length).toBeGreaterThan(50);
+      expect(await buildChurnRows(db, cutoff, 48, { engine: 'duckdb' })).toEqual(inWarehouse);
+    } finally {
+      await db.destroy();
+    }
   });
 });

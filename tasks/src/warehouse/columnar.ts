@@ -334,6 +334,9 @@ class ParquetExporter {
   }
 }
 
+/** GETs in flight while a table's files are copied out of an S3 lake. */
+const COPY_CONCURRENCY = 16;
+
 /**
  * Paths DuckDB can read a table's Parquet files from: the lake's own files when the lake is a
  * folder, else local copies of them (DuckDB's S3 reader is an extension fetched at run time).
@@ -351,11 +354,19 @@ export async function localColumnar(
     return { files: keys.map((k) => path.join(root, k)), close: async () => {} };
   }
   const dir = await mkdtemp(path.join(os.tmpdir(), 'driftwood-columnar-read-'));
-  const files: string[] = [];
-  for (const [i, key] of keys.entries()) {
-    const file = path.join(dir, `${i}.parquet`);
-    await writeFile(file, await lake.get(key));
-    files.push(file);
+  const files = keys.map((_, i) => path.join(dir, `${i}.parquet`));
+  // A table landed hourly has a file per hour: fetched one after another, each GET's latency adds
+  // up (hundreds of files a build), so several are in flight at once.
+  let next = 0;
+  const fetchRest = async () => {
+    for (let i = next++; i < keys.length; i = next++)
+      await writeFile(files[i] as string, await lake.get(keys[i] as string));
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(COPY_CONCURRENCY, keys.length) }, fetchRest));
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
   }
   return { files, close: () => rm(dir, { recursive: true, force: true }) };
 }
