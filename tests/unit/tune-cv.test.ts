@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_TRANSFORM_OPTIONS, fitTransform } from '../../tasks/src/features/transform.js';
 import { Rng } from '../../tasks/src/random.js';
 import {
   budgetAllows,
@@ -8,9 +9,9 @@ import {
   foldRows,
   meanStd,
   pickLabels,
-  pickRows,
   stratifiedFolds,
 } from '../../tasks/src/tune/cv.js';
+import { fitFoldTransform, foldInputs } from '../../tasks/src/tune/folds.js';
 
 const labelsOf = (n: number, rate: number, seed: number) => {
   const rng = new Rng(seed);
@@ -65,10 +66,64 @@ describe('the rows of one fold', () => {
     }
   });
 
-  it('copies the chosen rows of a matrix', () => {
-    const x = Float32Array.from([0, 1, 10, 11, 20, 21]);
-    expect(Array.from(pickRows(x, 2, [2, 0]))).toEqual([20, 21, 0, 1]);
+  it('picks the chosen labels', () => {
     expect(Array.from(pickLabels(Float32Array.from([0, 1, 1]), [1, 0]))).toEqual([1, 0]);
+  });
+});
+
+describe("a fold's transform", () => {
+  // The training part of a prepared dataset: one numeric input, one categorical.
+  const dataOf = (values: (number | null)[], plans: string[]) => {
+    const rows = values.map((v, i) => ({
+      customerId: `c${i}`,
+      time: 0,
+      label: (i % 3 === 0 ? 1 : 0) as 0 | 1,
+      features: { spend: v, plan: plans[i] as string },
+    }));
+    const options = { ...DEFAULT_TRANSFORM_OPTIONS, scaling: 'robust' as const, minCategoryShare: 0.05 };
+    return {
+      parts: { train: rows, validation: [], holdout: [] },
+      state: fitTransform(
+        rows.map((r) => r.features),
+        { numeric: ['spend'], categorical: ['plan'] },
+        options,
+      ),
+      profile: {
+        numeric: ['spend'],
+        categorical: ['plan'],
+        signs: (outputs: readonly string[]) => Int8Array.from(outputs, (o) => (o === 'spend' ? 1 : 0)),
+      },
+      train: { x: new Float32Array(0), y: Float32Array.from(rows, (r) => r.label) },
+    } as unknown as Parameters<typeof fitFoldTransform>[0];
+  };
+
+  it("is fitted on the fold's training rows alone, with the step's options: the scored and stopping folds' values change nothing", () => {
+    const n = 300;
+    const fold = stratifiedFolds(labelsOf(n, 0.3, 5), 5, 9);
+    const rows = foldRows(fold, 5, 2);
+    const values = Array.from({ length: n }, (_, i) => (i % 17 === 0 ? null : (i * 37) % 101));
+    const plans = Array.from({ length: n }, (_, i) => ['basic', 'premium', 'standard'][i % 3] as string);
+    const base = dataOf(values, plans);
+    // Outside the fold's training rows: extreme values, a category of their own, no missing value.
+    const outside = new Set([...rows.score, ...rows.stop]);
+    const shifted = dataOf(
+      values.map((v, i) => (outside.has(i) ? 1e6 + i : v)),
+      plans.map((p, i) => (outside.has(i) ? 'enterprise' : p)),
+    );
+    const state = fitFoldTransform(base, rows);
+    expect(state.options.scaling).toBe('robust');
+    expect(fitFoldTransform(shifted, rows)).toEqual(state);
+    // Fitted on the whole training part (as before), the scored fold's values move the state.
+    expect(base.state).not.toEqual(state);
+    expect(shifted.state.categorical[0]?.categories).toContain('enterprise');
+    expect(state.categorical[0]?.categories).not.toContain('enterprise');
+
+    const inputs = foldInputs(base, state, rows);
+    expect(inputs.width).toBe(state.outputs.length);
+    expect(inputs.train.x.length).toBe(rows.train.length * inputs.width);
+    expect(inputs.score.x.length).toBe(rows.score.length * inputs.width);
+    expect(Array.from(inputs.stop.y)).toEqual(rows.stop.map((i) => (i % 3 === 0 ? 1 : 0)));
+    expect(Array.from(inputs.signs)).toEqual(state.outputs.map((o) => (o === 'spend' ? 1 : 0)));
   });
 });
 

@@ -63,15 +63,6 @@ export function foldRows(fold: Int32Array, k: number, f: number): FoldRows {
   return out;
 }
 
-/** The rows `index` of a row-major matrix of `width` columns. */
-export function pickRows(x: Float32Array, width: number, index: readonly number[]): Float32Array {
-  const out = new Float32Array(index.length * width);
-  index.forEach((i, j) => {
-    out.set(x.subarray(i * width, (i + 1) * width), j * width);
-  });
-  return out;
-}
-
 export function pickLabels(y: Float32Array, index: readonly number[]): Float32Array {
   return Float32Array.from(index, (i) => y[i] as number);
 }

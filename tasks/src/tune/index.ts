@@ -1,4 +1,5 @@
 import { DriftwoodError } from '../errors.js';
+import type { TransformState } from '../features/transform.js';
 import type { Metric } from '../mlflow/types.js';
 import type { ModelParams } from '../models/classifier.js';
 import { rocAuc } from '../models/metrics.js';
@@ -23,10 +24,9 @@ import {
   cvMarkdown,
   foldRows,
   meanStd,
-  pickLabels,
-  pickRows,
   stratifiedFolds,
 } from './cv.js';
+import { fitFoldTransform, foldInputs } from './folds.js';
 
 /** Values to try per hyper-parameter; a parameter left out keeps the base value. */
 export type SearchSpace = { [K in keyof ModelParams]?: ModelParams[K][] };
@@ -105,6 +105,10 @@ export async function runTune(options: TuneOptions, deps: TrainDeps): Promise<Tu
   const data = await prepareTrainingData({ ...options, splitSeed: base.seed }, deps);
   const foldSeed = base.seed;
   const fold = stratifiedFolds(data.train.y, folds, foldSeed);
+  // Each fold's transform is fitted once, on its own training rows, and shared by every trial.
+  const foldStates = Array.from({ length: folds }, (_, f) =>
+    fitFoldTransform(data, foldRows(fold, folds, f)),
+  );
   const experimentId = await deps.mlflow.ensureExperiment(options.experiment);
   const started = deps.now();
   const parent = await deps.mlflow.createRun({
@@ -137,7 +141,7 @@ export async function runTune(options: TuneOptions, deps: TrainDeps): Promise<Tu
     const results: CvTrial[] = [];
     for (const [i, trial] of trials.entries()) {
       if (!budgetAllows(started, deps.now(), options.budgetSeconds, results.length)) break;
-      const result = await crossValidateTrial(data, fold, folds, settings[i] as ModelParams, deps, {
+      const result = await crossValidateTrial(data, fold, foldStates, settings[i] as ModelParams, deps, {
         experimentId,
         parentRunId,
         trial: i + 1,
@@ -251,7 +255,7 @@ export async function runTune(options: TuneOptions, deps: TrainDeps): Promise<Tu
 async function crossValidateTrial(
   data: PreparedData,
   fold: Int32Array,
-  k: number,
+  foldStates: readonly TransformState[],
   params: ModelParams,
   deps: TrainDeps,
   ctx: {
@@ -263,6 +267,7 @@ async function crossValidateTrial(
   },
 ): Promise<CvTrial> {
   const { mlflow } = deps;
+  const k = foldStates.length;
   const run = await mlflow.createRun({
     experimentId: ctx.experimentId,
     runName: `trial-${ctx.trial}`,
@@ -284,26 +289,24 @@ async function crossValidateTrial(
   try {
     await mlflow.logBatch(runId, { params: { ...modelRunParams(params), folds: k } });
     const t0 = performance.now();
-    const signs = data.profile.signs(data.state.outputs);
-    const { x, y } = data.train;
     const foldRocAuc: number[] = [];
     const metrics: Metric[] = [];
     for (let f = 0; f < k; f++) {
-      const rows = foldRows(fold, k, f);
+      const inputs = foldInputs(data, foldStates[f] as TransformState, foldRows(fold, k, f));
       const model = await trainModel(
         {
-          x: pickRows(x, data.width, rows.train),
-          y: pickLabels(y, rows.train),
-          valX: pickRows(x, data.width, rows.stop),
-          valY: pickLabels(y, rows.stop),
-          width: data.width,
+          x: inputs.train.x,
+          y: inputs.train.y,
+          valX: inputs.stop.x,
+          valY: inputs.stop.y,
+          width: inputs.width,
         },
         params,
         undefined,
-        signs,
+        inputs.signs,
       );
       try {
-        const auc = rocAuc(model.scores(pickRows(x, data.width, rows.score)), pickLabels(y, rows.score));
+        const auc = rocAuc(model.scores(inputs.score.x), inputs.score.y);
         foldRocAuc.push(auc);
         metrics.push({ key: 'cv_roc_auc', value: auc, timestamp: deps.now(), step: f });
       } finally {
