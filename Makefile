@@ -50,6 +50,9 @@ bench-features: install $(VENVS)/bench/.stamp ## feature build + transform vs pa
 	npx tsc -p bench/features
 	node --max-old-space-size=12000 .driftwood/bench-build/features/run.js
 
+bench-engines: install ## the feature engines as hourly runs use them: backfill ingest, features, hourly runs, S3 copy (BENCH_CUSTOMERS, BENCH_HOURS)
+	bash bench/features/engines.sh
+
 bench-drift: install ## drift job time, peak RSS and decisions vs full Evidently, 100k and 1M rows x 30 features (docs/monitoring.md)
 	$(VENVS)/evidently/bin/python bench/monitoring/drift_bench.py
 
@@ -104,4 +107,4 @@ clean: ## stop services and remove build output and local state
 	-scripts/mlflow.sh stop
 	rm -rf tasks/dist serving/dist *.tsbuildinfo tasks/*.tsbuildinfo serving/*.tsbuildinfo .driftwood
 
-.PHONY: help install system-deps build lint demo test test-reliability bench-features bench-drift bench-scoring bench-serving bench-serving-by-id bench-train lock clean
+.PHONY: help install system-deps build lint demo test test-reliability bench-features bench-engines bench-drift bench-scoring bench-serving bench-serving-by-id bench-train lock clean
