@@ -83,7 +83,7 @@ PASSTHROUGH_ENV = (
     # Which dataset DRIFTWOOD_MODEL_NAME / DRIFTWOOD_EXPERIMENT rename (all of them when unset).
     "DRIFTWOOD_DATASET",
     "DRIFTWOOD_FEATURE_ENGINE",
-    # The MLflow and Airflow clients' timeout and retries (docs/configuration.md).
+    # The MLflow and Airflow clients' timeout and retries (docs/orchestration.md).
     "DRIFTWOOD_HTTP_TIMEOUT_MS",
     "DRIFTWOOD_HTTP_RETRIES",
     "DRIFTWOOD_HTTP_BACKOFF_MS",
