@@ -23,15 +23,16 @@ if [ ! -d "$work/landed" ]; then
     --customers "$customers" > /dev/null 2>&1
 fi
 
-# Copies the landings up to hour $2 into a fresh lake and warehouse for engine $1.
+# Lands hour $2's files in engine $1's lake.
+land() {
+  local part
+  part=$(date -u -d "$start + $2 hour" +dt=%Y-%m-%d/hr=%H)
+  mkdir -p "$work/$1/lake/raw/churn/$part" && cp "$work/landed/raw/churn/$part/"* "$work/$1/lake/raw/churn/$part/"
+}
+# A fresh lake and warehouse for engine $1, with the landings of the hours before $2.
 fresh() {
-  local w=$work/$1
-  rm -rf "$w" && mkdir -p "$w/lake/raw/churn"
-  for ((h = 0; h < $2; h++)); do
-    local part
-    part=$(date -u -d "$start + $h hour" +dt=%Y-%m-%d/hr=%H)
-    mkdir -p "$w/lake/raw/churn/$part" && cp "$work/landed/raw/churn/$part/"* "$w/lake/raw/churn/$part/"
-  done
+  rm -rf "${work:?}/$1" && mkdir -p "$work/$1/lake/raw/churn"
+  for ((h = 0; h < $2; h++)); do land "$1" "$h"; done
 }
 timed() { # engine, label, command…
   local eng=$1 label=$2 w=$work/$1
@@ -53,8 +54,7 @@ for round in 1 2; do
 done
 for n in 0 1 2; do
   for eng in warehouse duckdb; do
-    part=$(date -u -d "$start + $((hours + n)) hour" +dt=%Y-%m-%d/hr=%H)
-    mkdir -p "$work/$eng/lake/raw/churn/$part" && cp "$work/landed/raw/churn/$part/"* "$work/$eng/lake/raw/churn/$part/"
+    land $eng $((hours + n))
     timed $eng "hourly run $((n + 1)): ingest" ingest --dataset churn
     timed $eng "hourly run $((n + 1)): features" features --dataset churn --cutoff "$(at $((hours + n + 1)))"
   done
